@@ -1,0 +1,600 @@
+//! A shard's UTXO set: every output the shard holds, and its state.
+//!
+//! ```text
+//! UNSPENT --apply(tx)--> SPENT(tx)
+//! UNSPENT --lock(tx)---> LOCKED(tx) --commit_lock(tx)--> SPENT(tx)
+//!                        LOCKED(tx) --abort_lock(tx)---> UNSPENT
+//! ```
+//! (PROTOCOL.md §5.4: Atomix locks inputs of cross-shard transactions; intra-shard
+//! transactions go straight from unspent to spent.)
+//!
+//! Spent entries are kept, with the spending transaction, until [`UtxoSet::prune_spent`]
+//! (called at checkpoints), so a double spend is told apart from an unknown input and
+//! blamed on the transaction that spent first.
+//!
+//! Invariants (checked by property tests over random valid and invalid transactions):
+//! - value is conserved: `unspent + locked + fees` equals the value created at genesis
+//!   plus outputs received from other shards;
+//! - a rejected transaction leaves the set unchanged;
+//! - an output is spent at most once.
+
+use rustc_hash::FxHashMap;
+
+use crate::tx::{Rejection, Transaction, TxOut};
+use crate::types::{Amount, OutPoint, Owner, TxId};
+
+/// The state of one output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UtxoState {
+    /// Spendable.
+    Unspent,
+    /// Held by a pending cross-shard transaction.
+    Locked(TxId),
+    /// Spent by a final transaction.
+    Spent(TxId),
+}
+
+/// One output held by the shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utxo {
+    /// Who may spend it.
+    pub owner: Owner,
+    /// How much it holds.
+    pub amount: Amount,
+    /// Its state.
+    pub state: UtxoState,
+}
+
+/// Misuse of the set by its caller (not a transaction's fault): these are bugs or
+/// forged messages that the protocol layer must have rejected before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UtxoError {
+    /// An output with this outpoint exists already.
+    #[error("outpoint {0:?} exists already")]
+    Exists(OutPoint),
+    /// The output is not locked by this transaction.
+    #[error("outpoint {outpoint:?} is not locked by {tx:?}")]
+    NotLockedBy {
+        /// The output.
+        outpoint: OutPoint,
+        /// The transaction that claimed the lock.
+        tx: TxId,
+    },
+    /// Creating the output would overflow the set's value counters.
+    #[error("value overflow")]
+    ValueOverflow,
+}
+
+/// The UTXO set of one shard.
+#[derive(Debug, Default)]
+pub struct UtxoSet {
+    entries: FxHashMap<OutPoint, Utxo>,
+    unspent_value: u128,
+    locked_value: u128,
+    fees: u128,
+    created_value: u128,
+    spent_entries: usize,
+}
+
+impl UtxoSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty set with room for `capacity` outputs.
+    pub fn with_capacity(capacity: usize) -> Self {
+        UtxoSet {
+            entries: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an output created outside a transaction of this shard (genesis, or a
+    /// cross-shard commit whose proofs were verified).
+    pub fn create(&mut self, outpoint: OutPoint, output: TxOut) -> Result<(), UtxoError> {
+        if self.entries.contains_key(&outpoint) {
+            return Err(UtxoError::Exists(outpoint));
+        }
+        self.created_value = self
+            .created_value
+            .checked_add(u128::from(output.amount.0))
+            .ok_or(UtxoError::ValueOverflow)?;
+        self.unspent_value += u128::from(output.amount.0);
+        self.entries.insert(
+            outpoint,
+            Utxo {
+                owner: output.owner,
+                amount: output.amount,
+                state: UtxoState::Unspent,
+            },
+        );
+        Ok(())
+    }
+
+    /// The entry for `outpoint`, if the set holds one.
+    pub fn get(&self, outpoint: &OutPoint) -> Option<&Utxo> {
+        self.entries.get(outpoint)
+    }
+
+    /// Checks `tx` against this set without changing it: structure, inputs exist here
+    /// and are unspent, every input's owner has a witness and every witness owns an
+    /// input, outputs do not exceed inputs. Signatures are not checked here (they are
+    /// verified in batches, see [`crate::crypto::sig`]). Returns the fee (inputs minus
+    /// outputs).
+    pub fn check(&self, tx: &Transaction) -> Result<Amount, Rejection> {
+        let outputs = tx.check_structure()?;
+        let mut inputs = Amount::ZERO;
+        // Bit `i` set: witness `i` owns at least one input.
+        let mut witnesses_used: u32 = 0;
+        for outpoint in &tx.inputs {
+            let utxo = self.entries.get(outpoint).ok_or(Rejection::UnknownInput {
+                outpoint: *outpoint,
+            })?;
+            match utxo.state {
+                UtxoState::Unspent => {}
+                UtxoState::Locked(locked_by) => {
+                    return Err(Rejection::InputLocked {
+                        outpoint: *outpoint,
+                        locked_by,
+                    });
+                }
+                UtxoState::Spent(spent_by) => {
+                    return Err(Rejection::DoubleSpend {
+                        outpoint: *outpoint,
+                        spent_by,
+                    });
+                }
+            }
+            let witness = tx
+                .witnesses
+                .iter()
+                .position(|w| w.owner == utxo.owner)
+                .ok_or(Rejection::MissingWitness { owner: utxo.owner })?;
+            witnesses_used |= 1 << witness;
+            // Input amounts are u64 like outputs; a sum past u64::MAX is refused, not
+            // wrapped.
+            inputs = inputs
+                .checked_add(utxo.amount)
+                .ok_or(Rejection::AmountOverflow)?;
+        }
+        if witnesses_used.count_ones() as usize != tx.witnesses.len() {
+            let unused = (0..tx.witnesses.len())
+                .find(|i| witnesses_used & (1 << i) == 0)
+                .expect("fewer used witnesses than witnesses");
+            return Err(Rejection::UnusedWitness {
+                owner: tx.witnesses[unused].owner,
+            });
+        }
+        inputs
+            .checked_sub(outputs)
+            .ok_or(Rejection::Overspend { inputs, outputs })
+    }
+
+    /// Checks `tx` (see [`UtxoSet::check`]) and, if it passes, spends its inputs and
+    /// creates its outputs as `(id, index)`. `id` must be `tx.id()` (the caller computed
+    /// it once for signature verification). On rejection nothing changes.
+    pub fn apply(&mut self, tx: &Transaction, id: TxId) -> Result<Amount, Rejection> {
+        let fee = self.check(tx)?;
+        let mut spent_value: u128 = 0;
+        for outpoint in &tx.inputs {
+            let utxo = self.entries.get_mut(outpoint).expect("checked above");
+            utxo.state = UtxoState::Spent(id);
+            spent_value += u128::from(utxo.amount.0);
+        }
+        self.spent_entries += tx.inputs.len();
+        self.unspent_value -= spent_value;
+        self.fees += u128::from(fee.0);
+        self.insert_outputs(id, &tx.outputs);
+        Ok(fee)
+    }
+
+    fn insert_outputs(&mut self, id: TxId, outputs: &[TxOut]) {
+        for (index, output) in outputs.iter().enumerate() {
+            let previous = self.entries.insert(
+                OutPoint {
+                    tx: id,
+                    index: index as u32,
+                },
+                Utxo {
+                    owner: output.owner,
+                    amount: output.amount,
+                    state: UtxoState::Unspent,
+                },
+            );
+            // An id is the hash of a body that spends unspent inputs, so the same id
+            // cannot be applied twice.
+            assert!(previous.is_none(), "outputs of {id:?} created twice");
+            self.unspent_value += u128::from(output.amount.0);
+        }
+    }
+
+    /// Checks `tx` as [`UtxoSet::check`] does and locks the inputs it holds for `id`
+    /// (Atomix input shard). Used for the inputs of this shard only: `tx` here is the
+    /// shard's part of a cross-shard transaction.
+    pub fn lock(&mut self, tx: &Transaction, id: TxId) -> Result<(), Rejection> {
+        self.check(tx)?;
+        let mut locked: u128 = 0;
+        for outpoint in &tx.inputs {
+            let utxo = self.entries.get_mut(outpoint).expect("checked above");
+            utxo.state = UtxoState::Locked(id);
+            locked += u128::from(utxo.amount.0);
+        }
+        self.unspent_value -= locked;
+        self.locked_value += locked;
+        Ok(())
+    }
+
+    fn move_locked(
+        &mut self,
+        id: TxId,
+        inputs: &[OutPoint],
+        to: UtxoState,
+    ) -> Result<u128, UtxoError> {
+        for outpoint in inputs {
+            match self.entries.get(outpoint) {
+                Some(utxo) if utxo.state == UtxoState::Locked(id) => {}
+                _ => {
+                    return Err(UtxoError::NotLockedBy {
+                        outpoint: *outpoint,
+                        tx: id,
+                    });
+                }
+            }
+        }
+        let mut moved: u128 = 0;
+        for outpoint in inputs {
+            let utxo = self.entries.get_mut(outpoint).expect("checked above");
+            utxo.state = to;
+            moved += u128::from(utxo.amount.0);
+        }
+        self.locked_value -= moved;
+        Ok(moved)
+    }
+
+    /// Unlock-to-abort: returns the inputs locked by `id` to unspent. All or nothing.
+    pub fn abort_lock(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<(), UtxoError> {
+        let moved = self.move_locked(id, inputs, UtxoState::Unspent)?;
+        self.unspent_value += moved;
+        Ok(())
+    }
+
+    /// Commit: the inputs locked by `id` become spent; their value left this shard for
+    /// the output shards (counted as `exported`). All or nothing.
+    pub fn commit_lock(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<u128, UtxoError> {
+        let moved = self.move_locked(id, inputs, UtxoState::Spent(id))?;
+        self.spent_entries += inputs.len();
+        Ok(moved)
+    }
+
+    /// Drops spent entries (after a checkpoint made them unnecessary for double-spend
+    /// attribution). Returns how many were dropped.
+    pub fn prune_spent(&mut self) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, utxo| !matches!(utxo.state, UtxoState::Spent(_)));
+        self.spent_entries = 0;
+        before - self.entries.len()
+    }
+
+    /// Entries held, including spent ones not yet pruned.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the set holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Spent entries awaiting [`UtxoSet::prune_spent`].
+    pub fn spent_entries(&self) -> usize {
+        self.spent_entries
+    }
+
+    /// Sum of unspent outputs.
+    pub fn unspent_value(&self) -> u128 {
+        self.unspent_value
+    }
+
+    /// Sum of locked outputs.
+    pub fn locked_value(&self) -> u128 {
+        self.locked_value
+    }
+
+    /// Sum of fees (inputs minus outputs) of applied transactions.
+    pub fn fees(&self) -> u128 {
+        self.fees
+    }
+
+    /// Sum of outputs created by [`UtxoSet::create`] (genesis and imports).
+    pub fn created_value(&self) -> u128 {
+        self.created_value
+    }
+
+    /// Iterates over all entries (order unspecified).
+    pub fn iter(&self) -> impl Iterator<Item = (&OutPoint, &Utxo)> {
+        self.entries.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::types::Hash;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn owner(n: u8) -> Owner {
+        Owner(key(n).verifying_key().to_bytes())
+    }
+
+    fn genesis_point(n: u8) -> OutPoint {
+        OutPoint {
+            tx: TxId(Hash([n; 32])),
+            index: 0,
+        }
+    }
+
+    /// Owners 1..=4 hold 100 each at genesis_point(owner).
+    fn genesis() -> UtxoSet {
+        let mut set = UtxoSet::new();
+        for n in 1..=4 {
+            set.create(
+                genesis_point(n),
+                TxOut {
+                    owner: owner(n),
+                    amount: Amount(100),
+                },
+            )
+            .unwrap();
+        }
+        set
+    }
+
+    fn pay(from: u8, input: OutPoint, to: u8, amount: u64) -> Transaction {
+        Transaction::signed(
+            vec![input],
+            vec![TxOut {
+                owner: owner(to),
+                amount: Amount(amount),
+            }],
+            &[&key(from)],
+        )
+    }
+
+    fn conserved(set: &UtxoSet) -> bool {
+        set.unspent_value() + set.locked_value() + set.fees() == set.created_value()
+    }
+
+    #[test]
+    fn payment_spends_input_creates_output_and_keeps_fee() {
+        let mut set = genesis();
+        let tx = pay(1, genesis_point(1), 2, 90);
+        let id = tx.id();
+        assert_eq!(set.apply(&tx, id), Ok(Amount(10)));
+        assert_eq!(
+            set.get(&genesis_point(1)).unwrap().state,
+            UtxoState::Spent(id)
+        );
+        let created = set.get(&OutPoint { tx: id, index: 0 }).unwrap();
+        assert_eq!((created.owner, created.amount), (owner(2), Amount(90)));
+        assert_eq!(set.fees(), 10);
+        assert!(conserved(&set));
+    }
+
+    #[test]
+    fn second_spend_is_a_double_spend_naming_the_first() {
+        let mut set = genesis();
+        let first = pay(1, genesis_point(1), 2, 50);
+        let first_id = first.id();
+        set.apply(&first, first_id).unwrap();
+        let second = pay(1, genesis_point(1), 3, 50);
+        assert_eq!(
+            set.apply(&second, second.id()),
+            Err(Rejection::DoubleSpend {
+                outpoint: genesis_point(1),
+                spent_by: first_id
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_input_is_rejected() {
+        let set = genesis();
+        let tx = pay(1, genesis_point(9), 2, 1);
+        assert_eq!(
+            set.check(&tx),
+            Err(Rejection::UnknownInput {
+                outpoint: genesis_point(9)
+            })
+        );
+    }
+
+    #[test]
+    fn spending_someone_elses_output_is_a_missing_witness() {
+        let set = genesis();
+        let tx = pay(2, genesis_point(1), 2, 1);
+        assert_eq!(
+            set.check(&tx),
+            Err(Rejection::MissingWitness { owner: owner(1) })
+        );
+    }
+
+    #[test]
+    fn extra_signer_is_an_unused_witness() {
+        let set = genesis();
+        let tx = Transaction::signed(
+            vec![genesis_point(1)],
+            vec![TxOut {
+                owner: owner(2),
+                amount: Amount(1),
+            }],
+            &[&key(1), &key(3)],
+        );
+        assert_eq!(
+            set.check(&tx),
+            Err(Rejection::UnusedWitness { owner: owner(3) })
+        );
+    }
+
+    #[test]
+    fn overspend_is_rejected_with_both_sums() {
+        let set = genesis();
+        let tx = pay(1, genesis_point(1), 2, 101);
+        assert_eq!(
+            set.check(&tx),
+            Err(Rejection::Overspend {
+                inputs: Amount(100),
+                outputs: Amount(101)
+            })
+        );
+    }
+
+    #[test]
+    fn two_owners_can_spend_together() {
+        let mut set = genesis();
+        let tx = Transaction::signed(
+            vec![genesis_point(1), genesis_point(2)],
+            vec![TxOut {
+                owner: owner(3),
+                amount: Amount(200),
+            }],
+            &[&key(1), &key(2)],
+        );
+        assert_eq!(set.apply(&tx, tx.id()), Ok(Amount::ZERO));
+        assert!(conserved(&set));
+    }
+
+    #[test]
+    fn locked_input_cannot_be_spent_until_aborted() {
+        let mut set = genesis();
+        let cross = pay(1, genesis_point(1), 2, 100);
+        let cross_id = cross.id();
+        set.lock(&cross, cross_id).unwrap();
+        assert_eq!(set.locked_value(), 100);
+        let local = pay(1, genesis_point(1), 3, 100);
+        assert_eq!(
+            set.check(&local),
+            Err(Rejection::InputLocked {
+                outpoint: genesis_point(1),
+                locked_by: cross_id
+            })
+        );
+        assert!(conserved(&set));
+        set.abort_lock(cross_id, &cross.inputs).unwrap();
+        assert!(conserved(&set));
+        assert_eq!(set.apply(&local, local.id()), Ok(Amount::ZERO));
+    }
+
+    #[test]
+    fn lock_cannot_be_released_by_another_transaction() {
+        let mut set = genesis();
+        let cross = pay(1, genesis_point(1), 2, 100);
+        set.lock(&cross, cross.id()).unwrap();
+        let other = TxId(Hash([0xee; 32]));
+        assert!(set.abort_lock(other, &cross.inputs).is_err());
+        assert!(set.commit_lock(other, &cross.inputs).is_err());
+        assert_eq!(set.commit_lock(cross.id(), &cross.inputs), Ok(100));
+        assert_eq!(set.locked_value(), 0);
+    }
+
+    #[test]
+    fn pruning_drops_only_spent_entries() {
+        let mut set = genesis();
+        let tx = pay(1, genesis_point(1), 2, 100);
+        set.apply(&tx, tx.id()).unwrap();
+        assert_eq!(set.spent_entries(), 1);
+        assert_eq!(set.prune_spent(), 1);
+        assert_eq!(set.len(), 4);
+        assert!(conserved(&set));
+    }
+
+    #[test]
+    fn creating_an_existing_outpoint_is_an_error() {
+        let mut set = genesis();
+        let again = TxOut {
+            owner: owner(1),
+            amount: Amount(1),
+        };
+        assert_eq!(
+            set.create(genesis_point(1), again),
+            Err(UtxoError::Exists(genesis_point(1)))
+        );
+    }
+
+    /// One step of a random history: pick an owner and one of the set's outputs, try to
+    /// pay some amount to another owner; some steps are invalid on purpose.
+    #[derive(Clone, Debug)]
+    struct Step {
+        signer: u8,
+        input: prop::sample::Index,
+        to: u8,
+        amount: u64,
+        split: bool,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            1u8..=4,
+            any::<prop::sample::Index>(),
+            1u8..=4,
+            1u64..=120,
+            any::<bool>(),
+        )
+            .prop_map(|(signer, input, to, amount, split)| Step {
+                signer,
+                input,
+                to,
+                amount,
+                split,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn value_is_conserved_and_rejections_change_nothing(steps in prop::collection::vec(step(), 1..40)) {
+            let mut set = genesis();
+            let mut known: Vec<OutPoint> = (1..=4).map(genesis_point).collect();
+            for step in steps {
+                let input = known[step.input.index(known.len())];
+                let mut outputs = vec![TxOut { owner: owner(step.to), amount: Amount(step.amount) }];
+                if step.split && step.amount > 1 {
+                    outputs[0].amount = Amount(step.amount / 2);
+                    outputs.push(TxOut { owner: owner(step.signer), amount: Amount(step.amount - step.amount / 2) });
+                }
+                let tx = Transaction::signed(vec![input], outputs, &[&key(step.signer)]);
+                let id = tx.id();
+                let before = (set.len(), set.unspent_value(), set.fees());
+                let input_amount = set.get(&input).map_or(0, |utxo| utxo.amount.0);
+                let expected_ok = match set.get(&input) {
+                    Some(utxo) => utxo.state == UtxoState::Unspent
+                        && utxo.owner == owner(step.signer)
+                        && utxo.amount.0 >= step.amount,
+                    None => false,
+                };
+                match set.apply(&tx, id) {
+                    Ok(fee) => {
+                        prop_assert!(expected_ok);
+                        prop_assert_eq!(set.get(&input).unwrap().state, UtxoState::Spent(id));
+                        prop_assert_eq!(fee.0, input_amount - step.amount);
+                        known.extend((0..tx.outputs.len() as u32).map(|index| OutPoint { tx: id, index }));
+                    }
+                    Err(_) => {
+                        prop_assert!(!expected_ok);
+                        prop_assert_eq!(before, (set.len(), set.unspent_value(), set.fees()));
+                    }
+                }
+                prop_assert!(conserved(&set));
+                prop_assert_eq!(set.created_value(), 400);
+            }
+        }
+    }
+}

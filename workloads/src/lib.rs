@@ -1,0 +1,20 @@
+//! `ioschain-workloads`: genesis state and signed transaction streams.
+//!
+//! A [`WorkloadSpec`] fixes everything about a workload: the accounts and their genesis
+//! outputs, how senders and recipients are drawn, how many inputs and outputs each
+//! transaction has, which fraction is deliberately invalid (and how), and the seed.
+//! [`generate`] builds it deterministically — the same spec gives the same bytes — and
+//! signs the transactions in parallel (clients sign ahead of the run; the engine only
+//! verifies). [`cache`] stores generated workloads on disk keyed by the spec's hash and
+//! checks them before reuse.
+//!
+//! Each shard's stream spends only outputs that exist at that point of the stream, so a
+//! correct engine that processes a shard's stream in order rejects exactly the
+//! transactions marked invalid, each with the [`Expected`] reason.
+
+pub mod cache;
+mod generate;
+mod spec;
+
+pub use generate::{Expected, ShardWorkload, Workload, generate};
+pub use spec::{SenderDistribution, SpecError, WorkloadSpec};
