@@ -64,12 +64,23 @@ impl fmt::Display for TxId {
 }
 
 /// A reference to one output of a transaction: the UTXO key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+///
+/// Hashing (for hash maps) feeds only the first 8 bytes of the id and the index: the id
+/// is a blake3 output, so its prefix is already uniform, and the UTXO map's lookups are
+/// on the hot path. Like any unkeyed map hash, this lets a client who grinds ids aim at
+/// one bucket; a deployment facing such clients would key the map's hasher per node.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Default)]
 pub struct OutPoint {
     /// The transaction that created the output.
     pub tx: TxId,
     /// The output's position in that transaction.
     pub index: u32,
+}
+
+impl std::hash::Hash for OutPoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.tx.0.prefix_u64() ^ u64::from(self.index).rotate_left(32));
+    }
 }
 
 impl OutPoint {

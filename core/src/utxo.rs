@@ -124,64 +124,58 @@ impl UtxoSet {
     /// outputs).
     pub fn check(&self, tx: &Transaction) -> Result<Amount, Rejection> {
         let outputs = tx.check_structure()?;
-        let mut inputs = Amount::ZERO;
-        // Bit `i` set: witness `i` owns at least one input.
-        let mut witnesses_used: u32 = 0;
+        let mut tally = InputTally::default();
         for outpoint in &tx.inputs {
-            let utxo = self.entries.get(outpoint).ok_or(Rejection::UnknownInput {
-                outpoint: *outpoint,
-            })?;
-            match utxo.state {
-                UtxoState::Unspent => {}
-                UtxoState::Locked(locked_by) => {
-                    return Err(Rejection::InputLocked {
-                        outpoint: *outpoint,
-                        locked_by,
-                    });
+            tally.add(outpoint, self.entries.get(outpoint), tx)?;
+        }
+        tally.settle(tx, outputs)
+    }
+
+    /// Checks `tx` like [`UtxoSet::check`] and moves its inputs to `state`, with one map
+    /// lookup per input: inputs are moved as they pass, and moved back if a later check
+    /// fails. Returns the fee and the value moved.
+    fn take_inputs(
+        &mut self,
+        tx: &Transaction,
+        state: UtxoState,
+    ) -> Result<(Amount, u128), Rejection> {
+        let outputs = tx.check_structure()?;
+        let mut tally = InputTally::default();
+        let mut moved: u128 = 0;
+        let mut failure = None;
+        for (taken, outpoint) in tx.inputs.iter().enumerate() {
+            let entry = self.entries.get_mut(outpoint);
+            let result = tally.add(outpoint, entry.as_deref(), tx);
+            match (result, entry) {
+                (Ok(()), Some(utxo)) => {
+                    utxo.state = state;
+                    moved += u128::from(utxo.amount.0);
                 }
-                UtxoState::Spent(spent_by) => {
-                    return Err(Rejection::DoubleSpend {
-                        outpoint: *outpoint,
-                        spent_by,
-                    });
+                (Err(rejection), _) => {
+                    failure = Some((taken, rejection));
+                    break;
                 }
+                (Ok(()), None) => unreachable!("an absent input is rejected"),
             }
-            let witness = tx
-                .witnesses
-                .iter()
-                .position(|w| w.owner == utxo.owner)
-                .ok_or(Rejection::MissingWitness { owner: utxo.owner })?;
-            witnesses_used |= 1 << witness;
-            // Input amounts are u64 like outputs; a sum past u64::MAX is refused, not
-            // wrapped.
-            inputs = inputs
-                .checked_add(utxo.amount)
-                .ok_or(Rejection::AmountOverflow)?;
         }
-        if witnesses_used.count_ones() as usize != tx.witnesses.len() {
-            let unused = (0..tx.witnesses.len())
-                .find(|i| witnesses_used & (1 << i) == 0)
-                .expect("fewer used witnesses than witnesses");
-            return Err(Rejection::UnusedWitness {
-                owner: tx.witnesses[unused].owner,
-            });
+        let (taken, rejection) = match failure {
+            None => match tally.settle(tx, outputs) {
+                Ok(fee) => return Ok((fee, moved)),
+                Err(rejection) => (tx.inputs.len(), rejection),
+            },
+            Some(failure) => failure,
+        };
+        for outpoint in &tx.inputs[..taken] {
+            self.entries.get_mut(outpoint).expect("taken above").state = UtxoState::Unspent;
         }
-        inputs
-            .checked_sub(outputs)
-            .ok_or(Rejection::Overspend { inputs, outputs })
+        Err(rejection)
     }
 
     /// Checks `tx` (see [`UtxoSet::check`]) and, if it passes, spends its inputs and
     /// creates its outputs as `(id, index)`. `id` must be `tx.id()` (the caller computed
     /// it once for signature verification). On rejection nothing changes.
     pub fn apply(&mut self, tx: &Transaction, id: TxId) -> Result<Amount, Rejection> {
-        let fee = self.check(tx)?;
-        let mut spent_value: u128 = 0;
-        for outpoint in &tx.inputs {
-            let utxo = self.entries.get_mut(outpoint).expect("checked above");
-            utxo.state = UtxoState::Spent(id);
-            spent_value += u128::from(utxo.amount.0);
-        }
+        let (fee, spent_value) = self.take_inputs(tx, UtxoState::Spent(id))?;
         self.spent_entries += tx.inputs.len();
         self.unspent_value -= spent_value;
         self.fees += u128::from(fee.0);
@@ -213,13 +207,7 @@ impl UtxoSet {
     /// (Atomix input shard). Used for the inputs of this shard only: `tx` here is the
     /// shard's part of a cross-shard transaction.
     pub fn lock(&mut self, tx: &Transaction, id: TxId) -> Result<(), Rejection> {
-        self.check(tx)?;
-        let mut locked: u128 = 0;
-        for outpoint in &tx.inputs {
-            let utxo = self.entries.get_mut(outpoint).expect("checked above");
-            utxo.state = UtxoState::Locked(id);
-            locked += u128::from(utxo.amount.0);
-        }
+        let (_, locked) = self.take_inputs(tx, UtxoState::Locked(id))?;
         self.unspent_value -= locked;
         self.locked_value += locked;
         Ok(())
@@ -315,6 +303,71 @@ impl UtxoSet {
     /// Iterates over all entries (order unspecified).
     pub fn iter(&self) -> impl Iterator<Item = (&OutPoint, &Utxo)> {
         self.entries.iter()
+    }
+}
+
+/// The running checks over a transaction's inputs, shared by the read-only check and
+/// the one-lookup apply.
+#[derive(Default)]
+struct InputTally {
+    inputs: Amount,
+    /// Bit `i` set: witness `i` owns at least one input.
+    witnesses_used: u32,
+}
+
+impl InputTally {
+    fn add(
+        &mut self,
+        outpoint: &OutPoint,
+        entry: Option<&Utxo>,
+        tx: &Transaction,
+    ) -> Result<(), Rejection> {
+        let utxo = entry.ok_or(Rejection::UnknownInput {
+            outpoint: *outpoint,
+        })?;
+        match utxo.state {
+            UtxoState::Unspent => {}
+            UtxoState::Locked(locked_by) => {
+                return Err(Rejection::InputLocked {
+                    outpoint: *outpoint,
+                    locked_by,
+                });
+            }
+            UtxoState::Spent(spent_by) => {
+                return Err(Rejection::DoubleSpend {
+                    outpoint: *outpoint,
+                    spent_by,
+                });
+            }
+        }
+        let witness = tx
+            .witnesses
+            .iter()
+            .position(|w| w.owner == utxo.owner)
+            .ok_or(Rejection::MissingWitness { owner: utxo.owner })?;
+        self.witnesses_used |= 1 << witness;
+        // Input amounts are u64 like outputs; a sum past u64::MAX is refused, not wrapped.
+        self.inputs = self
+            .inputs
+            .checked_add(utxo.amount)
+            .ok_or(Rejection::AmountOverflow)?;
+        Ok(())
+    }
+
+    /// The checks that need every input: no unused witness, no overspend. Returns the fee.
+    fn settle(&self, tx: &Transaction, outputs: Amount) -> Result<Amount, Rejection> {
+        if let Some(unused) = (0..tx.witnesses.len()).find(|i| self.witnesses_used & (1 << i) == 0)
+        {
+            return Err(Rejection::UnusedWitness {
+                owner: tx.witnesses[unused].owner,
+            });
+        }
+        self.inputs
+            .checked_sub(outputs)
+            .ok_or(Rejection::Overspend {
+                inputs: self.inputs,
+                outputs,
+            })
     }
 }
 

@@ -1,14 +1,16 @@
-//! The hash `H` of PROTOCOL.md: blake3 with a domain-separation prefix per use
-//! (DESIGN.md §8).
+//! The hash `H` of PROTOCOL.md: blake3 with domain separation per use (DESIGN.md §8).
 //!
-//! Every use of the hash names its [`Domain`]; the domain's tag is hashed first, so a
-//! transaction id can never collide with a Merkle node or a block header hash even when
-//! the bytes that follow are identical.
+//! Every use of the hash names its [`Domain`]. Each domain hashes in blake3's keyed mode
+//! under its own 32-byte key, `blake3::derive_key(KEY_CONTEXT, label)`, so a transaction
+//! id can never collide with a Merkle node or a block header hash even when the bytes
+//! are identical. Keyed mode costs nothing over plain hashing (a prefix tag would add
+//! bytes to every hash, and the incremental hasher it needs is slower for short inputs
+//! than the one-shot call); the keys are constants, checked against their derivation
+//! by a test.
 
 use crate::types::Hash;
 
-/// The uses of `H`. Each has a distinct, NUL-terminated tag (so no tag is a prefix of
-/// another).
+/// The uses of `H`; each hashes under its own key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Domain {
     /// Transaction id: `H(TxId ‖ body)`.
@@ -37,40 +39,110 @@ pub enum Domain {
     ValidatorKey,
 }
 
+/// The context string of [`Domain`] key derivation.
+pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
+
 impl Domain {
-    /// The tag hashed in front of the data.
-    pub const fn tag(self) -> &'static [u8] {
+    /// Every domain (for tests and documentation).
+    pub const ALL: [Domain; 12] = [
+        Domain::TxId,
+        Domain::MerkleLeaf,
+        Domain::MerkleNode,
+        Domain::MerkleEmpty,
+        Domain::BlockHeader,
+        Domain::StateRoot,
+        Domain::ShardOf,
+        Domain::Prg,
+        Domain::CosiChallenge,
+        Domain::CosiNonce,
+        Domain::CosiPossession,
+        Domain::ValidatorKey,
+    ];
+
+    /// The label the domain's key is derived from.
+    pub const fn label(self) -> &'static str {
         match self {
-            Domain::TxId => b"ioschain/tx-id\0",
-            Domain::MerkleLeaf => b"ioschain/merkle-leaf\0",
-            Domain::MerkleNode => b"ioschain/merkle-node\0",
-            Domain::MerkleEmpty => b"ioschain/merkle-empty\0",
-            Domain::BlockHeader => b"ioschain/block-header\0",
-            Domain::StateRoot => b"ioschain/state-root\0",
-            Domain::ShardOf => b"ioschain/shard-of\0",
-            Domain::Prg => b"ioschain/prg\0",
-            Domain::CosiChallenge => b"ioschain/cosi-challenge\0",
-            Domain::CosiNonce => b"ioschain/cosi-nonce\0",
-            Domain::CosiPossession => b"ioschain/cosi-possession\0",
-            Domain::ValidatorKey => b"ioschain/validator-key\0",
+            Domain::TxId => "tx-id",
+            Domain::MerkleLeaf => "merkle-leaf",
+            Domain::MerkleNode => "merkle-node",
+            Domain::MerkleEmpty => "merkle-empty",
+            Domain::BlockHeader => "block-header",
+            Domain::StateRoot => "state-root",
+            Domain::ShardOf => "shard-of",
+            Domain::Prg => "prg",
+            Domain::CosiChallenge => "cosi-challenge",
+            Domain::CosiNonce => "cosi-nonce",
+            Domain::CosiPossession => "cosi-possession",
+            Domain::ValidatorKey => "validator-key",
         }
     }
 
-    /// A hasher with this domain's tag already absorbed; feed it the data.
+    /// The domain's blake3 key: `derive_key(KEY_CONTEXT, label)`.
+    pub const fn key(self) -> &'static [u8; 32] {
+        match self {
+            Domain::TxId => &[
+                158, 17, 110, 207, 218, 125, 198, 31, 77, 68, 231, 26, 204, 63, 82, 159, 183, 37,
+                164, 210, 242, 23, 19, 204, 193, 116, 51, 96, 195, 101, 193, 40,
+            ],
+            Domain::MerkleLeaf => &[
+                135, 48, 67, 23, 148, 131, 240, 254, 223, 29, 53, 3, 33, 38, 130, 102, 193, 101,
+                92, 244, 250, 233, 42, 249, 110, 156, 243, 45, 176, 173, 152, 21,
+            ],
+            Domain::MerkleNode => &[
+                76, 75, 22, 60, 248, 184, 195, 66, 53, 131, 141, 231, 164, 75, 226, 170, 117, 128,
+                30, 118, 112, 104, 155, 221, 216, 48, 107, 60, 93, 191, 137, 87,
+            ],
+            Domain::MerkleEmpty => &[
+                32, 142, 131, 196, 18, 180, 47, 71, 242, 157, 47, 23, 249, 44, 219, 25, 56, 232,
+                162, 149, 125, 255, 61, 242, 68, 150, 249, 237, 137, 16, 37, 44,
+            ],
+            Domain::BlockHeader => &[
+                200, 85, 147, 147, 7, 90, 221, 184, 217, 61, 254, 213, 160, 249, 110, 90, 48, 73,
+                94, 67, 122, 246, 115, 97, 91, 92, 16, 86, 180, 86, 138, 235,
+            ],
+            Domain::StateRoot => &[
+                226, 172, 60, 154, 173, 118, 250, 153, 74, 15, 48, 139, 222, 176, 201, 180, 143,
+                17, 205, 178, 175, 149, 33, 17, 241, 134, 13, 210, 20, 200, 188, 125,
+            ],
+            Domain::ShardOf => &[
+                29, 28, 136, 90, 96, 73, 55, 24, 164, 116, 139, 186, 136, 44, 24, 206, 144, 219,
+                71, 222, 217, 112, 184, 30, 126, 82, 93, 19, 12, 94, 129, 227,
+            ],
+            Domain::Prg => &[
+                82, 91, 239, 228, 88, 238, 225, 54, 99, 47, 17, 13, 35, 186, 31, 130, 116, 162,
+                195, 151, 215, 134, 138, 49, 183, 116, 18, 229, 84, 35, 200, 78,
+            ],
+            Domain::CosiChallenge => &[
+                152, 171, 161, 255, 40, 212, 212, 32, 82, 30, 113, 149, 160, 31, 37, 230, 72, 46,
+                43, 196, 254, 34, 188, 51, 4, 84, 223, 156, 69, 254, 55, 22,
+            ],
+            Domain::CosiNonce => &[
+                14, 232, 1, 31, 189, 7, 64, 59, 15, 8, 116, 191, 187, 2, 14, 17, 43, 135, 247, 247,
+                203, 72, 124, 169, 115, 206, 133, 241, 141, 52, 6, 69,
+            ],
+            Domain::CosiPossession => &[
+                161, 27, 82, 105, 107, 197, 61, 34, 99, 87, 212, 137, 162, 33, 136, 45, 17, 63,
+                132, 70, 172, 31, 248, 78, 56, 97, 245, 41, 228, 160, 224, 66,
+            ],
+            Domain::ValidatorKey => &[
+                212, 178, 95, 175, 122, 117, 161, 39, 77, 63, 253, 186, 4, 184, 121, 223, 105, 66,
+                37, 178, 201, 121, 4, 223, 37, 69, 237, 169, 238, 235, 212, 142,
+            ],
+        }
+    }
+
+    /// A keyed hasher for this domain; feed it the data.
     pub fn hasher(self) -> blake3::Hasher {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(self.tag());
-        hasher
+        blake3::Hasher::new_keyed(self.key())
     }
 
-    /// `H(domain ‖ data)`.
+    /// `H_domain(data)`, one shot.
+    #[inline]
     pub fn hash(self, data: &[u8]) -> Hash {
-        let mut hasher = self.hasher();
-        hasher.update(data);
-        Hash(*hasher.finalize().as_bytes())
+        Hash(*blake3::keyed_hash(self.key(), data).as_bytes())
     }
 
-    /// `H(domain ‖ parts[0] ‖ parts[1] ‖ …)`.
+    /// `H_domain(parts[0] ‖ parts[1] ‖ …)`.
     pub fn hash_parts(self, parts: &[&[u8]]) -> Hash {
         let mut hasher = self.hasher();
         for part in parts {
@@ -79,7 +151,8 @@ impl Domain {
         Hash(*hasher.finalize().as_bytes())
     }
 
-    /// 64 bytes of output (for wide reduction to a scalar), `H(domain ‖ parts…)` in XOF mode.
+    /// 64 bytes of output (for wide reduction to a scalar): `H_domain(parts…)` in XOF
+    /// mode.
     pub fn wide(self, parts: &[&[u8]]) -> [u8; 64] {
         let mut hasher = self.hasher();
         for part in parts {
@@ -96,26 +169,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_are_distinct_and_none_is_a_prefix_of_another() {
-        let all = [
-            Domain::TxId,
-            Domain::MerkleLeaf,
-            Domain::MerkleNode,
-            Domain::MerkleEmpty,
-            Domain::BlockHeader,
-            Domain::StateRoot,
-            Domain::ShardOf,
-            Domain::Prg,
-            Domain::CosiChallenge,
-            Domain::CosiNonce,
-            Domain::CosiPossession,
-            Domain::ValidatorKey,
-        ];
-        for (i, a) in all.iter().enumerate() {
-            for (j, b) in all.iter().enumerate() {
-                if i != j {
-                    assert!(!b.tag().starts_with(a.tag()), "{a:?} prefixes {b:?}");
-                }
+    fn keys_are_their_derivation_and_pairwise_distinct() {
+        for (i, a) in Domain::ALL.iter().enumerate() {
+            assert_eq!(
+                a.key(),
+                &blake3::derive_key(KEY_CONTEXT, a.label().as_bytes()),
+                "{a:?}"
+            );
+            for b in &Domain::ALL[i + 1..] {
+                assert_ne!(a.key(), b.key());
             }
         }
     }
