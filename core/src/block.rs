@@ -187,6 +187,29 @@ pub struct FinalCertificate {
 }
 
 impl FinalCertificate {
+    /// Encoded length for a roster of `roster_len` members.
+    pub fn encoded_len(roster_len: usize) -> usize {
+        32 + CoSignature::encoded_len(roster_len)
+    }
+
+    /// Appends `header_hash ‖ cosignature` (the cosignature's length follows from the
+    /// roster size, which the reader knows).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.header_hash.0);
+        self.cosig.encode(out);
+    }
+
+    /// Reads a certificate for a roster of `roster_len` members.
+    pub fn decode(reader: &mut Reader<'_>, roster_len: usize) -> Result<Self, DecodeError> {
+        let header_hash = Hash::decode(reader)?;
+        let bytes = reader.take(CoSignature::encoded_len(roster_len), "cosignature")?;
+        let cosig =
+            CoSignature::from_bytes(bytes, roster_len).map_err(|_| DecodeError::Invalid {
+                what: "cosignature",
+            })?;
+        Ok(FinalCertificate { header_hash, cosig })
+    }
+
     /// Verifies that this certificate finalizes `header` under `roster`.
     pub fn verify(&self, header: &BlockHeader, roster: &Roster) -> Result<(), CosiError> {
         if header.hash() != self.header_hash {
@@ -294,6 +317,14 @@ mod tests {
         let cosig = sign_round(&roster, &keys, &Signers::all(7), &header_hash.0, &[1; 32]);
         let certificate = FinalCertificate { header_hash, cosig };
         assert_eq!(certificate.verify(&block.header, &roster), Ok(()));
+        let mut bytes = Vec::new();
+        certificate.encode(&mut bytes);
+        assert_eq!(bytes.len(), FinalCertificate::encoded_len(7));
+        let mut reader = Reader::new(&bytes);
+        assert_eq!(
+            FinalCertificate::decode(&mut reader, 7),
+            Ok(certificate.clone())
+        );
         let mut other = block.header;
         other.height.0 += 1;
         assert!(certificate.verify(&other, &roster).is_err());

@@ -1,5 +1,64 @@
-//! `ioschain`: the engine and benchmarking harness (placeholder until the engine lands).
+//! `ioschain`: the engine and benchmarking harness of the IOS sharded blockchain.
 
-fn main() {
-    println!("ioschain {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ioschain_harness::cli::{Cli, Command};
+use ioschain_harness::{limits, run};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args).map(|exit| exit as u8),
+        Command::Limits(args) => limits_command(&args).map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn limits_command(args: &ioschain_harness::cli::LimitsArgs) -> anyhow::Result<()> {
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cores = args.cores.map(|c| c as usize).unwrap_or(available);
+    if cores == 0 || cores > available {
+        anyhow::bail!(
+            "--cores {cores} is not allowed: 1..={available} (the cores of this machine)"
+        );
+    }
+    if !(args.seconds > 0.0 && args.seconds <= 60.0) {
+        anyhow::bail!(
+            "--seconds {} is not allowed: above 0, at most 60",
+            args.seconds
+        );
+    }
+    let duration = Duration::from_secs_f64(args.seconds);
+    let machine = ioschain_harness::machine::describe();
+    println!(
+        "ioschain limits · {} · {} cores · {}",
+        machine.cpu, machine.cores, machine.profile
+    );
+    let l = limits::measure(cores, duration);
+    println!(
+        "  ed25519 verify_batch (batch {}): {:.0} sig/s on 1 core, {:.0} sig/s on {} cores",
+        l.batch, l.verify_sigs_per_s_per_core, l.verify_sigs_per_s_cores, l.cores
+    );
+    println!(
+        "  blake3, 150-byte input: {:.2} M hashes/s on 1 core",
+        limits::measure_blake3(duration) / 1e6
+    );
+    println!(
+        "  channel round trip between two threads: {:.1} µs",
+        limits::measure_channel_round_trip(20_000)
+    );
+    Ok(())
 }

@@ -1,0 +1,138 @@
+//! The block log: one append-only file per shard holding its final blocks.
+//!
+//! Record layout: magic `IOSB`, payload length (`u32`), payload, blake3 of the payload.
+//! The payload is the block header (88 bytes), the transaction count (`u32`), the
+//! transactions, then the final certificate (header hash and the roster's CoSi). The
+//! checksum catches torn or damaged writes; the certificate proves the roster finalized
+//! the block.
+
+use std::path::{Path, PathBuf};
+
+use ioschain_core::block::{BlockHeader, FinalCertificate};
+use ioschain_core::codec::{Decode, Encode, Reader};
+use ioschain_core::tx::Transaction;
+
+/// First bytes of every record.
+pub const RECORD_MAGIC: [u8; 4] = *b"IOSB";
+const CHECKSUM_LEN: usize = 32;
+
+/// The log file of `shard` under `dir`.
+pub fn shard_path(dir: &Path, shard: u32) -> PathBuf {
+    dir.join(format!("shard-{shard:04}.log"))
+}
+
+/// Appends one record to `out`: the block made of `header` and `txs`, and `certificate`.
+pub fn encode_record<'a>(
+    out: &mut Vec<u8>,
+    header: &BlockHeader,
+    txs: impl ExactSizeIterator<Item = &'a Transaction>,
+    certificate: &FinalCertificate,
+) {
+    let start = out.len();
+    out.extend_from_slice(&RECORD_MAGIC);
+    out.extend_from_slice(&[0; 4]);
+    header.encode(out);
+    out.extend_from_slice(&(txs.len() as u32).to_le_bytes());
+    for tx in txs {
+        tx.encode(out);
+    }
+    certificate.encode(out);
+    let payload_len = out.len() - start - 8;
+    out[start + 4..start + 8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    let checksum = blake3::hash(&out[start + 8..]);
+    out.extend_from_slice(checksum.as_bytes());
+}
+
+/// One decoded record.
+#[derive(Debug)]
+pub struct Record {
+    /// The header.
+    pub header: BlockHeader,
+    /// The body.
+    pub txs: Vec<Transaction>,
+    /// The certificate.
+    pub certificate: FinalCertificate,
+}
+
+/// Why a log could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A record is damaged.
+    #[error("{path}: record {index} at byte {offset}: {detail}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The record's position in the file.
+        index: usize,
+        /// Its byte offset.
+        offset: usize,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Reads every record of the log at `path` (written for a roster of `roster_len`) and
+/// hands each to `visit`, in order.
+pub fn read_log(
+    path: &Path,
+    roster_len: usize,
+    mut visit: impl FnMut(Record),
+) -> Result<usize, LogError> {
+    let bytes = std::fs::read(path).map_err(|source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut offset = 0;
+    let mut index = 0;
+    while offset < bytes.len() {
+        let damaged = |detail: String| LogError::Damaged {
+            path: path.to_path_buf(),
+            index,
+            offset,
+            detail,
+        };
+        let rest = &bytes[offset..];
+        if rest.len() < 8 || rest[..4] != RECORD_MAGIC {
+            return Err(damaged("missing record header".into()));
+        }
+        let payload_len = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes")) as usize;
+        let Some(payload) = rest.get(8..8 + payload_len) else {
+            return Err(damaged("truncated payload".into()));
+        };
+        let Some(checksum) = rest.get(8 + payload_len..8 + payload_len + CHECKSUM_LEN) else {
+            return Err(damaged("truncated checksum".into()));
+        };
+        if blake3::hash(payload).as_bytes() != checksum {
+            return Err(damaged("checksum mismatch".into()));
+        }
+        let mut reader = Reader::new(payload);
+        let record = (|| {
+            let header = BlockHeader::decode(&mut reader)?;
+            let count = reader.u32("tx count")? as usize;
+            let mut txs = Vec::with_capacity(count.min(reader.remaining() / 6));
+            for _ in 0..count {
+                txs.push(Transaction::decode(&mut reader)?);
+            }
+            let certificate = FinalCertificate::decode(&mut reader, roster_len)?;
+            reader.finish()?;
+            Ok::<_, ioschain_core::codec::DecodeError>(Record {
+                header,
+                txs,
+                certificate,
+            })
+        })()
+        .map_err(|e| damaged(format!("undecodable: {e}")))?;
+        visit(record);
+        offset += 8 + payload_len + CHECKSUM_LEN;
+        index += 1;
+    }
+    Ok(index)
+}

@@ -1,0 +1,156 @@
+//! The command line: `ioschain run` and `ioschain limits`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// ioschain: engine and benchmarking harness for the IOS sharded blockchain.
+#[derive(Debug, Parser)]
+#[command(name = "ioschain", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine on a signed workload and measure throughput and latency.
+    Run(Box<RunArgs>),
+    /// Measure this machine's raw ceilings (signature verification, hashing, channels).
+    Limits(LimitsArgs),
+}
+
+/// `ioschain limits`.
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// Cores to measure together (default: all).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub seconds: f64,
+}
+
+/// `ioschain run`: flags override the config file, which overrides the defaults.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML configuration file (sections [run], [workload], [engine], [store]).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the resolved configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Shards (default: the cores used).
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// Cores (worker threads) to use (default: all).
+    #[arg(long)]
+    pub cores: Option<u32>,
+    /// Offered rate, transactions per second over all shards (open loop).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Closed loop: transactions kept in flight (instead of a fixed rate).
+    #[arg(long)]
+    pub inflight: Option<u64>,
+    /// Warm-up seconds (discarded).
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Measured seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds allowed after the schedule for in-flight transactions to finish.
+    #[arg(long)]
+    pub drain_timeout: Option<f64>,
+    /// Seed of the workload and the roster keys.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Skip the one-second verification-ceiling measurement (no `efficiency`).
+    #[arg(long)]
+    pub no_limits: bool,
+    /// Accounts over all shards.
+    #[arg(long)]
+    pub accounts: Option<u32>,
+    /// Fraction of deliberately invalid transactions.
+    #[arg(long)]
+    pub invalid_fraction: Option<f64>,
+    /// Sender distribution: uniform or zipf.
+    #[arg(long)]
+    pub sender: Option<String>,
+    /// Zipf exponent (with --sender zipf).
+    #[arg(long)]
+    pub zipf_theta: Option<f64>,
+    /// Workload cache directory.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Most transactions per signature batch.
+    #[arg(long)]
+    pub verify_batch_max: Option<u32>,
+    /// Most transactions per block.
+    #[arg(long)]
+    pub block_tx_max: Option<u32>,
+    /// Block interval, ms.
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
+    /// Validators per shard roster.
+    #[arg(long)]
+    pub validators_per_shard: Option<u32>,
+    /// Block log backend: auto, write or io_uring.
+    #[arg(long)]
+    pub store_backend: Option<String>,
+    /// Flush policy: group, every or never.
+    #[arg(long)]
+    pub fsync: Option<String>,
+}
+
+impl RunArgs {
+    /// Applies the flags given on top of `config`.
+    pub fn apply(&self, config: &mut Config) {
+        macro_rules! set {
+            ($flag:expr => $field:expr) => {
+                if let Some(v) = $flag.clone() {
+                    $field = v;
+                }
+            };
+        }
+        if self.shards.is_some() {
+            config.run.shards = self.shards;
+        }
+        if self.cores.is_some() {
+            config.run.cores = self.cores;
+        }
+        if self.inflight.is_some() {
+            config.run.inflight = self.inflight;
+        }
+        if self.out.is_some() {
+            config.run.out = self.out.clone();
+        }
+        if self.cache_dir.is_some() {
+            config.workload.cache_dir = self.cache_dir.clone();
+        }
+        if self.no_limits {
+            config.run.measure_limits = false;
+        }
+        set!(self.rate => config.run.rate);
+        set!(self.warmup => config.run.warmup_s);
+        set!(self.duration => config.run.duration_s);
+        set!(self.drain_timeout => config.run.drain_timeout_s);
+        set!(self.seed => config.run.seed);
+        set!(self.accounts => config.workload.accounts);
+        set!(self.invalid_fraction => config.workload.invalid_fraction);
+        set!(self.sender => config.workload.sender);
+        set!(self.zipf_theta => config.workload.zipf_theta);
+        set!(self.verify_batch_max => config.engine.verify_batch_max);
+        set!(self.block_tx_max => config.engine.block_tx_max);
+        set!(self.block_interval_ms => config.engine.block_interval_ms);
+        set!(self.validators_per_shard => config.engine.validators_per_shard);
+        set!(self.store_backend => config.store.backend);
+        set!(self.fsync => config.store.fsync);
+    }
+}

@@ -1,0 +1,523 @@
+//! Run configuration: TOML file (`--config`), then flags, then defaults; validated up
+//! front with errors that name the key, the value and what is allowed.
+//!
+//! Every key has a default, so an empty file (or no file) is a complete configuration.
+//! The resolved configuration (every default filled in) is what `--print-config` prints
+//! and what `summary.json` records.
+
+use std::path::PathBuf;
+
+use ioschain_workloads::{SenderDistribution, WorkloadSpec};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How the run is driven and measured.
+    pub run: RunSection,
+    /// What transactions are generated.
+    pub workload: WorkloadSection,
+    /// The engine's batching and roster.
+    pub engine: EngineSection,
+    /// The block log.
+    pub store: StoreSection,
+}
+
+/// `[run]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Shards (default: the cores used).
+    pub shards: Option<u32>,
+    /// Cores (worker threads) used (default: all available).
+    pub cores: Option<u32>,
+    /// Offered rate, transactions per second over all shards (open loop).
+    pub rate: f64,
+    /// Closed loop: keep this many transactions in flight instead of a fixed rate.
+    pub inflight: Option<u64>,
+    /// Warm-up seconds (run, then discarded).
+    pub warmup_s: f64,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Seconds allowed after the schedule ends for in-flight transactions to finish.
+    pub drain_timeout_s: f64,
+    /// Seed of the workload and of CoSi nonce material.
+    pub seed: u64,
+    /// Output directory (default `target/ioschain/runs/<timestamp>-<params>/`).
+    pub out: Option<PathBuf>,
+    /// Measure the signature-verification ceiling at start (about one second) and report
+    /// `efficiency` against it.
+    pub measure_limits: bool,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            shards: None,
+            cores: None,
+            rate: 100_000.0,
+            inflight: None,
+            warmup_s: 5.0,
+            duration_s: 20.0,
+            drain_timeout_s: 30.0,
+            seed: 1,
+            out: None,
+            measure_limits: true,
+        }
+    }
+}
+
+/// `[workload]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadSection {
+    /// Accounts (owners) over all shards.
+    pub accounts: u32,
+    /// Outputs each account holds at genesis.
+    pub utxos_per_account: u32,
+    /// Amount of each genesis output.
+    pub genesis_amount: u64,
+    /// Inputs per transaction.
+    pub inputs_per_tx: u32,
+    /// Outputs per transaction.
+    pub outputs_per_tx: u32,
+    /// `"uniform"` or `"zipf"`.
+    pub sender: String,
+    /// Zipf exponent when `sender = "zipf"`.
+    pub zipf_theta: f64,
+    /// Fraction of deliberately invalid transactions (bad signature, unknown input,
+    /// double spend, overspend).
+    pub invalid_fraction: f64,
+    /// Where generated workloads are cached (default `target/ioschain/workloads`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for WorkloadSection {
+    fn default() -> Self {
+        WorkloadSection {
+            accounts: 100_000,
+            utxos_per_account: 4,
+            genesis_amount: 1_000_000,
+            inputs_per_tx: 2,
+            outputs_per_tx: 2,
+            sender: "uniform".into(),
+            zipf_theta: 0.99,
+            invalid_fraction: 0.0,
+            cache_dir: None,
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Most transactions verified in one signature batch.
+    pub verify_batch_max: u32,
+    /// A block is sealed when it holds this many transactions…
+    pub block_tx_max: u32,
+    /// …or when its first transaction is this old.
+    pub block_interval_ms: u64,
+    /// Validators in each shard's roster (all cosign final blocks).
+    pub validators_per_shard: u32,
+    /// Capacity, in messages, of each channel between threads.
+    pub channel_capacity: u32,
+    /// How long an idle worker sleeps before polling again.
+    pub idle_sleep_us: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            verify_batch_max: 1024,
+            block_tx_max: 4096,
+            block_interval_ms: 50,
+            validators_per_shard: 72,
+            channel_capacity: 1024,
+            idle_sleep_us: 50,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `"auto"` (the measured default), `"write"` or `"io_uring"`.
+    pub backend: String,
+    /// `"group"` (one flush covers every block written since the last), `"every"` (one
+    /// flush per block) or `"never"`.
+    pub fsync: String,
+    /// Most blocks written before a group flush.
+    pub group_blocks_max: u32,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            backend: "auto".into(),
+            fsync: "group".into(),
+            group_blocks_max: 64,
+        }
+    }
+}
+
+/// A configuration value outside its allowed range, or an unreadable file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key holds a value that is not allowed.
+    #[error("{key} = {value} is not allowed: {allowed}")]
+    Value {
+        /// `section.key`.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (unknown key, wrong type).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+}
+
+fn bad(key: &str, value: impl ToString, allowed: impl ToString) -> ConfigError {
+    ConfigError::Value {
+        key: key.to_string(),
+        value: value.to_string(),
+        allowed: allowed.to_string(),
+    }
+}
+
+/// Store backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// `write` + `fdatasync`.
+    Write,
+    /// io_uring writes and `fdatasync`.
+    IoUring,
+}
+
+/// Flush policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// One flush per group of blocks.
+    Group,
+    /// One flush per block.
+    Every,
+    /// No flush (the OS writes back when it likes).
+    Never,
+}
+
+impl Config {
+    /// Parses a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })
+    }
+
+    /// Fills the defaults that depend on the machine (`cores`, `shards`).
+    pub fn resolve(&mut self, available_cores: u32) {
+        let cores = *self.run.cores.get_or_insert(available_cores);
+        self.run.shards.get_or_insert(cores);
+    }
+
+    /// Cores used (after [`Config::resolve`]).
+    pub fn cores(&self) -> u32 {
+        self.run.cores.expect("resolved")
+    }
+
+    /// Shards (after [`Config::resolve`]).
+    pub fn shards(&self) -> u32 {
+        self.run.shards.expect("resolved")
+    }
+
+    /// Checks every value (after [`Config::resolve`]).
+    pub fn validate(&self, available_cores: u32) -> Result<(), ConfigError> {
+        let run = &self.run;
+        let cores = self.cores();
+        if cores == 0 || cores > available_cores {
+            return Err(bad(
+                "run.cores",
+                cores,
+                format!("1..={available_cores} (the cores of this machine)"),
+            ));
+        }
+        let shards = self.shards();
+        if shards == 0 || shards > 1024 {
+            return Err(bad("run.shards", shards, "1..=1024"));
+        }
+        if !(run.rate.is_finite() && run.rate > 0.0) {
+            return Err(bad(
+                "run.rate",
+                run.rate,
+                "a number above 0 (transactions per second)",
+            ));
+        }
+        if run.inflight == Some(0) {
+            return Err(bad(
+                "run.inflight",
+                0,
+                "at least 1 (or leave it out for an open-loop run)",
+            ));
+        }
+        if !(run.warmup_s.is_finite() && run.warmup_s >= 0.0) {
+            return Err(bad("run.warmup_s", run.warmup_s, "0 or more seconds"));
+        }
+        if !(run.duration_s.is_finite() && run.duration_s >= 1.0) {
+            return Err(bad("run.duration_s", run.duration_s, "at least 1 second"));
+        }
+        if !(run.drain_timeout_s.is_finite() && run.drain_timeout_s >= 0.0) {
+            return Err(bad(
+                "run.drain_timeout_s",
+                run.drain_timeout_s,
+                "0 or more seconds",
+            ));
+        }
+        let planned = run.rate * (run.warmup_s + run.duration_s);
+        if planned > 200_000_000.0 {
+            return Err(bad(
+                "run.rate",
+                run.rate,
+                format!(
+                    "at most 200,000,000 transactions per run (rate × (warmup + duration) = {planned:.0})"
+                ),
+            ));
+        }
+        let engine = &self.engine;
+        if !(1..=65_536).contains(&engine.verify_batch_max) {
+            return Err(bad(
+                "engine.verify_batch_max",
+                engine.verify_batch_max,
+                "1..=65536",
+            ));
+        }
+        if !(1..=65_536).contains(&engine.block_tx_max) {
+            return Err(bad("engine.block_tx_max", engine.block_tx_max, "1..=65536"));
+        }
+        if !(1..=60_000).contains(&engine.block_interval_ms) {
+            return Err(bad(
+                "engine.block_interval_ms",
+                engine.block_interval_ms,
+                "1..=60000",
+            ));
+        }
+        if !(4..=1024).contains(&engine.validators_per_shard) {
+            return Err(bad(
+                "engine.validators_per_shard",
+                engine.validators_per_shard,
+                "4..=1024 (a BFT roster needs at least 3f+1 = 4 members)",
+            ));
+        }
+        if !(2..=1_048_576).contains(&engine.channel_capacity) {
+            return Err(bad(
+                "engine.channel_capacity",
+                engine.channel_capacity,
+                "2..=1048576",
+            ));
+        }
+        if engine.idle_sleep_us > 10_000 {
+            return Err(bad(
+                "engine.idle_sleep_us",
+                engine.idle_sleep_us,
+                "0..=10000",
+            ));
+        }
+        self.backend()?;
+        self.fsync()?;
+        if !(1..=4096).contains(&self.store.group_blocks_max) {
+            return Err(bad(
+                "store.group_blocks_max",
+                self.store.group_blocks_max,
+                "1..=4096",
+            ));
+        }
+        self.workload_spec()
+            .validate()
+            .map_err(|e| bad(&format!("workload.{}", e.key), e.value, e.allowed))?;
+        Ok(())
+    }
+
+    /// The requested backend (`None` for `auto`).
+    pub fn backend(&self) -> Result<Option<Backend>, ConfigError> {
+        match self.store.backend.as_str() {
+            "auto" => Ok(None),
+            "write" => Ok(Some(Backend::Write)),
+            "io_uring" => Ok(Some(Backend::IoUring)),
+            other => Err(bad(
+                "store.backend",
+                format!("{other:?}"),
+                "\"auto\", \"write\" or \"io_uring\"",
+            )),
+        }
+    }
+
+    /// The flush policy.
+    pub fn fsync(&self) -> Result<Fsync, ConfigError> {
+        match self.store.fsync.as_str() {
+            "group" => Ok(Fsync::Group),
+            "every" => Ok(Fsync::Every),
+            "never" => Ok(Fsync::Never),
+            other => Err(bad(
+                "store.fsync",
+                format!("{other:?}"),
+                "\"group\", \"every\" or \"never\"",
+            )),
+        }
+    }
+
+    /// Transactions each shard's stream needs: the whole schedule (warm-up and measured
+    /// window) at the offered rate.
+    pub fn txs_per_shard(&self) -> u64 {
+        let total = self.run.rate * (self.run.warmup_s + self.run.duration_s);
+        ((total / f64::from(self.shards())).ceil() as u64).max(1)
+    }
+
+    /// The workload this configuration asks for.
+    pub fn workload_spec(&self) -> WorkloadSpec {
+        let w = &self.workload;
+        WorkloadSpec {
+            seed: self.run.seed,
+            shards: self.run.shards.unwrap_or(1),
+            accounts: w.accounts,
+            utxos_per_account: w.utxos_per_account,
+            genesis_amount: w.genesis_amount,
+            inputs_per_tx: w.inputs_per_tx,
+            outputs_per_tx: w.outputs_per_tx,
+            sender: if w.sender == "zipf" {
+                SenderDistribution::Zipf {
+                    theta: w.zipf_theta,
+                }
+            } else {
+                SenderDistribution::Uniform
+            },
+            invalid_fraction: w.invalid_fraction,
+            txs_per_shard: if self.run.shards.is_some() {
+                self.txs_per_shard()
+            } else {
+                1
+            },
+        }
+    }
+
+    /// Checks `workload.sender` (kept as a string in the file for readability).
+    pub fn validate_sender(&self) -> Result<(), ConfigError> {
+        match self.workload.sender.as_str() {
+            "uniform" | "zipf" => Ok(()),
+            other => Err(bad(
+                "workload.sender",
+                format!("{other:?}"),
+                "\"uniform\" or \"zipf\"",
+            )),
+        }
+    }
+
+    /// The resolved configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "test.toml".into(),
+            message: e.to_string(),
+        })?;
+        config.resolve(2);
+        config.validate_sender()?;
+        config.validate(2)?;
+        Ok(config)
+    }
+
+    fn value_error_key(result: Result<Config, ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Value { key, .. }) => key,
+            other => panic!("expected a value error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_default_configuration() {
+        let config = resolved("").unwrap();
+        assert_eq!(config.shards(), 2);
+        assert_eq!(config.cores(), 2);
+        assert_eq!(config.run.rate, 100_000.0);
+        assert_eq!(config.engine.validators_per_shard, 72);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_naming_it() {
+        let err = resolved("[run]\nrat = 5\n").unwrap_err();
+        assert!(err.to_string().contains("rat"), "{err}");
+        let err = resolved("[nonsense]\n").unwrap_err();
+        assert!(err.to_string().contains("nonsense"), "{err}");
+    }
+
+    #[test]
+    fn impossible_values_name_the_key_and_the_range() {
+        assert_eq!(
+            value_error_key(resolved("[run]\nshards = 0\n")),
+            "run.shards"
+        );
+        assert_eq!(value_error_key(resolved("[run]\nrate = 0.0\n")), "run.rate");
+        assert_eq!(value_error_key(resolved("[run]\ncores = 3\n")), "run.cores");
+        assert_eq!(
+            value_error_key(resolved("[workload]\ninvalid_fraction = 1.5\n")),
+            "workload.invalid_fraction"
+        );
+        assert_eq!(
+            value_error_key(resolved("[engine]\nvalidators_per_shard = 2\n")),
+            "engine.validators_per_shard"
+        );
+        assert_eq!(
+            value_error_key(resolved("[store]\nbackend = \"tape\"\n")),
+            "store.backend"
+        );
+        assert_eq!(
+            value_error_key(resolved("[workload]\nsender = \"pareto\"\n")),
+            "workload.sender"
+        );
+        let err = resolved("[run]\nrate = -5.0\n").unwrap_err();
+        assert!(err.to_string().contains("above 0"), "{err}");
+    }
+
+    #[test]
+    fn resolved_config_round_trips_through_toml() {
+        let config = resolved("[run]\nrate = 20000.0\n").unwrap();
+        let again: Config = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn stream_length_covers_the_whole_schedule() {
+        let config =
+            resolved("[run]\nrate = 1000.0\nwarmup_s = 1.0\nduration_s = 3.0\nshards = 2\n")
+                .unwrap();
+        assert_eq!(config.txs_per_shard(), 2000);
+    }
+}

@@ -1,0 +1,159 @@
+//! The load driver: releases each shard's pre-signed stream on schedule.
+//!
+//! Open loop (default): transaction `k` of a shard is due `k / rate_per_shard` seconds
+//! after the start, whether or not the shard keeps up; latency is measured from that
+//! intended time, so a slow engine shows up as latency, not as a slower schedule
+//! (no coordinated omission). Closed loop (`inflight = N`): each shard gets at most
+//! `N / shards` unfinished transactions, and latency runs from the actual release.
+//!
+//! The driver sends one [`Submit`] per shard per tick (a range of indices, not one
+//! message per transaction). A full inbox is counted as backpressure and retried on the
+//! next tick; nothing is dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam::channel::{Sender, TrySendError};
+
+use super::Clock;
+use super::shard::{Submit, Timing};
+use crate::metrics::{IntervalReport, StageCounts};
+
+/// Driver settings.
+#[derive(Clone, Debug)]
+pub struct DriverPlan {
+    /// Offered rate, transactions per second over all shards.
+    pub rate: f64,
+    /// Closed loop: in-flight budget over all shards.
+    pub inflight: Option<u64>,
+    /// Stream length per shard.
+    pub stream_len: Vec<u32>,
+    /// End of the schedule, ns since the start.
+    pub end_ns: u64,
+    /// Tick length.
+    pub tick: Duration,
+}
+
+/// What the driver did.
+#[derive(Clone, Debug, Default)]
+pub struct DriverReport {
+    /// Transactions released per shard.
+    pub released: Vec<u64>,
+    /// Transactions due by the schedule (open loop) over the whole run.
+    pub offered: u64,
+    /// Ticks on which a shard's inbox was full.
+    pub backpressure: u64,
+    /// Whether a closed-loop run used up a stream before the schedule ended.
+    pub exhausted: bool,
+}
+
+/// Runs the driver until the schedule ends (or `abort` is set).
+pub fn drive(
+    plan: &DriverPlan,
+    clock: &Clock,
+    inboxes: &[Sender<Submit>],
+    done: &[Arc<AtomicU64>],
+    released_shared: &[Arc<AtomicU64>],
+    reports: &Sender<IntervalReport>,
+    abort: &AtomicBool,
+) -> DriverReport {
+    let shards = inboxes.len();
+    let per_shard_rate = plan.rate / shards as f64;
+    let spacing_ns = 1e9 / per_shard_rate;
+    let budget = plan.inflight.map(|n| n.div_ceil(shards as u64).max(1));
+    let mut released = vec![0u32; shards];
+    let mut report = DriverReport {
+        released: vec![0; shards],
+        ..DriverReport::default()
+    };
+    let mut second = 0u64;
+    let mut second_offered = 0u64;
+    let mut second_submitted = 0u64;
+    let mut second_backpressure = 0u64;
+    let mut offered_before = vec![0u64; shards];
+    loop {
+        let now = clock.now_ns();
+        let finished = now >= plan.end_ns || abort.load(Ordering::Relaxed);
+        let now_second = now / 1_000_000_000;
+        while second < now_second {
+            let _ = reports.send(IntervalReport {
+                second,
+                counts: StageCounts::default(),
+                rejected: 0,
+                histograms: None,
+                offered: std::mem::take(&mut second_offered),
+                submitted: std::mem::take(&mut second_submitted),
+                backpressure: std::mem::take(&mut second_backpressure),
+            });
+            second += 1;
+        }
+        let until_ns = now.min(plan.end_ns);
+        for shard in 0..shards {
+            let len = plan.stream_len[shard];
+            let (target, timing) = match budget {
+                None => {
+                    let due = ((until_ns as f64 / spacing_ns).floor() as u64).min(u64::from(len));
+                    second_offered += due - offered_before[shard];
+                    report.offered += due - offered_before[shard];
+                    offered_before[shard] = due;
+                    (due as u32, Timing::Scheduled { spacing_ns })
+                }
+                Some(budget) => {
+                    if finished {
+                        continue;
+                    }
+                    let in_flight =
+                        u64::from(released[shard]) - done[shard].load(Ordering::Relaxed);
+                    let room = budget.saturating_sub(in_flight);
+                    let target = (u64::from(released[shard]) + room).min(u64::from(len)) as u32;
+                    if released[shard] == len {
+                        report.exhausted = true;
+                    }
+                    second_offered += u64::from(target - released[shard]);
+                    report.offered += u64::from(target - released[shard]);
+                    (target, Timing::SentAt(now))
+                }
+            };
+            if target <= released[shard] {
+                continue;
+            }
+            let submit = Submit {
+                start: released[shard],
+                end: target,
+                timing,
+            };
+            match inboxes[shard].try_send(submit) {
+                Ok(()) => {
+                    second_submitted += u64::from(target - released[shard]);
+                    released[shard] = target;
+                    released_shared[shard].store(u64::from(target), Ordering::Relaxed);
+                }
+                Err(TrySendError::Full(_)) => {
+                    second_backpressure += 1;
+                    report.backpressure += 1;
+                }
+                Err(TrySendError::Disconnected(_)) => return report,
+            }
+        }
+        let all_released = (0..shards).all(|s| match budget {
+            None => u64::from(released[s]) == offered_before[s],
+            Some(_) => true,
+        });
+        if finished && all_released {
+            break;
+        }
+        std::thread::sleep(plan.tick);
+    }
+    let _ = reports.send(IntervalReport {
+        second,
+        counts: StageCounts::default(),
+        rejected: 0,
+        histograms: None,
+        offered: second_offered,
+        submitted: second_submitted,
+        backpressure: second_backpressure,
+    });
+    report.released = released.iter().map(|&r| u64::from(r)).collect();
+    report
+}

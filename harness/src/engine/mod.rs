@@ -1,0 +1,368 @@
+//! The engine: shards pinned to cores, joined by channels, fed by the load driver,
+//! persisted by the store.
+//!
+//! Threads: one worker per core used (pinned with `core_affinity`; shards assigned
+//! round-robin, each worker polls its shards in turn), one driver, one store. Messages:
+//! driver → shard inbox ([`shard::Submit`], a range of the stream per tick), shard →
+//! store ([`store::Append`], one record per block), store → worker
+//! ([`store::Persisted`], per shard per flush group), and every thread → main
+//! ([`IntervalReport`], one per second). All channels are bounded except the store's
+//! acknowledgements (at most one per block in flight), so a full queue slows its
+//! producer and is counted.
+
+pub mod driver;
+pub mod shard;
+pub mod store;
+pub mod uring;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, RecvTimeoutError, bounded, unbounded};
+use ioschain_core::crypto::cosi::ValidatorKey;
+use ioschain_core::crypto::hash::Domain;
+use ioschain_core::types::ShardId;
+use ioschain_workloads::Workload;
+
+use crate::config::{Backend, Fsync};
+use crate::metrics::{IntervalReport, ShardMetrics, Window};
+use driver::{DriverPlan, DriverReport, drive};
+use shard::{Shard, ShardSetup};
+use store::{StoreReport, run_store};
+
+/// Nanoseconds since the run's start.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since the start.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+}
+
+/// Everything the engine needs for one run.
+#[derive(Debug)]
+pub struct EngineParams {
+    /// The workload.
+    pub workload: Arc<Workload>,
+    /// Worker threads (one per core).
+    pub cores: usize,
+    /// Offered rate (all shards).
+    pub rate: f64,
+    /// Closed-loop budget.
+    pub inflight: Option<u64>,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// Measured window, seconds.
+    pub duration_s: f64,
+    /// Drain allowance, seconds.
+    pub drain_timeout_s: f64,
+    /// Seed (roster keys).
+    pub seed: u64,
+    /// Batch bound.
+    pub verify_batch_max: usize,
+    /// Block size bound.
+    pub block_tx_max: usize,
+    /// Block age bound, ms.
+    pub block_interval_ms: u64,
+    /// Roster size.
+    pub validators_per_shard: usize,
+    /// Channel capacity.
+    pub channel_capacity: usize,
+    /// Idle worker sleep.
+    pub idle_sleep: Duration,
+    /// Block log directory.
+    pub log_dir: PathBuf,
+    /// Store backend.
+    pub backend: Backend,
+    /// Flush policy.
+    pub fsync: Fsync,
+    /// Group bound.
+    pub group_blocks_max: usize,
+    /// Pin workers to cores.
+    pub pin: bool,
+}
+
+/// What a run produced, before analysis.
+#[derive(Debug)]
+pub struct EngineOutcome {
+    /// The shards at the end (state, counters, histograms).
+    pub shards: Vec<Shard>,
+    /// Every interval report, in arrival order.
+    pub intervals: Vec<IntervalReport>,
+    /// The driver's report.
+    pub driver: DriverReport,
+    /// The store's report.
+    pub store: StoreReport,
+    /// The measurement window.
+    pub window: Window,
+    /// Whether every released transaction finished before the drain timeout.
+    pub drained: bool,
+    /// Seconds from the start to the end of the drain.
+    pub elapsed_s: f64,
+    /// Shard → core pinning map (`None`: not pinned).
+    pub pinning: Vec<Option<usize>>,
+}
+
+/// The validator keys of `shard`'s roster, derived from the seed.
+pub fn roster_keys(seed: u64, shard: u32, count: usize) -> Vec<ValidatorKey> {
+    (0..count as u32)
+        .map(|i| {
+            let secret = Domain::ValidatorKey.hash_parts(&[
+                b"ioschain/roster",
+                &seed.to_le_bytes(),
+                &shard.to_le_bytes(),
+                &i.to_le_bytes(),
+            ]);
+            ValidatorKey::from_seed(secret.as_bytes())
+        })
+        .collect()
+}
+
+/// Fresh bytes from the operating system (CoSi nonce material must not repeat across
+/// runs; `core` takes it as an input).
+fn os_random() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Ok(bytes) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        out = *blake3::Hasher::new()
+            .update(&bytes)
+            .update(&time.to_le_bytes())
+            .update(&std::process::id().to_le_bytes())
+            .finalize()
+            .as_bytes();
+    }
+    out
+}
+
+/// Runs the engine on `params.workload` and returns the raw outcome. `on_interval` sees
+/// every interval report as it arrives (for the live status line).
+pub fn run(
+    params: &EngineParams,
+    mut on_interval: impl FnMut(&IntervalReport),
+) -> std::io::Result<EngineOutcome> {
+    let shards = params.workload.shards.len();
+    let workers = params.cores.min(shards).max(1);
+    let window = Window {
+        warmup_end_ns: (params.warmup_s * 1e9) as u64,
+        measure_end_ns: ((params.warmup_s + params.duration_s) * 1e9) as u64,
+    };
+    let files = store::open_logs(&params.log_dir, shards as u32)?;
+    let (store_tx, store_rx) = bounded(params.channel_capacity);
+    let mut ack_txs = Vec::with_capacity(workers);
+    let mut ack_rxs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = unbounded();
+        ack_txs.push(tx);
+        ack_rxs.push(rx);
+    }
+    let (report_tx, report_rx) = unbounded::<IntervalReport>();
+    let nonce_seed = os_random();
+    // Shards are built (rosters registered, genesis loaded) before the clock starts.
+    let setup_clock = Clock::start();
+    let mut inbox_txs = Vec::with_capacity(shards);
+    let mut per_worker: Vec<Vec<Shard>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut done = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let (tx, rx) = bounded(params.channel_capacity);
+        inbox_txs.push(tx);
+        let worker = shard % workers;
+        let s = Shard::new(ShardSetup {
+            id: ShardId(shard as u32),
+            workload: Arc::clone(&params.workload),
+            roster_keys: roster_keys(params.seed, shard as u32, params.validators_per_shard),
+            nonce_seed,
+            inbox: rx,
+            store: store_tx.clone(),
+            worker,
+            verify_batch_max: params.verify_batch_max,
+            block_tx_max: params.block_tx_max,
+            block_interval_ns: params.block_interval_ms * 1_000_000,
+            metrics: ShardMetrics::new(window, report_tx.clone()),
+            clock: setup_clock,
+        });
+        done.push(Arc::clone(&s.done));
+        per_worker[worker].push(s);
+    }
+    drop(store_tx);
+    let released: Vec<Arc<AtomicU64>> = (0..shards).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let core_ids = if params.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let pinning: Vec<Option<usize>> = (0..shards)
+        .map(|s| core_ids.get(s % workers).map(|c| c.id))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let abort = Arc::new(AtomicBool::new(false));
+    let clock = Clock::start();
+    for shard in per_worker.iter_mut().flatten() {
+        shard.clock = clock;
+    }
+
+    let (backend, fsync, group) = (params.backend, params.fsync, params.group_blocks_max);
+    let store = std::thread::Builder::new()
+        .name("ioschain-store".into())
+        .spawn(move || run_store(files, backend, fsync, group, store_rx, ack_txs))?;
+    let mut worker_handles = Vec::with_capacity(workers);
+    for (w, (shards_of_worker, acks)) in per_worker.into_iter().zip(ack_rxs).enumerate() {
+        let core = core_ids.get(w).copied();
+        let stop = Arc::clone(&stop);
+        let abort = Arc::clone(&abort);
+        let idle = params.idle_sleep;
+        worker_handles.push(
+            std::thread::Builder::new()
+                .name(format!("ioschain-worker-{w}"))
+                .spawn(move || {
+                    worker_loop(core, shards_of_worker, acks, clock, &stop, &abort, idle)
+                })?,
+        );
+    }
+    let plan = DriverPlan {
+        rate: params.rate,
+        inflight: params.inflight,
+        stream_len: params
+            .workload
+            .shards
+            .iter()
+            .map(|s| s.txs.len() as u32)
+            .collect(),
+        end_ns: window.measure_end_ns,
+        tick: Duration::from_millis(1),
+    };
+    let driver = {
+        let done = done.clone();
+        let released = released.clone();
+        let reports = report_tx.clone();
+        let abort = Arc::clone(&abort);
+        std::thread::Builder::new()
+            .name("ioschain-driver".into())
+            .spawn(move || {
+                drive(
+                    &plan, &clock, &inbox_txs, &done, &released, &reports, &abort,
+                )
+            })?
+    };
+    drop(report_tx);
+
+    let mut intervals = Vec::new();
+    let mut driver_report = None;
+    let mut driver = Some(driver);
+    let drain_deadline_ns = window.measure_end_ns + (params.drain_timeout_s * 1e9) as u64;
+    let mut drained = false;
+    loop {
+        match report_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(report) => {
+                on_interval(&report);
+                intervals.push(report);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if driver.as_ref().is_some_and(|d| d.is_finished()) {
+            driver_report = Some(
+                driver
+                    .take()
+                    .expect("checked")
+                    .join()
+                    .expect("the driver does not panic"),
+            );
+        }
+        if driver_report.is_some() && !stop.load(Ordering::Relaxed) {
+            let all_done = (0..shards)
+                .all(|s| done[s].load(Ordering::Relaxed) >= released[s].load(Ordering::Relaxed));
+            if all_done {
+                drained = true;
+                stop.store(true, Ordering::Relaxed);
+            } else if clock.now_ns() > drain_deadline_ns {
+                abort.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if stop.load(Ordering::Relaxed) && worker_handles.iter().all(|h| h.is_finished()) {
+            break;
+        }
+    }
+    let elapsed_s = clock.now_ns() as f64 / 1e9;
+    let mut shards_out: Vec<Shard> = Vec::with_capacity(shards);
+    for handle in worker_handles {
+        shards_out.extend(
+            handle
+                .join()
+                .expect("workers assert loudly; a panic is a bug"),
+        );
+    }
+    shards_out.sort_by_key(|s| s.id);
+    let store_report = store.join().expect("the store does not panic")?;
+    intervals.extend(report_rx.try_iter());
+    Ok(EngineOutcome {
+        shards: shards_out,
+        intervals,
+        driver: driver_report.unwrap_or_default(),
+        store: store_report,
+        window,
+        drained,
+        elapsed_s,
+        pinning,
+    })
+}
+
+fn worker_loop(
+    core: Option<core_affinity::CoreId>,
+    mut shards: Vec<Shard>,
+    acks: Receiver<store::Persisted>,
+    clock: Clock,
+    stop: &AtomicBool,
+    abort: &AtomicBool,
+    idle: Duration,
+) -> Vec<Shard> {
+    if let Some(core) = core {
+        core_affinity::set_for_current(core);
+    }
+    loop {
+        let now = clock.now_ns();
+        let mut worked = false;
+        while let Ok(ack) = acks.try_recv() {
+            let shard = shards
+                .iter_mut()
+                .find(|s| s.id.0 == ack.shard)
+                .expect("acknowledgements reach the shard's own worker");
+            shard.on_persisted(ack);
+            worked = true;
+        }
+        for shard in &mut shards {
+            worked |= shard.poll(now);
+        }
+        if abort.load(Ordering::Relaxed)
+            || (stop.load(Ordering::Relaxed) && shards.iter().all(Shard::is_idle))
+        {
+            break;
+        }
+        if !worked {
+            std::thread::sleep(idle);
+        }
+    }
+    for shard in &mut shards {
+        shard.metrics.at(clock.now_ns());
+        shard.metrics.finish();
+        shard.close_store();
+    }
+    shards
+}

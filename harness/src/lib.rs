@@ -1,0 +1,13 @@
+//! `ioschain-harness`: the engine, the load driver, metrics, the block log, run output
+//! and the `ioschain` command line. The only crate that owns threads, clocks and files.
+
+pub mod blocklog;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod limits;
+pub mod machine;
+pub mod metrics;
+pub mod output;
+pub mod run;
+pub mod validity;

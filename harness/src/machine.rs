@@ -1,0 +1,55 @@
+//! The context a result needs to be comparable (BENCHMARKING.md rule 6).
+
+use serde::Serialize;
+
+/// Where and with what a run was made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available to this process.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// Host name.
+    pub hostname: String,
+    /// rustc that built this binary.
+    pub rustc: String,
+    /// Build profile.
+    pub profile: String,
+    /// Git commit of the build.
+    pub git_sha: String,
+    /// Whether the working tree had uncommitted changes at build time.
+    pub git_dirty: bool,
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Reads the machine's description.
+pub fn describe() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+        hostname: read_trimmed("/proc/sys/kernel/hostname"),
+        rustc: env!("IOSCHAIN_RUSTC").to_string(),
+        profile: env!("IOSCHAIN_PROFILE").to_string(),
+        git_sha: env!("IOSCHAIN_GIT_SHA").to_string(),
+        git_dirty: env!("IOSCHAIN_GIT_DIRTY") == "true",
+    }
+}

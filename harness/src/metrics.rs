@@ -1,0 +1,282 @@
+//! Latency histograms and the one-second timeline.
+//!
+//! Each shard owns a [`ShardMetrics`]: one HdrHistogram per stage for the measured
+//! window (events completed between the end of warm-up and the end of the schedule), and
+//! one per stage for the current second, shipped to the main thread when the second
+//! ends. Histograms are merged, never averaged (BENCHMARKING.md rule 1). Values are
+//! microseconds from a transaction's intended send time (open loop: no coordinated
+//! omission).
+
+use crossbeam::channel::Sender;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Largest latency recorded: one hour, in microseconds (larger values are clamped).
+pub const LATENCY_US_MAX: u64 = 3_600_000_000;
+
+/// A latency histogram: 1 µs to one hour, three significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds")
+}
+
+/// The measured stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Included in a built block.
+    Provisional,
+    /// In a block with a roster certificate, persisted to the block log.
+    Final,
+}
+
+impl Stage {
+    /// Every stage.
+    pub const ALL: [Stage; 2] = [Stage::Provisional, Stage::Final];
+
+    /// The stage's name in output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stage::Provisional => "provisional",
+            Stage::Final => "final",
+        }
+    }
+}
+
+/// The run's phases, by intended time.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// End of warm-up, ns since the run's start.
+    pub warmup_end_ns: u64,
+    /// End of the measured window (and of the schedule), ns since the run's start.
+    pub measure_end_ns: u64,
+}
+
+impl Window {
+    /// Whether an event completed at `now_ns` counts for the measured window.
+    pub fn measures(&self, now_ns: u64) -> bool {
+        (self.warmup_end_ns..self.measure_end_ns).contains(&now_ns)
+    }
+
+    /// Duration of the measured window in seconds.
+    pub fn seconds(&self) -> f64 {
+        (self.measure_end_ns - self.warmup_end_ns) as f64 / 1e9
+    }
+}
+
+/// One shard's (or the driver's) figures for one second of the run.
+#[derive(Debug)]
+pub struct IntervalReport {
+    /// Seconds since the run's start.
+    pub second: u64,
+    /// Transactions that reached each stage in that second.
+    pub counts: StageCounts,
+    /// Transactions rejected in that second.
+    pub rejected: u64,
+    /// Latencies of those transactions, per stage (`None` from the driver).
+    pub histograms: Option<[Histogram<u64>; 2]>,
+    /// Driver only: transactions due by the schedule and actually submitted.
+    pub offered: u64,
+    /// Driver only: transactions submitted.
+    pub submitted: u64,
+    /// Sends that found a full queue.
+    pub backpressure: u64,
+}
+
+/// Counts per stage.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StageCounts {
+    /// Provisional.
+    pub provisional: u64,
+    /// Final.
+    pub final_: u64,
+}
+
+impl StageCounts {
+    fn add(&mut self, stage: Stage, n: u64) {
+        match stage {
+            Stage::Provisional => self.provisional += n,
+            Stage::Final => self.final_ += n,
+        }
+    }
+
+    /// The count of `stage`.
+    pub fn get(&self, stage: Stage) -> u64 {
+        match stage {
+            Stage::Provisional => self.provisional,
+            Stage::Final => self.final_,
+        }
+    }
+}
+
+/// A shard's recorder.
+#[derive(Debug)]
+pub struct ShardMetrics {
+    window: Window,
+    /// Measured-window histograms, per stage.
+    pub window_histograms: [Histogram<u64>; 2],
+    /// Measured-window counts, per stage.
+    pub window_counts: StageCounts,
+    second: u64,
+    second_histograms: [Histogram<u64>; 2],
+    second_counts: StageCounts,
+    second_rejected: u64,
+    second_backpressure: u64,
+    reports: Sender<IntervalReport>,
+    now_ns: u64,
+}
+
+impl ShardMetrics {
+    /// A recorder that ships each finished second to `reports`.
+    pub fn new(window: Window, reports: Sender<IntervalReport>) -> Self {
+        ShardMetrics {
+            window,
+            window_histograms: [latency_histogram(), latency_histogram()],
+            window_counts: StageCounts::default(),
+            second: 0,
+            second_histograms: [latency_histogram(), latency_histogram()],
+            second_counts: StageCounts::default(),
+            second_rejected: 0,
+            second_backpressure: 0,
+            reports,
+            now_ns: 0,
+        }
+    }
+
+    /// Moves the recorder's clock to `now_ns`, shipping every second that ended.
+    pub fn at(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
+        let second = now_ns / 1_000_000_000;
+        while self.second < second {
+            self.ship();
+            self.second += 1;
+        }
+    }
+
+    fn ship(&mut self) {
+        let histograms = std::mem::replace(
+            &mut self.second_histograms,
+            [latency_histogram(), latency_histogram()],
+        );
+        let report = IntervalReport {
+            second: self.second,
+            counts: std::mem::take(&mut self.second_counts),
+            rejected: std::mem::take(&mut self.second_rejected),
+            histograms: Some(histograms),
+            offered: 0,
+            submitted: 0,
+            backpressure: std::mem::take(&mut self.second_backpressure),
+        };
+        // The main thread outlives the workers; a closed channel means it is unwinding.
+        let _ = self.reports.send(report);
+    }
+
+    /// Records that a transaction intended at `intended_ns` reached `stage` now.
+    #[inline]
+    pub fn record(&mut self, stage: Stage, intended_ns: u64) {
+        let latency_us = (self.now_ns.saturating_sub(intended_ns) / 1000).clamp(1, LATENCY_US_MAX);
+        let i = stage as usize;
+        self.second_histograms[i].saturating_record(latency_us);
+        self.second_counts.add(stage, 1);
+        if self.window.measures(self.now_ns) {
+            self.window_histograms[i].saturating_record(latency_us);
+            self.window_counts.add(stage, 1);
+        }
+    }
+
+    /// Counts a rejection now.
+    pub fn rejected(&mut self) {
+        self.second_rejected += 1;
+    }
+
+    /// Counts a send that found a full queue.
+    pub fn backpressure(&mut self) {
+        self.second_backpressure += 1;
+    }
+
+    /// Ships the current, partial second (at the end of the run).
+    pub fn finish(&mut self) {
+        self.ship();
+        self.second += 1;
+    }
+}
+
+/// Percentiles of a histogram, in microseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest value.
+    pub max: u64,
+    /// Values recorded.
+    pub count: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of `h` (all zero when empty).
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            count: h.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossbeam::channel::unbounded;
+
+    use super::*;
+
+    #[test]
+    fn events_are_counted_in_their_second_and_only_in_window_for_the_summary() {
+        let (tx, rx) = unbounded();
+        let window = Window {
+            warmup_end_ns: 1_000_000_000,
+            measure_end_ns: 3_000_000_000,
+        };
+        let mut m = ShardMetrics::new(window, tx);
+        m.at(500_000_000); // warm-up
+        m.record(Stage::Final, 0);
+        m.at(1_500_000_000); // measured
+        m.record(Stage::Final, 1_000_000_000);
+        m.record(Stage::Final, 1_400_000_000);
+        m.at(3_200_000_000); // drain
+        m.record(Stage::Final, 3_000_000_000);
+        m.finish();
+        assert_eq!(m.window_counts.final_, 2);
+        let p = Percentiles::of(&m.window_histograms[Stage::Final as usize]);
+        assert_eq!(p.count, 2);
+        // 500 ms and 100 ms latencies, within HdrHistogram's 3 significant digits.
+        assert!((499_000..=501_000).contains(&p.max), "{p:?}");
+        let reports: Vec<IntervalReport> = rx.try_iter().collect();
+        assert_eq!(
+            reports.iter().map(|r| r.second).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(
+            reports.iter().map(|r| r.counts.final_).collect::<Vec<_>>(),
+            vec![1, 2, 0, 1]
+        );
+    }
+
+    #[test]
+    fn percentiles_of_an_empty_histogram_are_zero() {
+        assert_eq!(
+            Percentiles::of(&latency_histogram()),
+            Percentiles::default()
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Run output (DESIGN.md §5, schema `ioschain.run/1`): `summary.json`, `timeline.csv`,
+//! `latency.hlog`, and the fixed summary block printed at the end of a run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use serde::Serialize;
+
+use crate::engine::store::StoreReport;
+use crate::limits::Limits;
+use crate::machine::Machine;
+use crate::metrics::{IntervalReport, Percentiles, Stage, latency_histogram};
+use crate::validity::Check;
+
+/// The schema tag of `summary.json`.
+pub const SCHEMA: &str = "ioschain.run/1";
+
+/// Throughputs in the measured window, transactions per second.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tps {
+    /// In a certified block persisted to the log.
+    #[serde(rename = "final")]
+    pub final_: f64,
+    /// In a built block.
+    pub provisional: f64,
+    /// Final transactions touching one shard.
+    pub intra_shard: f64,
+    /// Final cross-shard transactions (none until Atomix).
+    pub cross_shard: f64,
+}
+
+/// Latency percentiles per stage, µs from the intended send time.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    /// To inclusion in a built block.
+    pub provisional: Percentiles,
+    /// To a certified, persisted block.
+    #[serde(rename = "final")]
+    pub final_: Percentiles,
+    /// To the last output shard's commit (none until Atomix).
+    pub cross_shard: Option<Percentiles>,
+}
+
+/// Transaction counts over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    /// Released by the driver.
+    pub submitted: u64,
+    /// Included in built blocks.
+    pub provisional: u64,
+    /// Final.
+    #[serde(rename = "final")]
+    pub final_: u64,
+    /// Cross-shard aborts (none until Atomix).
+    pub aborted: u64,
+    /// Rejected, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Blocks sealed.
+    pub blocks: u64,
+    /// Signatures verified by shard leaders.
+    pub signatures_verified: u64,
+    /// Batch equations evaluated (one per clean batch; more when bisecting).
+    pub verify_batches: u64,
+}
+
+/// Validity of the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Validity {
+    /// True only if every check passed.
+    pub valid: bool,
+    /// The checks.
+    pub checks: Vec<Check>,
+}
+
+/// Load figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Load {
+    /// `"open"` or `"closed"`.
+    pub mode: String,
+    /// Achieved submission rate over the measured window, tx/s.
+    pub achieved_tps: f64,
+    /// Sends to a full shard inbox (driver) — retried, never dropped.
+    pub inbox_backpressure: u64,
+    /// Sends to a full store queue (shards).
+    pub store_backpressure: u64,
+    /// Seconds from start to the end of the drain.
+    pub elapsed_s: f64,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The resolved configuration.
+    pub config: serde_json::Value,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Ceilings measured at start (`None` when disabled).
+    pub limits: Option<Limits>,
+    /// The schedule's rate.
+    pub offered_tps: f64,
+    /// Throughputs.
+    pub tps: Tps,
+    /// Latencies.
+    pub latency_us: Latency,
+    /// `(tps.final × signatures per transaction) / limits.verify_sigs_per_s_cores`.
+    pub efficiency: Option<f64>,
+    /// Counts.
+    pub counts: Counts,
+    /// Load.
+    pub load: Load,
+    /// The block log.
+    pub store: StoreReport,
+    /// Shard → core.
+    pub pinning: Vec<Option<usize>>,
+    /// The workload's cache key.
+    pub workload_key: String,
+    /// Warnings about the run (shown in the summary block too).
+    pub warnings: Vec<String>,
+    /// Validity.
+    pub validity: Validity,
+}
+
+/// One row of `timeline.csv`.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Seconds since start.
+    pub second: u64,
+    /// `warmup`, `measure` or `drain`.
+    pub phase: &'static str,
+    /// Due by the schedule.
+    pub offered: u64,
+    /// Submitted.
+    pub submitted: u64,
+    /// Reached provisional.
+    pub provisional: u64,
+    /// Reached final.
+    pub final_: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Backpressure events.
+    pub backpressure: u64,
+    /// Latency histograms of the second, per stage.
+    pub histograms: [Histogram<u64>; 2],
+}
+
+/// Merges interval reports into one row per second.
+pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Row> {
+    let mut rows: BTreeMap<u64, Row> = BTreeMap::new();
+    for r in reports {
+        let row = rows.entry(r.second).or_insert_with(|| Row {
+            second: r.second,
+            phase: "",
+            offered: 0,
+            submitted: 0,
+            provisional: 0,
+            final_: 0,
+            rejected: 0,
+            backpressure: 0,
+            histograms: [latency_histogram(), latency_histogram()],
+        });
+        row.offered += r.offered;
+        row.submitted += r.submitted;
+        row.provisional += r.counts.provisional;
+        row.final_ += r.counts.final_;
+        row.rejected += r.rejected;
+        row.backpressure += r.backpressure;
+        if let Some(h) = &r.histograms {
+            for (mine, theirs) in row.histograms.iter_mut().zip(h) {
+                mine.add(theirs).expect("same bounds");
+            }
+        }
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    for row in &mut rows {
+        let start = row.second as f64;
+        row.phase = if start + 1.0 <= warmup_s {
+            "warmup"
+        } else if start < end_s {
+            "measure"
+        } else {
+            "drain"
+        };
+    }
+    rows
+}
+
+/// Writes `timeline.csv`.
+pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
+    let mut out = String::from(
+        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us\n",
+    );
+    for r in rows {
+        let p = Percentiles::of(&r.histograms[Stage::Provisional as usize]);
+        let f = Percentiles::of(&r.histograms[Stage::Final as usize]);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.second,
+            r.phase,
+            r.offered,
+            r.submitted,
+            r.provisional,
+            r.final_,
+            r.rejected,
+            r.backpressure,
+            p.p50,
+            p.p99,
+            f.p50,
+            f.p99,
+            f.max
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// Writes `latency.hlog`: an HdrHistogram interval log, one histogram per (second,
+/// stage), tagged with the stage name.
+pub fn write_hlog(path: &Path, rows: &[Row], start: std::time::SystemTime) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment(
+                "ioschain latency log: microseconds from intended send time, tagged by stage",
+            )
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut buf, &mut serializer)
+            .map_err(std::io::Error::other)?;
+        for row in rows {
+            for stage in Stage::ALL {
+                let h = &row.histograms[stage as usize];
+                if h.is_empty() {
+                    continue;
+                }
+                writer
+                    .write_histogram(
+                        h,
+                        std::time::Duration::from_secs(row.second),
+                        std::time::Duration::from_secs(1),
+                        Tag::new(stage.name()),
+                    )
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            }
+        }
+    }
+    std::fs::File::create(path)?.write_all(&buf)
+}
+
+fn thousands(x: f64) -> String {
+    let n = x.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+/// The fixed summary block: config line, throughput and latency, validity.
+pub fn summary_block(s: &Summary, config_line: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ioschain run · {config_line}");
+    let _ = writeln!(
+        out,
+        "  machine     {} · {} cores · {} · {}{}",
+        s.machine.cpu,
+        s.machine.cores,
+        s.machine.profile,
+        &s.machine.git_sha[..s.machine.git_sha.len().min(10)],
+        if s.machine.git_dirty { " (dirty)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "  throughput  final {} tx/s · provisional {} tx/s · offered {} tx/s · achieved submission {} tx/s",
+        thousands(s.tps.final_),
+        thousands(s.tps.provisional),
+        thousands(s.offered_tps),
+        thousands(s.load.achieved_tps)
+    );
+    let l = &s.latency_us;
+    let _ = writeln!(
+        out,
+        "  latency     final p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+        ms(l.final_.p50),
+        ms(l.final_.p90),
+        ms(l.final_.p99),
+        ms(l.final_.p999),
+        ms(l.final_.max)
+    );
+    let _ = writeln!(
+        out,
+        "              provisional p50 {} · p99 {} · max {}",
+        ms(l.provisional.p50),
+        ms(l.provisional.p99),
+        ms(l.provisional.max)
+    );
+    if let (Some(limits), Some(eff)) = (&s.limits, s.efficiency) {
+        let _ = writeln!(
+            out,
+            "  efficiency  {:.0}% of the {}-core verification ceiling ({} sig/s; 1 core {} sig/s)",
+            eff * 100.0,
+            limits.cores,
+            thousands(limits.verify_sigs_per_s_cores),
+            thousands(limits.verify_sigs_per_s_per_core)
+        );
+    }
+    let rejected: u64 = s.counts.rejected.values().sum();
+    let _ = writeln!(
+        out,
+        "  counts      submitted {} · final {} · rejected {} · blocks {} · store {}/{}, {} flushes",
+        thousands(s.counts.submitted as f64),
+        thousands(s.counts.final_ as f64),
+        thousands(rejected as f64),
+        thousands(s.counts.blocks as f64),
+        s.store
+            .backend
+            .map(|b| format!("{b:?}").to_lowercase())
+            .unwrap_or_default(),
+        s.store
+            .fsync
+            .map(|f| format!("{f:?}").to_lowercase())
+            .unwrap_or_default(),
+        thousands(s.store.flushes as f64)
+    );
+    for warning in &s.warnings {
+        let _ = writeln!(out, "  WARNING     {warning}");
+    }
+    let _ = writeln!(
+        out,
+        "  validity    {}",
+        if s.validity.valid { "VALID" } else { "INVALID" }
+    );
+    for c in &s.validity.checks {
+        let _ = writeln!(
+            out,
+            "    [{}] {}: {}",
+            if c.ok { "ok" } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    out
+}

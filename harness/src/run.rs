@@ -1,0 +1,396 @@
+//! `ioschain run`: configuration → workload → ceilings → engine → validity → output.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ioschain_core::tx::RejectReason;
+use ioschain_workloads::{Workload, cache, generate};
+
+use crate::cli::RunArgs;
+use crate::config::{Backend, Config, ConfigError};
+use crate::engine::{self, EngineParams, store};
+use crate::metrics::{Percentiles, Stage, latency_histogram};
+use crate::output::{self, Counts, Latency, Load, Summary, Tps, Validity};
+use crate::{limits, machine, validity};
+
+/// How a run ended, as the process exit code (DESIGN.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: the run completed and is valid.
+    Valid = 0,
+    /// 1: the run completed but a validity check failed.
+    Invalid = 1,
+    /// 2: bad input (config, flags, files).
+    BadInput = 2,
+}
+
+/// The backend `auto` stands for, chosen by measuring both on the development machine
+/// (see the README's store comparison).
+pub const DEFAULT_BACKEND: Backend = Backend::Write;
+
+/// Resolves and validates the configuration from the flags (and file).
+pub fn resolve_config(args: &RunArgs) -> Result<Config, ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    args.apply(&mut config);
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    config.resolve(available);
+    config.validate_sender()?;
+    config.validate(available)?;
+    Ok(config)
+}
+
+fn utc_stamp(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn default_out(config: &Config, now: SystemTime) -> PathBuf {
+    let mode = match config.run.inflight {
+        Some(n) => format!("inflight{n}"),
+        None => format!("rate{}", config.run.rate.round() as u64),
+    };
+    PathBuf::from("target/ioschain/runs").join(format!(
+        "{}-shards{}-cores{}-{mode}-d{}",
+        utc_stamp(now),
+        config.shards(),
+        config.cores(),
+        config.run.duration_s
+    ))
+}
+
+fn progress_bar(len: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// Loads the workload from the cache or generates (and caches) it.
+pub fn workload(config: &Config) -> anyhow::Result<Workload> {
+    let spec = config.workload_spec();
+    let dir = config
+        .workload
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/ioschain/workloads"));
+    match cache::load(&dir, &spec) {
+        Ok(Some(workload)) => {
+            eprintln!(
+                "workload: loaded {} transactions from {}",
+                workload.tx_count(),
+                cache::path_for(&dir, &spec).display()
+            );
+            return Ok(workload);
+        }
+        Ok(None) => {}
+        Err(e @ cache::CacheError::Damaged { .. }) => eprintln!("warning: {e}; regenerating it"),
+        Err(e) => return Err(e.into()),
+    }
+    let total = spec.txs_per_shard * u64::from(spec.shards);
+    eprintln!(
+        "workload: generating and signing {total} transactions ({} shards, seed {})",
+        spec.shards, spec.seed
+    );
+    let bar = progress_bar(total, "signing");
+    let workload = generate(&spec, &|done| bar.set_position(done)).map_err(|e| {
+        anyhow::Error::new(ConfigError::Value {
+            key: format!("workload.{}", e.key),
+            value: e.value.clone(),
+            allowed: e.allowed.clone(),
+        })
+    })?;
+    bar.finish_and_clear();
+    let path = cache::store(&dir, &workload)?;
+    eprintln!("workload: cached at {}", path.display());
+    Ok(workload)
+}
+
+/// The one-line description of the configuration in the summary block.
+fn config_line(config: &Config, backend: Backend) -> String {
+    let load = match config.run.inflight {
+        Some(n) => format!("closed loop, {n} in flight"),
+        None => format!("offered {} tx/s open loop", config.run.rate),
+    };
+    format!(
+        "shards {} · cores {} · {load} · warm-up {} s · measured {} s · blocks ≤{} tx/{} ms · roster {} · verify batch ≤{} · store {:?}/{} · seed {}",
+        config.shards(),
+        config.cores(),
+        config.run.warmup_s,
+        config.run.duration_s,
+        config.engine.block_tx_max,
+        config.engine.block_interval_ms,
+        config.engine.validators_per_shard,
+        config.engine.verify_batch_max,
+        backend,
+        config.store.fsync,
+        config.run.seed
+    )
+}
+
+/// Runs `ioschain run` and returns the exit status.
+pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    let config = match resolve_config(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "(see `ioschain run --help`, or `ioschain run --print-config` for every key and its default)"
+            );
+            return Ok(Exit::BadInput);
+        }
+    };
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(Exit::Valid);
+    }
+    let backend = match config.backend()? {
+        Some(Backend::IoUring) if !store::io_uring_available() => {
+            eprintln!(
+                "error: store.backend = \"io_uring\" is not available here (the kernel or sandbox refuses io_uring); use \"write\" or \"auto\""
+            );
+            return Ok(Exit::BadInput);
+        }
+        Some(backend) => backend,
+        None if DEFAULT_BACKEND == Backend::IoUring && !store::io_uring_available() => {
+            Backend::Write
+        }
+        None => DEFAULT_BACKEND,
+    };
+    let started = SystemTime::now();
+    let out = config
+        .run
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&config, started));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let workload = Arc::new(workload(&config)?);
+    let limits = config.run.measure_limits.then(|| {
+        eprintln!("limits: measuring the signature-verification ceiling (about 1 s)");
+        limits::measure(config.cores() as usize, Duration::from_millis(500))
+    });
+
+    let params = EngineParams {
+        workload: Arc::clone(&workload),
+        cores: config.cores() as usize,
+        rate: config.run.rate,
+        inflight: config.run.inflight,
+        warmup_s: config.run.warmup_s,
+        duration_s: config.run.duration_s,
+        drain_timeout_s: config.run.drain_timeout_s,
+        seed: config.run.seed,
+        verify_batch_max: config.engine.verify_batch_max as usize,
+        block_tx_max: config.engine.block_tx_max as usize,
+        block_interval_ms: config.engine.block_interval_ms,
+        validators_per_shard: config.engine.validators_per_shard as usize,
+        channel_capacity: config.engine.channel_capacity as usize,
+        idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
+        log_dir: out.join("blocks"),
+        backend,
+        fsync: config.fsync()?,
+        group_blocks_max: config.store.group_blocks_max as usize,
+        pin: true,
+    };
+    let status = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+    status.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    let warmup_s = config.run.warmup_s;
+    let end_s = warmup_s + config.run.duration_s;
+    let mut seconds: BTreeMap<u64, (u64, hdrhistogram::Histogram<u64>)> = BTreeMap::new();
+    let engine_started = SystemTime::now();
+    let outcome = engine::run(&params, |report| {
+        if status.is_hidden() {
+            return;
+        }
+        if let Some(h) = &report.histograms {
+            let entry = seconds
+                .entry(report.second)
+                .or_insert_with(|| (0, latency_histogram()));
+            entry.0 += report.counts.final_;
+            entry.1.add(&h[Stage::Final as usize]).expect("same bounds");
+        }
+        let phase = if (report.second as f64) < warmup_s {
+            "warm-up"
+        } else if (report.second as f64) < end_s {
+            "measure"
+        } else {
+            "drain"
+        };
+        // The last complete second across shards.
+        if let Some((second, (count, h))) = seconds.iter().rev().nth(1) {
+            status.set_message(format!(
+                "{second} s · {phase} · final {count} tx/s · final p99 {:.1} ms",
+                Percentiles::of(h).p99 as f64 / 1000.0
+            ));
+            status.tick();
+        }
+    })
+    .context("the engine failed to start or its store failed")?;
+    status.finish_and_clear();
+
+    eprintln!("validity: re-reading the block log and replaying it");
+    let checks = validity::check_run(
+        &params.log_dir,
+        &workload,
+        &outcome.shards,
+        &outcome.driver,
+        outcome.drained,
+        outcome.store.blocks,
+    );
+    let valid = checks.iter().all(|c| c.ok);
+
+    let window_s = outcome.window.seconds();
+    let mut final_h = latency_histogram();
+    let mut provisional_h = latency_histogram();
+    let mut counts = Counts::default();
+    let mut window_final = 0u64;
+    let mut window_provisional = 0u64;
+    let mut store_backpressure = 0u64;
+    for shard in &outcome.shards {
+        final_h
+            .add(&shard.metrics.window_histograms[Stage::Final as usize])
+            .expect("same bounds");
+        provisional_h
+            .add(&shard.metrics.window_histograms[Stage::Provisional as usize])
+            .expect("same bounds");
+        window_final += shard.metrics.window_counts.final_;
+        window_provisional += shard.metrics.window_counts.provisional;
+        let c = &shard.counters;
+        counts.submitted += c.submitted;
+        counts.provisional += c.provisional;
+        counts.final_ += c.final_;
+        counts.blocks += c.blocks;
+        counts.signatures_verified += c.signatures;
+        counts.verify_batches += c.verify_batches;
+        store_backpressure += c.store_backpressure;
+        for (reason, n) in RejectReason::ALL.iter().zip(c.rejected) {
+            *counts
+                .rejected
+                .entry(reason.as_str().to_string())
+                .or_default() += n;
+        }
+    }
+    let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
+    let measured_submitted: u64 = rows
+        .iter()
+        .filter(|r| r.phase == "measure")
+        .map(|r| r.submitted)
+        .sum();
+    let measured_offered: u64 = rows
+        .iter()
+        .filter(|r| r.phase == "measure")
+        .map(|r| r.offered)
+        .sum();
+    let tps_final = window_final as f64 / window_s;
+    let sigs_per_tx = if counts.submitted > 0 {
+        counts.signatures_verified as f64 / counts.submitted as f64
+    } else {
+        0.0
+    };
+    let efficiency = limits
+        .as_ref()
+        .map(|l| tps_final * sigs_per_tx / l.verify_sigs_per_s_cores);
+    let offered_tps = match config.run.inflight {
+        None => config.run.rate,
+        Some(_) => measured_offered as f64 / window_s,
+    };
+    let achieved_tps = measured_submitted as f64 / window_s;
+    let mut warnings = Vec::new();
+    if config.run.inflight.is_none() && achieved_tps < 0.95 * offered_tps {
+        warnings.push(format!(
+            "the driver submitted {achieved_tps:.0} tx/s, below 95% of the offered {offered_tps:.0} tx/s: the shards' inboxes were full ({} times); the engine is saturated, so latency includes queueing",
+            outcome.driver.backpressure
+        ));
+    }
+    if !outcome.drained {
+        warnings.push(format!(
+            "transactions were still in flight {} s after the schedule ended",
+            config.run.drain_timeout_s
+        ));
+    }
+    if outcome.driver.exhausted {
+        warnings.push("the closed-loop driver used up the generated stream before the end".into());
+    }
+    if tps_final < 0.95 * offered_tps && config.run.inflight.is_none() {
+        warnings.push(format!("final throughput {tps_final:.0} tx/s is below 95% of the offered rate: the engine did not keep up"));
+    }
+    let summary = Summary {
+        schema: output::SCHEMA,
+        config: serde_json::to_value(&config).expect("the configuration serializes"),
+        machine: machine::describe(),
+        limits,
+        offered_tps,
+        tps: Tps {
+            final_: tps_final,
+            provisional: window_provisional as f64 / window_s,
+            intra_shard: tps_final,
+            cross_shard: 0.0,
+        },
+        latency_us: Latency {
+            provisional: Percentiles::of(&provisional_h),
+            final_: Percentiles::of(&final_h),
+            cross_shard: None,
+        },
+        efficiency,
+        counts,
+        load: Load {
+            mode: if config.run.inflight.is_some() {
+                "closed".into()
+            } else {
+                "open".into()
+            },
+            achieved_tps,
+            inbox_backpressure: outcome.driver.backpressure,
+            store_backpressure,
+            elapsed_s: outcome.elapsed_s,
+        },
+        store: outcome.store.clone(),
+        pinning: outcome.pinning.clone(),
+        workload_key: workload.spec.key().to_string(),
+        warnings,
+        validity: Validity { valid, checks },
+    };
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    output::write_timeline(&out.join("timeline.csv"), &rows)?;
+    output::write_hlog(&out.join("latency.hlog"), &rows, engine_started)?;
+    print!(
+        "{}",
+        output::summary_block(&summary, &config_line(&config, backend))
+    );
+    println!("  output      {}", out.display());
+    Ok(if valid { Exit::Valid } else { Exit::Invalid })
+}
