@@ -8,9 +8,14 @@
 //! (PROTOCOL.md §5.4: Atomix locks inputs of cross-shard transactions; intra-shard
 //! transactions go straight from unspent to spent.)
 //!
-//! Spent entries are kept, with the spending transaction, until [`UtxoSet::prune_spent`]
-//! (called at checkpoints), so a double spend is told apart from an unknown input and
-//! blamed on the transaction that spent first.
+//! Spent entries are kept, with the spending transaction, so a double spend is told
+//! apart from an unknown input and blamed on the transaction that spent first. They are
+//! dropped by [`UtxoSet::prune_spent`] (at checkpoints) or, with a spent retention set
+//! ([`UtxoSet::with_spent_retention`]), as soon as more than `retention` newer inputs
+//! were spent: the map then stays at the live outputs plus a bounded tail, instead of
+//! growing with every transaction (a growing map costs rehashes and cache misses on the
+//! hot path). A double spend of an output pruned that way is reported as an unknown
+//! input.
 //!
 //! Invariants (checked by property tests over random valid and invalid transactions):
 //! - value is conserved: `unspent + locked + fees` equals the value created at genesis
@@ -18,9 +23,11 @@
 //! - a rejected transaction leaves the set unchanged;
 //! - an output is spent at most once.
 
+use std::collections::VecDeque;
+
 use rustc_hash::FxHashMap;
 
-use crate::tx::{Rejection, Transaction, TxOut};
+use crate::tx::{Rejection, TX_INPUTS_MAX, Transaction, TxOut};
 use crate::types::{Amount, OutPoint, Owner, TxId};
 
 /// The state of one output.
@@ -74,6 +81,9 @@ pub struct UtxoSet {
     fees: u128,
     created_value: u128,
     spent_entries: usize,
+    /// Spent outpoints, oldest first, when a retention is set.
+    spent_order: VecDeque<OutPoint>,
+    spent_retention: Option<usize>,
 }
 
 impl UtxoSet {
@@ -87,6 +97,31 @@ impl UtxoSet {
         UtxoSet {
             entries: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
             ..Self::default()
+        }
+    }
+
+    /// An empty set with room for `capacity` outputs that keeps only the `retention`
+    /// most recently spent entries (see the module doc).
+    pub fn with_spent_retention(capacity: usize, retention: usize) -> Self {
+        UtxoSet {
+            entries: FxHashMap::with_capacity_and_hasher(capacity + retention, Default::default()),
+            spent_order: VecDeque::with_capacity(retention + TX_INPUTS_MAX),
+            spent_retention: Some(retention),
+            ..Self::default()
+        }
+    }
+
+    fn record_spent(&mut self, inputs: &[OutPoint]) {
+        self.spent_entries += inputs.len();
+        let Some(retention) = self.spent_retention else {
+            return;
+        };
+        self.spent_order.extend(inputs.iter().copied());
+        while self.spent_order.len() > retention {
+            let oldest = self.spent_order.pop_front().expect("longer than retention");
+            // Spent is a final state: the entry is still there and still spent.
+            self.entries.remove(&oldest);
+            self.spent_entries -= 1;
         }
     }
 
@@ -176,7 +211,7 @@ impl UtxoSet {
     /// it once for signature verification). On rejection nothing changes.
     pub fn apply(&mut self, tx: &Transaction, id: TxId) -> Result<Amount, Rejection> {
         let (fee, spent_value) = self.take_inputs(tx, UtxoState::Spent(id))?;
-        self.spent_entries += tx.inputs.len();
+        self.record_spent(&tx.inputs);
         self.unspent_value -= spent_value;
         self.fees += u128::from(fee.0);
         self.insert_outputs(id, &tx.outputs);
@@ -251,7 +286,7 @@ impl UtxoSet {
     /// the output shards (counted as `exported`). All or nothing.
     pub fn commit_lock(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<u128, UtxoError> {
         let moved = self.move_locked(id, inputs, UtxoState::Spent(id))?;
-        self.spent_entries += inputs.len();
+        self.record_spent(inputs);
         Ok(moved)
     }
 
@@ -262,6 +297,7 @@ impl UtxoSet {
         self.entries
             .retain(|_, utxo| !matches!(utxo.state, UtxoState::Spent(_)));
         self.spent_entries = 0;
+        self.spent_order.clear();
         before - self.entries.len()
     }
 
@@ -566,6 +602,46 @@ mod tests {
         assert_eq!(set.prune_spent(), 1);
         assert_eq!(set.len(), 4);
         assert!(conserved(&set));
+    }
+
+    #[test]
+    fn spent_retention_bounds_the_set_and_forgets_only_old_spends() {
+        let mut set = UtxoSet::with_spent_retention(8, 2);
+        for n in 1..=4 {
+            set.create(
+                genesis_point(n),
+                TxOut {
+                    owner: owner(n),
+                    amount: Amount(100),
+                },
+            )
+            .unwrap();
+        }
+        let first = pay(1, genesis_point(1), 1, 100);
+        set.apply(&first, first.id()).unwrap();
+        let second = pay(2, genesis_point(2), 2, 100);
+        set.apply(&second, second.id()).unwrap();
+        // Both spends retained: a re-spend of the first is a double spend.
+        let again = pay(1, genesis_point(1), 3, 1);
+        assert!(matches!(
+            set.check(&again),
+            Err(Rejection::DoubleSpend { .. })
+        ));
+        let third = pay(3, genesis_point(3), 3, 100);
+        set.apply(&third, third.id()).unwrap();
+        // The oldest spend fell out of the two-entry tail.
+        assert_eq!(set.spent_entries(), 2);
+        assert!(matches!(
+            set.check(&again),
+            Err(Rejection::UnknownInput { .. })
+        ));
+        let recent = pay(3, genesis_point(3), 1, 1);
+        assert!(matches!(
+            set.check(&recent),
+            Err(Rejection::DoubleSpend { .. })
+        ));
+        assert!(conserved(&set));
+        assert_eq!(set.len(), 4 + 3 - 1);
     }
 
     #[test]

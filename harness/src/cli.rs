@@ -92,6 +92,12 @@ pub struct RunArgs {
     /// Most transactions per signature batch.
     #[arg(long)]
     pub verify_batch_max: Option<u32>,
+    /// Pending transactions a shard waits for before verifying a batch.
+    #[arg(long)]
+    pub verify_batch_min: Option<u32>,
+    /// Longest wait for --verify-batch-min, µs.
+    #[arg(long)]
+    pub verify_wait_us: Option<u64>,
     /// Most transactions per block.
     #[arg(long)]
     pub block_tx_max: Option<u32>,
@@ -147,6 +153,8 @@ impl RunArgs {
         set!(self.sender => config.workload.sender);
         set!(self.zipf_theta => config.workload.zipf_theta);
         set!(self.verify_batch_max => config.engine.verify_batch_max);
+        set!(self.verify_batch_min => config.engine.verify_batch_min);
+        set!(self.verify_wait_us => config.engine.verify_wait_us);
         set!(self.block_tx_max => config.engine.block_tx_max);
         set!(self.block_interval_ms => config.engine.block_interval_ms);
         set!(self.validators_per_shard => config.engine.validators_per_shard);

@@ -115,6 +115,10 @@ impl Default for WorkloadSection {
 pub struct EngineSection {
     /// Most transactions verified in one signature batch.
     pub verify_batch_max: u32,
+    /// A shard waits for this many pending transactions before verifying a batch…
+    pub verify_batch_min: u32,
+    /// …unless the oldest has waited this long (µs past its intended send time).
+    pub verify_wait_us: u64,
     /// A block is sealed when it holds this many transactions…
     pub block_tx_max: u32,
     /// …or when its first transaction is this old.
@@ -125,17 +129,23 @@ pub struct EngineSection {
     pub channel_capacity: u32,
     /// How long an idle worker sleeps before polling again.
     pub idle_sleep_us: u64,
+    /// Spent outputs each shard remembers (newest first) so a double spend is reported as
+    /// such; older ones are pruned, and re-spending them reads as an unknown input.
+    pub spent_retention: u32,
 }
 
 impl Default for EngineSection {
     fn default() -> Self {
         EngineSection {
-            verify_batch_max: 1024,
+            verify_batch_max: 2048,
+            verify_batch_min: 1024,
+            verify_wait_us: 10_000,
             block_tx_max: 4096,
             block_interval_ms: 50,
             validators_per_shard: 72,
             channel_capacity: 1024,
             idle_sleep_us: 50,
+            spent_retention: 65_536,
         }
     }
 }
@@ -313,6 +323,20 @@ impl Config {
                 "1..=65536",
             ));
         }
+        if !(1..=engine.verify_batch_max.max(1)).contains(&engine.verify_batch_min) {
+            return Err(bad(
+                "engine.verify_batch_min",
+                engine.verify_batch_min,
+                format!("1..=verify_batch_max ({})", engine.verify_batch_max),
+            ));
+        }
+        if engine.verify_wait_us > 1_000_000 {
+            return Err(bad(
+                "engine.verify_wait_us",
+                engine.verify_wait_us,
+                "0..=1000000",
+            ));
+        }
         if !(1..=65_536).contains(&engine.block_tx_max) {
             return Err(bad("engine.block_tx_max", engine.block_tx_max, "1..=65536"));
         }
@@ -335,6 +359,13 @@ impl Config {
                 "engine.channel_capacity",
                 engine.channel_capacity,
                 "2..=1048576",
+            ));
+        }
+        if !(1024..=(1 << 26)).contains(&engine.spent_retention) {
+            return Err(bad(
+                "engine.spent_retention",
+                engine.spent_retention,
+                "1024..=67108864",
             ));
         }
         if engine.idle_sleep_us > 10_000 {

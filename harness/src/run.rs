@@ -144,7 +144,7 @@ fn config_line(config: &Config, backend: Backend) -> String {
         None => format!("offered {} tx/s open loop", config.run.rate),
     };
     format!(
-        "shards {} · cores {} · {load} · warm-up {} s · measured {} s · blocks ≤{} tx/{} ms · roster {} · verify batch ≤{} · store {:?}/{} · seed {}",
+        "shards {} · cores {} · {load} · warm-up {} s · measured {} s · blocks ≤{} tx/{} ms · roster {} · verify batch {}..{} · store {}/{} · seed {}",
         config.shards(),
         config.cores(),
         config.run.warmup_s,
@@ -152,8 +152,9 @@ fn config_line(config: &Config, backend: Backend) -> String {
         config.engine.block_tx_max,
         config.engine.block_interval_ms,
         config.engine.validators_per_shard,
+        config.engine.verify_batch_min,
         config.engine.verify_batch_max,
-        backend,
+        format!("{backend:?}").to_lowercase(),
         config.store.fsync,
         config.run.seed
     )
@@ -212,9 +213,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         drain_timeout_s: config.run.drain_timeout_s,
         seed: config.run.seed,
         verify_batch_max: config.engine.verify_batch_max as usize,
+        verify_batch_min: config.engine.verify_batch_min as usize,
+        verify_wait_us: config.engine.verify_wait_us,
         block_tx_max: config.engine.block_tx_max as usize,
         block_interval_ms: config.engine.block_interval_ms,
         validators_per_shard: config.engine.validators_per_shard as usize,
+        spent_retention: config.engine.spent_retention as usize,
         channel_capacity: config.engine.channel_capacity as usize,
         idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
         log_dir: out.join("blocks"),

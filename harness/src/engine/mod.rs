@@ -74,12 +74,18 @@ pub struct EngineParams {
     pub seed: u64,
     /// Batch bound.
     pub verify_batch_max: usize,
+    /// Batch fill target.
+    pub verify_batch_min: usize,
+    /// Longest wait for the fill target, µs.
+    pub verify_wait_us: u64,
     /// Block size bound.
     pub block_tx_max: usize,
     /// Block age bound, ms.
     pub block_interval_ms: u64,
     /// Roster size.
     pub validators_per_shard: usize,
+    /// Spent UTXO entries kept per shard for double-spend attribution.
+    pub spent_retention: usize,
     /// Channel capacity.
     pub channel_capacity: usize,
     /// Idle worker sleep.
@@ -192,8 +198,11 @@ pub fn run(
             store: store_tx.clone(),
             worker,
             verify_batch_max: params.verify_batch_max,
+            verify_batch_min: params.verify_batch_min,
+            verify_wait_ns: params.verify_wait_us * 1000,
             block_tx_max: params.block_tx_max,
             block_interval_ns: params.block_interval_ms * 1_000_000,
+            spent_retention: params.spent_retention,
             metrics: ShardMetrics::new(window, report_tx.clone()),
             clock: setup_clock,
         });

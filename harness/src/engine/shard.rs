@@ -140,6 +140,9 @@ pub struct Shard {
     store: Option<Sender<Append>>,
     worker: usize,
     verify_batch_max: usize,
+    verify_batch_min: usize,
+    verify_wait_ns: u64,
+    pending_count: usize,
     block_tx_max: usize,
     block_interval_ns: u64,
     /// Final plus rejected, for the closed-loop driver.
@@ -179,10 +182,16 @@ pub struct ShardSetup {
     pub worker: usize,
     /// Engine limits.
     pub verify_batch_max: usize,
+    /// A batch is verified once this many transactions are pending…
+    pub verify_batch_min: usize,
+    /// …or once the oldest pending one is this old (ns past its intended time).
+    pub verify_wait_ns: u64,
     /// Block size bound.
     pub block_tx_max: usize,
     /// Block age bound.
     pub block_interval_ns: u64,
+    /// Spent entries kept for double-spend attribution.
+    pub spent_retention: usize,
     /// Metrics recorder.
     pub metrics: ShardMetrics,
     /// The run's clock.
@@ -208,7 +217,7 @@ impl Shard {
         let roster =
             Roster::new(&members).expect("roster keys derived from seeds are valid and distinct");
         let part = &setup.workload.shards[setup.id.0 as usize];
-        let mut utxo = UtxoSet::with_capacity(part.genesis.len() * 4);
+        let mut utxo = UtxoSet::with_spent_retention(part.genesis.len() * 2, setup.spent_retention);
         for (outpoint, output) in &part.genesis {
             utxo.create(*outpoint, *output)
                 .expect("genesis outpoints are distinct");
@@ -249,6 +258,9 @@ impl Shard {
             store: Some(setup.store),
             worker: setup.worker,
             verify_batch_max: setup.verify_batch_max,
+            verify_batch_min: setup.verify_batch_min.min(setup.verify_batch_max),
+            verify_wait_ns: setup.verify_wait_ns,
+            pending_count: 0,
             block_tx_max: setup.block_tx_max,
             block_interval_ns: setup.block_interval_ns,
             done: Arc::new(AtomicU64::new(0)),
@@ -275,12 +287,22 @@ impl Shard {
         let mut worked = false;
         while let Ok(submit) = self.inbox.try_recv() {
             self.counters.submitted += u64::from(submit.end - submit.start);
+            self.pending_count += (submit.end - submit.start) as usize;
             self.pending.push_back(submit);
             worked = true;
         }
-        if !self.pending.is_empty() {
-            self.process_batch(now_ns);
-            worked = true;
+        // Batches verify faster per signature the larger they are (BENCHMARKING.md:
+        // 67k sig/s at 64, 98k at 1024 on one core), so a shard that keeps up waits for
+        // `verify_batch_min` transactions, but never lets the oldest wait past
+        // `verify_wait`.
+        if let Some(front) = self.pending.front() {
+            let oldest_ns = front.timing.intended_ns(front.start);
+            if self.pending_count >= self.verify_batch_min
+                || now_ns.saturating_sub(oldest_ns) >= self.verify_wait_ns
+            {
+                self.process_batch(now_ns);
+                worked = true;
+            }
         }
         if !self.open_index.is_empty()
             && now_ns.saturating_sub(self.open_since_ns) >= self.block_interval_ns
@@ -305,6 +327,7 @@ impl Shard {
                 self.batch_intended.push(front.timing.intended_ns(index));
             }
             front.start += take;
+            self.pending_count -= take as usize;
             if front.start == front.end {
                 self.pending.pop_front();
             }
@@ -353,6 +376,14 @@ impl Shard {
             self.batch_verdict[position as usize].get_or_insert(Rejection::BadSignature {
                 owner: tx.witnesses[0].owner,
             });
+        }
+        // Touch every input's map slot first: independent lookups overlap their cache
+        // misses, where the dependent checks of the apply loop below would take them one
+        // at a time.
+        for &index in &self.batch_index {
+            for input in &part.txs[index as usize].inputs {
+                std::hint::black_box(self.utxo.get(input));
+            }
         }
         for position in 0..self.batch_index.len() {
             let index = self.batch_index[position];

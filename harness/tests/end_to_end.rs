@@ -1,0 +1,310 @@
+//! End-to-end runs of the engine on small workloads: every validity check must pass,
+//! injected invalid transactions must be rejected for their reason with nothing else
+//! lost, and the validity oracle must catch a tampered block log.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use ioschain_harness::cli::{Cli, Command, RunArgs};
+use ioschain_harness::config::{Backend, Fsync};
+use ioschain_harness::engine::{self, EngineParams};
+use ioschain_harness::run::{self, Exit};
+use ioschain_harness::validity;
+use ioschain_workloads::{SenderDistribution, WorkloadSpec, generate};
+
+fn run_args(args: &[&str]) -> RunArgs {
+    let mut argv = vec!["ioschain", "run"];
+    argv.extend_from_slice(args);
+    match Cli::parse_from(argv).command {
+        Command::Run(args) => *args,
+        Command::Limits(_) => unreachable!(),
+    }
+}
+
+fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
+    let out = dir.join("out");
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "--shards",
+        "2",
+        "--cores",
+        "2",
+        "--rate",
+        "3000",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "1",
+        "--accounts",
+        "400",
+        "--no-limits",
+        "--validators-per-shard",
+        "7",
+        "--block-interval-ms",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let exit = run::run(&run_args(&args)).unwrap();
+    (exit, summary(&out))
+}
+
+#[test]
+fn small_engine_run_is_valid_and_finalizes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, s) = small_run(dir.path(), &[]);
+    assert_eq!(exit, Exit::Valid, "{s:#}");
+    assert_eq!(s["schema"], "ioschain.run/1");
+    assert_eq!(s["validity"]["valid"], true);
+    let checks = s["validity"]["checks"].as_array().unwrap();
+    assert!(
+        checks.len() >= 7 && checks.iter().all(|c| c["ok"] == true),
+        "{checks:#?}"
+    );
+    assert_eq!(s["counts"]["submitted"], 4500);
+    assert_eq!(s["counts"]["final"], 4500);
+    assert!(s["tps"]["final"].as_f64().unwrap() > 0.0);
+    assert!(s["latency_us"]["final"]["p99"].as_u64().unwrap() > 0);
+    for file in ["summary.json", "timeline.csv", "latency.hlog"] {
+        assert!(dir.path().join("out").join(file).exists(), "{file}");
+    }
+    let timeline = std::fs::read_to_string(dir.path().join("out/timeline.csv")).unwrap();
+    assert!(timeline.starts_with("second,phase,offered"));
+}
+
+#[test]
+fn injected_invalid_transactions_are_rejected_for_their_reason_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, s) = small_run(dir.path(), &["--invalid-fraction", "0.2"]);
+    assert_eq!(exit, Exit::Valid, "{s:#}");
+    let rejected = &s["counts"]["rejected"];
+    for reason in [
+        "bad_signature",
+        "unknown_input",
+        "double_spend",
+        "overspend",
+    ] {
+        assert!(
+            rejected[reason].as_u64().unwrap() > 0,
+            "no {reason} in {rejected}"
+        );
+    }
+    let rejected_total: u64 = rejected
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        s["counts"]["final"].as_u64().unwrap() + rejected_total,
+        4500
+    );
+    // About a fifth rejected (binomial over 4500 draws).
+    assert!((700..1100).contains(&rejected_total), "{rejected_total}");
+}
+
+#[test]
+fn io_uring_and_every_block_flush_also_give_valid_runs() {
+    if !engine::store::io_uring_available() {
+        eprintln!("io_uring unavailable here; skipping its run");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, s) = small_run(
+        dir.path(),
+        &["--store-backend", "io_uring", "--fsync", "every"],
+    );
+    assert_eq!(exit, Exit::Valid, "{s:#}");
+    assert_eq!(s["store"]["backend"], "io_uring");
+    assert_eq!(s["store"]["flushes"], s["store"]["blocks"]);
+}
+
+#[test]
+fn closed_loop_run_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, s) = small_run(dir.path(), &["--inflight", "200"]);
+    assert_eq!(exit, Exit::Valid, "{s:#}");
+    assert_eq!(s["load"]["mode"], "closed");
+}
+
+#[test]
+fn bad_flags_exit_with_code_2_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_ioschain");
+    for (flags, key) in [
+        (vec!["--shards", "0"], "run.shards"),
+        (vec!["--rate", "0"], "run.rate"),
+        (vec!["--invalid-fraction", "2"], "workload.invalid_fraction"),
+        (
+            vec!["--validators-per-shard", "3"],
+            "engine.validators_per_shard",
+        ),
+        (vec!["--fsync", "sometimes"], "store.fsync"),
+    ] {
+        let output = std::process::Command::new(bin)
+            .arg("run")
+            .args(&flags)
+            .args(["--out", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
+fn unknown_config_key_exits_with_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[engine]\nblock_size = 5\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ioschain"))
+        .args(["run", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("block_size"));
+}
+
+#[test]
+fn print_config_shows_every_default() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ioschain"))
+        .args(["run", "--print-config", "--rate", "1234"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for key in [
+        "rate = 1234",
+        "validators_per_shard = 72",
+        "fsync = \"group\"",
+        "shards =",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn damaged_workload_cache_is_detected_and_regenerated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, _) = small_run(dir.path(), &[]);
+    assert_eq!(exit, Exit::Valid);
+    let cache = dir.path().join("cache");
+    let file = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let args = run_args(&[
+        "--shards",
+        "2",
+        "--rate",
+        "3000",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "1",
+        "--accounts",
+        "400",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    let config = run::resolve_config(&args).unwrap();
+    let err = ioschain_workloads::cache::load(&cache, &config.workload_spec()).unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
+    // The run path regenerates it and the new file loads.
+    run::workload(&config).unwrap();
+    assert!(
+        ioschain_workloads::cache::load(&cache, &config.workload_spec())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn validity_oracle_catches_a_tampered_block_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WorkloadSpec {
+        seed: 9,
+        shards: 1,
+        accounts: 200,
+        utxos_per_account: 2,
+        genesis_amount: 1_000_000,
+        inputs_per_tx: 2,
+        outputs_per_tx: 2,
+        sender: SenderDistribution::Uniform,
+        invalid_fraction: 0.0,
+        txs_per_shard: 1500,
+    };
+    let workload = Arc::new(generate(&spec, &|_| {}).unwrap());
+    let params = EngineParams {
+        workload: Arc::clone(&workload),
+        cores: 1,
+        rate: 3000.0,
+        inflight: None,
+        warmup_s: 0.0,
+        duration_s: 0.5,
+        drain_timeout_s: 10.0,
+        seed: 9,
+        verify_batch_max: 256,
+        verify_batch_min: 64,
+        verify_wait_us: 2000,
+        block_tx_max: 200,
+        block_interval_ms: 20,
+        validators_per_shard: 7,
+        spent_retention: 4096,
+        channel_capacity: 64,
+        idle_sleep: Duration::from_micros(50),
+        log_dir: dir.path().join("blocks"),
+        backend: Backend::Write,
+        fsync: Fsync::Group,
+        group_blocks_max: 16,
+        pin: false,
+    };
+    let outcome = engine::run(&params, |_| {}).unwrap();
+    let checks = validity::check_run(
+        &params.log_dir,
+        &workload,
+        &outcome.shards,
+        &outcome.driver,
+        outcome.drained,
+        outcome.store.blocks,
+    );
+    assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+    // Flip one byte inside the first record's transactions (its checksum is recomputed
+    // so only the certificate and Merkle checks can notice).
+    let path = ioschain_harness::blocklog::shard_path(&params.log_dir, 0);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let payload_len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    bytes[8 + 88 + 4 + 40] ^= 1;
+    let checksum = blake3::hash(&bytes[8..8 + payload_len]);
+    bytes[8 + payload_len..8 + payload_len + 32].copy_from_slice(checksum.as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let checks = validity::check_run(
+        &params.log_dir,
+        &workload,
+        &outcome.shards,
+        &outcome.driver,
+        outcome.drained,
+        outcome.store.blocks,
+    );
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    assert!(
+        failed.contains(&"blocks_certified_and_linked"),
+        "{failed:?}"
+    );
+}
