@@ -234,6 +234,27 @@ pub enum Fsync {
     Never,
 }
 
+impl Backend {
+    /// The name used in configuration and output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Write => "write",
+            Backend::IoUring => "io_uring",
+        }
+    }
+}
+
+impl Fsync {
+    /// The name used in configuration and output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fsync::Group => "group",
+            Fsync::Every => "every",
+            Fsync::Never => "never",
+        }
+    }
+}
+
 impl Config {
     /// Parses a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {

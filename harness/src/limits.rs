@@ -138,3 +138,48 @@ pub fn measure_channel_round_trip(round_trips: u32) -> f64 {
     echo.join().expect("no panic");
     us
 }
+
+/// Appends `records` records of `record_bytes` each through the store thread with
+/// `backend` and `fsync`, up to `group` per flush, into a scratch directory under `dir`;
+/// returns (records per second, MB per second, flushes).
+pub fn measure_store(
+    dir: &std::path::Path,
+    backend: crate::config::Backend,
+    fsync: crate::config::Fsync,
+    records: usize,
+    record_bytes: usize,
+    group: usize,
+) -> std::io::Result<(f64, f64, u64)> {
+    use crate::engine::store::{Append, open_logs, run_store};
+    let scratch = dir.join(format!("store-{}-{}", backend.name(), fsync.name()));
+    let files = open_logs(&scratch, 1)?;
+    let (tx, rx) = crossbeam::channel::bounded(group * 2);
+    let (ack_tx, ack_rx) = crossbeam::channel::unbounded();
+    let start = Instant::now();
+    let store =
+        std::thread::spawn(move || run_store(files, backend, fsync, group, rx, vec![ack_tx]));
+    let payload = vec![0x5au8; record_bytes];
+    for height in 0..records as u64 {
+        let bytes = payload.clone();
+        tx.send(Append {
+            shard: 0,
+            height,
+            bytes,
+            worker: 0,
+        })
+        .map_err(|_| std::io::Error::other("store stopped"))?;
+    }
+    drop(tx);
+    let report = store
+        .join()
+        .map_err(|_| std::io::Error::other("store panicked"))??;
+    let seconds = start.elapsed().as_secs_f64();
+    let acked: usize = ack_rx.try_iter().map(|a| a.buffers.len()).sum();
+    assert_eq!(acked, records, "every record acknowledged");
+    std::fs::remove_dir_all(&scratch)?;
+    Ok((
+        records as f64 / seconds,
+        (records * record_bytes) as f64 / seconds / 1e6,
+        report.flushes,
+    ))
+}

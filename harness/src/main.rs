@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command};
+use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::{limits, run};
 
 #[global_allocator]
@@ -60,5 +61,25 @@ fn limits_command(args: &ioschain_harness::cli::LimitsArgs) -> anyhow::Result<()
         "  channel round trip between two threads: {:.1} µs",
         limits::measure_channel_round_trip(20_000)
     );
+    let dir = std::path::PathBuf::from("target/ioschain/limits");
+    std::fs::create_dir_all(&dir)?;
+    let mut backends = vec![Backend::Write];
+    if ioschain_harness::engine::store::io_uring_available() {
+        backends.push(Backend::IoUring);
+    } else {
+        println!("  io_uring: not available here");
+    }
+    for fsync in [Fsync::Every, Fsync::Group] {
+        for &backend in &backends {
+            // 1 MiB records (about a 4096-transaction block), up to 64 per group.
+            let (records, mb, flushes) =
+                limits::measure_store(&dir, backend, fsync, 256, 1 << 20, 64)?;
+            println!(
+                "  block log {:>8}, fsync {:<5}: {records:>6.0} records/s, {mb:>5.0} MB/s, {flushes} flushes for 256 records",
+                backend.name(),
+                fsync.name()
+            );
+        }
+    }
     Ok(())
 }
