@@ -328,14 +328,8 @@ pub fn summary_block(s: &Summary, config_line: &str) -> String {
         thousands(s.counts.final_ as f64),
         thousands(rejected as f64),
         thousands(s.counts.blocks as f64),
-        s.store
-            .backend
-            .map(|b| format!("{b:?}").to_lowercase())
-            .unwrap_or_default(),
-        s.store
-            .fsync
-            .map(|f| format!("{f:?}").to_lowercase())
-            .unwrap_or_default(),
+        s.store.backend.map(|b| b.name()).unwrap_or_default(),
+        s.store.fsync.map(|f| f.name()).unwrap_or_default(),
         thousands(s.store.flushes as f64)
     );
     for warning in &s.warnings {
