@@ -12,6 +12,7 @@ pub mod block;
 pub mod codec;
 pub mod crypto;
 pub mod merkle;
+pub mod pob;
 pub mod prg;
 pub mod tx;
 pub mod types;

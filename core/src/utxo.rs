@@ -432,7 +432,10 @@ mod tests {
 
     /// Owners 1..=4 hold 100 each at genesis_point(owner).
     fn genesis() -> UtxoSet {
-        let mut set = UtxoSet::new();
+        genesis_into(UtxoSet::new())
+    }
+
+    fn genesis_into(mut set: UtxoSet) -> UtxoSet {
         for n in 1..=4 {
             set.create(
                 genesis_point(n),
@@ -606,17 +609,7 @@ mod tests {
 
     #[test]
     fn spent_retention_bounds_the_set_and_forgets_only_old_spends() {
-        let mut set = UtxoSet::with_spent_retention(8, 2);
-        for n in 1..=4 {
-            set.create(
-                genesis_point(n),
-                TxOut {
-                    owner: owner(n),
-                    amount: Amount(100),
-                },
-            )
-            .unwrap();
-        }
+        let mut set = genesis_into(UtxoSet::with_spent_retention(8, 2));
         let first = pay(1, genesis_point(1), 1, 100);
         set.apply(&first, first.id()).unwrap();
         let second = pay(2, genesis_point(2), 2, 100);

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::blocklog::{read_log, shard_path};
-use crate::engine::driver::DriverReport;
+use crate::engine::EngineOutcome;
 use crate::engine::shard::Shard;
 
 /// One check's result.
@@ -151,15 +151,10 @@ fn replay_shard(dir: &Path, workload: &Workload, shard: &Shard) -> Replay {
     replay
 }
 
-/// Runs every check.
-pub fn check_run(
-    log_dir: &Path,
-    workload: &Workload,
-    shards: &[Shard],
-    driver: &DriverReport,
-    drained: bool,
-    store_blocks: u64,
-) -> Vec<Check> {
+/// Runs every check on a finished run whose block log is under `log_dir`.
+pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -> Vec<Check> {
+    let shards: &[Shard] = &outcome.shards;
+    let (driver, drained, store_blocks) = (&outcome.driver, outcome.drained, outcome.store.blocks);
     let replays: Vec<Replay> = shards
         .par_iter()
         .map(|s| replay_shard(log_dir, workload, s))

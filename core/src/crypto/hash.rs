@@ -142,24 +142,24 @@ impl Domain {
         Hash(*blake3::keyed_hash(self.key(), data).as_bytes())
     }
 
-    /// `H_domain(parts[0] ‖ parts[1] ‖ …)`.
-    pub fn hash_parts(self, parts: &[&[u8]]) -> Hash {
+    fn absorb(self, parts: &[&[u8]]) -> blake3::Hasher {
         let mut hasher = self.hasher();
         for part in parts {
             hasher.update(part);
         }
-        Hash(*hasher.finalize().as_bytes())
+        hasher
+    }
+
+    /// `H_domain(parts[0] ‖ parts[1] ‖ …)`.
+    pub fn hash_parts(self, parts: &[&[u8]]) -> Hash {
+        Hash(*self.absorb(parts).finalize().as_bytes())
     }
 
     /// 64 bytes of output (for wide reduction to a scalar): `H_domain(parts…)` in XOF
     /// mode.
     pub fn wide(self, parts: &[&[u8]]) -> [u8; 64] {
-        let mut hasher = self.hasher();
-        for part in parts {
-            hasher.update(part);
-        }
         let mut out = [0u8; 64];
-        hasher.finalize_xof().fill(&mut out);
+        self.absorb(parts).finalize_xof().fill(&mut out);
         out
     }
 }
