@@ -1,6 +1,8 @@
 //! Cryptography: the domain-separated hash, transaction signatures (single and batched),
-//! and collective signatures (CoSi) for block certificates.
+//! collective signatures (CoSi) for block certificates, and the VRF (RFC 9381 ECVRF) for
+//! lottery tickets and PoB samples.
 
 pub mod cosi;
 pub mod hash;
 pub mod sig;
+pub mod vrf;
