@@ -18,8 +18,8 @@
 //! input.
 //!
 //! Invariants (checked by property tests over random valid and invalid transactions):
-//! - value is conserved: `unspent + locked + fees` equals the value created at genesis
-//!   plus outputs received from other shards;
+//! - value is conserved: `unspent + locked + fees + exported` equals the value created
+//!   at genesis plus outputs received from other shards;
 //! - a rejected transaction leaves the set unchanged;
 //! - an output is spent at most once.
 
@@ -80,6 +80,7 @@ pub struct UtxoSet {
     locked_value: u128,
     fees: u128,
     created_value: u128,
+    exported_value: u128,
     spent_entries: usize,
     /// Spent outpoints, oldest first, when a retention is set.
     spent_order: VecDeque<OutPoint>,
@@ -286,6 +287,7 @@ impl UtxoSet {
     /// the output shards (counted as `exported`). All or nothing.
     pub fn commit_lock(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<u128, UtxoError> {
         let moved = self.move_locked(id, inputs, UtxoState::Spent(id))?;
+        self.exported_value += moved;
         self.record_spent(inputs);
         Ok(moved)
     }
@@ -329,6 +331,11 @@ impl UtxoSet {
     /// Sum of fees (inputs minus outputs) of applied transactions.
     pub fn fees(&self) -> u128 {
         self.fees
+    }
+
+    /// Value that left this shard through committed cross-shard locks.
+    pub fn exported_value(&self) -> u128 {
+        self.exported_value
     }
 
     /// Sum of outputs created by [`UtxoSet::create`] (genesis and imports).
@@ -461,7 +468,8 @@ mod tests {
     }
 
     fn conserved(set: &UtxoSet) -> bool {
-        set.unspent_value() + set.locked_value() + set.fees() == set.created_value()
+        set.unspent_value() + set.locked_value() + set.fees() + set.exported_value()
+            == set.created_value()
     }
 
     #[test]
@@ -594,6 +602,8 @@ mod tests {
         assert!(set.commit_lock(other, &cross.inputs).is_err());
         assert_eq!(set.commit_lock(cross.id(), &cross.inputs), Ok(100));
         assert_eq!(set.locked_value(), 0);
+        assert_eq!(set.exported_value(), 100);
+        assert!(conserved(&set));
     }
 
     #[test]

@@ -382,11 +382,12 @@ impl Config {
                 "2..=1048576",
             ));
         }
-        if !(1024..=(1 << 26)).contains(&engine.spent_retention) {
+        let retention_min = ioschain_workloads::DOUBLE_SPEND_WINDOW as u32;
+        if !(retention_min..=(1 << 26)).contains(&engine.spent_retention) {
             return Err(bad(
                 "engine.spent_retention",
                 engine.spent_retention,
-                "1024..=67108864",
+                format!("{retention_min}..=67108864 (at least the workload's double-spend window)"),
             ));
         }
         if engine.idle_sleep_us > 10_000 {

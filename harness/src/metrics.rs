@@ -42,7 +42,9 @@ impl Stage {
     }
 }
 
-/// The run's phases, by intended time.
+/// The run's phases. An event counts for the window by when it *completed* (a
+/// transaction that became final during the measured window), the usual definition of
+/// throughput; its latency is from its intended send time.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
     /// End of warm-up, ns since the run's start.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ioschain_core::tx::RejectReason;
-use ioschain_workloads::{Workload, cache, generate};
+use ioschain_workloads::{Expected, Workload, cache, generate};
 
 use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
@@ -234,7 +234,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let warmup_s = config.run.warmup_s;
     let end_s = warmup_s + config.run.duration_s;
     let mut seconds: BTreeMap<u64, (u64, hdrhistogram::Histogram<u64>)> = BTreeMap::new();
-    let engine_started = SystemTime::now();
     let outcome = engine::run(&params, |report| {
         if status.is_hidden() {
             return;
@@ -301,16 +300,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
     }
     let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
-    let measured_submitted: u64 = rows
-        .iter()
-        .filter(|r| r.phase == "measure")
-        .map(|r| r.submitted)
-        .sum();
-    let measured_offered: u64 = rows
-        .iter()
-        .filter(|r| r.phase == "measure")
-        .map(|r| r.offered)
-        .sum();
     let tps_final = window_final as f64 / window_s;
     let sigs_per_tx = if counts.submitted > 0 {
         counts.signatures_verified as f64 / counts.submitted as f64
@@ -322,9 +311,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .map(|l| tps_final * sigs_per_tx / l.verify_sigs_per_s_cores);
     let offered_tps = match config.run.inflight {
         None => config.run.rate,
-        Some(_) => measured_offered as f64 / window_s,
+        Some(_) => outcome.driver.window_offered as f64 / window_s,
     };
-    let achieved_tps = measured_submitted as f64 / window_s;
+    let achieved_tps = outcome.driver.window_submitted as f64 / window_s;
+    // Only valid transactions can become final: the rate to keep up with is the offered
+    // rate times the share of the released stream the workload marks valid.
+    let released_total: u64 = outcome.driver.released.iter().sum();
+    let valid_released: u64 = workload
+        .shards
+        .iter()
+        .zip(&outcome.driver.released)
+        .map(|(part, &n)| {
+            part.expected[..n as usize]
+                .iter()
+                .filter(|e| **e == Expected::Valid)
+                .count() as u64
+        })
+        .sum();
+    let valid_share = if released_total > 0 {
+        valid_released as f64 / released_total as f64
+    } else {
+        1.0
+    };
     let mut warnings = Vec::new();
     if config.run.inflight.is_none() && achieved_tps < 0.95 * offered_tps {
         warnings.push(format!(
@@ -341,8 +349,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     if outcome.driver.exhausted {
         warnings.push("the closed-loop driver used up the generated stream before the end".into());
     }
-    if tps_final < 0.95 * offered_tps && config.run.inflight.is_none() {
-        warnings.push(format!("final throughput {tps_final:.0} tx/s is below 95% of the offered rate: the engine did not keep up"));
+    if tps_final < 0.95 * offered_tps * valid_share && config.run.inflight.is_none() {
+        warnings.push(format!(
+            "final throughput {tps_final:.0} tx/s is below 95% of the offered valid rate ({:.0} tx/s): the engine did not keep up",
+            offered_tps * valid_share
+        ));
     }
     let summary = Summary {
         schema: output::SCHEMA,
@@ -385,7 +396,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         serde_json::to_string_pretty(&summary)?,
     )?;
     output::write_timeline(&out.join("timeline.csv"), &rows)?;
-    output::write_hlog(&out.join("latency.hlog"), &rows, engine_started)?;
+    output::write_hlog(&out.join("latency.hlog"), &rows, outcome.started_at)?;
     print!(
         "{}",
         output::summary_block(&summary, &config_line(&config, backend))

@@ -117,11 +117,31 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
             genesis.push((outpoint, TxOut { owner, amount }));
         }
         let tx_len = reader.u64("tx count")? as usize;
+        if tx_len as u64 != spec.txs_per_shard {
+            return Err(DecodeError::Invalid {
+                what: "stream length",
+            });
+        }
         let mut txs = Vec::with_capacity(tx_len.min(reader.remaining() / 7));
         let mut expected = Vec::with_capacity(txs.capacity());
         for _ in 0..tx_len {
             expected.push(expected_from(reader.u8("expected outcome")?)?);
             txs.push(Transaction::decode(&mut reader)?);
+        }
+        // Genesis outpoints must be distinct and must not collide with any output of the
+        // stream (the engine relies on both; the checksum only catches accidents).
+        let genesis_ids: std::collections::HashSet<OutPoint> =
+            genesis.iter().map(|(o, _)| *o).collect();
+        if genesis_ids.len() != genesis.len() {
+            return Err(DecodeError::Invalid {
+                what: "duplicate genesis outpoint",
+            });
+        }
+        let genesis_txs: std::collections::HashSet<_> = genesis.iter().map(|(o, _)| o.tx).collect();
+        if txs.iter().any(|tx| genesis_txs.contains(&tx.id())) {
+            return Err(DecodeError::Invalid {
+                what: "genesis outpoint equal to a stream output",
+            });
         }
         shards.push(ShardWorkload {
             genesis,

@@ -23,6 +23,11 @@ use rayon::prelude::*;
 
 use crate::spec::{SenderDistribution, SpecError, WorkloadSpec};
 
+/// Injected double spends re-spend one of this many most recent spends of the shard's
+/// stream, so an engine that remembers at least this many spent outputs can tell them
+/// from unknown inputs.
+pub const DOUBLE_SPEND_WINDOW: usize = 1024;
+
 /// What a correct engine must do with a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expected {
@@ -230,7 +235,7 @@ fn draft_shard(
     let mut drafts = Vec::with_capacity(spec.txs_per_shard as usize);
     let mut expected = Vec::with_capacity(spec.txs_per_shard as usize);
     // Recently spent (outpoint, local account), for double-spend injection.
-    let mut spent: VecDeque<(OutPoint, usize)> = VecDeque::with_capacity(1024);
+    let mut spent: VecDeque<(OutPoint, usize)> = VecDeque::with_capacity(DOUBLE_SPEND_WINDOW);
     for n_tx in 0..spec.txs_per_shard {
         let drawn = match &zipf {
             None => prg.below(n as u64) as usize,
@@ -286,7 +291,7 @@ fn draft_shard(
             ));
         }
         for (outpoint, _) in &inputs {
-            if spent.len() == spent.capacity() {
+            if spent.len() == DOUBLE_SPEND_WINDOW {
                 spent.pop_front();
             }
             spent.push_back((*outpoint, sender));

@@ -16,5 +16,5 @@ pub mod cache;
 mod generate;
 mod spec;
 
-pub use generate::{Expected, ShardWorkload, Workload, generate};
+pub use generate::{DOUBLE_SPEND_WINDOW, Expected, ShardWorkload, Workload, generate};
 pub use spec::{SenderDistribution, SpecError, WorkloadSpec};

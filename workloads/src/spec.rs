@@ -115,6 +115,16 @@ impl WorkloadSpec {
                 ),
             ));
         }
+        let supply = u128::from(self.accounts)
+            * u128::from(self.utxos_per_account)
+            * u128::from(self.genesis_amount);
+        if supply > u128::from(u64::MAX / 2) {
+            return Err(bad(
+                "genesis_amount",
+                self.genesis_amount,
+                "small enough that accounts × utxos_per_account × genesis_amount stays below 2^63 (amounts are u64)",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.invalid_fraction) {
             return Err(bad("invalid_fraction", self.invalid_fraction, "0.0..=1.0"));
         }

@@ -29,6 +29,8 @@ pub struct DriverPlan {
     pub inflight: Option<u64>,
     /// Stream length per shard.
     pub stream_len: Vec<u32>,
+    /// End of warm-up, ns since the start.
+    pub warmup_end_ns: u64,
     /// End of the schedule, ns since the start.
     pub end_ns: u64,
     /// Tick length.
@@ -46,6 +48,10 @@ pub struct DriverReport {
     pub backpressure: u64,
     /// Whether a closed-loop run used up a stream before the schedule ended.
     pub exhausted: bool,
+    /// Offered between the end of warm-up and the end of the schedule.
+    pub window_offered: u64,
+    /// Submitted between the end of warm-up and the end of the schedule.
+    pub window_submitted: u64,
 }
 
 /// Runs the driver until the schedule ends (or `abort` is set).
@@ -72,6 +78,8 @@ pub fn drive(
     let mut second_submitted = 0u64;
     let mut second_backpressure = 0u64;
     let mut offered_before = vec![0u64; shards];
+    let mut submitted_total = 0u64;
+    let mut window_start: Option<(u64, u64)> = None;
     loop {
         let now = clock.now_ns();
         let finished = now >= plan.end_ns || abort.load(Ordering::Relaxed);
@@ -88,12 +96,22 @@ pub fn drive(
             });
             second += 1;
         }
+        if window_start.is_none() && now >= plan.warmup_end_ns {
+            window_start = Some((report.offered, submitted_total));
+        }
         let until_ns = now.min(plan.end_ns);
         for shard in 0..shards {
             let len = plan.stream_len[shard];
             let (target, timing) = match budget {
                 None => {
-                    let due = ((until_ns as f64 / spacing_ns).floor() as u64).min(u64::from(len));
+                    // Transaction k is due at k·spacing: released once that time has come,
+                    // and only those due before the schedule's end.
+                    let due = if until_ns < plan.end_ns {
+                        (until_ns as f64 / spacing_ns).floor() as u64 + 1
+                    } else {
+                        (plan.end_ns as f64 / spacing_ns).ceil() as u64
+                    };
+                    let due = due.min(u64::from(len));
                     second_offered += due - offered_before[shard];
                     report.offered += due - offered_before[shard];
                     offered_before[shard] = due;
@@ -110,8 +128,6 @@ pub fn drive(
                     if released[shard] == len {
                         report.exhausted = true;
                     }
-                    second_offered += u64::from(target - released[shard]);
-                    report.offered += u64::from(target - released[shard]);
                     (target, Timing::SentAt(now))
                 }
             };
@@ -125,6 +141,12 @@ pub fn drive(
             };
             match inboxes[shard].try_send(submit) {
                 Ok(()) => {
+                    if budget.is_some() {
+                        // Closed loop: what is offered is what the budget let out.
+                        second_offered += u64::from(target - released[shard]);
+                        report.offered += u64::from(target - released[shard]);
+                    }
+                    submitted_total += u64::from(target - released[shard]);
                     second_submitted += u64::from(target - released[shard]);
                     released[shard] = target;
                     released_shared[shard].store(u64::from(target), Ordering::Relaxed);
@@ -133,7 +155,10 @@ pub fn drive(
                     second_backpressure += 1;
                     report.backpressure += 1;
                 }
-                Err(TrySendError::Disconnected(_)) => return report,
+                Err(TrySendError::Disconnected(_)) => {
+                    report.released = released.iter().map(|&r| u64::from(r)).collect();
+                    return report;
+                }
             }
         }
         let all_released = (0..shards).all(|s| match budget {
@@ -141,6 +166,9 @@ pub fn drive(
             Some(_) => true,
         });
         if finished && all_released {
+            let (offered_start, submitted_start) = window_start.unwrap_or((0, 0));
+            report.window_offered = report.offered - offered_start;
+            report.window_submitted = submitted_total - submitted_start;
             break;
         }
         std::thread::sleep(plan.tick);

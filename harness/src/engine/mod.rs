@@ -121,6 +121,8 @@ pub struct EngineOutcome {
     pub elapsed_s: f64,
     /// Shard → core pinning map (`None`: not pinned).
     pub pinning: Vec<Option<usize>>,
+    /// Wall-clock time of the run clock's start.
+    pub started_at: std::time::SystemTime,
 }
 
 /// The validator keys of `shard`'s roster, derived from the seed.
@@ -140,21 +142,11 @@ pub fn roster_keys(seed: u64, shard: u32, count: usize) -> Vec<ValidatorKey> {
 
 /// Fresh bytes from the operating system (CoSi nonce material must not repeat across
 /// runs; `core` takes it as an input).
-fn os_random() -> [u8; 32] {
+fn os_random() -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
     let mut out = [0u8; 32];
-    if let Ok(bytes) = std::fs::read("/proc/sys/kernel/random/uuid") {
-        let time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        out = *blake3::Hasher::new()
-            .update(&bytes)
-            .update(&time.to_le_bytes())
-            .update(&std::process::id().to_le_bytes())
-            .finalize()
-            .as_bytes();
-    }
-    out
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut out)?;
+    Ok(out)
 }
 
 /// Runs the engine on `params.workload` and returns the raw outcome. `on_interval` sees
@@ -179,7 +171,7 @@ pub fn run(
         ack_rxs.push(rx);
     }
     let (report_tx, report_rx) = unbounded::<IntervalReport>();
-    let nonce_seed = os_random();
+    let nonce_seed = os_random()?;
     // Shards are built (rosters registered, genesis loaded) before the clock starts.
     let setup_clock = Clock::start();
     let mut inbox_txs = Vec::with_capacity(shards);
@@ -222,6 +214,7 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let abort = Arc::new(AtomicBool::new(false));
     let clock = Clock::start();
+    let started_at = std::time::SystemTime::now();
     for shard in per_worker.iter_mut().flatten() {
         shard.clock = clock;
     }
@@ -253,6 +246,7 @@ pub fn run(
             .iter()
             .map(|s| s.txs.len() as u32)
             .collect(),
+        warmup_end_ns: window.warmup_end_ns,
         end_ns: window.measure_end_ns,
         tick: Duration::from_millis(1),
     };
@@ -294,13 +288,15 @@ pub fn run(
                     .expect("the driver does not panic"),
             );
         }
-        if driver_report.is_some() && !stop.load(Ordering::Relaxed) {
+        if !stop.load(Ordering::Relaxed) {
             let all_done = (0..shards)
                 .all(|s| done[s].load(Ordering::Relaxed) >= released[s].load(Ordering::Relaxed));
-            if all_done {
+            if driver_report.is_some() && all_done {
                 drained = true;
                 stop.store(true, Ordering::Relaxed);
-            } else if clock.now_ns() > drain_deadline_ns {
+            } else if clock.now_ns() > drain_deadline_ns || store.is_finished() {
+                // Past the drain allowance (a stalled shard), or the store stopped early
+                // (its error is returned below).
                 abort.store(true, Ordering::Relaxed);
                 stop.store(true, Ordering::Relaxed);
             }
@@ -311,15 +307,25 @@ pub fn run(
     }
     let elapsed_s = clock.now_ns() as f64 / 1e9;
     let mut shards_out: Vec<Shard> = Vec::with_capacity(shards);
+    let mut pinned_ok = Vec::with_capacity(workers);
     for handle in worker_handles {
-        shards_out.extend(
-            handle
-                .join()
-                .expect("workers assert loudly; a panic is a bug"),
-        );
+        let (worker_shards, pinned) = handle
+            .join()
+            .expect("workers assert loudly; a panic is a bug");
+        pinned_ok.push(pinned);
+        shards_out.extend(worker_shards);
     }
     shards_out.sort_by_key(|s| s.id);
+    if let Some(driver) = driver.take() {
+        driver_report = Some(driver.join().expect("the driver does not panic"));
+    }
     let store_report = store.join().expect("the store does not panic")?;
+    // Report a core only where pinning succeeded.
+    let pinning: Vec<Option<usize>> = pinning
+        .iter()
+        .enumerate()
+        .map(|(shard, core)| core.filter(|_| pinned_ok[shard % workers]))
+        .collect();
     intervals.extend(report_rx.try_iter());
     Ok(EngineOutcome {
         shards: shards_out,
@@ -330,6 +336,7 @@ pub fn run(
         drained,
         elapsed_s,
         pinning,
+        started_at,
     })
 }
 
@@ -341,10 +348,8 @@ fn worker_loop(
     stop: &AtomicBool,
     abort: &AtomicBool,
     idle: Duration,
-) -> Vec<Shard> {
-    if let Some(core) = core {
-        core_affinity::set_for_current(core);
-    }
+) -> (Vec<Shard>, bool) {
+    let pinned = core.is_some_and(core_affinity::set_for_current);
     loop {
         let now = clock.now_ns();
         let mut worked = false;
@@ -360,6 +365,7 @@ fn worker_loop(
             worked |= shard.poll(now);
         }
         if abort.load(Ordering::Relaxed)
+            || shards.iter().any(|s| s.store_failed)
             || (stop.load(Ordering::Relaxed) && shards.iter().all(Shard::is_idle))
         {
             break;
@@ -373,5 +379,5 @@ fn worker_loop(
         shard.metrics.finish();
         shard.close_store();
     }
-    shards
+    (shards, pinned)
 }

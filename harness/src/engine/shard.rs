@@ -153,6 +153,8 @@ pub struct Shard {
     pub metrics: ShardMetrics,
     /// The run's clock (set when the run starts).
     pub clock: Clock,
+    /// The store thread stopped (a write or flush failed).
+    pub store_failed: bool,
 }
 
 impl std::fmt::Debug for Shard {
@@ -267,6 +269,7 @@ impl Shard {
             counters: ShardCounters::default(),
             metrics: setup.metrics,
             clock: setup.clock,
+            store_failed: false,
             workload: setup.workload,
         }
     }
@@ -372,6 +375,8 @@ impl Shard {
         self.verifier.verify(&mut self.bad);
         self.counters.verify_batches += self.verifier.batches_verified() - before;
         for &position in &self.bad {
+            // Entries are tagged by transaction; the first witness stands for the owner
+            // in the rejection's detail (the counted reason is exact).
             let tx = &part.txs[self.batch_index[position as usize] as usize];
             self.batch_verdict[position as usize].get_or_insert(Rejection::BadSignature {
                 owner: tx.witnesses[0].owner,
@@ -483,14 +488,19 @@ impl Shard {
             worker: self.worker,
         };
         let store = self.store.as_ref().expect("a running shard has its store");
-        match store.try_send(append) {
-            Ok(()) => {}
+        let sent = match store.try_send(append) {
+            Ok(()) => true,
             Err(TrySendError::Full(append)) => {
                 self.counters.store_backpressure += 1;
                 self.metrics.backpressure();
-                store.send(append).expect("the store outlives the workers");
+                store.send(append).is_ok()
             }
-            Err(TrySendError::Disconnected(_)) => panic!("the store stopped before the workers"),
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        // The store only stops early when a write or flush failed; the run is then
+        // aborted and the store's error reported (the block is never final).
+        if !sent {
+            self.store_failed = true;
         }
         let spare = self.spare_intended.pop().unwrap_or_default();
         let intended = std::mem::replace(&mut self.open_intended, spare);

@@ -14,6 +14,13 @@ use io_uring::{IoUring, opcode, types};
 
 use super::store::Writer;
 
+/// The errno values a wait may be retried on (Linux, all architectures ioschain runs on).
+mod libc_errno {
+    pub const EINTR: i32 = 4;
+    pub const EAGAIN: i32 = 11;
+    pub const EBUSY: i32 = 16;
+}
+
 /// A ring for block-log writes.
 pub struct UringWriter {
     ring: IoUring,
@@ -36,6 +43,43 @@ impl UringWriter {
             ring: IoUring::new(entries)?,
             capacity: entries as usize,
         })
+    }
+
+    /// Waits until all `pushed` entries of the current chunk completed and
+    /// stores their results. Interrupted waits are retried. The kernel may read the
+    /// buffers until an entry completes, so this never returns before that: if waiting
+    /// keeps failing for another reason the process is aborted rather than let the
+    /// buffers be freed under the kernel.
+    fn complete(&mut self, pushed: usize, results: &mut [i32]) {
+        let mut completed = 0;
+        let mut failures = 0;
+        while completed < pushed {
+            for cqe in self.ring.completion() {
+                results[cqe.user_data() as usize] = cqe.result();
+                completed += 1;
+            }
+            if completed == pushed {
+                break;
+            }
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc_errno::EINTR | libc_errno::EAGAIN | libc_errno::EBUSY)
+                    ) => {}
+                Err(e) => {
+                    failures += 1;
+                    if failures > 1000 {
+                        eprintln!(
+                            "fatal: io_uring wait keeps failing ({e}) with {} writes in flight; aborting so the kernel never reads freed buffers",
+                            pushed - completed
+                        );
+                        std::process::abort();
+                    }
+                }
+            }
+        }
     }
 
     /// Submits `ops` (each `(fd, buffer, offset)`; `None` buffer = fdatasync) and waits
@@ -68,19 +112,7 @@ impl UringWriter {
                         .map_err(|_| io::Error::other("io_uring submission queue full"))?;
                 }
             }
-            self.ring.submit_and_wait(chunk.len())?;
-            let mut completed = 0;
-            while completed < chunk.len() {
-                let mut progressed = false;
-                for cqe in self.ring.completion() {
-                    results[cqe.user_data() as usize] = cqe.result();
-                    completed += 1;
-                    progressed = true;
-                }
-                if !progressed {
-                    self.ring.submit_and_wait(1)?;
-                }
-            }
+            self.complete(chunk.len(), results);
         }
         Ok(())
     }
