@@ -64,8 +64,10 @@ pub struct Counts {
     pub blocks: u64,
     /// Signatures verified by shard leaders.
     pub signatures_verified: u64,
-    /// Batch equations evaluated (one per clean batch; more when bisecting).
+    /// Batch equations evaluated (one per clean batch or chunk).
     pub verify_batches: u64,
+    /// Signatures verified one by one (the entries of failed batches).
+    pub verify_singles: u64,
 }
 
 /// Validity of the run.

@@ -291,6 +291,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         counts.blocks += c.blocks;
         counts.signatures_verified += c.signatures;
         counts.verify_batches += c.verify_batches;
+        counts.verify_singles += c.verify_singles;
         store_backpressure += c.store_backpressure;
         for (reason, n) in RejectReason::ALL.iter().zip(c.rejected) {
             *counts

@@ -4,21 +4,30 @@
 //! witnesses' owners in a [`KeyCache`] (decompressing a key costs about a third of a
 //! batched verification, so each owner is decompressed once), pushes one entry per
 //! witness into a [`BatchVerifier`], and verifies the batch at once. When a batch fails,
-//! the verifier bisects it, so exactly the bad signatures are reported and one bad
-//! transaction never rejects its neighbours.
+//! the verifier checks its entries one by one, so exactly the bad signatures are
+//! reported and one bad transaction never rejects its neighbours.
+//!
+//! Cost model (this machine, one core): a batch of `n` costs about `11.5·n + 250` µs, one
+//! signature alone about 30 µs. So once a batch fails, checking its entries singly (≤ 3.5×
+//! a clean batch) beats bisecting it, which pays a full pass per level as soon as a few
+//! entries are bad (about 11× at 2.5% bad in 2048). And when bad signatures keep coming,
+//! no large batch passes: the verifier tracks the recent bad rate `r` and splits its
+//! entries into chunks of about `0.15 / r` (six in seven chunks then pass), checking only
+//! the failed chunks singly.
 //!
 //! Invariants:
-//! - an entry is reported bad if and only if it fails verification on its own, as a
-//!   batch of one (so bisection never blames a good signature);
+//! - an entry is reported bad only if it fails on its own (single verification, or, for
+//!   the pathological signatures on which single and batch verification disagree, a
+//!   batch of one); an entry in a chunk that passed is good;
 //! - the verifier's buffers are reused between batches: no allocation per entry once
 //!   they have grown to the batch size.
 //!
 //! Note: ed25519-dalek's batch equation is cofactored while its single `verify` is not,
 //! so a deliberately crafted signature (small-order components) can pass one and fail
-//! the other. The verdict used here is always the batch equation (bisection ends on
-//! batches of one), which is deterministic for the same entries.
+//! the other; where that happens inside a failed chunk the chunk is bisected with the
+//! batch equation.
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use rustc_hash::FxHashMap;
 
 use crate::types::Owner;
@@ -57,8 +66,8 @@ impl KeyCache {
 
 /// Verifies one signature over a 32-byte message (a transaction id).
 pub fn verify_one(key: &VerifyingKey, message: &[u8; 32], signature: &[u8; 64]) -> bool {
-    let signature = Signature::from_bytes(signature);
-    ed25519_dalek::verify_batch(&[message.as_slice()], &[signature], &[*key]).is_ok()
+    key.verify(message, &Signature::from_bytes(signature))
+        .is_ok()
 }
 
 /// Accumulates (message, signature, key, tag) entries and verifies them together.
@@ -72,7 +81,19 @@ pub struct BatchVerifier {
     keys: Vec<VerifyingKey>,
     tags: Vec<u32>,
     batches_verified: u64,
+    singles_verified: u64,
+    /// Moving average of the share of bad entries in recent batches.
+    bad_rate: f64,
 }
+
+/// Bad entries expected per chunk when the verifier splits batches: 0.15 makes about six
+/// in seven chunks pass. (Measured at 0.25% bad signatures: smaller chunks pay the
+/// batch's fixed cost more often, larger ones fail more often and are re-checked singly.)
+pub const CHUNK_EXPECTED_BAD: f64 = 0.15;
+
+/// Smallest chunk a batch is split into when bad signatures are frequent (below this,
+/// a batch's fixed cost outweighs its per-signature saving over single verification).
+pub const CHUNK_MIN: usize = 16;
 
 impl BatchVerifier {
     /// An empty verifier with room for `capacity` entries.
@@ -83,6 +104,8 @@ impl BatchVerifier {
             keys: Vec::with_capacity(capacity),
             tags: Vec::with_capacity(capacity),
             batches_verified: 0,
+            singles_verified: 0,
+            bad_rate: 0.0,
         }
     }
 
@@ -110,11 +133,42 @@ impl BatchVerifier {
         self.batches_verified
     }
 
+    /// Single verifications made so far (a cost witness, with
+    /// [`BatchVerifier::batches_verified`]).
+    pub fn singles_verified(&self) -> u64 {
+        self.singles_verified
+    }
+
+    /// The recent share of bad entries (moving average over batches).
+    pub fn bad_rate(&self) -> f64 {
+        self.bad_rate
+    }
+
+    fn chunk_len(&self, n: usize) -> usize {
+        if self.bad_rate * n as f64 <= CHUNK_EXPECTED_BAD {
+            n
+        } else {
+            ((CHUNK_EXPECTED_BAD / self.bad_rate) as usize).clamp(CHUNK_MIN, n)
+        }
+    }
+
     /// Verifies every entry, appends the tags of the bad ones to `bad` (in entry order),
     /// and empties the verifier for the next batch.
     pub fn verify(&mut self, bad: &mut Vec<u32>) {
-        if !self.tags.is_empty() {
-            self.bisect(0, self.tags.len(), bad);
+        let n = self.tags.len();
+        if n > 0 {
+            let before = bad.len();
+            let chunk = self.chunk_len(n);
+            let mut start = 0;
+            while start < n {
+                let end = (start + chunk).min(n);
+                if !self.batch_ok(start, end) {
+                    self.isolate(start, end, bad);
+                }
+                start = end;
+            }
+            let rate = (bad.len() - before) as f64 / n as f64;
+            self.bad_rate = 0.7 * self.bad_rate + 0.3 * rate;
         }
         self.messages.clear();
         self.signatures.clear();
@@ -135,6 +189,24 @@ impl BatchVerifier {
             &self.keys[start..end],
         )
         .is_ok()
+    }
+
+    /// Finds the bad entries of a failed range: each checked on its own; if none fails
+    /// alone (single and batch verification disagree on a crafted signature), bisect.
+    fn isolate(&mut self, start: usize, end: usize, bad: &mut Vec<u32>) {
+        let before = bad.len();
+        for i in start..end {
+            self.singles_verified += 1;
+            if self.keys[i]
+                .verify(&self.messages[i], &self.signatures[i])
+                .is_err()
+            {
+                bad.push(self.tags[i]);
+            }
+        }
+        if bad.len() == before {
+            self.bisect(start, end, bad);
+        }
     }
 
     fn bisect(&mut self, start: usize, end: usize, bad: &mut Vec<u32>) {
@@ -188,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn bisection_finds_exactly_the_bad_signatures() {
+    fn failed_batch_reports_exactly_the_bad_signatures() {
         let mut all = entries(100);
         for i in [0usize, 37, 38, 99] {
             all[i].1[5] ^= 0x40;
@@ -211,6 +283,29 @@ mod tests {
             entry.1[40] ^= 1;
         }
         assert_eq!(run(&all).0, (0..16).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn frequent_bad_signatures_shrink_the_chunks_and_are_all_found() {
+        let mut verifier = BatchVerifier::with_capacity(1024);
+        let mut bad = Vec::new();
+        for round in 0..4 {
+            let mut all = entries(512);
+            // About 3% bad, spread out.
+            let corrupt: Vec<u32> = (0..512).filter(|i| (i * 7 + round) % 32 == 0).collect();
+            for &i in &corrupt {
+                all[i as usize].1[3] ^= 0x80;
+            }
+            for (i, (message, signature, key)) in all.iter().enumerate() {
+                verifier.push(*message, signature, *key, i as u32);
+            }
+            bad.clear();
+            verifier.verify(&mut bad);
+            assert_eq!(bad, corrupt, "round {round}");
+        }
+        // The first batch failed whole; afterwards chunks of about 0.15 / 3% = 5 → 16.
+        assert!(verifier.bad_rate() > 0.02, "{}", verifier.bad_rate());
+        assert_eq!(verifier.chunk_len(512), CHUNK_MIN);
     }
 
     #[test]

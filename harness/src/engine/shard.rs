@@ -88,6 +88,8 @@ pub struct ShardCounters {
     pub verify_batches: u64,
     /// Signatures verified.
     pub signatures: u64,
+    /// Signatures verified one by one (in batches that failed).
+    pub verify_singles: u64,
     /// Sends to the store that found its queue full.
     pub store_backpressure: u64,
 }
@@ -370,10 +372,14 @@ impl Shard {
             self.batch_id.push(id);
             self.batch_verdict.push(verdict);
         }
-        let before = self.verifier.batches_verified();
+        let (batches, singles) = (
+            self.verifier.batches_verified(),
+            self.verifier.singles_verified(),
+        );
         self.bad.clear();
         self.verifier.verify(&mut self.bad);
-        self.counters.verify_batches += self.verifier.batches_verified() - before;
+        self.counters.verify_batches += self.verifier.batches_verified() - batches;
+        self.counters.verify_singles += self.verifier.singles_verified() - singles;
         for &position in &self.bad {
             // Entries are tagged by transaction; the first witness stands for the owner
             // in the rejection's detail (the counted reason is exact).
