@@ -148,7 +148,7 @@ impl BatchVerifier {
         if self.bad_rate * n as f64 <= CHUNK_EXPECTED_BAD {
             n
         } else {
-            ((CHUNK_EXPECTED_BAD / self.bad_rate) as usize).clamp(CHUNK_MIN, n)
+            ((CHUNK_EXPECTED_BAD / self.bad_rate) as usize).max(CHUNK_MIN).min(n)
         }
     }
 
@@ -306,6 +306,8 @@ mod tests {
         // The first batch failed whole; afterwards chunks of about 0.15 / 3% = 5 → 16.
         assert!(verifier.bad_rate() > 0.02, "{}", verifier.bad_rate());
         assert_eq!(verifier.chunk_len(512), CHUNK_MIN);
+        // A batch smaller than the minimum chunk is one chunk.
+        assert_eq!(verifier.chunk_len(5), 5);
     }
 
     #[test]
