@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, put_count};
 use crate::crypto::hash::Domain;
-use crate::types::{Amount, OutPoint, Owner, TxId};
+use crate::types::{Amount, Hash, OutPoint, Owner, TxId};
 
 /// Most inputs one transaction may spend.
 pub const TX_INPUTS_MAX: usize = 16;
@@ -266,6 +266,15 @@ impl Transaction {
         TxId(Domain::TxId.hash(&buf[..len]))
     }
 
+    /// The hash of the whole encoding, witnesses included. The id leaves witnesses out
+    /// (so signatures can cover it); anything that must commit to the signatures too —
+    /// an OptBlock, whose signer answers for them — commits to this hash instead.
+    pub fn witnessed_hash(&self) -> Hash {
+        let mut bytes = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut bytes);
+        Domain::TxWitnessed.hash(&bytes)
+    }
+
     /// Builds and signs a transaction: one witness per distinct key in `signers`, in the
     /// order given. Clients sign; the engine only verifies.
     pub fn signed(inputs: Vec<OutPoint>, outputs: Vec<TxOut>, signers: &[&SigningKey]) -> Self {
@@ -447,6 +456,15 @@ mod tests {
         let id = tx.id();
         tx.witnesses.clear();
         assert_eq!(tx.id(), id);
+    }
+
+    #[test]
+    fn witnessed_hash_changes_with_a_signature_but_the_id_does_not() {
+        let tx = simple_tx();
+        let mut forged = tx.clone();
+        forged.witnesses[0].signature[0] ^= 1;
+        assert_eq!(tx.id(), forged.id());
+        assert_ne!(tx.witnessed_hash(), forged.witnessed_hash());
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum Domain {
     CosiPossession,
     /// Derivation of a validator's secret scalar from its seed.
     ValidatorKey,
+    /// OptBlock header hash (what a believable validator signs).
+    OptBlockHeader,
+    /// Hash of a whole transaction, witnesses included (what an OptBlock commits to).
+    TxWitnessed,
 }
 
 /// The context string of [`Domain`] key derivation.
@@ -44,7 +48,7 @@ pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
 
 impl Domain {
     /// Every domain (for tests and documentation).
-    pub const ALL: [Domain; 12] = [
+    pub const ALL: [Domain; 14] = [
         Domain::TxId,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -57,6 +61,8 @@ impl Domain {
         Domain::CosiNonce,
         Domain::CosiPossession,
         Domain::ValidatorKey,
+        Domain::OptBlockHeader,
+        Domain::TxWitnessed,
     ];
 
     /// The label the domain's key is derived from.
@@ -74,6 +80,8 @@ impl Domain {
             Domain::CosiNonce => "cosi-nonce",
             Domain::CosiPossession => "cosi-possession",
             Domain::ValidatorKey => "validator-key",
+            Domain::OptBlockHeader => "opt-block-header",
+            Domain::TxWitnessed => "tx-witnessed",
         }
     }
 
@@ -123,6 +131,14 @@ impl Domain {
             Domain::CosiPossession => &[
                 161, 27, 82, 105, 107, 197, 61, 34, 99, 87, 212, 137, 162, 33, 136, 45, 17, 63,
                 132, 70, 172, 31, 248, 78, 56, 97, 245, 41, 228, 160, 224, 66,
+            ],
+            Domain::TxWitnessed => &[
+                131, 24, 57, 47, 194, 202, 120, 103, 79, 204, 254, 235, 217, 15, 196, 113, 24, 127,
+                178, 171, 172, 44, 66, 148, 29, 238, 158, 89, 115, 82, 221, 12,
+            ],
+            Domain::OptBlockHeader => &[
+                169, 74, 224, 95, 249, 122, 151, 180, 216, 26, 76, 209, 156, 150, 115, 188, 50,
+                229, 120, 207, 112, 64, 222, 74, 125, 39, 26, 22, 115, 107, 138, 104,
             ],
             Domain::ValidatorKey => &[
                 212, 178, 95, 175, 122, 117, 161, 39, 77, 63, 253, 186, 4, 184, 121, 223, 105, 66,

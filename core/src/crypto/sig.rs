@@ -148,7 +148,9 @@ impl BatchVerifier {
         if self.bad_rate * n as f64 <= CHUNK_EXPECTED_BAD {
             n
         } else {
-            ((CHUNK_EXPECTED_BAD / self.bad_rate) as usize).max(CHUNK_MIN).min(n)
+            ((CHUNK_EXPECTED_BAD / self.bad_rate) as usize)
+                .max(CHUNK_MIN)
+                .min(n)
         }
     }
 

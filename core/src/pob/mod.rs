@@ -2,10 +2,13 @@
 //! fast (OptBlocks), the normal league samples and finalizes them (FinalBlocks), and
 //! cheaters are caught by fraud proofs and slashed.
 //!
-//! This module holds the parts that are pure functions of validator records and epoch
-//! randomness: the believability score ([`score`], §6.3) and the league selection
-//! ([`league`], §6.3 and the §6.5 fallback). The OptBlock/FinalBlock state machines
-//! come next (issue 4).
+//! This module holds the parts that are pure functions of their inputs: the
+//! believability score ([`score`], §6.3), the league selection ([`league`], §6.3 and the
+//! §6.5 fallback), and signed OptBlock headers with the proofs that blame a cheating
+//! believable validator ([`optblock`]: fraud proofs for bad signatures, equivocation
+//! proofs). The OptBlock/FinalBlock state machines and their engine integration come
+//! next (issue 4).
 
 pub mod league;
+pub mod optblock;
 pub mod score;
