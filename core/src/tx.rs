@@ -270,9 +270,17 @@ impl Transaction {
     /// (so signatures can cover it); anything that must commit to the signatures too —
     /// an OptBlock, whose signer answers for them — commits to this hash instead.
     pub fn witnessed_hash(&self) -> Hash {
-        let mut bytes = Vec::with_capacity(self.encoded_len());
-        self.encode(&mut bytes);
-        Domain::TxWitnessed.hash(&bytes)
+        // The encoding streamed into the hasher: no allocation.
+        let mut body = [0u8; BODY_LEN_MAX];
+        let len = self.write_body(&mut body);
+        let mut hasher = Domain::TxWitnessed.hasher();
+        hasher.update(&body[..len]);
+        hasher.update(&(self.witnesses.len() as u16).to_le_bytes());
+        for witness in &self.witnesses {
+            hasher.update(&witness.owner.0);
+            hasher.update(&witness.signature);
+        }
+        Hash(*hasher.finalize().as_bytes())
     }
 
     /// Builds and signs a transaction: one witness per distinct key in `signers`, in the
@@ -465,6 +473,10 @@ mod tests {
         forged.witnesses[0].signature[0] ^= 1;
         assert_eq!(tx.id(), forged.id());
         assert_ne!(tx.witnessed_hash(), forged.witnessed_hash());
+        assert_eq!(
+            tx.witnessed_hash(),
+            Domain::TxWitnessed.hash(&tx.to_bytes())
+        );
     }
 
     #[test]
