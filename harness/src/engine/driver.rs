@@ -185,3 +185,88 @@ pub fn drive(
     report.released = released.iter().map(|&r| u64::from(r)).collect();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use crossbeam::channel::{bounded, unbounded};
+
+    use super::*;
+
+    #[test]
+    fn open_loop_releases_exactly_the_transactions_due_before_the_end() {
+        // 1,000 tx/s for 50 ms: transactions 0..50 are due (at 0, 1, …, 49 ms).
+        let plan = DriverPlan {
+            rate: 1000.0,
+            inflight: None,
+            stream_len: vec![10_000],
+            warmup_end_ns: 10_000_000,
+            end_ns: 50_000_000,
+            tick: Duration::from_micros(500),
+        };
+        let (inbox, submits) = bounded(10_000);
+        let (reports, _) = unbounded();
+        let done = vec![Arc::new(AtomicU64::new(0))];
+        let released = vec![Arc::new(AtomicU64::new(0))];
+        let report = drive(
+            &plan,
+            &Clock::start(),
+            &[inbox],
+            &done,
+            &released,
+            &reports,
+            &AtomicBool::new(false),
+        );
+        assert_eq!(report.released, vec![50]);
+        assert_eq!(report.offered, 50);
+        // Transaction 0 is due at once: the first range starts at 0 and is not late.
+        let first = submits.try_recv().unwrap();
+        assert_eq!(first.start, 0);
+        let Timing::Scheduled { spacing_ns } = first.timing else {
+            panic!("open loop")
+        };
+        assert_eq!(spacing_ns, 1e6);
+        let mut next = first.end;
+        for submit in submits.try_iter() {
+            assert_eq!(submit.start, next, "ranges are contiguous");
+            next = submit.end;
+        }
+        assert_eq!(next, 50);
+        // 10..50 ms is the measured window: 40 transactions due in it.
+        assert!(
+            (39..=41).contains(&report.window_offered),
+            "{}",
+            report.window_offered
+        );
+    }
+
+    #[test]
+    fn closed_loop_keeps_the_budget_in_flight() {
+        let plan = DriverPlan {
+            rate: 1.0,
+            inflight: Some(8),
+            stream_len: vec![1000],
+            warmup_end_ns: 0,
+            end_ns: 20_000_000,
+            tick: Duration::from_micros(500),
+        };
+        let (inbox, submits) = bounded(10_000);
+        let (reports, _) = unbounded();
+        // Nothing ever finishes: the driver must stop at the budget.
+        let done = vec![Arc::new(AtomicU64::new(0))];
+        let released = vec![Arc::new(AtomicU64::new(0))];
+        let report = drive(
+            &plan,
+            &Clock::start(),
+            &[inbox],
+            &done,
+            &released,
+            &reports,
+            &AtomicBool::new(false),
+        );
+        assert_eq!(report.released, vec![8]);
+        assert_eq!(report.offered, 8);
+        assert_eq!(submits.try_iter().map(|s| s.end - s.start).sum::<u32>(), 8);
+    }
+}
