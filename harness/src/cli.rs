@@ -1,4 +1,4 @@
-//! The command line: `ioschain run` and `ioschain limits`.
+//! The command line: `ioschain run`, `limits`, `compare` and `report`.
 
 use std::path::PathBuf;
 
@@ -15,11 +15,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `ioschain report`: a Markdown report (and with `--html` one self-contained HTML file)
+/// of one or more runs, side by side when several.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (the --out DIR of `ioschain run`).
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Also write report.html with the charts inlined.
+    #[arg(long)]
+    pub html: bool,
+    /// Where to write the report (default: target/ioschain/reports/<UTC time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `ioschain compare`: medians of the new runs against medians of the base runs, in
+/// asymmetric bands (see `ioschain_reports::compare`).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Compared: tps.final, tps.provisional, latency_us.final.p50, latency_us.final.p99, \
+latency_us.provisional.p99, efficiency (when every run has it). With several runs per side their \
+medians are compared. Default bands (new/base): throughput fails below 0.80x and above 1.15x \
+(recalibrate the baseline), warns below 0.90x and above 1.05x; latency fails above 1.25x and \
+below 0.87x, warns above 1.11x and below 0.95x. An invalid run on either side fails; runs with \
+different shards, cores, rate, duration or workload warn.\n\n\
+Exit codes: 0 pass or warn, 1 fail, 2 bad input (a missing or malformed summary or bands file)."
+)]
+pub struct CompareArgs {
+    /// A baseline run: the --out DIR of `ioschain run`, or its summary.json. Repeat (or
+    /// list several) for repeated runs.
+    #[arg(long = "base", value_name = "RUN", required = true, num_args = 1..)]
+    pub base: Vec<PathBuf>,
+    /// A run to judge against the baseline: a run directory or its summary.json. Repeat (or
+    /// list several) for repeated runs.
+    #[arg(long = "new", value_name = "RUN", required = true, num_args = 1..)]
+    pub new: Vec<PathBuf>,
+    /// TOML bands file overriding the defaults: sections [throughput], [latency],
+    /// [efficiency], keys fail_below, warn_below, warn_above, fail_above.
+    #[arg(long, value_name = "FILE")]
+    pub bands: Option<PathBuf>,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the engine on a signed workload and measure throughput and latency.
     Run(Box<RunArgs>),
+    /// Compare new runs with baseline runs: the regression gate (BENCHMARKING.md rule 8).
+    Compare(CompareArgs),
+    /// Write a Markdown (and optionally HTML) report of one or more runs.
+    Report(ReportArgs),
     /// Measure this machine's raw ceilings (signature verification, hashing, channels).
     Limits(LimitsArgs),
 }

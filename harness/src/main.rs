@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ioschain_harness::cli::{Cli, Command};
+use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::{limits, run};
 
@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args).map(|exit| exit as u8),
         Command::Limits(args) => limits_command(&args).map(|()| 0),
+        Command::Compare(args) => compare_command(&args),
+        Command::Report(args) => report_command(&args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -24,6 +26,54 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `ioschain compare`: prints the comparison table; 0 pass or warn, 1 fail. Unreadable
+/// input is an error (exit 2) naming every bad file.
+fn compare_command(args: &CompareArgs) -> anyhow::Result<u8> {
+    use ioschain_reports::compare::{Bands, compare};
+    use ioschain_reports::summary::RunSummary;
+
+    let bands = match &args.bands {
+        Some(path) => Bands::load(path)?,
+        None => Bands::default(),
+    };
+    let mut problems = Vec::new();
+    let mut load = |paths: &[std::path::PathBuf]| -> Vec<RunSummary> {
+        paths
+            .iter()
+            .filter_map(|p| {
+                RunSummary::load(p)
+                    .map_err(|e| problems.push(e.to_string()))
+                    .ok()
+            })
+            .collect()
+    };
+    let base = load(&args.base);
+    let new = load(&args.new);
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("\nerror: "));
+    }
+    let comparison = compare(&base, &new, &bands);
+    print!("{}", comparison.render_table());
+    Ok(comparison.exit_code())
+}
+
+/// `ioschain report`: writes the report and prints where.
+fn report_command(args: &ReportArgs) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from("target/ioschain/reports")
+            .join(run::utc_stamp(std::time::SystemTime::now()))
+    });
+    let markdown = ioschain_reports::report::write_report(&args.runs, &out, args.html)?;
+    println!("report: {}", markdown.display());
+    if args.html {
+        println!(
+            "report: {}",
+            out.join(ioschain_reports::report::REPORT_HTML).display()
+        );
+    }
+    Ok(())
 }
 
 fn limits_command(args: &ioschain_harness::cli::LimitsArgs) -> anyhow::Result<()> {

@@ -50,7 +50,8 @@ pub fn resolve_config(args: &RunArgs) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-fn utc_stamp(time: SystemTime) -> String {
+/// `YYYYMMDDTHHMMSSZ` for `time` (UTC), used to name output directories.
+pub fn utc_stamp(time: SystemTime) -> String {
     let secs = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -17,10 +17,10 @@ use ioschain_workloads::{SenderDistribution, WorkloadSpec, generate};
 fn run_args(args: &[&str]) -> RunArgs {
     let mut argv = vec!["ioschain", "run"];
     argv.extend_from_slice(args);
-    match Cli::parse_from(argv).command {
-        Command::Run(args) => *args,
-        Command::Limits(_) => unreachable!(),
-    }
+    let Command::Run(args) = Cli::parse_from(argv).command else {
+        unreachable!("parsed as `run`")
+    };
+    *args
 }
 
 fn summary(out: &Path) -> serde_json::Value {

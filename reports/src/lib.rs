@@ -2,3 +2,7 @@
 //! comparisons (the regression gate).
 //!
 //! Filled by the reports issue. Empty for now.
+
+pub mod compare;
+pub mod report;
+pub mod summary;

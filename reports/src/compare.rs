@@ -1,0 +1,773 @@
+//! Comparing runs: the wall-clock regression gate of BENCHMARKING.md rule 8
+//! (`ioschain compare --base RUN... --new RUN... [--bands FILE]`).
+//!
+//! # What is compared
+//!
+//! Each side is one or more run summaries ([`RunSummary`], `summary.json` of
+//! `ioschain run`). With several runs on a side, the **median** of each metric over that
+//! side's runs is compared (rule 8: several runs, median). The metrics are
+//!
+//! | metric | better | band |
+//! |---|---|---|
+//! | `tps.final` | higher | throughput |
+//! | `tps.provisional` | higher | throughput |
+//! | `latency_us.final.p50` | lower | latency |
+//! | `latency_us.final.p99` | lower | latency |
+//! | `latency_us.provisional.p99` | lower | latency |
+//! | `efficiency` (only when every run has it) | higher | efficiency |
+//!
+//! Each row holds the two medians, `ratio = new / base` and a [`Verdict`] with its
+//! reason.
+//!
+//! # Bands
+//!
+//! A [`Band`] is four thresholds on the ratio: `fail_below < warn_below ≤ 1 ≤ warn_above <
+//! fail_above`. The bands are asymmetric and two-sided: a run much *better* than the
+//! baseline also fails, because it means the baseline is stale ("faster than expected:
+//! recalibrate the baseline"). Defaults ([`Bands::default`]):
+//!
+//! | band | fail below | warn below | warn above | fail above |
+//! |---|---|---|---|---|
+//! | throughput, efficiency (higher is better) | 0.80× | 0.90× | 1.05× | 1.15× |
+//! | latency (lower is better, mirrored) | 0.87× | 0.95× | 1.11× | 1.25× |
+//!
+//! For higher-is-better metrics the low side is the regression; for latency the high side
+//! is. Comparisons are strict (a ratio of exactly 0.80 only warns). A TOML file overrides
+//! any of them ([`Bands::load`]); unknown keys are rejected:
+//!
+//! ```toml
+//! [throughput]
+//! fail_below = 0.8
+//! warn_below = 0.9
+//! warn_above = 1.05
+//! fail_above = 1.15
+//!
+//! [latency]
+//! fail_above = 1.3
+//!
+//! [efficiency]   # defaults to the throughput band
+//! ```
+//!
+//! # Other checks
+//!
+//! * An invalid run (`validity.valid = false`) on either side fails the comparison, named
+//!   with its failed checks: an invalid run's throughput is not a result (rule 5).
+//! * Runs whose shards, cores, rate, closed-loop in-flight count, duration, workload
+//!   (except its cache directory) or machine (cpu, cores, build profile) differ are not
+//!   comparable: each difference is a warning.
+//! * A base median that is not positive gives no ratio and fails.
+//!
+//! # Overall verdict and exit code
+//!
+//! The overall verdict is the worst of every row and note. [`Comparison::exit_code`]:
+//! 0 for pass or warn, 1 for fail; the binary uses [`EXIT_BAD_INPUT`] (2) for input it
+//! cannot read (a missing or malformed summary, a bad bands file).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::summary::RunSummary;
+
+/// Exit code of a comparison that passed or only warned.
+pub const EXIT_PASS: u8 = 0;
+/// Exit code of a comparison that failed.
+pub const EXIT_FAIL: u8 = 1;
+/// Exit code for input that could not be read (summaries, bands file, flags).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// The verdict on one metric, one note, or the whole comparison. Ordered: the worst wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Within the bands.
+    Pass,
+    /// Outside the warning band, inside the failure band.
+    Warn,
+    /// Outside the failure band, an invalid run, or no usable baseline.
+    Fail,
+}
+
+impl Verdict {
+    /// 0 for pass or warn, 1 for fail.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass | Verdict::Warn => EXIT_PASS,
+            Verdict::Fail => EXIT_FAIL,
+        }
+    }
+
+    /// `"PASS"`, `"WARN"` or `"FAIL"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Thresholds on `ratio = new / base`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Band {
+    /// Below this ratio: fail.
+    pub fail_below: f64,
+    /// Below this ratio: warn.
+    pub warn_below: f64,
+    /// Above this ratio: warn.
+    pub warn_above: f64,
+    /// Above this ratio: fail.
+    pub fail_above: f64,
+}
+
+impl Band {
+    /// The default band of throughput (higher is better): 0.80 / 0.90 / 1.05 / 1.15.
+    pub const THROUGHPUT: Band = Band {
+        fail_below: 0.8,
+        warn_below: 0.9,
+        warn_above: 1.05,
+        fail_above: 1.15,
+    };
+
+    /// The default band of latency (lower is better), the throughput band mirrored:
+    /// 0.87 / 0.95 / 1.11 / 1.25.
+    pub const LATENCY: Band = Band {
+        fail_below: 0.87,
+        warn_below: 0.95,
+        warn_above: 1.11,
+        fail_above: 1.25,
+    };
+
+    /// Checks `0 < fail_below ≤ warn_below ≤ 1 ≤ warn_above ≤ fail_above`, all finite.
+    pub fn validate(&self) -> Result<(), String> {
+        let Band {
+            fail_below,
+            warn_below,
+            warn_above,
+            fail_above,
+        } = *self;
+        let all = [fail_below, warn_below, warn_above, fail_above];
+        if all.iter().any(|v| !v.is_finite()) {
+            return Err("every threshold must be a finite number".to_owned());
+        }
+        if !(0.0 < fail_below
+            && fail_below <= warn_below
+            && warn_below <= 1.0
+            && 1.0 <= warn_above
+            && warn_above <= fail_above)
+        {
+            return Err(format!(
+                "thresholds must satisfy 0 < fail_below ≤ warn_below ≤ 1 ≤ warn_above ≤ fail_above; \
+                 got fail_below = {fail_below}, warn_below = {warn_below}, warn_above = {warn_above}, fail_above = {fail_above}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn judge(&self, ratio: f64, better: Better) -> (Verdict, String) {
+        let Band {
+            fail_below,
+            warn_below,
+            warn_above,
+            fail_above,
+        } = *self;
+        let recalibrate = "faster than expected: recalibrate the baseline";
+        let (verdict, reason) = match better {
+            Better::Higher if ratio < fail_below => (
+                Verdict::Fail,
+                format!("below {fail_below:.2}× base: regression"),
+            ),
+            Better::Higher if ratio < warn_below => (
+                Verdict::Warn,
+                format!("below {warn_below:.2}× base: possible regression"),
+            ),
+            Better::Higher if ratio > fail_above => (
+                Verdict::Fail,
+                format!("above {fail_above:.2}× base: {recalibrate}"),
+            ),
+            Better::Higher if ratio > warn_above => (
+                Verdict::Warn,
+                format!("above {warn_above:.2}× base: faster than expected"),
+            ),
+            Better::Lower if ratio > fail_above => (
+                Verdict::Fail,
+                format!("above {fail_above:.2}× base: regression"),
+            ),
+            Better::Lower if ratio > warn_above => (
+                Verdict::Warn,
+                format!("above {warn_above:.2}× base: possible regression"),
+            ),
+            Better::Lower if ratio < fail_below => (
+                Verdict::Fail,
+                format!("below {fail_below:.2}× base: {recalibrate}"),
+            ),
+            Better::Lower if ratio < warn_below => (
+                Verdict::Warn,
+                format!("below {warn_below:.2}× base: faster than expected"),
+            ),
+            _ => (
+                Verdict::Pass,
+                format!("within {warn_below:.2}×–{warn_above:.2}× of base"),
+            ),
+        };
+        (verdict, reason)
+    }
+}
+
+/// The bands of every metric kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bands {
+    /// `tps.final`, `tps.provisional`.
+    pub throughput: Band,
+    /// `latency_us.*`.
+    pub latency: Band,
+    /// `efficiency`.
+    pub efficiency: Band,
+}
+
+impl Default for Bands {
+    fn default() -> Bands {
+        Bands {
+            throughput: Band::THROUGHPUT,
+            latency: Band::LATENCY,
+            efficiency: Band::THROUGHPUT,
+        }
+    }
+}
+
+/// Why a bands file could not be used. Every variant names the file.
+/// The underlying error is part of the message, not a `source()`, so error chains print
+/// it once.
+#[derive(Debug, thiserror::Error)]
+pub enum BandsError {
+    /// The file could not be read.
+    #[error("{}: cannot read bands file: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// Not TOML, an unknown section or key, or a value that is not a number.
+    #[error(
+        "{}: bad bands file (allowed: sections [throughput], [latency], [efficiency] with keys fail_below, warn_below, warn_above, fail_above): {error}",
+        path.display()
+    )]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser found wrong.
+        error: toml::de::Error,
+    },
+    /// Thresholds out of order.
+    #[error("{}: [{section}]: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The section.
+        section: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBand {
+    fail_below: Option<f64>,
+    warn_below: Option<f64>,
+    warn_above: Option<f64>,
+    fail_above: Option<f64>,
+}
+
+impl RawBand {
+    fn over(self, default: Band) -> Band {
+        Band {
+            fail_below: self.fail_below.unwrap_or(default.fail_below),
+            warn_below: self.warn_below.unwrap_or(default.warn_below),
+            warn_above: self.warn_above.unwrap_or(default.warn_above),
+            fail_above: self.fail_above.unwrap_or(default.fail_above),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBands {
+    #[serde(default)]
+    throughput: Option<RawBand>,
+    #[serde(default)]
+    latency: Option<RawBand>,
+    #[serde(default)]
+    efficiency: Option<RawBand>,
+}
+
+impl Bands {
+    /// Reads a bands file (TOML); keys left out keep their defaults.
+    pub fn load(path: impl AsRef<Path>) -> Result<Bands, BandsError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| BandsError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Bands::from_toml(&text, path)
+    }
+
+    /// Parses the text of a bands file; `path` names it in errors.
+    pub fn from_toml(text: &str, path: impl AsRef<Path>) -> Result<Bands, BandsError> {
+        let path = path.as_ref();
+        let raw: RawBands = toml::from_str(text).map_err(|error| BandsError::Parse {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let defaults = Bands::default();
+        let throughput = raw.throughput.unwrap_or_default().over(defaults.throughput);
+        let bands = Bands {
+            throughput,
+            latency: raw.latency.unwrap_or_default().over(defaults.latency),
+            // The efficiency band follows a customised throughput band unless given.
+            efficiency: raw.efficiency.unwrap_or_default().over(throughput),
+        };
+        for (section, band) in [
+            ("throughput", &bands.throughput),
+            ("latency", &bands.latency),
+            ("efficiency", &bands.efficiency),
+        ] {
+            band.validate().map_err(|message| BandsError::Invalid {
+                path: path.to_path_buf(),
+                section,
+                message,
+            })?;
+        }
+        Ok(bands)
+    }
+}
+
+/// Which direction is an improvement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    /// Throughput, efficiency.
+    Higher,
+    /// Latency.
+    Lower,
+}
+
+/// How a metric's values are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Transactions per second.
+    TxPerSecond,
+    /// Microseconds.
+    Micros,
+    /// A fraction (efficiency).
+    Fraction,
+}
+
+impl Unit {
+    fn format(self, v: f64) -> String {
+        match self {
+            Unit::TxPerSecond => format!("{v:.1}"),
+            Unit::Micros => format!("{v:.0}"),
+            Unit::Fraction => format!("{v:.3}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum BandKind {
+    Throughput,
+    Latency,
+    Efficiency,
+}
+
+struct Metric {
+    name: &'static str,
+    better: Better,
+    unit: Unit,
+    band: BandKind,
+    get: fn(&RunSummary) -> Option<f64>,
+}
+
+const METRICS: [Metric; 6] = [
+    Metric {
+        name: "tps.final",
+        better: Better::Higher,
+        unit: Unit::TxPerSecond,
+        band: BandKind::Throughput,
+        get: |s| Some(s.tps.final_),
+    },
+    Metric {
+        name: "tps.provisional",
+        better: Better::Higher,
+        unit: Unit::TxPerSecond,
+        band: BandKind::Throughput,
+        get: |s| Some(s.tps.provisional),
+    },
+    Metric {
+        name: "latency_us.final.p50",
+        better: Better::Lower,
+        unit: Unit::Micros,
+        band: BandKind::Latency,
+        get: |s| Some(s.latency_us.final_.p50),
+    },
+    Metric {
+        name: "latency_us.final.p99",
+        better: Better::Lower,
+        unit: Unit::Micros,
+        band: BandKind::Latency,
+        get: |s| Some(s.latency_us.final_.p99),
+    },
+    Metric {
+        name: "latency_us.provisional.p99",
+        better: Better::Lower,
+        unit: Unit::Micros,
+        band: BandKind::Latency,
+        get: |s| Some(s.latency_us.provisional.p99),
+    },
+    Metric {
+        name: "efficiency",
+        better: Better::Higher,
+        unit: Unit::Fraction,
+        band: BandKind::Efficiency,
+        get: |s| s.efficiency,
+    },
+];
+
+/// One compared metric.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricRow {
+    /// The metric's path in `summary.json`, e.g. `tps.final`.
+    pub name: &'static str,
+    /// Median over the base runs.
+    pub base: f64,
+    /// Median over the new runs.
+    pub new: f64,
+    /// `new / base`; `None` when the base is not positive.
+    pub ratio: Option<f64>,
+    /// Which direction is an improvement.
+    pub better: Better,
+    /// How the values print.
+    pub unit: Unit,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+}
+
+/// A finding about the runs rather than one metric (invalid run, configurations that
+/// differ, a metric not compared).
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    /// [`Verdict::Pass`] for information only.
+    pub verdict: Verdict,
+    /// What was found.
+    pub message: String,
+}
+
+/// The result of [`compare`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The base runs, as labelled in reports.
+    pub base_runs: Vec<String>,
+    /// The new runs.
+    pub new_runs: Vec<String>,
+    /// One row per compared metric.
+    pub rows: Vec<MetricRow>,
+    /// Findings about the runs.
+    pub notes: Vec<Note>,
+    /// The worst verdict of every row and note.
+    pub verdict: Verdict,
+}
+
+/// The median of `values` (the mean of the two middle values for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+/// Compares the `new` runs with the `base` runs (medians per metric when a side has
+/// several runs). See the module documentation.
+pub fn compare(base: &[RunSummary], new: &[RunSummary], bands: &Bands) -> Comparison {
+    let mut notes = Vec::new();
+    for (side, runs) in [("base", base), ("new", new)] {
+        if runs.is_empty() {
+            notes.push(Note {
+                verdict: Verdict::Fail,
+                message: format!("no {side} runs given"),
+            });
+        }
+        for run in runs.iter().filter(|r| !r.validity.valid) {
+            let failed = run.failed_checks();
+            let which = if failed.is_empty() {
+                "validity.valid is false".to_owned()
+            } else {
+                format!("failed checks: {}", failed.join(", "))
+            };
+            notes.push(Note {
+                verdict: Verdict::Fail,
+                message: format!(
+                    "{side} run {} is INVALID ({which}): an invalid run's figures are not a result",
+                    run.label()
+                ),
+            });
+        }
+    }
+    notes.extend(comparability(base, new));
+
+    let mut rows = Vec::new();
+    if !base.is_empty() && !new.is_empty() {
+        for metric in &METRICS {
+            let missing: Vec<String> = [("base", base), ("new", new)]
+                .iter()
+                .flat_map(|(side, runs)| {
+                    runs.iter()
+                        .filter(|r| (metric.get)(r).is_none())
+                        .map(move |r| format!("{side} {}", r.label()))
+                })
+                .collect();
+            if !missing.is_empty() {
+                notes.push(Note {
+                    verdict: Verdict::Pass,
+                    message: format!(
+                        "{} not compared: missing in {} (runs with --no-limits do not measure it)",
+                        metric.name,
+                        missing.join(", ")
+                    ),
+                });
+                continue;
+            }
+            let values = |runs: &[RunSummary]| -> Vec<f64> {
+                runs.iter().filter_map(|r| (metric.get)(r)).collect()
+            };
+            let (Some(b), Some(n)) = (median(&values(base)), median(&values(new))) else {
+                continue;
+            };
+            let band = match metric.band {
+                BandKind::Throughput => &bands.throughput,
+                BandKind::Latency => &bands.latency,
+                BandKind::Efficiency => &bands.efficiency,
+            };
+            let (ratio, verdict, reason) = if b > 0.0 && b.is_finite() && n.is_finite() {
+                let ratio = n / b;
+                let (verdict, reason) = band.judge(ratio, metric.better);
+                (Some(ratio), verdict, reason)
+            } else if b > 0.0 && b.is_finite() {
+                (
+                    None,
+                    Verdict::Fail,
+                    format!("new value {n} is not a number"),
+                )
+            } else {
+                (
+                    None,
+                    Verdict::Fail,
+                    format!("base value {b} is not positive: no ratio; recalibrate the baseline"),
+                )
+            };
+            rows.push(MetricRow {
+                name: metric.name,
+                base: b,
+                new: n,
+                ratio,
+                better: metric.better,
+                unit: metric.unit,
+                verdict,
+                reason,
+            });
+        }
+    }
+
+    let verdict = rows
+        .iter()
+        .map(|r| r.verdict)
+        .chain(notes.iter().map(|n| n.verdict))
+        .max()
+        .unwrap_or(Verdict::Pass);
+    Comparison {
+        base_runs: base.iter().map(RunSummary::label).collect(),
+        new_runs: new.iter().map(RunSummary::label).collect(),
+        rows,
+        notes,
+        verdict,
+    }
+}
+
+/// The settings that must match for two runs to be comparable, as `(name, value)`.
+fn comparable_settings(run: &RunSummary) -> Vec<(String, serde_json::Value)> {
+    let at = |v: &serde_json::Value, pointer: &str| {
+        v.pointer(pointer)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let mut settings = Vec::new();
+    for key in ["shards", "cores", "rate", "inflight", "duration_s"] {
+        settings.push((
+            format!("config.run.{key}"),
+            at(&run.config, &format!("/run/{key}")),
+        ));
+    }
+    if let Some(workload) = run.config.get("workload").and_then(|w| w.as_object()) {
+        for (key, value) in workload {
+            if key != "cache_dir" {
+                settings.push((format!("config.workload.{key}"), value.clone()));
+            }
+        }
+    }
+    for key in ["cpu", "cores", "profile"] {
+        settings.push((
+            format!("machine.{key}"),
+            at(&run.machine, &format!("/{key}")),
+        ));
+    }
+    settings
+}
+
+/// One warning per setting whose value differs between any two runs.
+fn comparability(base: &[RunSummary], new: &[RunSummary]) -> Vec<Note> {
+    // setting → value (as JSON text) → the runs that have it.
+    let mut seen: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    let runs = base
+        .iter()
+        .map(|r| ("base", r))
+        .chain(new.iter().map(|r| ("new", r)));
+    let total = base.len() + new.len();
+    for (side, run) in runs {
+        for (name, value) in comparable_settings(run) {
+            seen.entry(name)
+                .or_default()
+                .entry(value.to_string())
+                .or_default()
+                .push(format!("{side} {}", run.label()));
+        }
+    }
+    seen.into_iter()
+        .filter_map(|(name, values)| {
+            let listed: usize = values.values().map(Vec::len).sum();
+            if values.len() < 2 && listed == total {
+                return None;
+            }
+            let mut parts: Vec<String> = values
+                .into_iter()
+                .map(|(value, runs)| {
+                    let runs = dedup(runs);
+                    format!("{value} in {}", runs.join(", "))
+                })
+                .collect();
+            if listed < total {
+                parts.push("absent elsewhere".to_owned());
+            }
+            Some(Note {
+                verdict: Verdict::Warn,
+                message: format!("runs not comparable: {name} differs: {}", parts.join("; ")),
+            })
+        })
+        .collect()
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+    v
+}
+
+impl Comparison {
+    /// 0 for pass or warn, 1 for fail.
+    pub fn exit_code(&self) -> u8 {
+        self.verdict.exit_code()
+    }
+
+    /// The comparison as aligned plain text: the runs, one row per metric, the notes and
+    /// the overall verdict with its exit code.
+    pub fn render_table(&self) -> String {
+        let mut out = String::new();
+        let side = |runs: &[String]| match runs.len() {
+            0 => "no runs".to_owned(),
+            1 => runs[0].clone(),
+            n => format!("median of {n} runs ({})", runs.join(", ")),
+        };
+        let _ = writeln!(out, "base: {}", side(&self.base_runs));
+        let _ = writeln!(out, "new:  {}", side(&self.new_runs));
+        let _ = writeln!(out);
+
+        let header = ["metric", "base", "new", "ratio", "verdict", "reason"];
+        let cells: Vec<[String; 6]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.name.to_owned(),
+                    r.unit.format(r.base),
+                    r.unit.format(r.new),
+                    r.ratio
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}×")),
+                    r.verdict.to_string(),
+                    r.reason.clone(),
+                ]
+            })
+            .collect();
+        let mut width = header.map(|h| h.chars().count());
+        for row in &cells {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cols: [&str; 6]| {
+            // Name and text columns left-aligned, numbers right-aligned; no trailing spaces.
+            let s = format!(
+                "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {}",
+                cols[0],
+                cols[1],
+                cols[2],
+                cols[3],
+                cols[4],
+                cols[5],
+                w0 = width[0],
+                w1 = width[1],
+                w2 = width[2],
+                w3 = width[3],
+                w4 = width[4],
+            );
+            s.trim_end().to_owned()
+        };
+        if !cells.is_empty() {
+            let _ = writeln!(out, "{}", line(header));
+            for row in &cells {
+                let _ = writeln!(out, "{}", line(row.each_ref().map(String::as_str)));
+            }
+            let _ = writeln!(out);
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "notes:");
+            for note in &self.notes {
+                let tag = match note.verdict {
+                    Verdict::Pass => "info",
+                    Verdict::Warn => "WARN",
+                    Verdict::Fail => "FAIL",
+                };
+                let _ = writeln!(out, "  {tag}  {}", note.message);
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "verdict: {} (exit {})", self.verdict, self.exit_code());
+        out
+    }
+}

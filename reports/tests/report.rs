@@ -1,0 +1,354 @@
+//! `ioschain report`: Markdown/HTML reports of run directories, on fake runs built here.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use ioschain_reports::report::{REPORT_HTML, REPORT_MD, ReportError, write_report};
+
+/// A `summary.json` as `ioschain run` writes it (schema `ioschain.run/1`), with fields this
+/// reader does not know (`workload_key`, `pinning`, `store.bytes`, ...).
+fn summary_json(final_tps: f64, out: &str) -> String {
+    let tps = serde_json::json!(final_tps);
+    format!(
+        r#"{{
+  "schema": "ioschain.run/1",
+  "config": {{
+    "engine": {{ "block_interval_ms": 50, "validators_per_shard": 72 }},
+    "run": {{ "cores": 2, "duration_s": 3.0, "warmup_s": 2.0, "out": "{out}",
+              "rate": 1000.0, "seed": 1, "shards": 2, "inflight": null }},
+    "store": {{ "backend": "auto", "fsync": "group", "group_blocks_max": 64 }},
+    "workload": {{ "accounts": 1000, "sender": "uniform", "invalid_fraction": 0.0 }}
+  }},
+  "machine": {{ "cpu": "Test CPU", "cores": 2, "kernel": "6.1", "hostname": "t",
+               "rustc": "rustc 1.95.0", "profile": "release", "git_sha": "0123456789abcdef",
+               "git_dirty": false }},
+  "limits": {{ "verify_sigs_per_s_per_core": 80000.0, "verify_sigs_per_s_cores": 160000.0,
+              "cores": 2, "batch": 1024, "blake3_150b_per_s": null }},
+  "offered_tps": 1000.0,
+  "tps": {{ "final": {tps}, "provisional": 1001.5, "intra_shard": {tps}, "cross_shard": 0.0 }},
+  "latency_us": {{
+    "provisional": {{ "p50": 3000, "p90": 5000, "p99": 9000, "p999": 12000, "max": 15000, "count": 3000 }},
+    "final": {{ "p50": 4000, "p90": 6000, "p99": 11000, "p999": 14000, "max": 17000, "count": 3000 }},
+    "cross_shard": null
+  }},
+  "efficiency": 0.0125,
+  "counts": {{ "submitted": 6000, "provisional": 6000, "final": 6000, "aborted": 0,
+              "rejected": {{ "bad_signature": 0, "double_spend": 0 }}, "blocks": 120,
+              "signatures_verified": 6000, "verify_batches": 12 }},
+  "load": {{ "mode": "open", "achieved_tps": 1000.0, "inbox_backpressure": 0,
+            "store_backpressure": 0, "elapsed_s": 6.0 }},
+  "store": {{ "backend": "pwrite", "fsync": "group", "blocks": 120, "bytes": 123456 }},
+  "pinning": [0, 1],
+  "workload_key": "abc",
+  "warnings": [],
+  "validity": {{
+    "valid": true,
+    "checks": [
+      {{ "name": "no_double_spend", "ok": true, "detail": "0 inputs spent twice" }},
+      {{ "name": "value_conserved", "ok": true, "detail": "genesis 1000 = unspent 1000" }}
+    ]
+  }}
+}}"#
+    )
+}
+
+const TIMELINE: &str = "\
+second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us
+0,warmup,1000,1000,950,900,0,0,3000,9000,4000,11000,15000
+1,warmup,1000,1000,1010,1020,0,0,3000,9000,4000,11000,15000
+2,measure,1000,1000,1000,1000,0,0,3000,9000,4000,11000,15000
+3,measure,1000,998,1002,1001,0,0,3000,9000,4000,11000,15000
+4,measure,1000,1002,1000,999,0,0,3000,9000,4000,11000,15000
+5,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000
+";
+
+/// One histogram per (second, stage), as `ioschain run` logs them.
+fn write_hlog(path: &Path) {
+    let mut buf = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment("test latency log")
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut buf, &mut serializer)
+            .unwrap();
+        for second in 0..6u64 {
+            for (tag, offset) in [("provisional", 0u64), ("final", 1000)] {
+                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                for i in 0..1000u64 {
+                    h.record(2000 + offset + i * 10).unwrap();
+                }
+                writer
+                    .write_histogram(
+                        &h,
+                        Duration::from_secs(second),
+                        Duration::from_secs(1),
+                        Tag::new(tag),
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    std::fs::write(path, buf).unwrap();
+}
+
+fn fake_run(parent: &Path, name: &str, final_tps: f64) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.display().to_string();
+    std::fs::write(dir.join("summary.json"), summary_json(final_tps, &out)).unwrap();
+    std::fs::write(dir.join("timeline.csv"), TIMELINE).unwrap();
+    write_hlog(&dir.join("latency.hlog"));
+    dir
+}
+
+/// The texts of an SVG's `<text>` elements, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+fn has_text(svg: &str, label: &str) -> bool {
+    svg_texts(svg).iter().any(|t| t == label)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn report_of_one_run_has_summary_timeline_and_latency_charts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path(), "run-a", 999.7);
+    let out = tmp.path().join("report");
+    let md_path = write_report(std::slice::from_ref(&run), &out, false).unwrap();
+    assert_eq!(md_path, out.join(REPORT_MD));
+    assert!(!out.join(REPORT_HTML).exists(), "no HTML without --html");
+
+    let md = read(&md_path);
+    assert!(md.starts_with("# ioschain run report"), "{md}");
+    assert!(md.contains("Run 1: run-a"), "{md}");
+    assert!(md.contains("**1,000**"), "final tps shown: {md}");
+    assert!(md.contains("1,002"), "provisional tps shown: {md}");
+    assert!(md.contains("**VALID**"), "{md}");
+    assert!(
+        md.contains("`no_double_spend`") && md.contains("`value_conserved`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("2 shards · 2 cores · offered 1,000 tx/s"),
+        "{md}"
+    );
+    assert!(md.contains("warm-up 2 s, measured 3 s"), "{md}");
+    assert!(md.contains("store pwrite (asked: auto)"), "{md}");
+    assert!(
+        md.contains("| final | 4.00 | 6.00 | 11.0 | 14.0 |"),
+        "final latency row: {md}"
+    );
+    assert!(md.contains("1.2 %"), "efficiency: {md}");
+    assert!(
+        md.contains(
+            "Spectrum from latency.hlog: 6 interval histograms merged over the 3 measured seconds"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("(timeline-1.svg)") && md.contains("(latency-1.svg)"),
+        "{md}"
+    );
+
+    let timeline = read(&out.join("timeline-1.svg"));
+    assert!(timeline.contains("<svg"));
+    for label in [
+        "seconds since start",
+        "transactions per second",
+        "offered",
+        "submitted",
+        "final",
+        "warm-up (not measured)",
+        "drain (not measured)",
+        "1k",
+    ] {
+        assert!(has_text(&timeline, label), "timeline SVG lacks {label:?}");
+    }
+    let latency = read(&out.join("latency-1.svg"));
+    assert!(latency.contains("<svg"));
+    for label in [
+        "latency (ms)",
+        "percentile (axis: 1/(1-q), log scale)",
+        "90%",
+        "99%",
+        "99.9%",
+        "provisional (3,000 values)",
+        "final (3,000 values)",
+    ] {
+        assert!(has_text(&latency, label), "latency SVG lacks {label:?}");
+    }
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path(), "run-a", 1000.0);
+    let out = tmp.path().join("report");
+    write_report(&[run], &out, true).unwrap();
+
+    let html_files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .collect();
+    assert_eq!(html_files, vec![out.join(REPORT_HTML)]);
+
+    let html = read(&out.join(REPORT_HTML));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<style>"));
+    assert_eq!(html.matches("<svg").count(), 2, "both charts inlined");
+    assert!(html.contains("seconds since start") && html.contains("latency (ms)"));
+    assert!(html.contains("<strong>VALID</strong>"));
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("<img"), "no images fetched");
+    assert!(!html.contains("<link"), "no stylesheets fetched");
+    assert!(!html.contains("@import") && !html.contains("url("));
+    for scheme in ["http://", "https://"] {
+        for (i, _) in html.match_indices(scheme) {
+            let before = &html[..i];
+            assert!(
+                before.ends_with("xmlns=\"")
+                    && html[i..].starts_with("http://www.w3.org/2000/svg\""),
+                "external reference at byte {i}: {}",
+                &html[i.saturating_sub(40)..(i + 60).min(html.len())]
+            );
+        }
+    }
+    for attr in ["src=", "href="] {
+        assert!(!html.contains(attr), "{attr} in the HTML report");
+    }
+}
+
+#[test]
+fn two_runs_give_a_comparison_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = fake_run(tmp.path(), "run-a", 1000.0);
+    let b = fake_run(tmp.path(), "run-b", 1900.0);
+    let out = tmp.path().join("report");
+    let md = read(&write_report(&[a, b], &out, true).unwrap());
+
+    assert!(md.contains("## Comparison"), "{md}");
+    assert!(md.contains("|  | **run-a** | **run-b** |"), "{md}");
+    assert!(md.contains("| final tx/s | 1,000 | 1,900 |"), "{md}");
+    assert!(md.contains("| validity | VALID | VALID |"), "{md}");
+    assert!(
+        md.contains("Run 1: run-a") && md.contains("Run 2: run-b"),
+        "{md}"
+    );
+    for file in [
+        "timeline-1.svg",
+        "timeline-2.svg",
+        "latency-1.svg",
+        "latency-2.svg",
+        "compare-timeline.svg",
+        "compare-latency-provisional.svg",
+        "compare-latency-final.svg",
+    ] {
+        assert!(md.contains(&format!("({file})")), "{file} not linked: {md}");
+        let svg = read(&out.join(file));
+        assert!(svg.contains("<svg"), "{file}");
+    }
+    let overlay = read(&out.join("compare-latency-final.svg"));
+    assert!(has_text(&overlay, "run-a") && has_text(&overlay, "run-b"));
+    let overlay = read(&out.join("compare-timeline.svg"));
+    assert!(has_text(&overlay, "run-a final") && has_text(&overlay, "run-b offered"));
+    let html = read(&out.join(REPORT_HTML));
+    assert_eq!(html.matches("<svg").count(), 7);
+}
+
+#[test]
+fn missing_summary_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("not-a-run");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err =
+        write_report(std::slice::from_ref(&empty), &tmp.path().join("out"), false).unwrap_err();
+    assert!(
+        matches!(&err, ReportError::MissingSummary { path, .. } if *path == empty.join("summary.json")),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("summary.json") && msg.contains("not found"),
+        "{msg}"
+    );
+    assert!(msg.contains("ioschain run --out DIR"), "{msg}");
+
+    // A summary that is not JSON names the file too; no runs at all is an error.
+    std::fs::write(empty.join("summary.json"), "{ not json").unwrap();
+    let err =
+        write_report(std::slice::from_ref(&empty), &tmp.path().join("out"), false).unwrap_err();
+    assert!(matches!(err, ReportError::ParseSummary { .. }), "{err:?}");
+    assert!(err.to_string().contains("summary.json"), "{err}");
+    std::fs::write(empty.join("summary.json"), r#"{"schema": "other/9"}"#).unwrap();
+    let err = write_report(&[empty], &tmp.path().join("out"), false).unwrap_err();
+    assert!(err.to_string().contains("other/9"), "{err}");
+    let err = write_report(&[], &tmp.path().join("out"), false).unwrap_err();
+    assert!(matches!(err, ReportError::NoRuns), "{err:?}");
+}
+
+#[test]
+fn missing_hlog_falls_back_to_summary_percentiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path(), "run-a", 1000.0);
+    std::fs::remove_file(run.join("latency.hlog")).unwrap();
+    let out = tmp.path().join("report");
+    let md = read(&write_report(std::slice::from_ref(&run), &out, false).unwrap());
+    assert!(md.contains("latency.hlog is missing"), "{md}");
+    assert!(
+        md.contains("falls back to the percentiles of summary.json"),
+        "{md}"
+    );
+    // No p99.99 without the log.
+    assert!(
+        md.contains("| final | 4.00 | 6.00 | 11.0 | 14.0 | — | 17.0 | 3,000 |"),
+        "{md}"
+    );
+    let latency = read(&out.join("latency-1.svg"));
+    assert!(latency.contains("<svg") && latency.contains("latency (ms)"));
+
+    // An unreadable log falls back the same way.
+    std::fs::write(
+        run.join("latency.hlog"),
+        "Tag=final,0.000,1.000,2.0,!!!notbase64\n",
+    )
+    .unwrap();
+    let md = read(&write_report(&[run], &out, false).unwrap());
+    assert!(md.contains("latency.hlog is unreadable"), "{md}");
+    assert!(md.contains("falls back"), "{md}");
+}
+
+/// Writes a report of real runs: `IOSCHAIN_REPORT_DEMO="OUT RUN..." cargo test -p
+/// ioschain-reports --test report -- --ignored`.
+#[test]
+#[ignore = "needs real run directories named in IOSCHAIN_REPORT_DEMO"]
+fn demo_report_of_real_runs() {
+    let spec = std::env::var("IOSCHAIN_REPORT_DEMO").expect("IOSCHAIN_REPORT_DEMO=\"OUT RUN...\"");
+    let mut parts = spec.split_whitespace().map(PathBuf::from);
+    let out = parts.next().expect("an output directory");
+    let runs: Vec<PathBuf> = parts.collect();
+    let md = write_report(&runs, &out, true).unwrap();
+    println!(
+        "wrote {} and {}",
+        md.display(),
+        out.join(REPORT_HTML).display()
+    );
+}
