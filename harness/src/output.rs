@@ -11,6 +11,8 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde::Serialize;
 
+use ioschain_reports::numbers::thousands;
+
 use crate::engine::store::StoreReport;
 use crate::limits::Limits;
 use crate::machine::Machine;
@@ -255,19 +257,6 @@ pub fn write_hlog(path: &Path, rows: &[Row], start: std::time::SystemTime) -> st
         }
     }
     std::fs::File::create(path)?.write_all(&buf)
-}
-
-fn thousands(x: f64) -> String {
-    let n = x.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn ms(us: u64) -> String {

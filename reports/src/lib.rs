@@ -1,8 +1,13 @@
-//! `ioschain-reports`: turns run output into tables, Markdown/HTML reports and run
-//! comparisons (the regression gate).
+//! `ioschain-reports`: turns run output (`summary.json`, `timeline.csv`,
+//! `latency.hlog`) into reports and comparisons. It reads files only; it never runs the
+//! engine.
 //!
-//! Filled by the reports issue. Empty for now.
+//! - [`summary`]: loading `summary.json` (schema `ioschain.run/1`);
+//! - [`compare`]: the regression gate of `ioschain compare` (medians, asymmetric bands);
+//! - [`report`]: Markdown and self-contained HTML reports with SVG charts;
+//! - [`numbers`]: numbers formatted for people.
 
 pub mod compare;
+pub mod numbers;
 pub mod report;
 pub mod summary;

@@ -9,6 +9,7 @@
 //! table and overlaid charts. Charts are SVG files drawn with plotters' SVG backend, which
 //! writes text as `<text>` elements and so needs no font files.
 
+use crate::numbers::thousands;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -1860,23 +1861,6 @@ fn inline_svg(svg: &str) -> &str {
 // ---------------------------------------------------------------------------------------
 // Number formatting.
 // ---------------------------------------------------------------------------------------
-
-/// A number rounded to an integer, with thousands separators.
-fn thousands(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    let n = x.round() as i64;
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
 
 /// A number with at most 2 decimals and no trailing zeros.
 fn num(x: f64) -> String {
