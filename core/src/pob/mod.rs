@@ -6,10 +6,11 @@
 //! believability score ([`score`], §6.3), the league selection ([`league`], §6.3 and the
 //! §6.5 fallback), and signed OptBlock headers with the proofs that blame a cheating
 //! believable validator ([`optblock`]: fraud proofs for bad signatures, equivocation
-//! proofs), and routing by first input plus the normal league's VRF sample
-//! ([`sample`]). The OptBlock/FinalBlock state machines and their engine integration
+//! proofs), routing by first input plus the normal league's VRF sample ([`sample`]),
+//! and the exposure cap of a believable validator ([`exposure`]). The OptBlock/FinalBlock state machines and their engine integration
 //! come next (issue 4).
 
+pub mod exposure;
 pub mod league;
 pub mod optblock;
 pub mod sample;
