@@ -1,4 +1,4 @@
-//! The command line: `ioschain run`, `limits`, `compare` and `report`.
+//! The command line: `ioschain run`, `sweep`, `limits`, `compare` and `report`.
 
 use std::path::PathBuf;
 
@@ -68,6 +68,48 @@ pub enum Command {
     Report(ReportArgs),
     /// Measure this machine's raw ceilings (signature verification, hashing, channels).
     Limits(LimitsArgs),
+    /// Run a grid of shard counts × offered rates: scaling curves and the highest rate
+    /// that meets a p99 SLO (BENCHMARKING.md rule 10).
+    Sweep(Box<SweepArgs>),
+}
+
+/// `ioschain sweep`: every other `ioschain run` flag is passed through to every run.
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("shards", |a| a.long("run-shards").hide(true)),
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("inflight", |a| a.hide(true)),
+    mut_arg("print_config", |a| a.hide(true)),
+    mut_arg("out", |a| a.help("Sweep directory; each run goes to OUT/shards{S}-rate{R}-rep{k} (default: target/ioschain/sweeps/<UTC time>)")),
+    after_help = "Runs shards x rates x repeat points, each into OUT/shards{S}-rate{R}-rep{k}, \
+then writes OUT/sweep.csv and OUT/sweep.md. Max sustainable rate (per shard count): the highest \
+offered rate whose median final p99 <= --slo-ms, whose median final tps >= 0.95 x offered, and \
+whose repeats are all valid. --rate, --inflight and --print-config are not allowed (the sweep \
+sets the rate per point); --out names the sweep directory (default: \
+target/ioschain/sweeps/<UTC time>).\n\n\
+Exit codes: 0 every run valid, 1 some run invalid (the tables are still written), 2 bad input."
+)]
+pub struct SweepArgs {
+    /// Shard counts, comma-separated (e.g. 1,2,4).
+    #[arg(
+        id = "sweep_shards",
+        long = "shards",
+        value_name = "LIST",
+        required = true
+    )]
+    pub shards: String,
+    /// Offered rates in tx/s over all shards, comma-separated (e.g. 25000,50000).
+    #[arg(long, value_name = "LIST", required = true)]
+    pub rates: String,
+    /// Runs per (shards, rate) point; the tables show medians over them.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Latency SLO on the median final p99, ms, for the max sustainable rate.
+    #[arg(long, default_value_t = 250.0)]
+    pub slo_ms: f64,
+    /// The `ioschain run` flags given to every run (`--out` is the sweep directory).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `ioschain limits`.
@@ -82,7 +124,7 @@ pub struct LimitsArgs {
 }
 
 /// `ioschain run`: flags override the config file, which overrides the defaults.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RunArgs {
     /// TOML configuration file (sections [run], [workload], [engine], [store]).
     #[arg(long)]

@@ -10,4 +10,5 @@ pub mod machine;
 pub mod metrics;
 pub mod output;
 pub mod run;
+pub mod sweep;
 pub mod validity;

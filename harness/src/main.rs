@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
-use ioschain_harness::{limits, run};
+use ioschain_harness::{limits, run, sweep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Limits(args) => limits_command(&args).map(|()| 0),
         Command::Compare(args) => compare_command(&args),
         Command::Report(args) => report_command(&args).map(|()| 0),
+        Command::Sweep(args) => sweep::sweep(&args).map(|exit| exit as u8),
     };
     match result {
         Ok(code) => ExitCode::from(code),
