@@ -210,7 +210,9 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<Exit> {
                     dir.display()
                 );
                 let cores = match run::resolve_config(&point_args) {
-                    Ok(config) => config.cores(),
+                    // The engine runs one worker per core but never more workers than
+                    // shards: those are the cores the run actually used.
+                    Ok(config) => config.cores().min(config.shards()),
                     Err(e) => return bad(format!("shards {shards}, rate {rate}: {e}")),
                 };
                 match run::run(&point_args)? {
@@ -323,7 +325,7 @@ pub fn render_markdown(cells: &[Cell], shards: &[u64], slo_ms: f64, repeat: u32)
     let _ = writeln!(out, "# ioschain sweep\n");
     let _ = writeln!(
         out,
-        "Medians over {repeat} repeat{} per point. Final throughput per core = final tx/s ÷ cores.\n",
+        "Medians over {repeat} repeat{} per point. Cores = worker cores used (at most one per shard); final throughput per core = final tx/s ÷ cores.\n",
         if repeat == 1 { "" } else { "s" }
     );
     let _ = writeln!(
