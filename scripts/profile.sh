@@ -18,7 +18,13 @@ if [ ${#flags[@]} -eq 0 ]; then
   flags=(--shards 2 --rate 100000 --warmup 2 --duration 6 --no-limits)
 fi
 cargo build --profile profiling -p ioschain-harness
-perf record -F 97 --call-graph dwarf,16384 -o "$out/perf.data" \
+# Virtual machines often lack hardware counters: sample on the cpu-clock timer then.
+event=cycles
+if perf stat -e cycles true 2>&1 | grep -q "not supported"; then
+  event=cpu-clock
+fi
+echo "sampling on $event"
+perf record -e "$event" -F 97 --call-graph dwarf,16384 -o "$out/perf.data" \
   ./target/profiling/ioschain run "${flags[@]}" --out "$out/run"
 echo
 echo "== worker threads, inclusive time (top entries)"
