@@ -397,6 +397,7 @@ impl Config {
                 "0..=10000",
             ));
         }
+        self.validate_sender()?;
         self.backend()?;
         self.fsync()?;
         if !(1..=4096).contains(&self.store.group_blocks_max) {
@@ -475,7 +476,7 @@ impl Config {
     }
 
     /// Checks `workload.sender` (kept as a string in the file for readability).
-    pub fn validate_sender(&self) -> Result<(), ConfigError> {
+    fn validate_sender(&self) -> Result<(), ConfigError> {
         match self.workload.sender.as_str() {
             "uniform" | "zipf" => Ok(()),
             other => Err(bad(
@@ -502,7 +503,6 @@ mod tests {
             message: e.to_string(),
         })?;
         config.resolve(2);
-        config.validate_sender()?;
         config.validate(2)?;
         Ok(config)
     }

@@ -45,7 +45,6 @@ pub fn resolve_config(args: &RunArgs) -> Result<Config, ConfigError> {
         .map(|n| n.get() as u32)
         .unwrap_or(1);
     config.resolve(available);
-    config.validate_sender()?;
     config.validate(available)?;
     Ok(config)
 }

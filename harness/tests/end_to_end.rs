@@ -2,12 +2,13 @@
 //! injected invalid transactions must be rejected for their reason with nothing else
 //! lost, and the validity oracle must catch a tampered block log.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-use ioschain_harness::cli::{Cli, Command, RunArgs};
+use ioschain_harness::cli::{Command, RunArgs};
 use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::engine::{self, EngineParams};
 use ioschain_harness::run::{self, Exit};
@@ -15,9 +16,7 @@ use ioschain_harness::validity;
 use ioschain_workloads::{SenderDistribution, WorkloadSpec, generate};
 
 fn run_args(args: &[&str]) -> RunArgs {
-    let mut argv = vec!["ioschain", "run"];
-    argv.extend_from_slice(args);
-    let Command::Run(args) = Cli::parse_from(argv).command else {
+    let Command::Run(args) = common::parse("run", args) else {
         unreachable!("parsed as `run`")
     };
     *args
@@ -37,15 +36,6 @@ fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
         "2",
         "--rate",
         "3000",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "1",
-        "--accounts",
-        "400",
-        "--no-limits",
-        "--validators-per-shard",
-        "7",
         "--block-interval-ms",
         "20",
         "--out",
@@ -53,6 +43,7 @@ fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
         "--cache-dir",
         cache.to_str().unwrap(),
     ];
+    args.extend_from_slice(common::TINY_RUN);
     args.extend_from_slice(extra);
     let exit = run::run(&run_args(&args)).unwrap();
     (exit, summary(&out))
@@ -209,20 +200,16 @@ fn damaged_workload_cache_is_detected_and_regenerated() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&file, &bytes).unwrap();
-    let args = run_args(&[
+    let mut flags = vec![
         "--shards",
         "2",
         "--rate",
         "3000",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "1",
-        "--accounts",
-        "400",
         "--cache-dir",
         cache.to_str().unwrap(),
-    ]);
+    ];
+    flags.extend_from_slice(common::TINY_RUN);
+    let args = run_args(&flags);
     let config = run::resolve_config(&args).unwrap();
     let err = ioschain_workloads::cache::load(&cache, &config.workload_spec()).unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");

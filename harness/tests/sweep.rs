@@ -1,16 +1,15 @@
 //! `ioschain sweep`: a tiny grid writes its tables and exits valid; bad input exits 2.
 
+mod common;
+
 use std::process::Command as Process;
 
-use clap::Parser;
-use ioschain_harness::cli::{Cli, Command};
+use ioschain_harness::cli::Command;
 use ioschain_harness::run::Exit;
 use ioschain_harness::sweep;
 
 fn sweep_args(args: &[&str]) -> ioschain_harness::cli::SweepArgs {
-    let mut argv = vec!["ioschain", "sweep"];
-    argv.extend_from_slice(args);
-    let Command::Sweep(args) = Cli::parse_from(argv).command else {
+    let Command::Sweep(args) = common::parse("sweep", args) else {
         unreachable!("parsed as `sweep`")
     };
     *args
@@ -21,27 +20,20 @@ fn tiny_grid_writes_csv_and_markdown() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let cache = dir.path().join("cache");
-    let args = sweep_args(&[
+    let mut flags = vec![
         "--shards",
         "1,2",
         "--rates",
         "2000,4000",
         "--repeat",
         "1",
-        "--accounts",
-        "400",
-        "--no-limits",
-        "--validators-per-shard",
-        "7",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "1",
         "--cache-dir",
         cache.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    flags.extend_from_slice(common::TINY_RUN);
+    let args = sweep_args(&flags);
     assert_eq!(sweep::sweep(&args).unwrap(), Exit::Valid);
     let csv = std::fs::read_to_string(out.join(sweep::SWEEP_CSV)).unwrap();
     let mut lines = csv.lines();

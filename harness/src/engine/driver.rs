@@ -194,6 +194,25 @@ mod tests {
 
     use super::*;
 
+    /// Runs the driver for one shard whose transactions never finish; returns its report
+    /// and the inbox it filled.
+    fn drive_one_shard(plan: &DriverPlan) -> (DriverReport, crossbeam::channel::Receiver<Submit>) {
+        let (inbox, submits) = bounded(10_000);
+        let (reports, _) = unbounded();
+        let done = vec![Arc::new(AtomicU64::new(0))];
+        let released = vec![Arc::new(AtomicU64::new(0))];
+        let report = drive(
+            plan,
+            &Clock::start(),
+            &[inbox],
+            &done,
+            &released,
+            &reports,
+            &AtomicBool::new(false),
+        );
+        (report, submits)
+    }
+
     #[test]
     fn open_loop_releases_exactly_the_transactions_due_before_the_end() {
         // 1,000 tx/s for 50 ms: transactions 0..50 are due (at 0, 1, …, 49 ms).
@@ -205,19 +224,7 @@ mod tests {
             end_ns: 50_000_000,
             tick: Duration::from_micros(500),
         };
-        let (inbox, submits) = bounded(10_000);
-        let (reports, _) = unbounded();
-        let done = vec![Arc::new(AtomicU64::new(0))];
-        let released = vec![Arc::new(AtomicU64::new(0))];
-        let report = drive(
-            &plan,
-            &Clock::start(),
-            &[inbox],
-            &done,
-            &released,
-            &reports,
-            &AtomicBool::new(false),
-        );
+        let (report, submits) = drive_one_shard(&plan);
         assert_eq!(report.released, vec![50]);
         assert_eq!(report.offered, 50);
         // Transaction 0 is due at once: the first range starts at 0 and is not late.
@@ -251,20 +258,8 @@ mod tests {
             end_ns: 20_000_000,
             tick: Duration::from_micros(500),
         };
-        let (inbox, submits) = bounded(10_000);
-        let (reports, _) = unbounded();
         // Nothing ever finishes: the driver must stop at the budget.
-        let done = vec![Arc::new(AtomicU64::new(0))];
-        let released = vec![Arc::new(AtomicU64::new(0))];
-        let report = drive(
-            &plan,
-            &Clock::start(),
-            &[inbox],
-            &done,
-            &released,
-            &reports,
-            &AtomicBool::new(false),
-        );
+        let (report, submits) = drive_one_shard(&plan);
         assert_eq!(report.released, vec![8]);
         assert_eq!(report.offered, 8);
         assert_eq!(submits.try_iter().map(|s| s.end - s.start).sum::<u32>(), 8);

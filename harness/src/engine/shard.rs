@@ -544,9 +544,4 @@ impl Shard {
     pub fn close_store(&mut self) {
         self.store = None;
     }
-
-    /// Height of the next block.
-    pub fn height(&self) -> u64 {
-        self.height
-    }
 }
