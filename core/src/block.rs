@@ -18,8 +18,8 @@ use crate::types::{Epoch, Hash, Height, ShardId, TxId};
 /// Most transactions in one block (bounds decoding).
 pub const BLOCK_TXS_MAX: usize = 1 << 16;
 
-/// A block header. Encoded as a fixed 88-byte layout:
-/// `shard u32, epoch u64, height u64, prev 32, tx_root 32, tx_count u32`.
+/// A block header. Encoded as a fixed 120-byte layout:
+/// `shard u32, epoch u64, height u64, prev 32, tx_root 32, tx_count u32, pob_root 32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     /// The shard whose chain this block extends.
@@ -34,11 +34,16 @@ pub struct BlockHeader {
     pub tx_root: Hash,
     /// Number of transactions in the body.
     pub tx_count: u32,
+    /// Commitment to the PoB part of a FinalBlock: the OptBlocks it finalizes, the
+    /// fraud proofs and the excluded transactions
+    /// ([`crate::pob::final_body::PobBody::root`]); [`Hash::ZERO`] for a block ordered
+    /// by the normal league alone (one-league fallback).
+    pub pob_root: Hash,
 }
 
 impl BlockHeader {
     /// Encoded size in bytes.
-    pub const ENCODED_LEN: usize = 4 + 8 + 8 + 32 + 32 + 4;
+    pub const ENCODED_LEN: usize = 4 + 8 + 8 + 32 + 32 + 4 + 32;
 
     fn to_array(self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
@@ -48,6 +53,7 @@ impl BlockHeader {
         out[20..52].copy_from_slice(&self.prev.0);
         out[52..84].copy_from_slice(&self.tx_root.0);
         out[84..88].copy_from_slice(&self.tx_count.to_le_bytes());
+        out[88..120].copy_from_slice(&self.pob_root.0);
         out
     }
 
@@ -72,6 +78,7 @@ impl Decode for BlockHeader {
             prev: Hash::decode(reader)?,
             tx_root: Hash::decode(reader)?,
             tx_count: reader.u32("tx count")?,
+            pob_root: Hash::decode(reader)?,
         })
     }
 }
@@ -123,6 +130,7 @@ impl Block {
                 prev,
                 tx_root: merkle::root_of(ids.iter().map(|id| id.0), scratch),
                 tx_count: txs.len() as u32,
+                pob_root: Hash::ZERO,
             },
             txs,
         }
@@ -145,7 +153,7 @@ impl Block {
 }
 
 impl Encode for Block {
-    /// Layout: header (88 bytes), `u32` count, then the transactions back to back (each
+    /// Layout: header (120 bytes), `u32` count, then the transactions back to back (each
     /// is self-delimiting).
     fn encode(&self, out: &mut Vec<u8>) {
         self.header.encode(out);

@@ -4,7 +4,12 @@
 //! UNSPENT --apply(tx)--> SPENT(tx)
 //! UNSPENT --lock(tx)---> LOCKED(tx) --commit_lock(tx)--> SPENT(tx)
 //!                        LOCKED(tx) --abort_lock(tx)---> UNSPENT
+//! SPENT(tx) + tx's outputs unspent --revert(tx)--> UNSPENT, outputs gone
 //! ```
+//! `revert` undoes an applied transaction that was not final and turned out invalid
+//! (PoB: a fraud proof excludes it, PROTOCOL.md §6.5); it refuses while one of the
+//! transaction's outputs is spent or locked, naming the dependent transaction, which must
+//! be reverted first.
 //! (PROTOCOL.md §5.4: Atomix locks inputs of cross-shard transactions; intra-shard
 //! transactions go straight from unspent to spent.)
 //!
@@ -70,6 +75,18 @@ pub enum UtxoError {
     /// Creating the output would overflow the set's value counters.
     #[error("value overflow")]
     ValueOverflow,
+    /// An output of the transaction to revert was spent or locked by `by`.
+    #[error("output {outpoint:?} was spent or locked by {by:?}, which must be reverted first")]
+    OutputSpent {
+        /// The output.
+        outpoint: OutPoint,
+        /// The transaction that spent or locked it.
+        by: TxId,
+    },
+    /// The transaction to revert is not applied here (an output is missing, or an input
+    /// is not spent by it or was pruned from the spent retention).
+    #[error("{0:?} is not applied in full here (missing output, input not spent by it, or pruned)")]
+    NotApplied(TxId),
 }
 
 /// The UTXO set of one shard.
@@ -120,9 +137,16 @@ impl UtxoSet {
         self.spent_order.extend(inputs.iter().copied());
         while self.spent_order.len() > retention {
             let oldest = self.spent_order.pop_front().expect("longer than retention");
-            // Spent is a final state: the entry is still there and still spent.
-            self.entries.remove(&oldest);
-            self.spent_entries -= 1;
+            // A reverted spend leaves a stale entry in the order: only a still-spent
+            // entry is dropped.
+            if self
+                .entries
+                .get(&oldest)
+                .is_some_and(|u| matches!(u.state, UtxoState::Spent(_)))
+            {
+                self.entries.remove(&oldest);
+                self.spent_entries -= 1;
+            }
         }
     }
 
@@ -217,6 +241,51 @@ impl UtxoSet {
         self.fees += u128::from(fee.0);
         self.insert_outputs(id, &tx.outputs);
         Ok(fee)
+    }
+
+    /// Undoes [`UtxoSet::apply`] of `tx` (whose id is `id`): its outputs disappear and
+    /// its inputs are unspent again. Refuses, changing nothing, while an output is spent
+    /// or locked (the dependent transaction must be reverted first) or if `tx` is not
+    /// applied in full here.
+    pub fn revert(&mut self, tx: &Transaction, id: TxId) -> Result<(), UtxoError> {
+        let mut value_out: u128 = 0;
+        for index in 0..tx.outputs.len() {
+            let outpoint = OutPoint {
+                tx: id,
+                index: index as u32,
+            };
+            match self.entries.get(&outpoint) {
+                Some(utxo) => match utxo.state {
+                    UtxoState::Unspent => value_out += u128::from(utxo.amount.0),
+                    UtxoState::Spent(by) | UtxoState::Locked(by) => {
+                        return Err(UtxoError::OutputSpent { outpoint, by });
+                    }
+                },
+                None => return Err(UtxoError::NotApplied(id)),
+            }
+        }
+        let mut value_in: u128 = 0;
+        for input in &tx.inputs {
+            match self.entries.get(input) {
+                Some(utxo) if utxo.state == UtxoState::Spent(id) => {
+                    value_in += u128::from(utxo.amount.0)
+                }
+                _ => return Err(UtxoError::NotApplied(id)),
+            }
+        }
+        for index in 0..tx.outputs.len() {
+            self.entries.remove(&OutPoint {
+                tx: id,
+                index: index as u32,
+            });
+        }
+        for input in &tx.inputs {
+            self.entries.get_mut(input).expect("checked above").state = UtxoState::Unspent;
+        }
+        self.spent_entries -= tx.inputs.len();
+        self.unspent_value = self.unspent_value - value_out + value_in;
+        self.fees -= value_in - value_out;
+        Ok(())
     }
 
     fn insert_outputs(&mut self, id: TxId, outputs: &[TxOut]) {
@@ -486,6 +555,66 @@ mod tests {
         assert_eq!((created.owner, created.amount), (owner(2), Amount(90)));
         assert_eq!(set.fees(), 10);
         assert!(conserved(&set));
+    }
+
+    #[test]
+    fn revert_restores_the_state_before_apply() {
+        let mut set = genesis();
+        let before: Vec<_> = {
+            let mut v: Vec<_> = set.iter().map(|(o, u)| (*o, *u)).collect();
+            v.sort_by_key(|(o, _)| (o.tx.0.0, o.index));
+            v
+        };
+        let tx = pay(1, genesis_point(1), 2, 90);
+        let id = tx.id();
+        set.apply(&tx, id).unwrap();
+        set.revert(&tx, id).unwrap();
+        let mut after: Vec<_> = set.iter().map(|(o, u)| (*o, *u)).collect();
+        after.sort_by_key(|(o, _)| (o.tx.0.0, o.index));
+        assert_eq!(before, after);
+        assert_eq!((set.fees(), set.spent_entries()), (0, 0));
+        assert!(conserved(&set));
+        // The input can be spent again.
+        assert!(set.apply(&tx, id).is_ok());
+    }
+
+    #[test]
+    fn revert_refuses_while_a_dependent_spends_an_output() {
+        let mut set = genesis();
+        let parent = pay(1, genesis_point(1), 2, 90);
+        let parent_id = parent.id();
+        set.apply(&parent, parent_id).unwrap();
+        let child = pay(
+            2,
+            OutPoint {
+                tx: parent_id,
+                index: 0,
+            },
+            3,
+            80,
+        );
+        let child_id = child.id();
+        set.apply(&child, child_id).unwrap();
+        assert_eq!(
+            set.revert(&parent, parent_id),
+            Err(UtxoError::OutputSpent {
+                outpoint: OutPoint {
+                    tx: parent_id,
+                    index: 0
+                },
+                by: child_id
+            })
+        );
+        assert!(conserved(&set));
+        set.revert(&child, child_id).unwrap();
+        set.revert(&parent, parent_id).unwrap();
+        assert!(conserved(&set));
+        assert_eq!(set.unspent_value(), 400);
+        // Reverting what is not applied changes nothing.
+        assert_eq!(
+            set.revert(&child, child_id),
+            Err(UtxoError::NotApplied(child_id))
+        );
     }
 
     #[test]

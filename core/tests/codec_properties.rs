@@ -50,15 +50,17 @@ fn header() -> impl Strategy<Value = BlockHeader> {
         hash(),
         hash(),
         any::<u32>(),
+        hash(),
     )
         .prop_map(
-            |(shard, epoch, height, prev, tx_root, tx_count)| BlockHeader {
+            |(shard, epoch, height, prev, tx_root, tx_count, pob_root)| BlockHeader {
                 shard: ShardId(shard),
                 epoch: Epoch(epoch),
                 height: Height(height),
                 prev,
                 tx_root,
                 tx_count,
+                pob_root,
             },
         )
 }

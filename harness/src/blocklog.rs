@@ -1,15 +1,17 @@
 //! The block log: one append-only file per shard holding its final blocks.
 //!
 //! Record layout: magic `IOSB`, payload length (`u32`), payload, blake3 of the payload.
-//! The payload is the block header (88 bytes), the transaction count (`u32`), the
-//! transactions, then the final certificate (header hash and the roster's CoSi). The
-//! checksum catches torn or damaged writes; the certificate proves the roster finalized
-//! the block.
+//! The payload is the block header (120 bytes), the transaction count (`u32`), the
+//! transactions, the final certificate (header hash and the league's CoSi), then the
+//! PoB body (the OptBlocks the block finalizes, fraud proofs, excluded transaction ids;
+//! committed to by the header's `pob_root`). The checksum catches torn or damaged
+//! writes; the certificate proves the league finalized the block.
 
 use std::path::{Path, PathBuf};
 
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::codec::{Decode, Encode, Reader};
+use ioschain_core::pob::final_body::PobBody;
 use ioschain_core::tx::Transaction;
 
 /// First bytes of every record.
@@ -21,12 +23,14 @@ pub fn shard_path(dir: &Path, shard: u32) -> PathBuf {
     dir.join(format!("shard-{shard:04}.log"))
 }
 
-/// Appends one record to `out`: the block made of `header` and `txs`, and `certificate`.
+/// Appends one record to `out`: the block made of `header` and `txs`, `certificate`
+/// and the PoB `body`.
 pub fn encode_record<'a>(
     out: &mut Vec<u8>,
     header: &BlockHeader,
     txs: impl ExactSizeIterator<Item = &'a Transaction>,
     certificate: &FinalCertificate,
+    body: &PobBody,
 ) {
     let start = out.len();
     out.extend_from_slice(&RECORD_MAGIC);
@@ -37,6 +41,7 @@ pub fn encode_record<'a>(
         tx.encode(out);
     }
     certificate.encode(out);
+    body.encode(out);
     let payload_len = out.len() - start - 8;
     out[start + 4..start + 8].copy_from_slice(&(payload_len as u32).to_le_bytes());
     let checksum = blake3::hash(&out[start + 8..]);
@@ -52,6 +57,8 @@ pub struct Record {
     pub txs: Vec<Transaction>,
     /// The certificate.
     pub certificate: FinalCertificate,
+    /// The PoB body.
+    pub pob: PobBody,
 }
 
 /// Why a log could not be read.
@@ -122,11 +129,13 @@ pub fn read_log(
                 txs.push(Transaction::decode(&mut reader)?);
             }
             let certificate = FinalCertificate::decode(&mut reader, roster_len)?;
+            let pob = PobBody::decode(&mut reader)?;
             reader.finish()?;
             Ok::<_, ioschain_core::codec::DecodeError>(Record {
                 header,
                 txs,
                 certificate,
+                pob,
             })
         })()
         .map_err(|e| damaged(format!("undecodable: {e}")))?;

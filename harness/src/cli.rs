@@ -201,6 +201,31 @@ pub struct RunArgs {
     /// Flush policy: group, every or never.
     #[arg(long)]
     pub fsync: Option<String>,
+    /// Believable validators per shard (0: one league, no OptBlocks).
+    #[arg(long)]
+    pub believable: Option<u32>,
+    /// Sampling probability of each normal validator.
+    #[arg(long)]
+    pub p: Option<f64>,
+    /// Samplers computed: one (the per-node critical path) or all (detection experiments).
+    #[arg(long)]
+    pub samplers: Option<String>,
+    /// Minimum age of an OptBlock before it may be finalized, ms.
+    #[arg(long)]
+    pub challenge_window_ms: Option<u64>,
+    /// FinalBlock interval, ms.
+    #[arg(long)]
+    pub final_interval_ms: Option<u64>,
+    /// Misbehaviour of Byzantine believable validators: none, bad-signature,
+    /// double-spend, equivocate, censor or crash.
+    #[arg(long)]
+    pub byzantine: Option<String>,
+    /// Byzantine believable validators per shard.
+    #[arg(long)]
+    pub byzantine_count: Option<u32>,
+    /// Probability that a Byzantine validator misbehaves at each opportunity.
+    #[arg(long)]
+    pub byzantine_q: Option<f64>,
 }
 
 impl RunArgs {
@@ -248,5 +273,13 @@ impl RunArgs {
         set!(self.validators_per_shard => config.engine.validators_per_shard);
         set!(self.store_backend => config.store.backend);
         set!(self.fsync => config.store.fsync);
+        set!(self.believable => config.pob.believable);
+        set!(self.p => config.pob.p);
+        set!(self.samplers => config.pob.samplers);
+        set!(self.challenge_window_ms => config.pob.challenge_window_ms);
+        set!(self.final_interval_ms => config.pob.final_interval_ms);
+        set!(self.byzantine => config.byzantine.behaviour);
+        set!(self.byzantine_count => config.byzantine.count);
+        set!(self.byzantine_q => config.byzantine.q);
     }
 }

@@ -22,6 +22,10 @@ pub struct Config {
     pub engine: EngineSection,
     /// The block log.
     pub store: StoreSection,
+    /// Proof-of-Believability.
+    pub pob: PobSection,
+    /// Misbehaving believable validators (seeded).
+    pub byzantine: ByzantineSection,
 }
 
 /// `[run]`
@@ -171,6 +175,120 @@ impl Default for StoreSection {
             group_blocks_max: 64,
         }
     }
+}
+
+/// `[pob]`: Proof-of-Believability (PROTOCOL.md §6). Intervals are tuned for in-process
+/// runs (milliseconds, DESIGN.md §3), not the paper's wide-area cadence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PobSection {
+    /// Believable validators per shard, `L` (0: always one league).
+    pub believable: u32,
+    /// Fewer eligible believable validators than this: one league (fallback).
+    pub league_min: u32,
+    /// Probability that a normal validator's sample selects a transaction.
+    pub p: f64,
+    /// `"one"`: the shard does the work of one normal validator (the per-node critical
+    /// path); `"all"`: every normal validator's sample is computed and checked.
+    pub samplers: String,
+    /// An OptBlock is signed when it holds this many transactions…
+    pub opt_block_tx_max: u32,
+    /// …or when its first transaction is this old.
+    pub opt_block_interval_ms: u64,
+    /// The normal league proposes a FinalBlock this often.
+    pub final_interval_ms: u64,
+    /// An OptBlock may be finalized once it is this old.
+    pub challenge_window_ms: u64,
+    /// FinalBlocks per epoch (leagues are re-selected at each epoch).
+    pub epoch_final_blocks: u32,
+    /// A client re-routes a transaction not included within this time.
+    pub reroute_timeout_ms: u64,
+    /// Bonded stake of each validator at genesis is drawn from `stake..2·stake`; a
+    /// believable validator's exposure cap is its stake.
+    pub stake: u64,
+    /// Weights of the believability score: stake, servi, reputation.
+    pub weights: [f64; 3],
+}
+
+impl Default for PobSection {
+    fn default() -> Self {
+        PobSection {
+            believable: 4,
+            league_min: 2,
+            p: 0.1,
+            samplers: "one".into(),
+            opt_block_tx_max: 1024,
+            opt_block_interval_ms: 5,
+            final_interval_ms: 20,
+            challenge_window_ms: 100,
+            epoch_final_blocks: 100,
+            reroute_timeout_ms: 50,
+            stake: 1_000_000_000_000,
+            weights: [0.4, 0.4, 0.2],
+        }
+    }
+}
+
+/// `[byzantine]`: which believable validators misbehave, how and when. The first
+/// `count` believable validators of epoch 0 (by league index) of each listed shard are
+/// Byzantine for the whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByzantineSection {
+    /// `"none"`, `"bad-signature"` (includes transactions whose signature it
+    /// corrupted), `"double-spend"` (re-includes a transaction from its earlier
+    /// OptBlocks), `"equivocate"` (signs two OptBlocks for one sequence number),
+    /// `"censor"` (drops transactions routed to it) or `"crash"` (stops).
+    pub behaviour: String,
+    /// Byzantine believable validators per shard.
+    pub count: u32,
+    /// Shards with Byzantine validators (empty: every shard).
+    pub shards: Vec<u32>,
+    /// Probability of misbehaving at each opportunity (per transaction, or per
+    /// OptBlock for equivocation); 1 = always.
+    pub q: f64,
+    /// If not empty: misbehave only in the validator's OptBlocks with these sequence
+    /// numbers (`crash`: from the first of them on); `q` is then ignored.
+    pub heights: Vec<u64>,
+}
+
+impl Default for ByzantineSection {
+    fn default() -> Self {
+        ByzantineSection {
+            behaviour: "none".into(),
+            count: 1,
+            shards: Vec::new(),
+            q: 1.0,
+            heights: Vec::new(),
+        }
+    }
+}
+
+/// How a Byzantine believable validator misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// Includes transactions whose signature it corrupted.
+    BadSignature,
+    /// Re-includes a transaction from one of its earlier OptBlocks.
+    DoubleSpend,
+    /// Signs two different OptBlocks for one sequence number.
+    Equivocate,
+    /// Drops the transactions routed to it.
+    Censor,
+    /// Stops.
+    Crash,
+}
+
+impl Behaviour {
+    /// Every behaviour with its configuration name.
+    pub const ALL: [(&'static str, Behaviour); 5] = [
+        ("bad-signature", Behaviour::BadSignature),
+        ("double-spend", Behaviour::DoubleSpend),
+        ("equivocate", Behaviour::Equivocate),
+        ("censor", Behaviour::Censor),
+        ("crash", Behaviour::Crash),
+    ];
 }
 
 /// A configuration value outside its allowed range, or an unreadable file.
@@ -397,6 +515,7 @@ impl Config {
                 "0..=10000",
             ));
         }
+        self.validate_pob()?;
         self.validate_sender()?;
         self.backend()?;
         self.fsync()?;
@@ -473,6 +592,154 @@ impl Config {
                 1
             },
         }
+    }
+
+    /// The configured misbehaviour (`None` for `"none"`).
+    pub fn behaviour(&self) -> Result<Option<Behaviour>, ConfigError> {
+        match self.byzantine.behaviour.as_str() {
+            "none" => Ok(None),
+            other => Behaviour::ALL
+                .iter()
+                .find(|(name, _)| *name == other)
+                .map(|(_, b)| Some(*b))
+                .ok_or_else(|| {
+                    bad(
+                        "byzantine.behaviour",
+                        format!("{other:?}"),
+                        "\"none\", \"bad-signature\", \"double-spend\", \"equivocate\", \"censor\" or \"crash\"",
+                    )
+                }),
+        }
+    }
+
+    /// The engine's PoB parameters.
+    pub fn pob_params(&self) -> Result<crate::engine::pob::PobParams, ConfigError> {
+        let pob = &self.pob;
+        let ms = |v: u64| v * 1_000_000;
+        let byzantine = self
+            .behaviour()?
+            .map(|behaviour| crate::engine::pob::ByzantineParams {
+                behaviour,
+                count: self.byzantine.count as usize,
+                shards: self.byzantine.shards.clone(),
+                q: self.byzantine.q,
+                heights: self.byzantine.heights.clone(),
+            });
+        Ok(crate::engine::pob::PobParams {
+            believable: pob.believable as usize,
+            league_min: pob.league_min as usize,
+            p: pob.p,
+            all_samplers: self.all_samplers()?,
+            opt_block_tx_max: pob.opt_block_tx_max as usize,
+            opt_block_interval_ns: ms(pob.opt_block_interval_ms),
+            final_interval_ns: ms(pob.final_interval_ms),
+            challenge_window_ns: ms(pob.challenge_window_ms),
+            epoch_final_blocks: u64::from(pob.epoch_final_blocks),
+            reroute_timeout_ns: ms(pob.reroute_timeout_ms),
+            stake: pob.stake,
+            score: ioschain_core::pob::score::ScoreParams {
+                weight_stake: pob.weights[0],
+                weight_servi: pob.weights[1],
+                weight_reputation: pob.weights[2],
+                ..Default::default()
+            },
+            byzantine,
+        })
+    }
+
+    /// Whether every normal validator's sample is computed (`samplers = "all"`).
+    pub fn all_samplers(&self) -> Result<bool, ConfigError> {
+        match self.pob.samplers.as_str() {
+            "one" => Ok(false),
+            "all" => Ok(true),
+            other => Err(bad(
+                "pob.samplers",
+                format!("{other:?}"),
+                "\"one\" or \"all\"",
+            )),
+        }
+    }
+
+    fn validate_pob(&self) -> Result<(), ConfigError> {
+        let pob = &self.pob;
+        let n = self.engine.validators_per_shard;
+        // The normal league cosigns FinalBlocks: it must hold more than 2/3 of the roster.
+        let most = n - (2 * n / 3 + 1);
+        if pob.believable > most {
+            return Err(bad(
+                "pob.believable",
+                pob.believable,
+                format!(
+                    "0..={most} (the normal league must keep more than 2/3 of the {n} validators to cosign)"
+                ),
+            ));
+        }
+        if pob.league_min < 1 {
+            return Err(bad("pob.league_min", pob.league_min, "at least 1"));
+        }
+        if !(pob.p > 0.0 && pob.p <= 1.0) {
+            return Err(bad("pob.p", pob.p, "a probability in (0, 1]"));
+        }
+        self.all_samplers()?;
+        if !(1..=16_384).contains(&pob.opt_block_tx_max) {
+            return Err(bad(
+                "pob.opt_block_tx_max",
+                pob.opt_block_tx_max,
+                "1..=16384",
+            ));
+        }
+        for (key, value) in [
+            ("pob.opt_block_interval_ms", pob.opt_block_interval_ms),
+            ("pob.final_interval_ms", pob.final_interval_ms),
+            ("pob.reroute_timeout_ms", pob.reroute_timeout_ms),
+        ] {
+            if !(1..=60_000).contains(&value) {
+                return Err(bad(key, value, "1..=60000"));
+            }
+        }
+        if pob.challenge_window_ms > 600_000 {
+            return Err(bad(
+                "pob.challenge_window_ms",
+                pob.challenge_window_ms,
+                "0..=600000",
+            ));
+        }
+        if pob.epoch_final_blocks == 0 {
+            return Err(bad("pob.epoch_final_blocks", 0, "at least 1"));
+        }
+        if pob.stake == 0 || pob.stake > u64::MAX / 2 {
+            return Err(bad("pob.stake", pob.stake, "1..=2^63-1"));
+        }
+        if pob.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+            || pob.weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err(bad(
+                "pob.weights",
+                format!("{:?}", pob.weights),
+                "three weights (stake, servi, reputation), each 0 or more, not all 0",
+            ));
+        }
+        let byz = &self.byzantine;
+        self.behaviour()?;
+        if byz.count > pob.believable {
+            return Err(bad(
+                "byzantine.count",
+                byz.count,
+                format!("0..=pob.believable ({})", pob.believable),
+            ));
+        }
+        if !(byz.q >= 0.0 && byz.q <= 1.0) {
+            return Err(bad("byzantine.q", byz.q, "a probability in [0, 1]"));
+        }
+        let shards = self.run.shards.unwrap_or(1);
+        if let Some(s) = byz.shards.iter().find(|s| **s >= shards) {
+            return Err(bad(
+                "byzantine.shards",
+                s,
+                format!("shard ids below run.shards ({shards})"),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks `workload.sender` (kept as a string in the file for readability).

@@ -127,8 +127,156 @@ pub struct Summary {
     pub workload_key: String,
     /// Warnings about the run (shown in the summary block too).
     pub warnings: Vec<String>,
+    /// Proof-of-Believability.
+    pub pob: PobSummary,
     /// Validity.
     pub validity: Validity,
+}
+
+/// Proof counts by kind.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProofCounts {
+    /// Invalid signature found by a sampler.
+    pub bad_signature: u64,
+    /// Two OptBlocks for one slot.
+    pub equivocation: u64,
+    /// A transaction failing a cheap check (double spend, unknown input).
+    pub failed_check: u64,
+}
+
+/// Forged transactions (Byzantine `bad-signature`) and whether sampling caught them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Escape {
+    /// Forged transactions that reached the normal league.
+    pub forged: u64,
+    /// Of those, selected by at least one sampler.
+    pub sampled: u64,
+    /// Selected by no sampler: the measured escape rate is `unsampled / forged`.
+    pub unsampled: u64,
+    /// Forged transactions that ended in a FinalBlock.
+    pub final_: u64,
+    /// `unsampled / forged` (`None` without forged transactions).
+    pub measured: Option<f64>,
+    /// The model `(1 − p)^V` for the samplers computed (`V` = 1 with `samplers = "one"`).
+    pub model: f64,
+    /// Samplers `V` per OptBlock.
+    pub samplers: u64,
+}
+
+/// The PoB part of `summary.json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PobSummary {
+    /// Believable validators per shard (`0`: one league).
+    pub believable: u64,
+    /// `"one"` or `"all"`.
+    pub samplers: String,
+    /// Sampling probability.
+    pub p: f64,
+    /// OptBlocks signed.
+    pub opt_blocks: u64,
+    /// FinalBlocks that finalized OptBlocks.
+    pub final_blocks: u64,
+    /// Blocks ordered by one league (fallback epochs).
+    pub single_league_blocks: u64,
+    /// Proofs.
+    pub proofs: ProofCounts,
+    /// Validators slashed.
+    pub slashes: u64,
+    /// Stake slashed (the compensation pool).
+    pub slashed_stake: u128,
+    /// Transactions excluded from finality.
+    pub excluded: u64,
+    /// Clients whose provisional confirmation was reverted (they re-submitted).
+    pub harmed: u64,
+    /// Value of those transactions (compensation owed from the slashed stake).
+    pub compensation: u128,
+    /// Transactions re-routed by their clients (timeout, ban, exposure cap).
+    pub reroutes: u64,
+    /// Transactions a believable validator's exposure cap held back.
+    pub exposure_deferrals: u64,
+    /// Signatures verified by the normal league's samples.
+    pub sampled_signatures: u64,
+    /// Signatures re-verified in full after a slash.
+    pub recheck_signatures: u64,
+    /// Sampled signatures as a share of all signatures verified.
+    pub sampling_share: f64,
+    /// VRF evaluations.
+    pub vrf_proofs: u64,
+    /// Escape of forged transactions.
+    pub escape: Escape,
+    /// Epochs (league selections) per shard, and how many ran as one league.
+    pub epochs: u64,
+    /// Epochs that ran as one league.
+    pub single_league_epochs: u64,
+    /// Distinct validators that were believable in some epoch, per shard.
+    pub distinct_believable: Vec<u64>,
+    /// Byzantine validators (roster indices), per shard.
+    pub byzantine: Vec<Vec<u32>>,
+    /// The ten highest believability scores at the end, per shard.
+    pub top_believability: Vec<Vec<crate::engine::pob::Standing>>,
+}
+
+impl PobSummary {
+    /// Sums the shards' PoB state.
+    pub fn collect(shards: &[crate::engine::shard::Shard], signatures: u64) -> PobSummary {
+        let mut s = PobSummary::default();
+        let Some(first) = shards.first() else {
+            return s;
+        };
+        let params = first.pob_params();
+        s.believable = params.believable as u64;
+        s.samplers = if params.all_samplers { "all" } else { "one" }.into();
+        s.p = params.p;
+        let mut samplers = 0;
+        for shard in shards {
+            let c = &shard.pob;
+            s.opt_blocks += c.opt_blocks;
+            s.final_blocks += c.final_blocks;
+            s.single_league_blocks += shard.counters.blocks - c.final_blocks;
+            s.proofs.bad_signature += c.proofs[0];
+            s.proofs.equivocation += c.proofs[1];
+            s.proofs.failed_check += c.proofs[2];
+            s.slashes += c.slashes;
+            s.slashed_stake += c.slashed_stake;
+            s.excluded += c.excluded;
+            s.harmed += c.harmed;
+            s.compensation += c.harmed_value;
+            s.reroutes += c.reroutes;
+            s.exposure_deferrals += c.exposure_deferrals;
+            s.sampled_signatures += c.sampled_signatures;
+            s.recheck_signatures += c.recheck_signatures;
+            s.vrf_proofs += c.vrf_proofs;
+            s.escape.sampled += c.forged_sampled;
+            s.escape.unsampled += c.forged_unsampled;
+            s.escape.final_ += c.forged_final;
+            s.epochs += c.epochs;
+            s.single_league_epochs += c.single_league_epochs;
+            let mut distinct: Vec<u32> = c.league_history.iter().flatten().copied().collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            s.distinct_believable.push(distinct.len() as u64);
+            s.byzantine
+                .push(shard.validators.byzantine.iter().map(|v| v.0).collect());
+            s.top_believability
+                .push(shard.validators.top(&params.score, 10));
+            samplers = if params.all_samplers {
+                shard.validators.leagues.normal().len() as u64
+            } else {
+                1
+            };
+        }
+        s.escape.forged = s.escape.sampled + s.escape.unsampled;
+        s.escape.samplers = samplers;
+        s.escape.model = (1.0 - s.p).powi(samplers as i32);
+        s.escape.measured =
+            (s.escape.forged > 0).then(|| s.escape.unsampled as f64 / s.escape.forged as f64);
+        s.sampling_share = if signatures > 0 {
+            s.sampled_signatures as f64 / signatures as f64
+        } else {
+            0.0
+        };
+        s
+    }
 }
 
 /// One row of `timeline.csv`.
@@ -323,6 +471,46 @@ pub fn summary_block(s: &Summary, config_line: &str) -> String {
         s.store.fsync.map(|f| f.name()).unwrap_or_default(),
         thousands(s.store.flushes as f64)
     );
+    let p = &s.pob;
+    if p.believable > 0 {
+        let _ = writeln!(
+            out,
+            "  pob         L {} · samplers {} · p {} · {} OptBlocks · {} FinalBlocks ({} one-league) · sampled {:.1}% of signatures · {} epochs ({} one-league)",
+            p.believable,
+            p.samplers,
+            p.p,
+            thousands(p.opt_blocks as f64),
+            thousands(p.final_blocks as f64),
+            thousands(p.single_league_blocks as f64),
+            p.sampling_share * 100.0,
+            p.epochs,
+            p.single_league_epochs
+        );
+        let _ = writeln!(
+            out,
+            "              proofs {} (bad signature {}, equivocation {}, failed check {}) · slashed {} · excluded {} · harmed {} · re-routed {}",
+            p.proofs.bad_signature + p.proofs.equivocation + p.proofs.failed_check,
+            p.proofs.bad_signature,
+            p.proofs.equivocation,
+            p.proofs.failed_check,
+            p.slashes,
+            p.excluded,
+            p.harmed,
+            p.reroutes
+        );
+        if p.escape.forged > 0 {
+            let _ = writeln!(
+                out,
+                "              forged {} · unsampled {} (measured escape {:.4}, model (1-p)^{} = {:.4}) · final {}",
+                p.escape.forged,
+                p.escape.unsampled,
+                p.escape.measured.unwrap_or(0.0),
+                p.escape.samplers,
+                p.escape.model,
+                p.escape.final_
+            );
+        }
+    }
     for warning in &s.warnings {
         let _ = writeln!(out, "  WARNING     {warning}");
     }

@@ -228,6 +228,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         fsync: config.fsync()?,
         group_blocks_max: config.store.group_blocks_max as usize,
         pin: true,
+        pob: config.pob_params()?,
     };
     let status = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
     status.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
@@ -300,6 +301,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                 .or_default() += n;
         }
     }
+    let counts_signatures = counts.signatures_verified;
     let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
     let tps_final = window_final as f64 / window_s;
     let sigs_per_tx = if counts.submitted > 0 {
@@ -390,6 +392,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         pinning: outcome.pinning.clone(),
         workload_key: workload.spec.key().to_string(),
         warnings,
+        pob: output::PobSummary::collect(&outcome.shards, counts_signatures),
         validity: Validity { valid, checks },
     };
     std::fs::write(

@@ -49,8 +49,19 @@ struct Replay {
     blocks: u64,
     txs: u64,
     problems: Vec<String>,
-    /// Logged transactions that are not the next valid transaction of the stream.
+    /// Logged transactions that are not a valid released transaction of the stream
+    /// (byte for byte, witnesses included) or are logged twice.
     out_of_stream: u64,
+    /// Transactions in the OptBlocks the log finalizes.
+    referenced: u64,
+    /// Transactions the log excludes.
+    excluded: u64,
+    /// Proofs in the log.
+    proofs: u64,
+    /// Proofs whose failed check the replay could not confirm.
+    proofs_unconfirmed: u64,
+    /// Roster indices the log's proofs blame.
+    blamed: Vec<u32>,
     /// Valid released transactions never logged.
     missing_valid: u64,
     double_spends: u64,
@@ -89,13 +100,24 @@ fn replay_shard(
         }
     };
     let roster = &roster;
-    // The stream's valid transactions, in order: the log must hold exactly these.
+    // The stream's valid released transactions, by their whole-transaction hash: the
+    // log must hold exactly these, each once (OptBlocks of different believable
+    // validators interleave, so the order is the league's, not the stream's).
     let part = &workload.shards[shard.id.0 as usize];
-    let mut expected_valid = part.txs[..released.min(part.txs.len())]
+    let mut expected_valid: HashMap<Hash, ()> = part.txs[..released.min(part.txs.len())]
         .iter()
         .zip(&part.expected)
         .filter(|(_, e)| **e == Expected::Valid)
-        .map(|(tx, _)| tx);
+        .map(|(tx, _)| (tx.witnessed_hash(), ()))
+        .collect();
+    // OptBlock signing keys of the roster, derived from the seed.
+    let opt_keys: HashMap<[u8; 32], u32> =
+        crate::engine::pob::Validators::genesis(workload.spec.seed, shard.id, roster.len(), 1)
+            .opt_public
+            .into_iter()
+            .zip(0..)
+            .collect();
+    let mut failed_checks = Vec::new();
     let mut prev = Hash::ZERO;
     let mut expected_height = 0u64;
     let mut tx_seen = 0usize;
@@ -113,6 +135,37 @@ fn replay_shard(
                 "block {} of shard {}: certificate: {e}",
                 header.height, shard.id
             ));
+        }
+        if record.pob.root() != header.pob_root {
+            replay.problems.push(format!(
+                "block {} of shard {}: PoB body does not match the header's pob_root",
+                header.height, shard.id
+            ));
+        }
+        for signed in &record.pob.refs {
+            replay.referenced += u64::from(signed.header.tx_count);
+            if !opt_keys.contains_key(&signed.signer) || !signed.verify() {
+                replay.problems.push(format!(
+                    "block {} of shard {}: an OptBlock reference is not signed by a roster validator",
+                    header.height, shard.id
+                ));
+            }
+        }
+        replay.excluded += record.pob.excluded.len() as u64;
+        for proof in &record.pob.proofs {
+            replay.proofs += 1;
+            match proof.culprit().ok().and_then(|key| opt_keys.get(&key)) {
+                Some(&culprit) => replay.blamed.push(culprit),
+                None => replay.problems.push(format!(
+                    "block {} of shard {}: a {} proof does not verify against a roster validator",
+                    header.height,
+                    shard.id,
+                    proof.kind()
+                )),
+            }
+            if let ioschain_core::pob::final_body::Proof::FailedCheck(check) = proof {
+                failed_checks.push((check.tx.clone(), check.reason));
+            }
         }
         let ids: Vec<Hash> = record.txs.iter().map(|tx| tx.id().0).collect();
         if header.tx_count as usize != ids.len() || merkle::root(&ids) != header.tx_root {
@@ -153,7 +206,7 @@ fn replay_shard(
                 };
                 replay.unspent.insert(outpoint, (out.owner, out.amount.0));
             }
-            if expected_valid.next() != Some(tx) {
+            if expected_valid.remove(&tx.witnessed_hash()).is_none() {
                 replay.out_of_stream += 1;
             }
             if (tx_seen + sample_offset).is_multiple_of(SIGNATURE_SAMPLE_EVERY) {
@@ -183,7 +236,25 @@ fn replay_shard(
     if let Err(e) = result {
         replay.problems.push(e.to_string());
     }
-    replay.missing_valid = expected_valid.count() as u64;
+    // A failed-check proof must name a transaction that really fails against the final
+    // history: a double spend re-spends an input a final transaction spent, an unknown
+    // input never existed.
+    for (tx, reason) in failed_checks {
+        let confirmed = match reason {
+            ioschain_core::tx::RejectReason::DoubleSpend => {
+                tx.inputs.iter().any(|i| spent.contains_key(i))
+            }
+            ioschain_core::tx::RejectReason::UnknownInput => tx
+                .inputs
+                .iter()
+                .any(|i| !spent.contains_key(i) && !replay.unspent.contains_key(i)),
+            _ => false,
+        };
+        if !confirmed {
+            replay.proofs_unconfirmed += 1;
+        }
+    }
+    replay.missing_valid = expected_valid.len() as u64;
     replay
 }
 
@@ -215,6 +286,46 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
             format!("{blocks} blocks read back from the log, each certified by >2/3 of its roster, linked, body matching header; {sealed} sealed, {store_blocks} written")
         } else {
             format!("{} problems, first: {}", problems.len(), problems[0])
+        },
+    ));
+
+    let referenced: u64 = replays.iter().map(|r| r.referenced).sum();
+    let excluded: u64 = replays.iter().map(|r| r.excluded).sum();
+    let logged: u64 = replays.iter().map(|r| r.txs).sum();
+    let proofs: u64 = replays.iter().map(|r| r.proofs).sum();
+    let unconfirmed: u64 = replays.iter().map(|r| r.proofs_unconfirmed).sum();
+    let single: u64 = shards
+        .iter()
+        .map(|s| s.counters.blocks - s.pob.final_blocks)
+        .sum();
+    let from_single: u64 = logged.saturating_sub(referenced.saturating_sub(excluded));
+    checks.push(check(
+        "pob_finality_accounted",
+        unconfirmed == 0 && (referenced == 0 || referenced == logged + excluded || single > 0),
+        format!(
+            "the log finalizes {referenced} transactions of signed OptBlocks: {} logged + {excluded} excluded by {proofs} proofs or re-checks ({unconfirmed} failed-check proofs the replay could not confirm); {from_single} logged from one-league blocks",
+            referenced.saturating_sub(excluded)
+        ),
+    ));
+
+    let mut wrongly_blamed = Vec::new();
+    let mut blamed_total = 0;
+    for (shard, replay) in shards.iter().zip(&replays) {
+        blamed_total += replay.blamed.len();
+        for culprit in &replay.blamed {
+            if !shard.validators.byzantine.iter().any(|b| b.0 == *culprit) {
+                wrongly_blamed.push(format!("shard {} validator {culprit}", shard.id));
+            }
+        }
+    }
+    let byzantine: usize = shards.iter().map(|s| s.validators.byzantine.len()).sum();
+    checks.push(check(
+        "only_byzantine_blamed",
+        wrongly_blamed.is_empty(),
+        if wrongly_blamed.is_empty() {
+            format!("{blamed_total} proofs in the log, each against one of the {byzantine} Byzantine validators")
+        } else {
+            format!("honest validators blamed: {}", wrongly_blamed.join(", "))
         },
     ));
 
@@ -320,7 +431,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     for (shard, replay) in shards.iter().zip(&replays) {
         if replay.out_of_stream > 0 || replay.missing_valid > 0 {
             logged_vs_expected.push(format!(
-                "shard {}: {} logged transactions are not the stream's next valid one, {} valid released ones are missing",
+                "shard {}: {} logged transactions are not a valid released transaction of the stream (or are logged twice), {} valid released ones are missing",
                 shard.id, replay.out_of_stream, replay.missing_valid
             ));
         }
@@ -336,7 +447,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         mismatched == 0 && logged_vs_expected.is_empty(),
         match (first, logged_vs_expected.first()) {
             (None, None) => {
-                "every valid transaction final (the log holds exactly the stream's valid transactions, in order), every invalid one rejected for the injected reason"
+                "every valid transaction final (the log holds exactly the stream's valid released transactions, each once, witnesses included), every invalid one rejected for the injected reason"
                     .into()
             }
             (Some(first), _) => format!("{mismatched} outcomes differ; first: {first}"),

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ioschain_core::block::BlockHeader;
 use ioschain_harness::cli::{Command, RunArgs};
 use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::engine::{self, EngineParams};
@@ -261,6 +262,11 @@ fn validity_oracle_catches_a_tampered_block_log() {
         fsync: Fsync::Group,
         group_blocks_max: 16,
         pin: false,
+        pob: {
+            let mut config = ioschain_harness::config::Config::default();
+            config.pob.believable = 2;
+            config.pob_params().unwrap()
+        },
     };
     let outcome = engine::run(&params, |_| {}).unwrap();
     let checks = validity::check_run(&params.log_dir, &workload, &outcome);
@@ -270,7 +276,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
     let path = ioschain_harness::blocklog::shard_path(&params.log_dir, 0);
     let mut bytes = std::fs::read(&path).unwrap();
     let payload_len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    bytes[8 + 88 + 4 + 40] ^= 1;
+    bytes[8 + BlockHeader::ENCODED_LEN + 4 + 40] ^= 1;
     let checksum = blake3::hash(&bytes[8..8 + payload_len]);
     bytes[8 + payload_len..8 + payload_len + 32].copy_from_slice(checksum.as_bytes());
     std::fs::write(&path, &bytes).unwrap();

@@ -41,6 +41,8 @@ pub enum Domain {
     OptBlockHeader,
     /// Hash of a whole transaction, witnesses included (what an OptBlock commits to).
     TxWitnessed,
+    /// Root of a FinalBlock's PoB body (finalized OptBlocks, fraud proofs, exclusions).
+    PobBody,
 }
 
 /// The context string of [`Domain`] key derivation.
@@ -48,7 +50,7 @@ pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
 
 impl Domain {
     /// Every domain (for tests and documentation).
-    pub const ALL: [Domain; 14] = [
+    pub const ALL: [Domain; 15] = [
         Domain::TxId,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -63,6 +65,7 @@ impl Domain {
         Domain::ValidatorKey,
         Domain::OptBlockHeader,
         Domain::TxWitnessed,
+        Domain::PobBody,
     ];
 
     /// The label the domain's key is derived from.
@@ -82,6 +85,7 @@ impl Domain {
             Domain::ValidatorKey => "validator-key",
             Domain::OptBlockHeader => "opt-block-header",
             Domain::TxWitnessed => "tx-witnessed",
+            Domain::PobBody => "pob-body",
         }
     }
 
@@ -135,6 +139,10 @@ impl Domain {
             Domain::TxWitnessed => &[
                 131, 24, 57, 47, 194, 202, 120, 103, 79, 204, 254, 235, 217, 15, 196, 113, 24, 127,
                 178, 171, 172, 44, 66, 148, 29, 238, 158, 89, 115, 82, 221, 12,
+            ],
+            Domain::PobBody => &[
+                161, 78, 59, 88, 1, 118, 10, 99, 28, 209, 76, 231, 199, 27, 191, 249, 169, 98, 66,
+                205, 56, 72, 108, 1, 49, 13, 154, 254, 29, 237, 232, 135,
             ],
             Domain::OptBlockHeader => &[
                 169, 74, 224, 95, 249, 122, 151, 180, 216, 26, 76, 209, 156, 150, 115, 188, 50,

@@ -7,10 +7,12 @@
 //! §6.5 fallback), and signed OptBlock headers with the proofs that blame a cheating
 //! believable validator ([`optblock`]: fraud proofs for bad signatures, equivocation
 //! proofs), routing by first input plus the normal league's VRF sample ([`sample`]),
-//! and the exposure cap of a believable validator ([`exposure`]). The OptBlock/FinalBlock state machines and their engine integration
-//! come next (issue 4).
+//! the exposure cap of a believable validator ([`exposure`]), and the PoB part of a
+//! FinalBlock ([`final_body`]: finalized OptBlocks, proofs, exclusions). The engine
+//! (`ioschain-harness`, `engine::pob`) drives them per shard.
 
 pub mod exposure;
+pub mod final_body;
 pub mod league;
 pub mod optblock;
 pub mod sample;

@@ -245,6 +245,12 @@ impl EquivocationDetector {
         if !signed.verify() {
             return None;
         }
+        self.observe_verified(signed)
+    }
+
+    /// [`EquivocationDetector::observe`] for a header whose signature the caller has
+    /// just verified (saves the second ed25519 verification).
+    pub fn observe_verified(&mut self, signed: SignedOptHeader) -> Option<EquivocationProof> {
         let h = &signed.header;
         let slot = (signed.signer, h.shard, h.epoch, h.league_index, h.seq);
         match self.seen.get(&slot) {

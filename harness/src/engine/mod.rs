@@ -11,6 +11,7 @@
 //! producer and is counted.
 
 pub mod driver;
+pub mod pob;
 pub mod shard;
 pub mod store;
 pub mod uring;
@@ -100,6 +101,8 @@ pub struct EngineParams {
     pub group_blocks_max: usize,
     /// Pin workers to cores.
     pub pin: bool,
+    /// Proof-of-Believability parameters.
+    pub pob: pob::PobParams,
 }
 
 /// What a run produced, before analysis.
@@ -186,6 +189,7 @@ pub fn run(
             workload: Arc::clone(&params.workload),
             roster_keys: roster_keys(params.seed, shard as u32, params.validators_per_shard),
             nonce_seed,
+            seed: params.seed,
             inbox: rx,
             store: store_tx.clone(),
             worker,
@@ -195,6 +199,7 @@ pub fn run(
             block_tx_max: params.block_tx_max,
             block_interval_ns: params.block_interval_ms * 1_000_000,
             spent_retention: params.spent_retention,
+            pob: params.pob.clone(),
             metrics: ShardMetrics::new(window, report_tx.clone()),
             clock: setup_clock,
         });

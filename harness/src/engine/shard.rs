@@ -1,19 +1,40 @@
-//! One shard's leader: the per-shard state machine the worker threads poll.
+//! One shard: the per-shard state machine the worker threads poll, running
+//! Proof-of-Believability (PROTOCOL.md §6.5; what is computed per shard: DESIGN.md §2).
 //!
-//! Flow per poll: take the ranges of the shard's stream that the driver released (its
-//! inbox), verify up to `verify_batch_max` transactions at once (structure, then every
-//! witness in one ed25519 batch, bisected on failure), validate and apply them in
-//! order to the shard's UTXO set, and append the accepted ones to the open block. A
-//! block is sealed when it holds `block_tx_max` transactions or its first transaction
-//! is `block_interval_ms` old: its header (Merkle root of the ids) makes its
-//! transactions provisional; the roster's CoSi over the header makes the final
-//! certificate; the encoded record goes to the store thread; the store's
-//! acknowledgement makes the block's transactions final.
+//! Flow per poll:
+//! 1. **Ordering** (believable league, phase 1): take the ranges of the stream the driver
+//!    released, and the transactions clients re-route (after a timeout, or because a
+//!    fraud proof reverted them); route each to believable validator
+//!    `H(first input) mod L` (skipping slashed ones); verify the whole batch (structure,
+//!    then every witness in one ed25519 batch); apply them in order to the ordering view
+//!    of the UTXO set; each accepted transaction joins its believable validator's open
+//!    OptBlock (within the validator's exposure cap). An OptBlock is signed when it holds
+//!    `opt_block_tx_max` transactions or its first is `opt_block_interval` old: its
+//!    transactions are provisional.
+//! 2. **Checking** (the normal validator, phase 2): each signed OptBlock is checked at
+//!    once: header signature, equivocation, body against the header's root, then the
+//!    cheap checks of every transaction against the normal league's own UTXO view, and
+//!    the VRF sample (one VRF per sampler and OptBlock; the selected signatures are
+//!    verified in batches before the block may be finalized). A failed check is a proof
+//!    that blames the signer: it is slashed, every transaction it signed that is not
+//!    final is re-verified in full, invalid ones are excluded (reverted in both views,
+//!    with the transactions that spent their outputs), and their clients re-submit.
+//! 3. **Finality**: every `final_interval` the normal league's leader proposes a
+//!    FinalBlock over the OptBlocks older than the challenge window whose samples are
+//!    verified (a prefix of the order they were applied in), with the proofs and
+//!    exclusions since the last one; the normal league cosigns it (CoSi), the record goes
+//!    to the store, and the store's acknowledgement makes its transactions final.
+//!    Every `epoch_final_blocks` FinalBlocks the leagues are re-selected.
 //!
-//! Invariants: transactions are applied in stream order; every released transaction
-//! ends either in exactly one block or rejected with a reason; a block's transactions
-//! are final only after its record is persisted; no allocation per transaction (buffers
-//! are reused, blocks are encoded straight from the workload).
+//! With fewer eligible believable validators than `league_min` (or `believable = 0`)
+//! the shard runs one league: verified transactions go straight into blocks the whole
+//! roster cosigns (provisional when built, final when persisted).
+//!
+//! Invariants: every released transaction ends final exactly once or rejected with a
+//! reason (re-routed and excluded ones are re-submitted until they are final); a
+//! FinalBlock finalizes a prefix of the OptBlocks in the order the normal league applied
+//! them, so no final transaction depends on one that is not; transactions are final only
+//! after their record is persisted; no allocation per transaction on the honest path.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,15 +45,25 @@ use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
 use ioschain_core::crypto::sig::{BatchVerifier, KeyCache};
 use ioschain_core::merkle;
+use ioschain_core::pob::exposure::Exposure;
+use ioschain_core::pob::final_body::{CheckProof, PobBody, Proof};
+use ioschain_core::pob::league::Leagues;
+use ioschain_core::pob::optblock::{
+    EquivocationDetector, FraudProof, OptBlockHeader, SignedOptHeader,
+};
+use ioschain_core::pob::sample::{Sample, route};
 use ioschain_core::prg::Prg;
-use ioschain_core::tx::{RejectReason, Rejection};
-use ioschain_core::types::{Epoch, Hash, Height, ShardId, TxId};
-use ioschain_core::utxo::UtxoSet;
+use ioschain_core::tx::{RejectReason, Rejection, Transaction};
+use ioschain_core::types::{Epoch, Hash, Height, ShardId, TxId, ValidatorId};
+use ioschain_core::utxo::{UtxoError, UtxoSet};
 use ioschain_workloads::{Expected, Workload};
+use rustc_hash::FxHashMap;
 
 use super::Clock;
+use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
+use crate::config::Behaviour;
 use crate::metrics::{ShardMetrics, Stage};
 
 /// A range of the shard's stream released by the driver.
@@ -72,7 +103,8 @@ impl Timing {
 pub struct ShardCounters {
     /// Transactions released to the shard.
     pub submitted: u64,
-    /// Transactions in built blocks.
+    /// Inclusions in an OptBlock (or, with one league, in a built block); a transaction
+    /// excluded and re-submitted counts once per inclusion.
     pub provisional: u64,
     /// Transactions in persisted, certified blocks.
     pub final_: u64,
@@ -82,11 +114,11 @@ pub struct ShardCounters {
     pub mismatched: u64,
     /// The first mismatch, for the report.
     pub first_mismatch: Option<String>,
-    /// Blocks sealed.
+    /// FinalBlocks sealed.
     pub blocks: u64,
     /// Signature batch equations evaluated (bisection included).
     pub verify_batches: u64,
-    /// Signatures verified.
+    /// Signatures verified (ordering, samples and re-checks).
     pub signatures: u64,
     /// Signatures verified one by one (in batches that failed).
     pub verify_singles: u64,
@@ -107,28 +139,111 @@ struct Sealed {
     intended: Vec<u64>,
 }
 
-/// The shard's leader state.
+/// Where the ordering step sends a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// Straight to the normal league (one league, or every believable one slashed).
+    Normal,
+    /// To the believable validator with this league index.
+    Believable(u16),
+    /// The believable validator it was routed to dropped it (censor, crash).
+    Dropped,
+}
+
+/// A transaction a client submits again.
+#[derive(Clone, Copy, Debug)]
+struct Resubmit {
+    index: u32,
+    retry: u16,
+    intended: u64,
+    due_ns: u64,
+}
+
+/// A signature the normal league checks: which OptBlock (by arrival number) and which of
+/// its transactions.
+#[derive(Clone, Copy, Debug)]
+struct SampleEntry {
+    block: u64,
+    position: u32,
+}
+
+/// What a shard needs to start.
+pub struct ShardSetup {
+    /// The shard.
+    pub id: ShardId,
+    /// The workload (genesis and stream).
+    pub workload: Arc<Workload>,
+    /// The roster's keys (the simulated validators), member `i` = roster index `i`.
+    pub roster_keys: Vec<ValidatorKey>,
+    /// Seed of the CoSi nonce material (fresh per run).
+    pub nonce_seed: [u8; 32],
+    /// The run's seed (validator keys and standing, Byzantine plans).
+    pub seed: u64,
+    /// The driver's channel.
+    pub inbox: Receiver<Submit>,
+    /// The store's channel.
+    pub store: Sender<Append>,
+    /// The worker that runs this shard.
+    pub worker: usize,
+    /// Engine limits.
+    pub verify_batch_max: usize,
+    /// A batch is verified once this many transactions are pending…
+    pub verify_batch_min: usize,
+    /// …or once the oldest pending one is this old (ns past its intended time).
+    pub verify_wait_ns: u64,
+    /// Block size bound (one league).
+    pub block_tx_max: usize,
+    /// Block age bound (one league).
+    pub block_interval_ns: u64,
+    /// Spent entries kept for double-spend attribution.
+    pub spent_retention: usize,
+    /// PoB parameters.
+    pub pob: PobParams,
+    /// Metrics recorder.
+    pub metrics: ShardMetrics,
+    /// The run's clock.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for ShardSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardSetup")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sampled signatures are verified once this many are pending (or when the oldest
+/// OptBlock waiting for them is half a challenge window old).
+const SAMPLE_BATCH: usize = 512;
+
+/// The shard's state.
 pub struct Shard {
     /// The shard's id.
     pub id: ShardId,
     workload: Arc<Workload>,
-    /// The UTXO set.
+    /// The normal league's UTXO view: the state FinalBlocks commit to.
     pub utxo: UtxoSet,
+    /// The ordering view (believable validators, or the one league's leader).
+    utxo_order: UtxoSet,
     keys: KeyCache,
     verifier: BatchVerifier,
+    sample_verifier: BatchVerifier,
     roster_keys: Vec<ValidatorKey>,
     /// The roster (certificates verify against it).
     pub roster: Roster,
-    signers: Signers,
     nonce_seed: Prg,
     epoch: Epoch,
     height: u64,
     prev: Hash,
     inbox: Receiver<Submit>,
     pending: VecDeque<Submit>,
+    resubmits: VecDeque<Resubmit>,
     batch_index: Vec<u32>,
     batch_id: Vec<TxId>,
     batch_intended: Vec<u64>,
+    batch_retry: Vec<u16>,
+    batch_route: Vec<Route>,
     batch_verdict: Vec<Option<Rejection>>,
     bad: Vec<u32>,
     open_index: Vec<u32>,
@@ -147,6 +262,35 @@ pub struct Shard {
     pending_count: usize,
     block_tx_max: usize,
     block_interval_ns: u64,
+    // PoB.
+    params: PobParams,
+    seed: u64,
+    /// Validators, their standing and the current leagues.
+    pub validators: Validators,
+    believable: Vec<Believable>,
+    faults: FxHashMap<u32, Fault>,
+    exposure: Vec<Exposure>,
+    detector: EquivocationDetector,
+    inflight: VecDeque<OptBlock>,
+    /// Arrival number of `inflight.front()`.
+    inflight_base: u64,
+    /// Corrupted copies signed by `bad-signature` validators, by (stream index, retry).
+    forged: FxHashMap<(u32, u16), Transaction>,
+    /// Which believable validator holds each transaction of an open (unsigned)
+    /// OptBlock: a transaction spending its outputs can only be included after that
+    /// block is signed and seen.
+    open_owner: FxHashMap<TxId, u16>,
+    /// Transactions waiting to be re-submitted, with when: a client does not spend an
+    /// output before the transaction creating it is confirmed, so a transaction spending
+    /// one of theirs waits with it.
+    awaiting: FxHashMap<TxId, u64>,
+    sample_entries: Vec<SampleEntry>,
+    sample_since_ns: Option<u64>,
+    proofs: Vec<Proof>,
+    excluded: Vec<TxId>,
+    last_final_ns: u64,
+    /// PoB counts.
+    pub pob: PobCounters,
     /// Final plus rejected, for the closed-loop driver.
     pub done: Arc<AtomicU64>,
     /// Counters.
@@ -168,48 +312,6 @@ impl std::fmt::Debug for Shard {
     }
 }
 
-/// What a shard needs to start.
-pub struct ShardSetup {
-    /// The shard.
-    pub id: ShardId,
-    /// The workload (genesis and stream).
-    pub workload: Arc<Workload>,
-    /// The roster's keys (the simulated validators), member `i` = roster index `i`.
-    pub roster_keys: Vec<ValidatorKey>,
-    /// Seed of the CoSi nonce material (fresh per run).
-    pub nonce_seed: [u8; 32],
-    /// The driver's channel.
-    pub inbox: Receiver<Submit>,
-    /// The store's channel.
-    pub store: Sender<Append>,
-    /// The worker that runs this shard.
-    pub worker: usize,
-    /// Engine limits.
-    pub verify_batch_max: usize,
-    /// A batch is verified once this many transactions are pending…
-    pub verify_batch_min: usize,
-    /// …or once the oldest pending one is this old (ns past its intended time).
-    pub verify_wait_ns: u64,
-    /// Block size bound.
-    pub block_tx_max: usize,
-    /// Block age bound.
-    pub block_interval_ns: u64,
-    /// Spent entries kept for double-spend attribution.
-    pub spent_retention: usize,
-    /// Metrics recorder.
-    pub metrics: ShardMetrics,
-    /// The run's clock.
-    pub clock: Clock,
-}
-
-impl std::fmt::Debug for ShardSetup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardSetup")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Shard {
     /// A shard at genesis.
     pub fn new(setup: ShardSetup) -> Shard {
@@ -221,21 +323,33 @@ impl Shard {
         let roster =
             Roster::new(&members).expect("roster keys derived from seeds are valid and distinct");
         let part = &setup.workload.shards[setup.id.0 as usize];
-        let mut utxo = UtxoSet::with_spent_retention(part.genesis.len() * 2, setup.spent_retention);
-        for (outpoint, output) in &part.genesis {
-            utxo.create(*outpoint, *output)
-                .expect("genesis outpoints are distinct");
-        }
-        let signers = Signers::all(roster.len());
+        let genesis_set = || {
+            let mut utxo =
+                UtxoSet::with_spent_retention(part.genesis.len() * 2, setup.spent_retention);
+            for (outpoint, output) in &part.genesis {
+                utxo.create(*outpoint, *output)
+                    .expect("genesis outpoints are distinct");
+            }
+            utxo
+        };
+        let utxo = genesis_set();
+        let utxo_order = genesis_set();
         let capacity = setup.block_tx_max.max(setup.verify_batch_max);
-        Shard {
+        let validators = Validators::genesis(setup.seed, setup.id, roster.len(), setup.pob.stake);
+        let exposure = validators
+            .records
+            .iter()
+            .map(|r| Exposure::new(u128::from(r.stake)))
+            .collect();
+        let mut shard = Shard {
             id: setup.id,
             utxo,
+            utxo_order,
             keys: KeyCache::new(),
             verifier: BatchVerifier::with_capacity(setup.verify_batch_max * 2),
+            sample_verifier: BatchVerifier::with_capacity(SAMPLE_BATCH * 2),
             roster_keys: setup.roster_keys,
             roster,
-            signers,
             nonce_seed: Prg::new(&[
                 b"ioschain/cosi-fresh",
                 &setup.nonce_seed,
@@ -246,9 +360,12 @@ impl Shard {
             prev: Hash::ZERO,
             inbox: setup.inbox,
             pending: VecDeque::new(),
+            resubmits: VecDeque::new(),
             batch_index: Vec::with_capacity(setup.verify_batch_max),
             batch_id: Vec::with_capacity(setup.verify_batch_max),
             batch_intended: Vec::with_capacity(setup.verify_batch_max),
+            batch_retry: Vec::with_capacity(setup.verify_batch_max),
+            batch_route: Vec::with_capacity(setup.verify_batch_max),
             batch_verdict: Vec::with_capacity(setup.verify_batch_max),
             bad: Vec::new(),
             open_index: Vec::with_capacity(capacity),
@@ -267,26 +384,77 @@ impl Shard {
             pending_count: 0,
             block_tx_max: setup.block_tx_max,
             block_interval_ns: setup.block_interval_ns,
+            params: setup.pob,
+            seed: setup.seed,
+            validators,
+            believable: Vec::new(),
+            faults: FxHashMap::default(),
+            exposure,
+            detector: EquivocationDetector::new(),
+            inflight: VecDeque::new(),
+            inflight_base: 0,
+            forged: FxHashMap::default(),
+            open_owner: FxHashMap::default(),
+            awaiting: FxHashMap::default(),
+            sample_entries: Vec::new(),
+            sample_since_ns: None,
+            proofs: Vec::new(),
+            excluded: Vec::new(),
+            last_final_ns: 0,
+            pob: PobCounters::default(),
             done: Arc::new(AtomicU64::new(0)),
             counters: ShardCounters::default(),
             metrics: setup.metrics,
             clock: setup.clock,
             store_failed: false,
             workload: setup.workload,
+        };
+        shard.start_epoch();
+        // The first `count` believable validators of epoch 0 are the Byzantine ones.
+        if shard.params.byzantine_in(shard.id) {
+            let count = shard.params.byzantine.as_ref().map_or(0, |b| b.count);
+            let ids: Vec<ValidatorId> = shard
+                .validators
+                .leagues
+                .believable()
+                .iter()
+                .take(count)
+                .copied()
+                .collect();
+            shard.validators.byzantine = ids.clone();
+            for id in ids {
+                if let Some(fault) =
+                    shard
+                        .params
+                        .fault_for(&shard.validators, id, shard.seed, shard.id)
+                {
+                    shard.faults.insert(id.0, fault);
+                }
+            }
         }
+        shard
     }
 
-    /// Whether nothing is pending: no released transaction unprocessed, no open block,
-    /// no block awaiting persistence.
+    /// Whether nothing is pending: no released transaction unprocessed, no open or
+    /// unfinalized block, no block awaiting persistence.
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
+            && self.resubmits.is_empty()
             && self.open_index.is_empty()
+            && self.believable.iter().all(|b| b.open.is_empty())
+            && self.inflight.is_empty()
+            && self.proofs.is_empty()
+            && self.excluded.is_empty()
             && self.sealed.is_empty()
             && self.inbox.is_empty()
     }
 
-    /// One step at time `now_ns`: take released ranges, verify and apply a batch, seal a
-    /// block if due. Returns whether there was work.
+    /// Whether this epoch runs believable-first (two leagues).
+    fn split(&self) -> bool {
+        matches!(self.validators.leagues, Leagues::Split { .. })
+    }
+
+    /// One step at time `now_ns`. Returns whether there was work.
     pub fn poll(&mut self, now_ns: u64) -> bool {
         self.metrics.at(now_ns);
         let mut worked = false;
@@ -299,28 +467,66 @@ impl Shard {
         // Batches verify faster per signature the larger they are (BENCHMARKING.md:
         // 67k sig/s at 64, 98k at 1024 on one core), so a shard that keeps up waits for
         // `verify_batch_min` transactions, but never lets the oldest wait past
-        // `verify_wait`.
+        // `verify_wait`. Re-submitted transactions go at once.
+        let resubmit_due = self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns);
         if let Some(front) = self.pending.front() {
             let oldest_ns = front.timing.intended_ns(front.start);
             if self.pending_count >= self.verify_batch_min
                 || now_ns.saturating_sub(oldest_ns) >= self.verify_wait_ns
+                || resubmit_due
             {
                 self.process_batch(now_ns);
                 worked = true;
             }
+        } else if resubmit_due {
+            self.process_batch(now_ns);
+            worked = true;
         }
+        for b in 0..self.believable.len() {
+            let open = &self.believable[b];
+            if !open.open.is_empty()
+                && now_ns.saturating_sub(open.open_since_ns) >= self.params.opt_block_interval_ns
+            {
+                self.seal_opt(b);
+                worked = true;
+            }
+        }
+        if let Some(since) = self.sample_since_ns
+            && (self.sample_entries.len() >= SAMPLE_BATCH
+                || now_ns.saturating_sub(since) >= self.params.challenge_window_ns / 2)
+        {
+            self.verify_samples();
+            worked = true;
+        }
+        if now_ns.saturating_sub(self.last_final_ns) >= self.params.final_interval_ns {
+            worked |= self.finalize(now_ns);
+        }
+        // One league: blocks straight from the ordering step, once every OptBlock of an
+        // earlier two-league epoch is final (they were applied first).
         if !self.open_index.is_empty()
+            && self.inflight.is_empty()
             && now_ns.saturating_sub(self.open_since_ns) >= self.block_interval_ns
         {
-            self.seal(now_ns);
+            self.seal();
             worked = true;
         }
         worked
     }
 
-    fn take_batch(&mut self) {
+    fn take_batch(&mut self, now_ns: u64) {
         self.batch_index.clear();
         self.batch_intended.clear();
+        self.batch_retry.clear();
+        while self.batch_index.len() < self.verify_batch_max
+            && self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
+        {
+            let r = self.resubmits.pop_front().expect("checked");
+            let id = self.workload.shards[self.id.0 as usize].txs[r.index as usize].id();
+            self.awaiting.remove(&id);
+            self.batch_index.push(r.index);
+            self.batch_intended.push(r.intended);
+            self.batch_retry.push(r.retry);
+        }
         while self.batch_index.len() < self.verify_batch_max {
             let Some(front) = self.pending.front_mut() else {
                 break;
@@ -330,6 +536,7 @@ impl Shard {
             for index in front.start..front.start + take {
                 self.batch_index.push(index);
                 self.batch_intended.push(front.timing.intended_ns(index));
+                self.batch_retry.push(0);
             }
             front.start += take;
             self.pending_count -= take as usize;
@@ -339,32 +546,130 @@ impl Shard {
         }
     }
 
+    /// The believable validator a client sends `tx` to on its `retry`-th attempt; clients
+    /// skip slashed validators (the ban is public).
+    fn route_of(&self, tx: &Transaction, retry: u16) -> Route {
+        if !self.split() || self.believable.is_empty() {
+            return Route::Normal;
+        }
+        let l = self.believable.len() as u16;
+        let Some(first) = tx.inputs.first() else {
+            return Route::Believable(0);
+        };
+        let home = route(first, l, retry);
+        (0..l)
+            .map(|k| (home + k) % l)
+            .find(|&b| !self.believable[b as usize].banned)
+            .map_or(Route::Normal, Route::Believable)
+    }
+
+    /// Whether believable validator `b` drops what is routed to it now.
+    fn drops(&mut self, b: usize) -> bool {
+        let id = self.believable[b].id;
+        let seq = self.believable[b].seq;
+        let Some(fault) = self.faults.get_mut(&id.0) else {
+            return false;
+        };
+        match fault.behaviour {
+            Behaviour::Censor => fault.strikes(seq),
+            Behaviour::Crash => {
+                if !fault.crashed && fault.strikes(seq) {
+                    fault.crashed = true;
+                    // What it had not signed yet is lost with it.
+                    self.drop_open(b, self.params.reroute_timeout_ns);
+                    return true;
+                }
+                fault.crashed
+            }
+            _ => false,
+        }
+    }
+
+    /// The client of stream transaction `index` sends it again at `due_ns`.
+    fn resubmit(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
+        self.pob.reroutes += 1;
+        let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
+        self.awaiting.insert(id, due_ns);
+        let at = self
+            .resubmits
+            .iter()
+            .rposition(|r| r.due_ns <= due_ns)
+            .map_or(0, |p| p + 1);
+        self.resubmits.insert(
+            at,
+            Resubmit {
+                index,
+                retry: retry.saturating_add(1),
+                intended,
+                due_ns,
+            },
+        );
+    }
+
+    /// Believable validator `b`'s open transactions are abandoned (crash or ban): undone
+    /// in the ordering view and re-submitted by their clients after `delay_ns`.
+    fn drop_open(&mut self, b: usize, delay_ns: u64) {
+        let open = std::mem::take(&mut self.believable[b].open);
+        for t in &open {
+            self.open_owner.remove(&t.id);
+        }
+        let due = self.clock.now_ns() + delay_ns;
+        let signer = self.believable[b].id;
+        for opt in open.iter().rev() {
+            let tx = self.tx_of(opt).clone();
+            self.revert_order(&tx, opt.id);
+            self.exposure[signer.0 as usize].settle(opt.value);
+            self.forged.remove(&(opt.index, opt.retry));
+        }
+        for opt in &open {
+            self.resubmit(opt.index, opt.retry, opt.intended, due);
+        }
+    }
+
     fn process_batch(&mut self, now_ns: u64) {
-        self.take_batch();
+        self.take_batch(now_ns);
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
         self.batch_id.clear();
         self.batch_verdict.clear();
-        for (position, &index) in self.batch_index.iter().enumerate() {
+        self.batch_route.clear();
+        let timeout = self.params.reroute_timeout_ns;
+        for position in 0..self.batch_index.len() {
+            let index = self.batch_index[position];
             let tx = &part.txs[index as usize];
-            let mut verdict = tx.check_structure().err();
-            let id = if verdict.is_none() {
-                tx.id()
-            } else {
-                TxId::default()
-            };
-            if verdict.is_none() {
-                for witness in &tx.witnesses {
-                    match self.keys.get(&witness.owner) {
-                        Some(key) => {
-                            self.verifier
-                                .push(id.0.0, &witness.signature, key, position as u32);
-                            self.counters.signatures += 1;
-                        }
-                        None => {
-                            verdict = Some(Rejection::BadSignature {
-                                owner: witness.owner,
-                            })
+            let mut route = self.route_of(tx, self.batch_retry[position]);
+            if let Route::Believable(b) = route
+                && self.drops(b as usize)
+            {
+                // The client hears nothing and re-routes after its timeout.
+                self.believable[b as usize].missed += 1;
+                let (retry, intended) = (self.batch_retry[position], self.batch_intended[position]);
+                self.resubmit(index, retry, intended, now_ns + timeout);
+                route = Route::Dropped;
+            }
+            self.batch_route.push(route);
+            let mut verdict = None;
+            let mut id = TxId::default();
+            if route != Route::Dropped {
+                verdict = tx.check_structure().err();
+                if verdict.is_none() {
+                    id = tx.id();
+                    for witness in &tx.witnesses {
+                        match self.keys.get(&witness.owner) {
+                            Some(key) => {
+                                self.verifier.push(
+                                    id.0.0,
+                                    &witness.signature,
+                                    key,
+                                    position as u32,
+                                );
+                                self.counters.signatures += 1;
+                            }
+                            None => {
+                                verdict = Some(Rejection::BadSignature {
+                                    owner: witness.owner,
+                                })
+                            }
                         }
                     }
                 }
@@ -372,14 +677,7 @@ impl Shard {
             self.batch_id.push(id);
             self.batch_verdict.push(verdict);
         }
-        let (batches, singles) = (
-            self.verifier.batches_verified(),
-            self.verifier.singles_verified(),
-        );
-        self.bad.clear();
-        self.verifier.verify(&mut self.bad);
-        self.counters.verify_batches += self.verifier.batches_verified() - batches;
-        self.counters.verify_singles += self.verifier.singles_verified() - singles;
+        self.run_verifier();
         for &position in &self.bad {
             // Entries are tagged by transaction; the first witness stands for the owner
             // in the rejection's detail (the counted reason is exact).
@@ -393,16 +691,32 @@ impl Shard {
         // at a time.
         for &index in &self.batch_index {
             for input in &part.txs[index as usize].inputs {
-                std::hint::black_box(self.utxo.get(input));
+                std::hint::black_box(self.utxo_order.get(input));
             }
         }
         for position in 0..self.batch_index.len() {
+            let route = self.batch_route[position];
+            if route == Route::Dropped {
+                continue;
+            }
             let index = self.batch_index[position];
             let tx = &part.txs[index as usize];
             let id = self.batch_id[position];
+            let intended = self.batch_intended[position];
+            let retry = self.batch_retry[position];
+            let value: u128 = tx.outputs.iter().map(|o| u128::from(o.amount.0)).sum();
+            if let (Route::Believable(b), None) = (route, self.batch_verdict[position]) {
+                let signer = self.believable[b as usize].id.0 as usize;
+                if !self.exposure[signer].try_admit(value) {
+                    // The validator stops signing at its cap; the client re-routes.
+                    self.pob.exposure_deferrals += 1;
+                    self.resubmit(index, retry, intended, now_ns + timeout);
+                    continue;
+                }
+            }
             let outcome = match self.batch_verdict[position] {
                 Some(rejection) => Err(rejection),
-                None => self.utxo.apply(tx, id).map(|_| ()),
+                None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
             let expected = part.expected[index as usize];
             match outcome {
@@ -410,17 +724,36 @@ impl Shard {
                     if expected != Expected::Valid {
                         self.mismatch(index, format!("accepted, expected {expected:?}"));
                     }
-                    if self.open_index.is_empty() {
-                        self.open_since_ns = now_ns;
-                    }
-                    self.open_index.push(index);
-                    self.open_id.push(id);
-                    self.open_intended.push(self.batch_intended[position]);
-                    if self.open_index.len() >= self.block_tx_max {
-                        self.seal(now_ns);
+                    let opt = OptTx {
+                        index,
+                        id,
+                        intended,
+                        retry,
+                        value,
+                        forged: false,
+                        replay: false,
+                        excluded: false,
+                    };
+                    match route {
+                        Route::Believable(b) => self.admit(b as usize, opt, now_ns),
+                        _ => self.admit_single(tx, opt, now_ns),
                     }
                 }
                 Err(rejection) => {
+                    if let Route::Believable(b) = route
+                        && self.batch_verdict[position].is_none()
+                    {
+                        let signer = self.believable[b as usize].id.0 as usize;
+                        self.exposure[signer].settle(value);
+                    }
+                    if let Rejection::UnknownInput { outpoint } = rejection
+                        && let Some(&due) = self.awaiting.get(&outpoint.tx)
+                    {
+                        // Its input comes from a transaction being re-submitted: the
+                        // client sends it once that one is in.
+                        self.resubmit(index, retry, intended, due.max(now_ns));
+                        continue;
+                    }
                     let reason = rejection.reason();
                     if expected != Expected::Invalid(reason) {
                         self.mismatch(
@@ -440,6 +773,83 @@ impl Shard {
         }
     }
 
+    /// Verifies what is queued in the ordering verifier; failed entries' tags go to
+    /// `self.bad`.
+    fn run_verifier(&mut self) {
+        let (batches, singles) = (
+            self.verifier.batches_verified(),
+            self.verifier.singles_verified(),
+        );
+        self.bad.clear();
+        self.verifier.verify(&mut self.bad);
+        self.counters.verify_batches += self.verifier.batches_verified() - batches;
+        self.counters.verify_singles += self.verifier.singles_verified() - singles;
+    }
+
+    /// One league: the accepted transaction goes straight into the open block (the
+    /// leader's view is the normal league's).
+    fn admit_single(&mut self, tx: &Transaction, opt: OptTx, now_ns: u64) {
+        self.utxo
+            .apply(tx, opt.id)
+            .expect("the ordering view and the normal view agree with one league");
+        if self.open_index.is_empty() {
+            self.open_since_ns = now_ns;
+        }
+        self.open_index.push(opt.index);
+        self.open_id.push(opt.id);
+        self.open_intended.push(opt.intended);
+        if self.open_index.len() >= self.block_tx_max && self.inflight.is_empty() {
+            self.seal();
+        }
+    }
+
+    /// Believable validator `b` adds a checked transaction to its open OptBlock. If it
+    /// spends an output of a transaction another believable validator holds unsigned,
+    /// that validator signs its block first (so the normal league applies the two in
+    /// dependency order).
+    fn admit(&mut self, b: usize, mut opt: OptTx, now_ns: u64) {
+        let workload = Arc::clone(&self.workload);
+        for input in &workload.shards[self.id.0 as usize].txs[opt.index as usize].inputs {
+            if let Some(&other) = self.open_owner.get(&input.tx)
+                && usize::from(other) != b
+            {
+                self.seal_opt(usize::from(other));
+            }
+        }
+        self.open_owner.insert(opt.id, b as u16);
+        let id = self.believable[b].id;
+        let seq = self.believable[b].seq;
+        if let Some(fault) = self.faults.get_mut(&id.0)
+            && fault.behaviour == Behaviour::BadSignature
+            && fault.strikes(seq)
+        {
+            // It corrupts the signature of a transaction it was sent (and checked).
+            let mut forged =
+                self.workload.shards[self.id.0 as usize].txs[opt.index as usize].clone();
+            forged.witnesses[0].signature[0] ^= 0x01;
+            self.forged.insert((opt.index, opt.retry), forged);
+            opt.forged = true;
+        }
+        let believable = &mut self.believable[b];
+        if believable.open.is_empty() {
+            believable.open_since_ns = now_ns;
+        }
+        believable.open.push(opt);
+        if believable.open.len() >= self.params.opt_block_tx_max {
+            self.seal_opt(b);
+        }
+    }
+
+    /// The transaction an OptBlock entry stands for (the forged copy if the signer
+    /// corrupted it).
+    fn tx_of(&self, opt: &OptTx) -> &Transaction {
+        if opt.forged {
+            &self.forged[&(opt.index, opt.retry)]
+        } else {
+            &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
+        }
+    }
+
     fn mismatch(&mut self, index: u32, what: String) {
         self.counters.mismatched += 1;
         if self.counters.first_mismatch.is_none() {
@@ -447,30 +857,579 @@ impl Shard {
         }
     }
 
-    /// Seals the open block: header, provisional, CoSi certificate, record to the store.
-    fn seal(&mut self, _due_ns: u64) {
-        // Read the clock: a batch may have taken milliseconds since the poll began.
-        self.metrics.at(self.clock.now_ns());
+    /// Believable validator `b` signs its open OptBlock; the normal validator checks it.
+    fn seal_opt(&mut self, b: usize) {
+        let now_ns = self.clock.now_ns();
+        self.metrics.at(now_ns);
+        let mut txs = std::mem::take(&mut self.believable[b].open);
+        if txs.is_empty() {
+            return;
+        }
+        for t in &txs {
+            self.open_owner.remove(&t.id);
+        }
+        let signer = self.believable[b].id;
+        let seq = self.believable[b].seq;
+        let mut equivocate = false;
+        if let Some(fault) = self.faults.get_mut(&signer.0) {
+            let behaviour = fault.behaviour;
+            match behaviour {
+                Behaviour::DoubleSpend | Behaviour::Equivocate if fault.strikes(seq) => {
+                    if behaviour == Behaviour::Equivocate {
+                        equivocate = true;
+                    } else if let Some(mut again) = self.believable[b].last_included {
+                        // It includes again a transaction from one of its earlier blocks.
+                        again.replay = true;
+                        again.value = 0;
+                        txs.push(again);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let leaves: Vec<Hash> = txs.iter().map(|t| self.tx_of(t).witnessed_hash()).collect();
+        let believable = &self.believable[b];
+        let header = OptBlockHeader {
+            shard: self.id,
+            epoch: self.epoch,
+            league_index: b as u16,
+            seq,
+            prev_opt: believable.prev_opt,
+            prev_final: self.prev,
+            tx_root: merkle::root_of(leaves.iter().copied(), &mut self.merkle_scratch),
+            tx_count: txs.len() as u32,
+        };
+        let key = &self.validators.opt_keys[signer.0 as usize];
+        let signed = SignedOptHeader::sign(header, key);
+        // A second, different block for the same slot (it drops its last transaction).
+        let conflicting = equivocate.then(|| {
+            let n = leaves.len() - 1;
+            SignedOptHeader::sign(
+                OptBlockHeader {
+                    tx_root: merkle::root(&leaves[..n]),
+                    tx_count: n as u32,
+                    ..header
+                },
+                key,
+            )
+        });
+        for t in txs.iter().filter(|t| !t.replay) {
+            self.metrics.record(Stage::Provisional, t.intended);
+            self.counters.provisional += 1;
+        }
+        let believable = &mut self.believable[b];
+        believable.last_included = txs.iter().rev().find(|t| !t.replay && !t.forged).copied();
+        believable.seq += 1;
+        believable.prev_opt = signed.header.hash();
+        self.pob.opt_blocks += 1;
+        let block = OptBlock {
+            hash: signed.header.hash(),
+            signed,
+            signer,
+            txs,
+            sealed_ns: now_ns,
+            unsampled: 0,
+        };
+        self.check_opt(block, conflicting);
+    }
+
+    /// The normal validator checks an OptBlock as it arrives (see the module doc) and
+    /// keeps it until it is final.
+    fn check_opt(&mut self, mut block: OptBlock, conflicting: Option<SignedOptHeader>) {
+        let arrival = self.inflight_base + self.inflight.len() as u64;
+        let signed = block.signed;
+        // Only the current believable validator at that index may sign for it; its
+        // signature, then its slot, then the body against the header.
+        let entitled = self
+            .validators
+            .leagues
+            .believable()
+            .get(usize::from(signed.header.league_index))
+            .is_some_and(|id| self.validators.opt_public[id.0 as usize] == signed.signer);
+        let valid = signed.verify();
+        assert!(
+            entitled && valid,
+            "the engine's believable validators sign their own blocks"
+        );
+        self.detector.observe_verified(signed);
+        if let Some(second) = conflicting
+            && let Some(proof) = self.detector.observe(second)
+        {
+            self.blame(Proof::Equivocation(proof));
+        }
+        let leaves: Vec<Hash> = block
+            .txs
+            .iter()
+            .map(|t| self.tx_of(t).witnessed_hash())
+            .collect();
+        assert_eq!(
+            merkle::root_of(leaves.iter().copied(), &mut self.merkle_scratch),
+            signed.header.tx_root,
+            "the body matches its header"
+        );
+        // Cheap checks of every transaction, against the normal league's own view.
+        let mut failed = Vec::new();
+        let part = &self.workload.shards[self.id.0 as usize];
+        for (position, opt) in block.txs.iter().enumerate() {
+            let tx = if opt.forged {
+                &self.forged[&(opt.index, opt.retry)]
+            } else {
+                &part.txs[opt.index as usize]
+            };
+            let id = tx.id();
+            if let Err(rejection) = self.utxo.apply(tx, id) {
+                failed.push((position, rejection.reason()));
+            }
+        }
+        let block_signer = block.signer;
+        let full_check = self.validators.records[block.signer.0 as usize].banned;
+        if !full_check {
+            self.draw_samples(&mut block, arrival);
+        }
+        self.inflight.push_back(block);
+        let signer = block_signer;
+        for (position, reason) in failed {
+            let opt = {
+                let block = self.inflight.back_mut().expect("just pushed");
+                block.txs[position].excluded = true;
+                block.txs[position]
+            };
+            // Never applied in the normal view; undone in the ordering view unless the
+            // ordering step never applied it (a replay).
+            let tx = self.tx_of(&opt).clone();
+            self.excluded.push(opt.id);
+            self.pob.excluded += 1;
+            if !opt.replay {
+                self.revert_order(&tx, opt.id);
+                self.exposure[signer.0 as usize].settle(opt.value);
+                self.harm(&opt);
+            }
+            let path = merkle::prove(&leaves, position).expect("position is in the block");
+            self.blame(Proof::FailedCheck(CheckProof {
+                header: signed,
+                tx,
+                path,
+                reason,
+            }));
+        }
+        if full_check {
+            self.recheck(arrival);
+        }
+    }
+
+    /// Draws the samplers' VRF samples of `block` and queues the selected signatures.
+    fn draw_samples(&mut self, block: &mut OptBlock, arrival: u64) {
+        let normal = self.validators.leagues.normal();
+        let samplers = if self.params.all_samplers {
+            normal.len()
+        } else {
+            1
+        };
+        let samples: Vec<Sample> = normal[..samplers]
+            .iter()
+            .map(|id| Sample::draw(&self.validators.vrf_keys[id.0 as usize], &block.hash))
+            .collect();
+        self.pob.vrf_proofs += samples.len() as u64;
+        for position in 0..block.txs.len() {
+            let opt = block.txs[position];
+            if opt.excluded || opt.replay {
+                continue;
+            }
+            let selected = samples.iter().any(|s| s.selects(&opt.id.0, self.params.p));
+            if opt.forged {
+                if selected {
+                    self.pob.forged_sampled += 1;
+                } else {
+                    self.pob.forged_unsampled += 1;
+                }
+            }
+            if !selected {
+                continue;
+            }
+            let tag = self.sample_entries.len() as u32;
+            let tx = if opt.forged {
+                &self.forged[&(opt.index, opt.retry)]
+            } else {
+                &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
+            };
+            for witness in &tx.witnesses {
+                let key = self
+                    .keys
+                    .get(&witness.owner)
+                    .expect("the ordering step cached every owner it accepted");
+                self.sample_verifier
+                    .push(opt.id.0.0, &witness.signature, key, tag);
+                self.pob.sampled_signatures += 1;
+                self.counters.signatures += 1;
+            }
+            self.sample_entries.push(SampleEntry {
+                block: arrival,
+                position: position as u32,
+            });
+            block.unsampled += 1;
+        }
+        if block.unsampled > 0 && self.sample_since_ns.is_none() {
+            self.sample_since_ns = Some(block.sealed_ns);
+        }
+    }
+
+    fn block_mut(&mut self, arrival: u64) -> &mut OptBlock {
+        &mut self.inflight[(arrival - self.inflight_base) as usize]
+    }
+
+    /// Verifies the queued sample signatures; a failure is a fraud proof.
+    fn verify_samples(&mut self) {
+        if self.sample_entries.is_empty() {
+            self.sample_since_ns = None;
+            return;
+        }
+        let (batches, singles) = (
+            self.sample_verifier.batches_verified(),
+            self.sample_verifier.singles_verified(),
+        );
+        let mut bad = Vec::new();
+        self.sample_verifier.verify(&mut bad);
+        self.counters.verify_batches += self.sample_verifier.batches_verified() - batches;
+        self.counters.verify_singles += self.sample_verifier.singles_verified() - singles;
+        let entries = std::mem::take(&mut self.sample_entries);
+        for entry in &entries {
+            self.block_mut(entry.block).unsampled -= 1;
+        }
+        bad.dedup();
+        for tag in bad {
+            let entry = entries[tag as usize];
+            let block = &self.inflight[(entry.block - self.inflight_base) as usize];
+            let opt = block.txs[entry.position as usize];
+            if opt.excluded {
+                continue;
+            }
+            let proof = FraudProof {
+                header: block.signed,
+                tx: self.tx_of(&opt).clone(),
+                path: self.path_in(entry.block, entry.position as usize),
+            };
+            self.blame(Proof::BadSignature(proof));
+        }
+        self.sample_entries = entries;
+        self.sample_entries.clear();
+        self.sample_since_ns = None;
+    }
+
+    fn path_in(&self, arrival: u64, position: usize) -> merkle::MerkleProof {
+        let block = &self.inflight[(arrival - self.inflight_base) as usize];
+        let leaves: Vec<Hash> = block
+            .txs
+            .iter()
+            .map(|t| self.tx_of(t).witnessed_hash())
+            .collect();
+        merkle::prove(&leaves, position).expect("position is in the block")
+    }
+
+    /// A proof against a believable validator: verified as anyone would, then the
+    /// culprit is slashed (once), its unsigned work dropped, and everything it signed
+    /// that is not final re-verified in full.
+    fn blame(&mut self, proof: Proof) {
+        let culprit = proof
+            .culprit()
+            .expect("the normal validator's own proofs verify");
+        let id = self
+            .validators
+            .by_key(&culprit)
+            .expect("the culprit is a roster member");
+        let kind = match proof {
+            Proof::BadSignature(_) => 0,
+            Proof::Equivocation(_) => 1,
+            Proof::FailedCheck(_) => 2,
+        };
+        self.pob.proofs[kind] += 1;
+        self.proofs.push(proof);
+        let record = &mut self.validators.records[id.0 as usize];
+        if record.banned {
+            return;
+        }
+        self.pob.slashed_stake += u128::from(record.slash());
+        self.pob.slashes += 1;
+        if let Some(b) = self.believable.iter().position(|b| b.id == id) {
+            self.believable[b].banned = true;
+            self.drop_open(b, 0);
+        }
+        let arrivals: Vec<u64> = (0..self.inflight.len() as u64)
+            .map(|k| self.inflight_base + k)
+            .filter(|&a| self.inflight[(a - self.inflight_base) as usize].signer == id)
+            .collect();
+        for arrival in arrivals {
+            self.recheck(arrival);
+        }
+    }
+
+    /// Re-verifies every transaction of an OptBlock in full and excludes the invalid.
+    fn recheck(&mut self, arrival: u64) {
+        let index = (arrival - self.inflight_base) as usize;
+        let count = self.inflight[index].txs.len();
+        for position in 0..count {
+            let opt = self.inflight[index].txs[position];
+            if opt.excluded {
+                continue;
+            }
+            let tx = if opt.forged {
+                &self.forged[&(opt.index, opt.retry)]
+            } else {
+                &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
+            };
+            for witness in &tx.witnesses {
+                if let Some(key) = self.keys.get(&witness.owner) {
+                    self.verifier
+                        .push(opt.id.0.0, &witness.signature, key, position as u32);
+                    self.pob.recheck_signatures += 1;
+                    self.counters.signatures += 1;
+                }
+            }
+        }
+        self.run_verifier();
+        let mut bad = std::mem::take(&mut self.bad);
+        bad.dedup();
+        for &position in &bad {
+            self.exclude(arrival, position as usize);
+        }
+        self.bad = bad;
+    }
+
+    /// Excludes one transaction of an in-flight OptBlock: undone in both views (with
+    /// every transaction that spent its outputs), and its client re-submits it.
+    fn exclude(&mut self, arrival: u64, position: usize) {
+        let block = self.block_mut(arrival);
+        let opt = block.txs[position];
+        if opt.excluded {
+            return;
+        }
+        block.txs[position].excluded = true;
+        let signer = block.signer;
+        let tx = self.tx_of(&opt).clone();
+        self.revert_view(&tx, opt.id, true);
+        self.revert_order(&tx, opt.id);
+        self.excluded.push(opt.id);
+        self.pob.excluded += 1;
+        self.exposure[signer.0 as usize].settle(opt.value);
+        if !opt.replay {
+            self.harm(&opt);
+        }
+    }
+
+    /// A client's provisional confirmation was reverted: counted, compensated from the
+    /// slashed stake, and the client re-submits its transaction.
+    fn harm(&mut self, opt: &OptTx) {
+        self.pob.harmed += 1;
+        self.pob.harmed_value += opt.value;
+        let now = self.clock.now_ns();
+        self.resubmit(opt.index, opt.retry, opt.intended, now);
+    }
+
+    /// Undoes `tx` in the normal view (`normal`) or the ordering view, first excluding or
+    /// dropping whatever spent its outputs.
+    fn revert_view(&mut self, tx: &Transaction, id: TxId, normal: bool) {
+        loop {
+            let view = if normal {
+                &mut self.utxo
+            } else {
+                &mut self.utxo_order
+            };
+            match view.revert(tx, id) {
+                Ok(()) => return,
+                Err(UtxoError::OutputSpent { by, .. }) => self.undo_dependent(by),
+                Err(e) => panic!(
+                    "cannot revert {id:?}: {e}; raise engine.spent_retention above the transactions of a challenge window"
+                ),
+            }
+        }
+    }
+
+    fn revert_order(&mut self, tx: &Transaction, id: TxId) {
+        self.revert_view(tx, id, false);
+    }
+
+    /// A transaction that spent an output of one being reverted: excluded if it is in
+    /// an OptBlock, dropped from its validator's open block otherwise.
+    fn undo_dependent(&mut self, id: TxId) {
+        for k in 0..self.inflight.len() {
+            if let Some(position) = self.inflight[k]
+                .txs
+                .iter()
+                .position(|t| t.id == id && !t.excluded && !t.replay)
+            {
+                self.exclude(self.inflight_base + k as u64, position);
+                return;
+            }
+        }
+        for b in 0..self.believable.len() {
+            if let Some(position) = self.believable[b].open.iter().position(|t| t.id == id) {
+                let opt = self.believable[b].open.remove(position);
+                self.open_owner.remove(&opt.id);
+                let tx = self.tx_of(&opt).clone();
+                self.revert_order(&tx, opt.id);
+                let signer = self.believable[b].id.0 as usize;
+                self.exposure[signer].settle(opt.value);
+                self.forged.remove(&(opt.index, opt.retry));
+                let now = self.clock.now_ns();
+                self.resubmit(opt.index, opt.retry, opt.intended, now);
+                return;
+            }
+        }
+        panic!("{id:?} spent an output being reverted but is in no unfinalized block");
+    }
+
+    /// The normal league's leader proposes a FinalBlock over the OptBlocks older than
+    /// the challenge window (a prefix of the order they were applied in), with the proofs
+    /// and exclusions since the last one. Returns whether it sealed one.
+    fn finalize(&mut self, now_ns: u64) -> bool {
+        let window = self.params.challenge_window_ns;
+        let old_enough = |b: &OptBlock| b.sealed_ns + window <= now_ns;
+        if self
+            .inflight
+            .iter()
+            .take_while(|b| old_enough(b))
+            .any(|b| b.unsampled > 0)
+        {
+            self.verify_samples();
+        }
+        let ready = self.inflight.iter().take_while(|b| old_enough(b)).count();
+        if ready == 0 && self.proofs.is_empty() && self.excluded.is_empty() {
+            return false;
+        }
+        self.last_final_ns = now_ns;
+        let blocks: Vec<OptBlock> = self.inflight.drain(..ready).collect();
+        self.inflight_base += ready as u64;
+        let mut txs: Vec<OptTx> = Vec::new();
+        for block in &blocks {
+            txs.extend(block.txs.iter().filter(|t| !t.excluded));
+        }
+        let body = PobBody {
+            refs: blocks.iter().map(|b| b.signed).collect(),
+            proofs: std::mem::take(&mut self.proofs),
+            excluded: std::mem::take(&mut self.excluded),
+        };
+        let normal: Vec<usize> = self
+            .validators
+            .leagues
+            .normal()
+            .iter()
+            .filter(|id| !self.validators.records[id.0 as usize].banned)
+            .map(|id| id.0 as usize)
+            .collect();
+        let signers = if normal.len() >= self.roster.threshold() {
+            Signers::from_indices(self.roster.len(), normal.iter().copied())
+        } else {
+            Signers::all(self.roster.len())
+        };
+        let intended: Vec<u64> = txs
+            .iter()
+            .filter(|t| !t.replay)
+            .map(|t| t.intended)
+            .collect();
+        self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
+        let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
+        let forged = std::mem::take(&mut self.forged);
+        let tx_refs: Vec<&Transaction> = txs
+            .iter()
+            .map(|t| {
+                if t.forged {
+                    &forged[&(t.index, t.retry)]
+                } else {
+                    &part.txs[t.index as usize]
+                }
+            })
+            .collect();
+        self.commit_block(&ids, tx_refs, &body, &signers, intended);
+        self.forged = forged;
+        // Effects of the commit on standing and exposure.
+        for block in &blocks {
+            let record = &mut self.validators.records[block.signer.0 as usize];
+            if !record.banned {
+                record.on_block_finalized();
+            }
+            let value: u128 = block
+                .txs
+                .iter()
+                .filter(|t| !t.excluded)
+                .map(|t| t.value)
+                .sum();
+            self.exposure[block.signer.0 as usize].settle(value);
+        }
+        for t in blocks.iter().flat_map(|b| &b.txs).filter(|t| t.forged) {
+            self.forged.remove(&(t.index, t.retry));
+        }
+        for id in normal {
+            self.validators.records[id].accrue_servi(1);
+        }
+        for b in 0..self.believable.len() {
+            if std::mem::take(&mut self.believable[b].missed) > 0 {
+                let id = self.believable[b].id.0 as usize;
+                self.validators.records[id].on_missed_duty();
+            }
+        }
+        if !blocks.is_empty() {
+            self.pob.final_blocks += 1;
+        }
+        if self.height.is_multiple_of(self.params.epoch_final_blocks) {
+            self.next_epoch();
+        }
+        true
+    }
+
+    /// Seals the open one-league block: provisional now, cosigned by the whole roster.
+    fn seal(&mut self) {
+        self.metrics.at(self.clock.now_ns());
+        for &intended in &self.open_intended {
+            self.metrics.record(Stage::Provisional, intended);
+        }
+        self.counters.provisional += self.open_index.len() as u64;
+        let workload = Arc::clone(&self.workload);
+        let part = &workload.shards[self.id.0 as usize];
+        let ids = std::mem::take(&mut self.open_id);
+        let txs: Vec<&Transaction> = self
+            .open_index
+            .iter()
+            .map(|&i| &part.txs[i as usize])
+            .collect();
+        let spare = self.spare_intended.pop().unwrap_or_default();
+        let intended = std::mem::replace(&mut self.open_intended, spare);
+        let signers = Signers::all(self.roster.len());
+        self.commit_block(&ids, txs, &PobBody::default(), &signers, intended);
+        self.open_index.clear();
+        self.open_id = ids;
+        self.open_id.clear();
+        if self.height.is_multiple_of(self.params.epoch_final_blocks) {
+            self.next_epoch();
+        }
+    }
+
+    /// Builds the FinalBlock over `txs`, has `signers` cosign it, and sends its record
+    /// to the store.
+    fn commit_block(
+        &mut self,
+        ids: &[TxId],
+        txs: Vec<&Transaction>,
+        body: &PobBody,
+        signers: &Signers,
+        intended: Vec<u64>,
+    ) {
+        self.metrics.at(self.clock.now_ns());
         let header = BlockHeader {
             shard: self.id,
             epoch: self.epoch,
             height: Height(self.height),
             prev: self.prev,
-            tx_root: merkle::root_of(self.open_id.iter().map(|id| id.0), &mut self.merkle_scratch),
-            tx_count: self.open_index.len() as u32,
+            tx_root: merkle::root_of(ids.iter().map(|id| id.0), &mut self.merkle_scratch),
+            tx_count: ids.len() as u32,
+            pob_root: body.root(),
         };
-        for &intended in &self.open_intended {
-            self.metrics.record(Stage::Provisional, intended);
-        }
-        self.counters.provisional += self.open_index.len() as u64;
         let header_hash = header.hash();
         let fresh = self.nonce_seed.bytes32();
         let cosig = sign_round(
             &self.roster,
             &self.roster_keys,
-            &self.signers,
+            signers,
             &header_hash.0,
             &fresh,
         );
@@ -478,15 +1437,10 @@ impl Shard {
         // The leader checks the aggregate before publishing it; failing here is a bug.
         certificate
             .verify(&header, &self.roster)
-            .expect("the roster's own cosignature verifies");
+            .expect("the league's own cosignature verifies");
         let mut bytes = self.spare_buffers.pop().unwrap_or_default();
         bytes.clear();
-        encode_record(
-            &mut bytes,
-            &header,
-            self.open_index.iter().map(|&i| &part.txs[i as usize]),
-            &certificate,
-        );
+        encode_record(&mut bytes, &header, txs.into_iter(), &certificate, body);
         let append = Append {
             shard: self.id.0,
             height: self.height,
@@ -508,17 +1462,50 @@ impl Shard {
         if !sent {
             self.store_failed = true;
         }
-        let spare = self.spare_intended.pop().unwrap_or_default();
-        let intended = std::mem::replace(&mut self.open_intended, spare);
         self.sealed.push_back(Sealed {
             height: self.height,
             intended,
         });
-        self.open_index.clear();
-        self.open_id.clear();
         self.counters.blocks += 1;
         self.prev = header_hash;
         self.height += 1;
+    }
+
+    /// Starts the current epoch: leagues selected, believable validators fresh.
+    fn start_epoch(&mut self) {
+        self.validators.select(&self.params, self.id, self.epoch);
+        let believable = self.validators.leagues.believable().to_vec();
+        self.pob
+            .league_history
+            .push(believable.iter().map(|id| id.0).collect());
+        self.pob.epochs += 1;
+        if !self.split() {
+            self.pob.single_league_epochs += 1;
+        }
+        self.believable = believable
+            .into_iter()
+            .map(|id| Believable {
+                id,
+                seq: 0,
+                prev_opt: Hash::ZERO,
+                open: Vec::new(),
+                open_since_ns: 0,
+                banned: self.validators.records[id.0 as usize].banned,
+                missed: 0,
+                last_included: None,
+            })
+            .collect();
+        self.detector = EquivocationDetector::new();
+    }
+
+    /// Epoch change: the outgoing believable validators sign what they hold, then the
+    /// leagues are re-selected.
+    fn next_epoch(&mut self) {
+        for b in 0..self.believable.len() {
+            self.seal_opt(b);
+        }
+        self.epoch = Epoch(self.epoch.0 + 1);
+        self.start_epoch();
     }
 
     /// The store persisted this shard's chain up to `ack.height`: those blocks' transactions
@@ -543,5 +1530,10 @@ impl Shard {
     /// stopped.
     pub fn close_store(&mut self) {
         self.store = None;
+    }
+
+    /// PoB parameters of this shard.
+    pub fn pob_params(&self) -> &PobParams {
+        &self.params
     }
 }

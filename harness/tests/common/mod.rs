@@ -4,13 +4,15 @@ use clap::Parser;
 use ioschain_harness::cli::{Cli, Command};
 
 /// Flags that make a run tiny enough for a test (a few thousand transactions, a small
-/// roster, no ceiling measurement).
+/// roster of 7 with 2 believable validators, no ceiling measurement).
 pub const TINY_RUN: &[&str] = &[
     "--accounts",
     "400",
     "--no-limits",
     "--validators-per-shard",
     "7",
+    "--believable",
+    "2",
     "--warmup",
     "0.5",
     "--duration",

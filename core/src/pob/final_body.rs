@@ -1,0 +1,375 @@
+//! The PoB part of a FinalBlock (PROTOCOL.md §6.5 step 7): which OptBlocks it finalizes,
+//! the proofs that blame cheating believable validators, and the transactions excluded
+//! from finality.
+//!
+//! Flow: the normal-league leader collects the signed headers of OptBlocks older than
+//! the challenge window (in the order the league applied them), every proof found since
+//! the last FinalBlock, and the ids of the transactions those proofs (or the full
+//! re-verification after a slash) excluded; [`PobBody::root`] goes into the FinalBlock
+//! header (`pob_root`), so the league's CoSi over the header covers all of it. The
+//! block's transactions are the referenced OptBlocks' transactions, in order, minus the
+//! excluded ones.
+//!
+//! Proofs: a [`Proof::BadSignature`] and a [`Proof::Equivocation`] verify without state;
+//! a [`Proof::FailedCheck`] (an input unknown or already spent, an overspend) proves
+//! statelessly only that the signer included the transaction, and whoever holds the
+//! shard state re-runs the check at the OptBlock's position.
+
+use crate::block::BLOCK_TXS_MAX;
+use crate::codec::{Decode, DecodeError, Encode, Reader, put_count};
+use crate::crypto::hash::Domain;
+use crate::merkle::MerkleProof;
+use crate::pob::optblock::{EquivocationProof, FraudProof, ProofError, SignedOptHeader};
+use crate::tx::{RejectReason, Transaction};
+use crate::types::{Hash, TxId};
+
+/// Most OptBlocks one FinalBlock references (bounds decoding).
+pub const REFS_MAX: usize = 4096;
+/// Most proofs in one FinalBlock (bounds decoding).
+pub const PROOFS_MAX: usize = 1024;
+/// Longest Merkle path accepted (trees of up to 2^32 leaves).
+const PATH_MAX: usize = 32;
+
+/// A transaction that fails a cheap (stateful) check inside a signed OptBlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckProof {
+    /// The signed header of the OptBlock.
+    pub header: SignedOptHeader,
+    /// The offending transaction.
+    pub tx: Transaction,
+    /// Its path to `header.tx_root`.
+    pub path: MerkleProof,
+    /// The check it fails against the state at its position.
+    pub reason: RejectReason,
+}
+
+impl CheckProof {
+    /// Verifies the stateless part (signed header, transaction included); returns the
+    /// culprit's key. The holder of the state then re-runs the check.
+    pub fn verify_inclusion(&self) -> Result<[u8; 32], ProofError> {
+        if !self.header.verify() {
+            return Err(ProofError::BadHeaderSignature);
+        }
+        if self.path.leaf_count != self.header.header.tx_count
+            || !self
+                .path
+                .verify(&self.header.header.tx_root, &self.tx.witnessed_hash())
+        {
+            return Err(ProofError::NotIncluded);
+        }
+        Ok(self.header.signer)
+    }
+}
+
+/// A proof that blames exactly one believable validator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// An invalid signature in a signed OptBlock.
+    BadSignature(FraudProof),
+    /// Two different OptBlocks signed for one slot.
+    Equivocation(EquivocationProof),
+    /// A transaction failing a cheap check (double spend, unknown input, overspend).
+    FailedCheck(CheckProof),
+}
+
+impl Proof {
+    /// The culprit's key, if the stateless part verifies.
+    pub fn culprit(&self) -> Result<[u8; 32], ProofError> {
+        match self {
+            Proof::BadSignature(p) => p.verify(),
+            Proof::Equivocation(p) => p.verify(),
+            Proof::FailedCheck(p) => p.verify_inclusion(),
+        }
+    }
+
+    /// A stable name for counting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Proof::BadSignature(_) => "bad_signature",
+            Proof::Equivocation(_) => "equivocation",
+            Proof::FailedCheck(_) => "failed_check",
+        }
+    }
+}
+
+/// The PoB part of a FinalBlock.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PobBody {
+    /// The finalized OptBlocks, in the order their transactions appear.
+    pub refs: Vec<SignedOptHeader>,
+    /// Proofs found since the previous FinalBlock.
+    pub proofs: Vec<Proof>,
+    /// Transactions of the referenced OptBlocks left out of the block.
+    pub excluded: Vec<TxId>,
+}
+
+impl PobBody {
+    /// The commitment that goes into the FinalBlock header ([`Hash::ZERO`] for an empty
+    /// body, i.e. a block ordered by the normal league alone).
+    pub fn root(&self) -> Hash {
+        if self.refs.is_empty() && self.proofs.is_empty() && self.excluded.is_empty() {
+            return Hash::ZERO;
+        }
+        Domain::PobBody.hash(&self.to_bytes())
+    }
+}
+
+impl Encode for MerkleProof {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.index.to_le_bytes());
+        out.extend_from_slice(&self.leaf_count.to_le_bytes());
+        put_count(out, self.siblings.len());
+        for sibling in &self.siblings {
+            sibling.encode(out);
+        }
+    }
+}
+
+impl Decode for MerkleProof {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let index = reader.u32("path index")?;
+        let leaf_count = reader.u32("path leaf count")?;
+        let n = reader.count("path siblings", PATH_MAX, 32)?;
+        let siblings = (0..n)
+            .map(|_| Hash::decode(reader))
+            .collect::<Result<_, _>>()?;
+        Ok(MerkleProof {
+            index,
+            leaf_count,
+            siblings,
+        })
+    }
+}
+
+const TAG_BAD_SIGNATURE: u8 = 1;
+const TAG_EQUIVOCATION: u8 = 2;
+const TAG_FAILED_CHECK: u8 = 3;
+
+impl Encode for Proof {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Proof::BadSignature(p) => {
+                out.push(TAG_BAD_SIGNATURE);
+                p.header.encode(out);
+                p.tx.encode(out);
+                p.path.encode(out);
+            }
+            Proof::Equivocation(p) => {
+                out.push(TAG_EQUIVOCATION);
+                p.first.encode(out);
+                p.second.encode(out);
+            }
+            Proof::FailedCheck(p) => {
+                out.push(TAG_FAILED_CHECK);
+                p.header.encode(out);
+                p.tx.encode(out);
+                p.path.encode(out);
+                let reason = RejectReason::ALL
+                    .iter()
+                    .position(|r| *r == p.reason)
+                    .expect("every reason is listed");
+                out.push(reason as u8);
+            }
+        }
+    }
+}
+
+impl Decode for Proof {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("proof kind")? {
+            TAG_BAD_SIGNATURE => Ok(Proof::BadSignature(FraudProof {
+                header: SignedOptHeader::decode(reader)?,
+                tx: Transaction::decode(reader)?,
+                path: MerkleProof::decode(reader)?,
+            })),
+            TAG_EQUIVOCATION => Ok(Proof::Equivocation(EquivocationProof {
+                first: SignedOptHeader::decode(reader)?,
+                second: SignedOptHeader::decode(reader)?,
+            })),
+            TAG_FAILED_CHECK => {
+                let header = SignedOptHeader::decode(reader)?;
+                let tx = Transaction::decode(reader)?;
+                let path = MerkleProof::decode(reader)?;
+                let reason = *RejectReason::ALL
+                    .get(usize::from(reader.u8("reject reason")?))
+                    .ok_or(DecodeError::Invalid {
+                        what: "reject reason",
+                    })?;
+                Ok(Proof::FailedCheck(CheckProof {
+                    header,
+                    tx,
+                    path,
+                    reason,
+                }))
+            }
+            _ => Err(DecodeError::Invalid { what: "proof kind" }),
+        }
+    }
+}
+
+impl Encode for PobBody {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_count(out, self.refs.len());
+        for signed in &self.refs {
+            signed.encode(out);
+        }
+        put_count(out, self.proofs.len());
+        for proof in &self.proofs {
+            proof.encode(out);
+        }
+        out.extend_from_slice(&(self.excluded.len() as u32).to_le_bytes());
+        for id in &self.excluded {
+            id.0.encode(out);
+        }
+    }
+}
+
+impl Decode for PobBody {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let n = reader.count("optblock refs", REFS_MAX, SIGNED_HEADER_LEN)?;
+        let refs = (0..n)
+            .map(|_| SignedOptHeader::decode(reader))
+            .collect::<Result<_, _>>()?;
+        let n = reader.count("proofs", PROOFS_MAX, 1)?;
+        let proofs = (0..n)
+            .map(|_| Proof::decode(reader))
+            .collect::<Result<_, _>>()?;
+        let n = reader.u32("excluded")? as usize;
+        if n > BLOCK_TXS_MAX {
+            return Err(DecodeError::TooMany {
+                what: "excluded",
+                count: n,
+                max: BLOCK_TXS_MAX,
+            });
+        }
+        if n.saturating_mul(32) > reader.remaining() {
+            return Err(DecodeError::UnexpectedEnd {
+                what: "excluded",
+                needed: n * 32,
+                remaining: reader.remaining(),
+            });
+        }
+        let excluded = (0..n)
+            .map(|_| Hash::decode(reader).map(TxId))
+            .collect::<Result<_, _>>()?;
+        Ok(PobBody {
+            refs,
+            proofs,
+            excluded,
+        })
+    }
+}
+
+const SIGNED_HEADER_LEN: usize = crate::pob::optblock::OptBlockHeader::ENCODED_LEN + 32 + 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle;
+    use crate::pob::optblock::OptBlockHeader;
+    use crate::tx::TxOut;
+    use crate::types::{Amount, Epoch, OutPoint, Owner, ShardId};
+    use ed25519_dalek::SigningKey;
+
+    fn tx(n: u8) -> Transaction {
+        Transaction::signed(
+            vec![OutPoint {
+                tx: TxId(Hash([n; 32])),
+                index: 0,
+            }],
+            vec![TxOut {
+                owner: Owner([n; 32]),
+                amount: Amount(1),
+            }],
+            &[&SigningKey::from_bytes(&[n; 32])],
+        )
+    }
+
+    fn signed_block(seq: u64, txs: &[Transaction]) -> SignedOptHeader {
+        let leaves: Vec<Hash> = txs.iter().map(Transaction::witnessed_hash).collect();
+        SignedOptHeader::sign(
+            OptBlockHeader {
+                shard: ShardId(0),
+                epoch: Epoch(1),
+                league_index: 2,
+                seq,
+                prev_opt: Hash::ZERO,
+                prev_final: Hash::ZERO,
+                tx_root: merkle::root(&leaves),
+                tx_count: txs.len() as u32,
+            },
+            &SigningKey::from_bytes(&[9; 32]),
+        )
+    }
+
+    fn body() -> PobBody {
+        let mut txs = [tx(1), tx(2), tx(3)];
+        // The signer included a transaction whose signature it corrupted.
+        txs[1].witnesses[0].signature[0] ^= 1;
+        let bad = txs[1].clone();
+        let header = signed_block(0, &txs);
+        let leaves: Vec<Hash> = txs.iter().map(Transaction::witnessed_hash).collect();
+        let other = signed_block(0, &txs[..2]);
+        PobBody {
+            refs: vec![header, signed_block(1, &txs[..1])],
+            proofs: vec![
+                Proof::BadSignature(FraudProof {
+                    header,
+                    tx: bad,
+                    path: merkle::prove(&leaves, 1).unwrap(),
+                }),
+                Proof::Equivocation(EquivocationProof {
+                    first: header,
+                    second: other,
+                }),
+                Proof::FailedCheck(CheckProof {
+                    header,
+                    tx: txs[2].clone(),
+                    path: merkle::prove(&leaves, 2).unwrap(),
+                    reason: RejectReason::DoubleSpend,
+                }),
+            ],
+            excluded: vec![txs[1].id(), txs[2].id()],
+        }
+    }
+
+    #[test]
+    fn body_round_trips_and_its_root_covers_every_part() {
+        let body = body();
+        let bytes = body.to_bytes();
+        assert_eq!(PobBody::from_bytes(&bytes), Ok(body.clone()));
+        let mut fewer = body.clone();
+        fewer.excluded.pop();
+        assert_ne!(fewer.root(), body.root());
+        let mut no_proof = body.clone();
+        no_proof.proofs.pop();
+        assert_ne!(no_proof.root(), body.root());
+        assert_eq!(PobBody::default().root(), Hash::ZERO);
+    }
+
+    #[test]
+    fn truncated_or_corrupted_bodies_are_errors_not_panics() {
+        let bytes = body().to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(PobBody::from_bytes(&bytes[..cut]).is_err());
+        }
+        let mut flipped = bytes.clone();
+        // The first proof's kind tag sits after the refs.
+        flipped[2 + 2 * SIGNED_HEADER_LEN + 2] = 7;
+        assert!(PobBody::from_bytes(&flipped).is_err());
+    }
+
+    #[test]
+    fn proofs_name_the_signer_and_a_check_proof_needs_inclusion() {
+        let body = body();
+        let signer = SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes();
+        for proof in &body.proofs {
+            assert_eq!(proof.culprit(), Ok(signer), "{}", proof.kind());
+        }
+        let Proof::FailedCheck(mut check) = body.proofs[2].clone() else {
+            unreachable!()
+        };
+        check.tx = tx(7);
+        assert_eq!(check.verify_inclusion(), Err(ProofError::NotIncluded));
+    }
+}

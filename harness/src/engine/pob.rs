@@ -1,0 +1,393 @@
+//! The PoB state a shard keeps (PROTOCOL.md §6.5): the validators and their standing,
+//! the leagues of the current epoch, the believable validators' open OptBlocks, the
+//! OptBlocks the normal league applied and is waiting to finalize, and the seeded
+//! Byzantine behaviour. The flows that use it live on [`super::shard::Shard`].
+//!
+//! Who does what (DESIGN.md §2): each believable validator fully checks the
+//! transactions routed to it (one ed25519 batch per poll covers all of them), orders
+//! them into OptBlocks it signs (provisional); the shard's normal validator applies
+//! every OptBlock with the cheap checks, draws one VRF per OptBlock and verifies the
+//! signatures its sample selects (`samplers = "all"`: every normal validator's sample);
+//! the normal league's leader proposes FinalBlocks over OptBlocks older than the
+//! challenge window, cosigned by the normal league. Keys, stakes, Servi and reputation
+//! of the roster's validators are derived from the seed.
+
+use ed25519_dalek::SigningKey;
+use ioschain_core::crypto::hash::Domain;
+use ioschain_core::crypto::vrf::VrfSecretKey;
+use ioschain_core::pob::league::{Leagues, select_leagues};
+use ioschain_core::pob::optblock::SignedOptHeader;
+use ioschain_core::pob::score::{ScoreParams, ValidatorRecord, believability};
+use ioschain_core::prg::Prg;
+use ioschain_core::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
+use serde::Serialize;
+
+use crate::config::Behaviour;
+
+/// PoB parameters of a run (from `[pob]` and `[byzantine]`).
+#[derive(Clone, Debug)]
+pub struct PobParams {
+    /// Believable league size `L` (0: one league).
+    pub believable: usize,
+    /// Fallback threshold `L_min`.
+    pub league_min: usize,
+    /// Sampling probability.
+    pub p: f64,
+    /// Compute every normal validator's sample.
+    pub all_samplers: bool,
+    /// OptBlock size bound.
+    pub opt_block_tx_max: usize,
+    /// OptBlock age bound, ns.
+    pub opt_block_interval_ns: u64,
+    /// FinalBlock cadence, ns.
+    pub final_interval_ns: u64,
+    /// Challenge window, ns.
+    pub challenge_window_ns: u64,
+    /// FinalBlocks per epoch.
+    pub epoch_final_blocks: u64,
+    /// Client re-route timeout, ns.
+    pub reroute_timeout_ns: u64,
+    /// Genesis stake scale.
+    pub stake: u64,
+    /// Score weights and eligibility.
+    pub score: ScoreParams,
+    /// Byzantine behaviour, if any.
+    pub byzantine: Option<ByzantineParams>,
+}
+
+/// Seeded misbehaviour.
+#[derive(Clone, Debug)]
+pub struct ByzantineParams {
+    /// How.
+    pub behaviour: Behaviour,
+    /// How many believable validators per affected shard.
+    pub count: usize,
+    /// Affected shards (empty: all).
+    pub shards: Vec<u32>,
+    /// Probability per opportunity.
+    pub q: f64,
+    /// OptBlock sequence numbers at which to misbehave (empty: use `q`).
+    pub heights: Vec<u64>,
+}
+
+/// A Byzantine believable validator's plan.
+#[derive(Debug)]
+pub struct Fault {
+    /// How.
+    pub behaviour: Behaviour,
+    q: f64,
+    heights: Vec<u64>,
+    prg: Prg,
+    /// It crashed (stays down for the rest of the run).
+    pub crashed: bool,
+}
+
+impl Fault {
+    /// Whether the validator misbehaves at this opportunity (its OptBlock `seq`).
+    pub fn strikes(&mut self, seq: u64) -> bool {
+        if !self.heights.is_empty() {
+            return match self.behaviour {
+                Behaviour::Crash => seq >= self.heights[0],
+                _ => self.heights.contains(&seq),
+            };
+        }
+        match self.behaviour {
+            Behaviour::Crash => true,
+            _ => self.q >= 1.0 || self.prg.unit() < self.q,
+        }
+    }
+}
+
+/// One transaction inside an OptBlock.
+#[derive(Clone, Copy, Debug)]
+pub struct OptTx {
+    /// Position in the shard's stream.
+    pub index: u32,
+    /// Its id.
+    pub id: TxId,
+    /// Intended send time, ns.
+    pub intended: u64,
+    /// Times the client re-routed it.
+    pub retry: u16,
+    /// Value moved (sum of outputs), for the exposure cap.
+    pub value: u128,
+    /// The signer corrupted its signature (Byzantine `bad-signature`).
+    pub forged: bool,
+    /// A second copy of a transaction the signer included before (Byzantine
+    /// `double-spend`); no client waits for it.
+    pub replay: bool,
+    /// Left out of finality by a proof or the full re-check.
+    pub excluded: bool,
+}
+
+/// A believable validator's OptBlock, from signing to finality.
+#[derive(Debug)]
+pub struct OptBlock {
+    /// The signed header.
+    pub signed: SignedOptHeader,
+    /// Its hash.
+    pub hash: Hash,
+    /// The signer's roster index.
+    pub signer: ValidatorId,
+    /// The transactions, in order.
+    pub txs: Vec<OptTx>,
+    /// When it was signed, ns.
+    pub sealed_ns: u64,
+    /// Sampled transactions whose signatures are not verified yet.
+    pub unsampled: u32,
+}
+
+/// A believable validator of the current epoch.
+#[derive(Debug)]
+pub struct Believable {
+    /// Its roster index.
+    pub id: ValidatorId,
+    /// Next sequence number.
+    pub seq: u64,
+    /// Hash of its previous OptBlock header.
+    pub prev_opt: Hash,
+    /// Transactions routed to it and checked, not yet in a signed OptBlock.
+    pub open: Vec<OptTx>,
+    /// When the first open transaction was added, ns.
+    pub open_since_ns: u64,
+    /// Slashed (clients route around it).
+    pub banned: bool,
+    /// Transactions re-routed away from it since the last FinalBlock.
+    pub missed: u64,
+    /// A transaction it included before (replayed by a `double-spend` fault).
+    pub last_included: Option<OptTx>,
+}
+
+/// One validator's standing at the end of a run (summary).
+#[derive(Clone, Debug, Serialize)]
+pub struct Standing {
+    /// Roster index.
+    pub validator: u32,
+    /// Believability score.
+    pub score: f64,
+    /// Stake.
+    pub stake: u64,
+    /// Servi.
+    pub servi: u64,
+    /// Reputation (0–1).
+    pub reputation: f64,
+    /// Banned after proven fraud.
+    pub banned: bool,
+}
+
+/// PoB counts of one shard.
+#[derive(Clone, Debug, Default)]
+pub struct PobCounters {
+    /// OptBlocks signed.
+    pub opt_blocks: u64,
+    /// FinalBlocks that referenced at least one OptBlock.
+    pub final_blocks: u64,
+    /// Proofs by kind: bad signature, equivocation, failed check.
+    pub proofs: [u64; 3],
+    /// Validators slashed.
+    pub slashes: u64,
+    /// Transactions excluded from finality.
+    pub excluded: u64,
+    /// Client transactions whose provisional confirmation was reverted.
+    pub harmed: u64,
+    /// Value of the harmed transactions.
+    pub harmed_value: u128,
+    /// Stake slashed (the compensation pool).
+    pub slashed_stake: u128,
+    /// Transactions re-routed by their client after a timeout or a ban.
+    pub reroutes: u64,
+    /// Transactions held back by a believable validator's exposure cap.
+    pub exposure_deferrals: u64,
+    /// Signatures verified by the normal league's samplers.
+    pub sampled_signatures: u64,
+    /// Signatures verified in the full re-check after a slash.
+    pub recheck_signatures: u64,
+    /// VRF evaluations (one per sampler and OptBlock).
+    pub vrf_proofs: u64,
+    /// Forged transactions that some sampler selected.
+    pub forged_sampled: u64,
+    /// Forged transactions no sampler selected.
+    pub forged_unsampled: u64,
+    /// Forged transactions that reached a FinalBlock (escaped everything).
+    pub forged_final: u64,
+    /// Epochs started (league selections), including the first.
+    pub epochs: u64,
+    /// Epochs that ran as one league (fallback).
+    pub single_league_epochs: u64,
+    /// Believable league of every epoch (roster indices).
+    pub league_history: Vec<Vec<u32>>,
+}
+
+/// The validators of one shard: keys, records, and the current leagues.
+pub struct Validators {
+    /// Standing of each roster member.
+    pub records: Vec<ValidatorRecord>,
+    /// OptBlock signing keys (ed25519), by roster index.
+    pub opt_keys: Vec<SigningKey>,
+    /// Their public keys.
+    pub opt_public: Vec<[u8; 32]>,
+    /// VRF keys of the samplers, by roster index.
+    pub vrf_keys: Vec<VrfSecretKey>,
+    /// The current epoch's leagues.
+    pub leagues: Leagues,
+    /// The current epoch's randomness.
+    pub randomness: Hash,
+    /// Roster indices of the Byzantine validators.
+    pub byzantine: Vec<ValidatorId>,
+}
+
+impl std::fmt::Debug for Validators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validators")
+            .field("leagues", &self.leagues)
+            .finish_non_exhaustive()
+    }
+}
+
+fn derived(seed: u64, shard: ShardId, what: &[u8], i: u32) -> [u8; 32] {
+    Domain::ValidatorKey
+        .hash_parts(&[
+            what,
+            &seed.to_le_bytes(),
+            &shard.0.to_le_bytes(),
+            &i.to_le_bytes(),
+        ])
+        .0
+}
+
+impl Validators {
+    /// The roster's `n` validators at genesis: keys, stake in `stake..2·stake`, Servi in
+    /// `0..100` and the starting reputation, all derived from the seed.
+    pub fn genesis(seed: u64, shard: ShardId, n: usize, stake: u64) -> Validators {
+        let mut prg = Prg::new(&[
+            b"ioschain/pob-genesis",
+            &seed.to_le_bytes(),
+            &shard.0.to_le_bytes(),
+        ]);
+        let opt_keys: Vec<SigningKey> = (0..n as u32)
+            .map(|i| SigningKey::from_bytes(&derived(seed, shard, b"ioschain/opt-key", i)))
+            .collect();
+        let opt_public: Vec<[u8; 32]> = opt_keys
+            .iter()
+            .map(|k| k.verifying_key().to_bytes())
+            .collect();
+        let vrf_keys = (0..n as u32)
+            .map(|i| VrfSecretKey::from_seed(&derived(seed, shard, b"ioschain/vrf-key", i)))
+            .collect();
+        let records = (0..n)
+            .map(|i| {
+                ValidatorRecord::new(
+                    ValidatorId(i as u32),
+                    opt_public[i],
+                    stake + prg.below(stake),
+                    prg.below(100),
+                )
+            })
+            .collect();
+        let randomness = Domain::Prg.hash_parts(&[
+            b"ioschain/epoch-randomness",
+            &seed.to_le_bytes(),
+            &shard.0.to_le_bytes(),
+        ]);
+        Validators {
+            records,
+            opt_keys,
+            opt_public,
+            vrf_keys,
+            leagues: Leagues::Single { normal: Vec::new() },
+            randomness,
+            byzantine: Vec::new(),
+        }
+    }
+
+    /// Selects the leagues of `epoch` (the randomness advances by a hash chain until the
+    /// DRP exists).
+    pub fn select(&mut self, params: &PobParams, shard: ShardId, epoch: Epoch) {
+        if epoch.0 > 0 {
+            self.randomness =
+                Domain::Prg.hash_parts(&[b"ioschain/epoch-randomness-next", &self.randomness.0]);
+        }
+        self.leagues = if params.believable == 0 {
+            Leagues::Single {
+                normal: self.records.iter().map(|r| r.id).collect(),
+            }
+        } else {
+            select_leagues(
+                &self.records,
+                &params.score,
+                &self.randomness,
+                shard,
+                params.believable,
+                params.league_min,
+            )
+        };
+    }
+
+    /// The roster index of the validator with OptBlock key `key`.
+    pub fn by_key(&self, key: &[u8; 32]) -> Option<ValidatorId> {
+        self.opt_public
+            .iter()
+            .position(|k| k == key)
+            .map(|i| ValidatorId(i as u32))
+    }
+
+    /// The ten highest believability scores.
+    pub fn top(&self, params: &ScoreParams, n: usize) -> Vec<Standing> {
+        let scores = believability(&self.records, params);
+        let mut standing: Vec<Standing> = self
+            .records
+            .iter()
+            .zip(scores)
+            .map(|(r, score)| Standing {
+                validator: r.id.0,
+                score,
+                stake: r.stake,
+                servi: r.servi,
+                reputation: f64::from(r.reputation) / 1000.0,
+                banned: r.banned,
+            })
+            .collect();
+        standing.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.validator.cmp(&b.validator))
+        });
+        standing.truncate(n);
+        standing
+    }
+}
+
+impl PobParams {
+    /// The fault plan of roster member `id` in `shard`, if it is Byzantine.
+    pub fn fault_for(
+        &self,
+        validators: &Validators,
+        id: ValidatorId,
+        seed: u64,
+        shard: ShardId,
+    ) -> Option<Fault> {
+        let byz = self.byzantine.as_ref()?;
+        if !validators.byzantine.contains(&id) {
+            return None;
+        }
+        Some(Fault {
+            behaviour: byz.behaviour,
+            q: byz.q,
+            heights: byz.heights.clone(),
+            crashed: false,
+            prg: Prg::new(&[
+                b"ioschain/byzantine",
+                &seed.to_le_bytes(),
+                &shard.0.to_le_bytes(),
+                &id.0.to_le_bytes(),
+            ]),
+        })
+    }
+
+    /// Whether `shard` has Byzantine validators.
+    pub fn byzantine_in(&self, shard: ShardId) -> bool {
+        self.byzantine
+            .as_ref()
+            .is_some_and(|b| b.count > 0 && (b.shards.is_empty() || b.shards.contains(&shard.0)))
+    }
+}
