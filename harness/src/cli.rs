@@ -210,6 +210,18 @@ pub struct RunArgs {
     /// Samplers computed: one (the per-node critical path) or all (detection experiments).
     #[arg(long)]
     pub samplers: Option<String>,
+    /// An OptBlock is signed when it holds this many transactions…
+    #[arg(long)]
+    pub opt_block_tx_max: Option<u32>,
+    /// …or when its first transaction is this old, ms.
+    #[arg(long)]
+    pub opt_block_interval_ms: Option<u64>,
+    /// Fewer eligible believable validators than this: the shard runs one league.
+    #[arg(long)]
+    pub league_min: Option<u32>,
+    /// FinalBlocks per epoch (leagues are re-selected every epoch).
+    #[arg(long)]
+    pub epoch_final_blocks: Option<u32>,
     /// Minimum age of an OptBlock before it may be finalized, ms.
     #[arg(long)]
     pub challenge_window_ms: Option<u64>,
@@ -275,6 +287,10 @@ impl RunArgs {
         set!(self.fsync => config.store.fsync);
         set!(self.believable => config.pob.believable);
         set!(self.p => config.pob.p);
+        set!(self.league_min => config.pob.league_min);
+        set!(self.opt_block_tx_max => config.pob.opt_block_tx_max);
+        set!(self.opt_block_interval_ms => config.pob.opt_block_interval_ms);
+        set!(self.epoch_final_blocks => config.pob.epoch_final_blocks);
         set!(self.samplers => config.pob.samplers);
         set!(self.challenge_window_ms => config.pob.challenge_window_ms);
         set!(self.final_interval_ms => config.pob.final_interval_ms);

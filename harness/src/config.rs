@@ -229,9 +229,12 @@ impl Default for PobSection {
     }
 }
 
-/// `[byzantine]`: which believable validators misbehave, how and when. The first
-/// `count` believable validators of epoch 0 (by league index) of each listed shard are
-/// Byzantine for the whole run.
+/// `[byzantine]`: which believable validators misbehave, how and when. In each listed
+/// shard an adversary holds up to `count` corrupted validators that can still be
+/// selected: at each epoch, while it has fewer, it corrupts believable validators of
+/// that epoch (lowest league index first). A corrupted validator stays Byzantine for the
+/// rest of the run; once slashed it is banned, once crashed it loses eligibility by
+/// missed duty, and the adversary moves on to another.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ByzantineSection {
@@ -248,7 +251,7 @@ pub struct ByzantineSection {
     /// OptBlock for equivocation); 1 = always.
     pub q: f64,
     /// If not empty: misbehave only in the validator's OptBlocks with these sequence
-    /// numbers (`crash`: from the first of them on); `q` is then ignored.
+    /// numbers (`crash`: from the first of them on), still with probability `q`.
     pub heights: Vec<u64>,
 }
 
@@ -720,12 +723,24 @@ impl Config {
             ));
         }
         let byz = &self.byzantine;
-        self.behaviour()?;
+        let behaviour = self.behaviour()?;
         if byz.count > pob.believable {
             return Err(bad(
                 "byzantine.count",
                 byz.count,
                 format!("0..=pob.believable ({})", pob.believable),
+            ));
+        }
+        if matches!(behaviour, Some(Behaviour::Censor | Behaviour::Crash))
+            && byz.count >= pob.believable
+        {
+            return Err(bad(
+                "byzantine.count",
+                byz.count,
+                format!(
+                    "below pob.believable ({}) for censor and crash: clients re-route to an honest believable validator",
+                    pob.believable
+                ),
             ));
         }
         if !(byz.q >= 0.0 && byz.q <= 1.0) {

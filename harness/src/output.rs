@@ -157,10 +157,14 @@ pub struct Escape {
     pub final_: u64,
     /// `unsampled / forged` (`None` without forged transactions).
     pub measured: Option<f64>,
-    /// The model `(1 − p)^V` for the samplers computed (`V` = 1 with `samplers = "one"`).
+    /// The model: the mean of `(1 − p)^V` over the forged transactions, `V` the samplers
+    /// of each one's OptBlock (1 with `samplers = "one"`; the normal validators not
+    /// banned with `"all"`).
     pub model: f64,
-    /// Samplers `V` per OptBlock.
+    /// Samplers `V` per OptBlock at the end of the run.
     pub samplers: u64,
+    /// Standard deviation of the unsampled count under the model (binomial).
+    pub model_sd: f64,
 }
 
 /// The PoB part of `summary.json`.
@@ -212,6 +216,10 @@ pub struct PobSummary {
     pub distinct_believable: Vec<u64>,
     /// Byzantine validators (roster indices), per shard.
     pub byzantine: Vec<Vec<u32>>,
+    /// Slashed validators (roster indices), per shard.
+    pub slashed: Vec<Vec<u32>>,
+    /// The believable league of every epoch (roster indices), per shard.
+    pub leagues: Vec<Vec<Vec<u32>>>,
     /// The ten highest believability scores at the end, per shard.
     pub top_believability: Vec<Vec<crate::engine::pob::Standing>>,
 }
@@ -228,6 +236,7 @@ impl PobSummary {
         s.samplers = if params.all_samplers { "all" } else { "one" }.into();
         s.p = params.p;
         let mut samplers = 0;
+        let mut expected = 0.0;
         for shard in shards {
             let c = &shard.pob;
             s.opt_blocks += c.opt_blocks;
@@ -249,6 +258,7 @@ impl PobSummary {
             s.escape.sampled += c.forged_sampled;
             s.escape.unsampled += c.forged_unsampled;
             s.escape.final_ += c.forged_final;
+            expected += c.forged_escape_expected;
             s.epochs += c.epochs;
             s.single_league_epochs += c.single_league_epochs;
             let mut distinct: Vec<u32> = c.league_history.iter().flatten().copied().collect();
@@ -257,17 +267,40 @@ impl PobSummary {
             s.distinct_believable.push(distinct.len() as u64);
             s.byzantine
                 .push(shard.validators.byzantine.iter().map(|v| v.0).collect());
+            s.slashed.push(
+                shard
+                    .validators
+                    .records
+                    .iter()
+                    .filter(|r| r.banned)
+                    .map(|r| r.id.0)
+                    .collect(),
+            );
+            s.leagues.push(c.league_history.clone());
             s.top_believability
                 .push(shard.validators.top(&params.score, 10));
             samplers = if params.all_samplers {
-                shard.validators.leagues.normal().len() as u64
+                let records = &shard.validators.records;
+                shard
+                    .validators
+                    .leagues
+                    .normal()
+                    .iter()
+                    .filter(|id| !records[id.0 as usize].banned)
+                    .count() as u64
             } else {
                 1
             };
         }
         s.escape.forged = s.escape.sampled + s.escape.unsampled;
         s.escape.samplers = samplers;
-        s.escape.model = (1.0 - s.p).powi(samplers as i32);
+        if s.escape.forged > 0 {
+            let forged = s.escape.forged as f64;
+            s.escape.model = expected / forged;
+            s.escape.model_sd = (forged * s.escape.model * (1.0 - s.escape.model)).sqrt();
+        } else {
+            s.escape.model = (1.0 - s.p).powi(samplers as i32);
+        }
         s.escape.measured =
             (s.escape.forged > 0).then(|| s.escape.unsampled as f64 / s.escape.forged as f64);
         s.sampling_share = if signatures > 0 {
@@ -501,12 +534,13 @@ pub fn summary_block(s: &Summary, config_line: &str) -> String {
         if p.escape.forged > 0 {
             let _ = writeln!(
                 out,
-                "              forged {} · unsampled {} (measured escape {:.4}, model (1-p)^{} = {:.4}) · final {}",
+                "              forged {} · unsampled by every sampler {} (rate {:.2e}; model (1-p)^V {:.2e}, expected {:.1} ± {:.1}) · final {}",
                 p.escape.forged,
                 p.escape.unsampled,
                 p.escape.measured.unwrap_or(0.0),
-                p.escape.samplers,
                 p.escape.model,
+                p.escape.model * p.escape.forged as f64,
+                p.escape.model_sd,
                 p.escape.final_
             );
         }

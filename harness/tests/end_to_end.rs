@@ -4,56 +4,20 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ioschain_core::block::BlockHeader;
-use ioschain_harness::cli::{Command, RunArgs};
 use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::engine::{self, EngineParams};
 use ioschain_harness::run::{self, Exit};
 use ioschain_harness::validity;
 use ioschain_workloads::{SenderDistribution, WorkloadSpec, generate};
 
-fn run_args(args: &[&str]) -> RunArgs {
-    let Command::Run(args) = common::parse("run", args) else {
-        unreachable!("parsed as `run`")
-    };
-    *args
-}
-
-fn summary(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-}
-
-fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
-    let out = dir.join("out");
-    let cache = dir.join("cache");
-    let mut args = vec![
-        "--shards",
-        "2",
-        "--cores",
-        "2",
-        "--rate",
-        "3000",
-        "--block-interval-ms",
-        "20",
-        "--out",
-        out.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(common::TINY_RUN);
-    args.extend_from_slice(extra);
-    let exit = run::run(&run_args(&args)).unwrap();
-    (exit, summary(&out))
-}
-
 #[test]
 fn small_engine_run_is_valid_and_finalizes_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = small_run(dir.path(), &[]);
+    let (exit, s) = common::small_run(dir.path(), &[]);
     assert_eq!(exit, Exit::Valid, "{s:#}");
     assert_eq!(s["schema"], "ioschain.run/1");
     assert_eq!(s["validity"]["valid"], true);
@@ -76,7 +40,7 @@ fn small_engine_run_is_valid_and_finalizes_everything() {
 #[test]
 fn injected_invalid_transactions_are_rejected_for_their_reason_and_nothing_else_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = small_run(dir.path(), &["--invalid-fraction", "0.2"]);
+    let (exit, s) = common::small_run(dir.path(), &["--invalid-fraction", "0.2"]);
     assert_eq!(exit, Exit::Valid, "{s:#}");
     let rejected = &s["counts"]["rejected"];
     for reason in [
@@ -111,7 +75,7 @@ fn io_uring_and_every_block_flush_also_give_valid_runs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = small_run(
+    let (exit, s) = common::small_run(
         dir.path(),
         &["--store-backend", "io_uring", "--fsync", "every"],
     );
@@ -123,7 +87,7 @@ fn io_uring_and_every_block_flush_also_give_valid_runs() {
 #[test]
 fn closed_loop_run_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = small_run(dir.path(), &["--inflight", "200"]);
+    let (exit, s) = common::small_run(dir.path(), &["--inflight", "200"]);
     assert_eq!(exit, Exit::Valid, "{s:#}");
     assert_eq!(s["load"]["mode"], "closed");
 }
@@ -188,7 +152,7 @@ fn print_config_shows_every_default() {
 #[test]
 fn damaged_workload_cache_is_detected_and_regenerated() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, _) = small_run(dir.path(), &[]);
+    let (exit, _) = common::small_run(dir.path(), &[]);
     assert_eq!(exit, Exit::Valid);
     let cache = dir.path().join("cache");
     let file = std::fs::read_dir(&cache)
@@ -210,7 +174,7 @@ fn damaged_workload_cache_is_detected_and_regenerated() {
         cache.to_str().unwrap(),
     ];
     flags.extend_from_slice(common::TINY_RUN);
-    let args = run_args(&flags);
+    let args = common::run_args(&flags);
     let config = run::resolve_config(&args).unwrap();
     let err = ioschain_workloads::cache::load(&cache, &config.workload_spec()).unwrap_err();
     assert!(err.to_string().contains("damaged"), "{err}");

@@ -7,7 +7,9 @@
 //! the last FinalBlock, and the ids of the transactions those proofs (or the full
 //! re-verification after a slash) excluded; [`PobBody::root`] goes into the FinalBlock
 //! header (`pob_root`), so the league's CoSi over the header covers all of it. The
-//! block's transactions are the referenced OptBlocks' transactions, in order, minus the
+//! block's transactions are the referenced OptBlocks' transactions and the ones the
+//! normal league ordered itself (`direct`: one-league fallback, or a client that no
+//! believable validator served), in the order the league applied them, minus the
 //! excluded ones.
 //!
 //! Proofs: a [`Proof::BadSignature`] and a [`Proof::Equivocation`] verify without state;
@@ -101,13 +103,19 @@ pub struct PobBody {
     pub proofs: Vec<Proof>,
     /// Transactions of the referenced OptBlocks left out of the block.
     pub excluded: Vec<TxId>,
+    /// Transactions in the block that the normal league ordered itself (no OptBlock).
+    pub direct: u32,
 }
 
 impl PobBody {
     /// The commitment that goes into the FinalBlock header ([`Hash::ZERO`] for an empty
     /// body, i.e. a block ordered by the normal league alone).
     pub fn root(&self) -> Hash {
-        if self.refs.is_empty() && self.proofs.is_empty() && self.excluded.is_empty() {
+        if self.refs.is_empty()
+            && self.proofs.is_empty()
+            && self.excluded.is_empty()
+            && self.direct == 0
+        {
             return Hash::ZERO;
         }
         Domain::PobBody.hash(&self.to_bytes())
@@ -221,6 +229,7 @@ impl Encode for PobBody {
         for id in &self.excluded {
             id.0.encode(out);
         }
+        out.extend_from_slice(&self.direct.to_le_bytes());
     }
 }
 
@@ -252,10 +261,19 @@ impl Decode for PobBody {
         let excluded = (0..n)
             .map(|_| Hash::decode(reader).map(TxId))
             .collect::<Result<_, _>>()?;
+        let direct = reader.u32("direct")?;
+        if direct as usize > BLOCK_TXS_MAX {
+            return Err(DecodeError::TooMany {
+                what: "direct",
+                count: direct as usize,
+                max: BLOCK_TXS_MAX,
+            });
+        }
         Ok(PobBody {
             refs,
             proofs,
             excluded,
+            direct,
         })
     }
 }
@@ -330,6 +348,7 @@ mod tests {
                 }),
             ],
             excluded: vec![txs[1].id(), txs[2].id()],
+            direct: 3,
         }
     }
 
@@ -344,6 +363,9 @@ mod tests {
         let mut no_proof = body.clone();
         no_proof.proofs.pop();
         assert_ne!(no_proof.root(), body.root());
+        let mut fewer_direct = body.clone();
+        fewer_direct.direct = 2;
+        assert_ne!(fewer_direct.root(), body.root());
         assert_eq!(PobBody::default().root(), Hash::ZERO);
     }
 

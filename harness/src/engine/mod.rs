@@ -380,6 +380,13 @@ fn worker_loop(
         }
     }
     for shard in &mut shards {
+        if !shard.is_idle() {
+            eprintln!(
+                "shard {} stopped with work pending: {}",
+                shard.id,
+                shard.busy()
+            );
+        }
         shard.metrics.at(clock.now_ns());
         shard.metrics.finish();
         shard.close_store();

@@ -83,18 +83,17 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// Whether the validator misbehaves at this opportunity (its OptBlock `seq`).
+    /// Whether the validator misbehaves at this opportunity (its OptBlock `seq`): at
+    /// the listed heights if any (`crash`: from the first of them on), with
+    /// probability `q` each time (a crash strikes at once).
     pub fn strikes(&mut self, seq: u64) -> bool {
-        if !self.heights.is_empty() {
-            return match self.behaviour {
-                Behaviour::Crash => seq >= self.heights[0],
-                _ => self.heights.contains(&seq),
-            };
-        }
-        match self.behaviour {
-            Behaviour::Crash => true,
-            _ => self.q >= 1.0 || self.prg.unit() < self.q,
-        }
+        let at_height = match (self.behaviour, self.heights.first()) {
+            (_, None) => true,
+            (Behaviour::Crash, Some(&first)) => seq >= first,
+            _ => self.heights.contains(&seq),
+        };
+        at_height
+            && (self.behaviour == Behaviour::Crash || self.q >= 1.0 || self.prg.unit() < self.q)
     }
 }
 
@@ -120,15 +119,18 @@ pub struct OptTx {
     pub excluded: bool,
 }
 
-/// A believable validator's OptBlock, from signing to finality.
+/// A believable validator's OptBlock, from signing to finality; or a batch of
+/// transactions the normal league ordered itself (`signed` is `None`: one-league
+/// fallback, or clients no believable validator served), kept in the same sequence so
+/// FinalBlocks finalize everything in the order the normal league applied it.
 #[derive(Debug)]
 pub struct OptBlock {
-    /// The signed header.
-    pub signed: SignedOptHeader,
+    /// The signed header (`None` for the normal league's own batch).
+    pub signed: Option<SignedOptHeader>,
     /// Its hash.
     pub hash: Hash,
-    /// The signer's roster index.
-    pub signer: ValidatorId,
+    /// The signer's roster index (`None` for the normal league's own batch).
+    pub signer: Option<ValidatorId>,
     /// The transactions, in order.
     pub txs: Vec<OptTx>,
     /// When it was signed, ns.
@@ -208,6 +210,9 @@ pub struct PobCounters {
     pub forged_sampled: u64,
     /// Forged transactions no sampler selected.
     pub forged_unsampled: u64,
+    /// Σ over forged transactions of `(1 − p)^V` for the samplers `V` of their
+    /// OptBlock: the expected number of unsampled ones.
+    pub forged_escape_expected: f64,
     /// Forged transactions that reached a FinalBlock (escaped everything).
     pub forged_final: u64,
     /// Epochs started (league selections), including the first.
@@ -232,7 +237,8 @@ pub struct Validators {
     pub leagues: Leagues,
     /// The current epoch's randomness.
     pub randomness: Hash,
-    /// Roster indices of the Byzantine validators.
+    /// Roster indices of the validators the adversary corrupted (the first `count`
+    /// believable validators of each epoch).
     pub byzantine: Vec<ValidatorId>,
 }
 
@@ -358,18 +364,9 @@ impl Validators {
 }
 
 impl PobParams {
-    /// The fault plan of roster member `id` in `shard`, if it is Byzantine.
-    pub fn fault_for(
-        &self,
-        validators: &Validators,
-        id: ValidatorId,
-        seed: u64,
-        shard: ShardId,
-    ) -> Option<Fault> {
+    /// The fault plan of roster member `id` in `shard` once the adversary corrupts it.
+    pub fn fault(&self, id: ValidatorId, seed: u64, shard: ShardId) -> Option<Fault> {
         let byz = self.byzantine.as_ref()?;
-        if !validators.byzantine.contains(&id) {
-            return None;
-        }
         Some(Fault {
             behaviour: byz.behaviour,
             q: byz.q,

@@ -246,10 +246,10 @@ pub struct Shard {
     batch_route: Vec<Route>,
     batch_verdict: Vec<Option<Rejection>>,
     bad: Vec<u32>,
-    open_index: Vec<u32>,
-    open_id: Vec<TxId>,
-    open_intended: Vec<u64>,
-    open_since_ns: u64,
+    /// Transactions the normal league orders itself (one league, or clients no
+    /// believable validator served), not yet in the inflight sequence.
+    direct: Vec<OptTx>,
+    direct_since_ns: u64,
     sealed: VecDeque<Sealed>,
     spare_intended: Vec<Vec<u64>>,
     spare_buffers: Vec<Vec<u8>>,
@@ -368,10 +368,8 @@ impl Shard {
             batch_route: Vec::with_capacity(setup.verify_batch_max),
             batch_verdict: Vec::with_capacity(setup.verify_batch_max),
             bad: Vec::new(),
-            open_index: Vec::with_capacity(capacity),
-            open_id: Vec::with_capacity(capacity),
-            open_intended: Vec::with_capacity(capacity),
-            open_since_ns: 0,
+            direct: Vec::with_capacity(capacity),
+            direct_since_ns: 0,
             sealed: VecDeque::new(),
             spare_intended: Vec::new(),
             spare_buffers: Vec::new(),
@@ -410,28 +408,6 @@ impl Shard {
             workload: setup.workload,
         };
         shard.start_epoch();
-        // The first `count` believable validators of epoch 0 are the Byzantine ones.
-        if shard.params.byzantine_in(shard.id) {
-            let count = shard.params.byzantine.as_ref().map_or(0, |b| b.count);
-            let ids: Vec<ValidatorId> = shard
-                .validators
-                .leagues
-                .believable()
-                .iter()
-                .take(count)
-                .copied()
-                .collect();
-            shard.validators.byzantine = ids.clone();
-            for id in ids {
-                if let Some(fault) =
-                    shard
-                        .params
-                        .fault_for(&shard.validators, id, shard.seed, shard.id)
-                {
-                    shard.faults.insert(id.0, fault);
-                }
-            }
-        }
         shard
     }
 
@@ -440,7 +416,7 @@ impl Shard {
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
             && self.resubmits.is_empty()
-            && self.open_index.is_empty()
+            && self.direct.is_empty()
             && self.believable.iter().all(|b| b.open.is_empty())
             && self.inflight.is_empty()
             && self.proofs.is_empty()
@@ -501,13 +477,10 @@ impl Shard {
         if now_ns.saturating_sub(self.last_final_ns) >= self.params.final_interval_ns {
             worked |= self.finalize(now_ns);
         }
-        // One league: blocks straight from the ordering step, once every OptBlock of an
-        // earlier two-league epoch is final (they were applied first).
-        if !self.open_index.is_empty()
-            && self.inflight.is_empty()
-            && now_ns.saturating_sub(self.open_since_ns) >= self.block_interval_ns
+        if !self.direct.is_empty()
+            && now_ns.saturating_sub(self.direct_since_ns) >= self.block_interval_ns
         {
-            self.seal();
+            self.flush_direct();
             worked = true;
         }
         worked
@@ -521,8 +494,6 @@ impl Shard {
             && self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
         {
             let r = self.resubmits.pop_front().expect("checked");
-            let id = self.workload.shards[self.id.0 as usize].txs[r.index as usize].id();
-            self.awaiting.remove(&id);
             self.batch_index.push(r.index);
             self.batch_intended.push(r.intended);
             self.batch_retry.push(r.retry);
@@ -553,6 +524,10 @@ impl Shard {
             return Route::Normal;
         }
         let l = self.believable.len() as u16;
+        // A client every believable validator failed twice goes to the normal league.
+        if retry >= 2 * l {
+            return Route::Normal;
+        }
         let Some(first) = tx.inputs.first() else {
             return Route::Believable(0);
         };
@@ -615,14 +590,16 @@ impl Shard {
         }
         let due = self.clock.now_ns() + delay_ns;
         let signer = self.believable[b].id;
+        // Clients re-submit in order, before the clients of transactions that spent
+        // these outputs (dropped or excluded by the reverts below) re-submit theirs.
+        for opt in &open {
+            self.resubmit(opt.index, opt.retry, opt.intended, due);
+        }
         for opt in open.iter().rev() {
             let tx = self.tx_of(opt).clone();
             self.revert_order(&tx, opt.id);
             self.exposure[signer.0 as usize].settle(opt.value);
             self.forged.remove(&(opt.index, opt.retry));
-        }
-        for opt in &open {
-            self.resubmit(opt.index, opt.retry, opt.intended, due);
         }
     }
 
@@ -719,6 +696,10 @@ impl Shard {
                 None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
             let expected = part.expected[index as usize];
+            if retry > 0 {
+                // A re-submitted transaction: decided now (unless deferred again below).
+                self.awaiting.remove(&id);
+            }
             match outcome {
                 Ok(()) => {
                     if expected != Expected::Valid {
@@ -786,21 +767,43 @@ impl Shard {
         self.counters.verify_singles += self.verifier.singles_verified() - singles;
     }
 
-    /// One league: the accepted transaction goes straight into the open block (the
-    /// leader's view is the normal league's).
+    /// The normal league orders the accepted transaction itself (one league, or no
+    /// believable validator served it): applied to its view now, in the inflight
+    /// sequence at the next [`Shard::flush_direct`].
     fn admit_single(&mut self, tx: &Transaction, opt: OptTx, now_ns: u64) {
         self.utxo
             .apply(tx, opt.id)
-            .expect("the ordering view and the normal view agree with one league");
-        if self.open_index.is_empty() {
-            self.open_since_ns = now_ns;
+            .expect("the ordering view and the normal view agree on what the leader orders");
+        if self.direct.is_empty() {
+            self.direct_since_ns = now_ns;
         }
-        self.open_index.push(opt.index);
-        self.open_id.push(opt.id);
-        self.open_intended.push(opt.intended);
-        if self.open_index.len() >= self.block_tx_max && self.inflight.is_empty() {
-            self.seal();
+        self.direct.push(opt);
+        if self.direct.len() >= self.block_tx_max {
+            self.flush_direct();
         }
+    }
+
+    /// Puts what the normal league ordered itself into the inflight sequence (it needs no
+    /// challenge window: the league checked it in full): provisional now.
+    fn flush_direct(&mut self) {
+        if self.direct.is_empty() {
+            return;
+        }
+        let now_ns = self.clock.now_ns();
+        self.metrics.at(now_ns);
+        let txs = std::mem::take(&mut self.direct);
+        for t in &txs {
+            self.metrics.record(Stage::Provisional, t.intended);
+        }
+        self.counters.provisional += txs.len() as u64;
+        self.inflight.push_back(OptBlock {
+            signed: None,
+            hash: Hash::ZERO,
+            signer: None,
+            txs,
+            sealed_ns: now_ns,
+            unsampled: 0,
+        });
     }
 
     /// Believable validator `b` adds a checked transaction to its open OptBlock. If it
@@ -924,20 +927,27 @@ impl Shard {
         self.pob.opt_blocks += 1;
         let block = OptBlock {
             hash: signed.header.hash(),
-            signed,
-            signer,
+            signed: Some(signed),
+            signer: Some(signer),
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
         };
-        self.check_opt(block, conflicting);
+        self.check_opt(block, signed, signer, conflicting);
     }
 
     /// The normal validator checks an OptBlock as it arrives (see the module doc) and
     /// keeps it until it is final.
-    fn check_opt(&mut self, mut block: OptBlock, conflicting: Option<SignedOptHeader>) {
+    fn check_opt(
+        &mut self,
+        mut block: OptBlock,
+        signed: SignedOptHeader,
+        signer: ValidatorId,
+        conflicting: Option<SignedOptHeader>,
+    ) {
+        // What the normal league ordered itself before this block comes first.
+        self.flush_direct();
         let arrival = self.inflight_base + self.inflight.len() as u64;
-        let signed = block.signed;
         // Only the current believable validator at that index may sign for it; its
         // signature, then its slot, then the body against the header.
         let entitled = self
@@ -981,13 +991,11 @@ impl Shard {
                 failed.push((position, rejection.reason()));
             }
         }
-        let block_signer = block.signer;
-        let full_check = self.validators.records[block.signer.0 as usize].banned;
+        let full_check = self.validators.records[signer.0 as usize].banned;
         if !full_check {
             self.draw_samples(&mut block, arrival);
         }
         self.inflight.push_back(block);
-        let signer = block_signer;
         for (position, reason) in failed {
             let opt = {
                 let block = self.inflight.back_mut().expect("just pushed");
@@ -1019,16 +1027,27 @@ impl Shard {
 
     /// Draws the samplers' VRF samples of `block` and queues the selected signatures.
     fn draw_samples(&mut self, block: &mut OptBlock, arrival: u64) {
-        let normal = self.validators.leagues.normal();
-        let samplers = if self.params.all_samplers {
-            normal.len()
-        } else {
-            1
-        };
-        let samples: Vec<Sample> = normal[..samplers]
+        // Samplers: the shard's normal validator, or every normal validator that is not
+        // banned.
+        let records = &self.validators.records;
+        let normal: Vec<ValidatorId> = self
+            .validators
+            .leagues
+            .normal()
+            .iter()
+            .filter(|id| !records[id.0 as usize].banned)
+            .take(if self.params.all_samplers {
+                usize::MAX
+            } else {
+                1
+            })
+            .copied()
+            .collect();
+        let samples: Vec<Sample> = normal
             .iter()
             .map(|id| Sample::draw(&self.validators.vrf_keys[id.0 as usize], &block.hash))
             .collect();
+        let escape_model = (1.0 - self.params.p).powi(samples.len() as i32);
         self.pob.vrf_proofs += samples.len() as u64;
         for position in 0..block.txs.len() {
             let opt = block.txs[position];
@@ -1037,6 +1056,7 @@ impl Shard {
             }
             let selected = samples.iter().any(|s| s.selects(&opt.id.0, self.params.p));
             if opt.forged {
+                self.pob.forged_escape_expected += escape_model;
                 if selected {
                     self.pob.forged_sampled += 1;
                 } else {
@@ -1095,6 +1115,7 @@ impl Shard {
         for entry in &entries {
             self.block_mut(entry.block).unsampled -= 1;
         }
+        bad.sort_unstable();
         bad.dedup();
         for tag in bad {
             let entry = entries[tag as usize];
@@ -1104,7 +1125,7 @@ impl Shard {
                 continue;
             }
             let proof = FraudProof {
-                header: block.signed,
+                header: block.signed.expect("only signed OptBlocks are sampled"),
                 tx: self.tx_of(&opt).clone(),
                 path: self.path_in(entry.block, entry.position as usize),
             };
@@ -1155,7 +1176,7 @@ impl Shard {
         }
         let arrivals: Vec<u64> = (0..self.inflight.len() as u64)
             .map(|k| self.inflight_base + k)
-            .filter(|&a| self.inflight[(a - self.inflight_base) as usize].signer == id)
+            .filter(|&a| self.inflight[(a - self.inflight_base) as usize].signer == Some(id))
             .collect();
         for arrival in arrivals {
             self.recheck(arrival);
@@ -1187,6 +1208,7 @@ impl Shard {
         }
         self.run_verifier();
         let mut bad = std::mem::take(&mut self.bad);
+        bad.sort_unstable();
         bad.dedup();
         for &position in &bad {
             self.exclude(arrival, position as usize);
@@ -1205,13 +1227,17 @@ impl Shard {
         block.txs[position].excluded = true;
         let signer = block.signer;
         let tx = self.tx_of(&opt).clone();
+        // Its client re-submits it before the clients of the transactions that spent its
+        // outputs (excluded by the reverts below) re-submit theirs.
+        if !opt.replay {
+            self.harm(&opt);
+        }
         self.revert_view(&tx, opt.id, true);
         self.revert_order(&tx, opt.id);
         self.excluded.push(opt.id);
         self.pob.excluded += 1;
-        self.exposure[signer.0 as usize].settle(opt.value);
-        if !opt.replay {
-            self.harm(&opt);
+        if let Some(signer) = signer {
+            self.exposure[signer.0 as usize].settle(opt.value);
         }
     }
 
@@ -1264,13 +1290,13 @@ impl Shard {
             if let Some(position) = self.believable[b].open.iter().position(|t| t.id == id) {
                 let opt = self.believable[b].open.remove(position);
                 self.open_owner.remove(&opt.id);
+                let now = self.clock.now_ns();
+                self.resubmit(opt.index, opt.retry, opt.intended, now);
                 let tx = self.tx_of(&opt).clone();
                 self.revert_order(&tx, opt.id);
                 let signer = self.believable[b].id.0 as usize;
                 self.exposure[signer].settle(opt.value);
                 self.forged.remove(&(opt.index, opt.retry));
-                let now = self.clock.now_ns();
-                self.resubmit(opt.index, opt.retry, opt.intended, now);
                 return;
             }
         }
@@ -1281,8 +1307,9 @@ impl Shard {
     /// the challenge window (a prefix of the order they were applied in), with the proofs
     /// and exclusions since the last one. Returns whether it sealed one.
     fn finalize(&mut self, now_ns: u64) -> bool {
+        self.flush_direct();
         let window = self.params.challenge_window_ns;
-        let old_enough = |b: &OptBlock| b.sealed_ns + window <= now_ns;
+        let old_enough = |b: &OptBlock| b.signed.is_none() || b.sealed_ns + window <= now_ns;
         if self
             .inflight
             .iter()
@@ -1303,9 +1330,14 @@ impl Shard {
             txs.extend(block.txs.iter().filter(|t| !t.excluded));
         }
         let body = PobBody {
-            refs: blocks.iter().map(|b| b.signed).collect(),
+            refs: blocks.iter().filter_map(|b| b.signed).collect(),
             proofs: std::mem::take(&mut self.proofs),
             excluded: std::mem::take(&mut self.excluded),
+            direct: blocks
+                .iter()
+                .filter(|b| b.signed.is_none())
+                .map(|b| b.txs.iter().filter(|t| !t.excluded).count() as u32)
+                .sum(),
         };
         let normal: Vec<usize> = self
             .validators
@@ -1344,7 +1376,10 @@ impl Shard {
         self.forged = forged;
         // Effects of the commit on standing and exposure.
         for block in &blocks {
-            let record = &mut self.validators.records[block.signer.0 as usize];
+            let Some(signer) = block.signer else {
+                continue;
+            };
+            let record = &mut self.validators.records[signer.0 as usize];
             if !record.banned {
                 record.on_block_finalized();
             }
@@ -1354,7 +1389,7 @@ impl Shard {
                 .filter(|t| !t.excluded)
                 .map(|t| t.value)
                 .sum();
-            self.exposure[block.signer.0 as usize].settle(value);
+            self.exposure[signer.0 as usize].settle(value);
         }
         for t in blocks.iter().flat_map(|b| &b.txs).filter(|t| t.forged) {
             self.forged.remove(&(t.index, t.retry));
@@ -1368,40 +1403,13 @@ impl Shard {
                 self.validators.records[id].on_missed_duty();
             }
         }
-        if !blocks.is_empty() {
+        if blocks.iter().any(|b| b.signed.is_some()) {
             self.pob.final_blocks += 1;
         }
         if self.height.is_multiple_of(self.params.epoch_final_blocks) {
             self.next_epoch();
         }
         true
-    }
-
-    /// Seals the open one-league block: provisional now, cosigned by the whole roster.
-    fn seal(&mut self) {
-        self.metrics.at(self.clock.now_ns());
-        for &intended in &self.open_intended {
-            self.metrics.record(Stage::Provisional, intended);
-        }
-        self.counters.provisional += self.open_index.len() as u64;
-        let workload = Arc::clone(&self.workload);
-        let part = &workload.shards[self.id.0 as usize];
-        let ids = std::mem::take(&mut self.open_id);
-        let txs: Vec<&Transaction> = self
-            .open_index
-            .iter()
-            .map(|&i| &part.txs[i as usize])
-            .collect();
-        let spare = self.spare_intended.pop().unwrap_or_default();
-        let intended = std::mem::replace(&mut self.open_intended, spare);
-        let signers = Signers::all(self.roster.len());
-        self.commit_block(&ids, txs, &PobBody::default(), &signers, intended);
-        self.open_index.clear();
-        self.open_id = ids;
-        self.open_id.clear();
-        if self.height.is_multiple_of(self.params.epoch_final_blocks) {
-            self.next_epoch();
-        }
     }
 
     /// Builds the FinalBlock over `txs`, has `signers` cosign it, and sends its record
@@ -1482,6 +1490,32 @@ impl Shard {
         if !self.split() {
             self.pob.single_league_epochs += 1;
         }
+        // The adversary holds up to `count` corrupted validators that can still be
+        // selected: whenever it has fewer, it corrupts believable validators of the new
+        // epoch, lowest league index first (slashed ones are banned for good; crashed
+        // ones lose eligibility through missed duty).
+        if self.params.byzantine_in(self.id) {
+            let count = self.params.byzantine.as_ref().map_or(0, |b| b.count);
+            let score = self.params.score;
+            let mut active = self
+                .validators
+                .byzantine
+                .iter()
+                .filter(|id| score.eligible(&self.validators.records[id.0 as usize]))
+                .count();
+            for &id in &believable {
+                if active >= count {
+                    break;
+                }
+                if !self.faults.contains_key(&id.0)
+                    && let Some(fault) = self.params.fault(id, self.seed, self.id)
+                {
+                    self.faults.insert(id.0, fault);
+                    self.validators.byzantine.push(id);
+                    active += 1;
+                }
+            }
+        }
         self.believable = believable
             .into_iter()
             .map(|id| Believable {
@@ -1530,6 +1564,29 @@ impl Shard {
     /// stopped.
     pub fn close_store(&mut self) {
         self.store = None;
+    }
+
+    /// What keeps the shard busy (for a drain that timed out).
+    pub fn busy(&self) -> String {
+        format!(
+            "pending {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}",
+            self.pending.len(),
+            self.resubmits.len(),
+            self.direct.len(),
+            self.believable
+                .iter()
+                .map(|b| b.open.len())
+                .collect::<Vec<_>>(),
+            self.inflight.len(),
+            self.inflight
+                .iter()
+                .map(|b| b.unsampled)
+                .take(4)
+                .collect::<Vec<_>>(),
+            self.proofs.len(),
+            self.excluded.len(),
+            self.sealed.len()
+        )
     }
 
     /// PoB parameters of this shard.

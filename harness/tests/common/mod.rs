@@ -1,7 +1,12 @@
 //! Helpers shared by the harness's integration tests.
 
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::path::Path;
+
 use clap::Parser;
-use ioschain_harness::cli::{Cli, Command};
+use ioschain_harness::cli::{Cli, Command, RunArgs};
+use ioschain_harness::run::{self, Exit};
 
 /// Flags that make a run tiny enough for a test (a few thousand transactions, a small
 /// roster of 7 with 2 believable validators, no ceiling measurement).
@@ -24,4 +29,42 @@ pub fn parse(subcommand: &str, args: &[&str]) -> Command {
     let mut argv = vec!["ioschain", subcommand];
     argv.extend_from_slice(args);
     Cli::parse_from(argv).command
+}
+
+/// Parses `ioschain run <args…>`.
+pub fn run_args(args: &[&str]) -> RunArgs {
+    let Command::Run(args) = parse("run", args) else {
+        unreachable!("parsed as `run`")
+    };
+    *args
+}
+
+/// The `summary.json` of a run's output directory.
+pub fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// A tiny two-shard run at 3,000 tx/s under `dir` with `extra` flags; its exit and
+/// summary.
+pub fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
+    let out = dir.join("out");
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "--shards",
+        "2",
+        "--cores",
+        "2",
+        "--rate",
+        "3000",
+        "--block-interval-ms",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY_RUN);
+    args.extend_from_slice(extra);
+    let exit = run::run(&run_args(&args)).unwrap();
+    (exit, summary(&out))
 }
