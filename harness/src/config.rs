@@ -197,7 +197,8 @@ pub struct PobSection {
     pub opt_block_interval_ms: u64,
     /// The normal league proposes a FinalBlock this often.
     pub final_interval_ms: u64,
-    /// An OptBlock may be finalized once it is this old.
+    /// An OptBlock may be finalized once it is this old (PROTOCOL.md §6.4: twice the
+    /// final interval).
     pub challenge_window_ms: u64,
     /// FinalBlocks per epoch (leagues are re-selected at each epoch).
     pub epoch_final_blocks: u32,
@@ -220,7 +221,7 @@ impl Default for PobSection {
             opt_block_tx_max: 1024,
             opt_block_interval_ms: 5,
             final_interval_ms: 20,
-            challenge_window_ms: 100,
+            challenge_window_ms: 40,
             epoch_final_blocks: 100,
             reroute_timeout_ms: 50,
             stake: 1_000_000_000_000,

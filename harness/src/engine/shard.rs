@@ -159,6 +159,17 @@ struct Resubmit {
     due_ns: u64,
 }
 
+/// A signed OptBlock on its way to the normal validator (checked when the shard's
+/// worker has no ordering batch due: ordering goes first, it is what clients wait for).
+#[derive(Debug)]
+struct Arrival {
+    block: OptBlock,
+    signed: SignedOptHeader,
+    signer: ValidatorId,
+    /// A second header for the same slot (equivocation), delivered right after.
+    conflicting: Option<SignedOptHeader>,
+}
+
 /// A signature the normal league checks: which OptBlock (by arrival number) and which of
 /// its transactions.
 #[derive(Clone, Copy, Debug)]
@@ -271,6 +282,7 @@ pub struct Shard {
     faults: FxHashMap<u32, Fault>,
     exposure: Vec<Exposure>,
     detector: EquivocationDetector,
+    arrivals: VecDeque<Arrival>,
     inflight: VecDeque<OptBlock>,
     /// Arrival number of `inflight.front()`.
     inflight_base: u64,
@@ -389,6 +401,7 @@ impl Shard {
             faults: FxHashMap::default(),
             exposure,
             detector: EquivocationDetector::new(),
+            arrivals: VecDeque::new(),
             inflight: VecDeque::new(),
             inflight_base: 0,
             forged: FxHashMap::default(),
@@ -418,6 +431,7 @@ impl Shard {
             && self.resubmits.is_empty()
             && self.direct.is_empty()
             && self.believable.iter().all(|b| b.open.is_empty())
+            && self.arrivals.is_empty()
             && self.inflight.is_empty()
             && self.proofs.is_empty()
             && self.excluded.is_empty()
@@ -445,16 +459,13 @@ impl Shard {
         // `verify_batch_min` transactions, but never lets the oldest wait past
         // `verify_wait`. Re-submitted transactions go at once.
         let resubmit_due = self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns);
-        if let Some(front) = self.pending.front() {
-            let oldest_ns = front.timing.intended_ns(front.start);
-            if self.pending_count >= self.verify_batch_min
-                || now_ns.saturating_sub(oldest_ns) >= self.verify_wait_ns
-                || resubmit_due
-            {
-                self.process_batch(now_ns);
-                worked = true;
-            }
-        } else if resubmit_due {
+        let ordering_due = resubmit_due
+            || self.pending.front().is_some_and(|front| {
+                self.pending_count >= self.verify_batch_min
+                    || now_ns.saturating_sub(front.timing.intended_ns(front.start))
+                        >= self.verify_wait_ns
+            });
+        if ordering_due {
             self.process_batch(now_ns);
             worked = true;
         }
@@ -466,6 +477,17 @@ impl Shard {
                 self.seal_opt(b);
                 worked = true;
             }
+        }
+        // The normal league's work waits while an ordering batch is due, unless it has
+        // fallen behind (too many unchecked OptBlocks, or a FinalBlock overdue).
+        let behind = self.arrivals.len() >= 4 * self.believable.len().max(1)
+            || now_ns.saturating_sub(self.last_final_ns) >= 2 * self.params.final_interval_ns;
+        if ordering_due && !behind {
+            return worked;
+        }
+        if !self.arrivals.is_empty() {
+            self.check_arrivals();
+            worked = true;
         }
         if let Some(since) = self.sample_since_ns
             && (self.sample_entries.len() >= SAMPLE_BATCH
@@ -484,6 +506,18 @@ impl Shard {
             worked = true;
         }
         worked
+    }
+
+    /// The normal validator checks every OptBlock that arrived, in order.
+    fn check_arrivals(&mut self) {
+        while let Some(arrival) = self.arrivals.pop_front() {
+            self.check_opt(
+                arrival.block,
+                arrival.signed,
+                arrival.signer,
+                arrival.conflicting,
+            );
+        }
     }
 
     fn take_batch(&mut self, now_ns: u64) {
@@ -752,6 +786,14 @@ impl Shard {
                 }
             }
         }
+        self.seal_all();
+    }
+
+    /// Believable validators sign what they checked in this batch.
+    fn seal_all(&mut self) {
+        for b in 0..self.believable.len() {
+            self.seal_opt(b);
+        }
     }
 
     /// Verifies what is queued in the ordering verifier; failed entries' tags go to
@@ -771,6 +813,8 @@ impl Shard {
     /// believable validator served it): applied to its view now, in the inflight
     /// sequence at the next [`Shard::flush_direct`].
     fn admit_single(&mut self, tx: &Transaction, opt: OptTx, now_ns: u64) {
+        // Every OptBlock signed before it is applied first.
+        self.check_arrivals();
         self.utxo
             .apply(tx, opt.id)
             .expect("the ordering view and the normal view agree on what the leader orders");
@@ -933,7 +977,12 @@ impl Shard {
             sealed_ns: now_ns,
             unsampled: 0,
         };
-        self.check_opt(block, signed, signer, conflicting);
+        self.arrivals.push_back(Arrival {
+            block,
+            signed,
+            signer,
+            conflicting,
+        });
     }
 
     /// The normal validator checks an OptBlock as it arrives (see the module doc) and
@@ -981,6 +1030,9 @@ impl Shard {
         let mut failed = Vec::new();
         let part = &self.workload.shards[self.id.0 as usize];
         for (position, opt) in block.txs.iter().enumerate() {
+            if opt.excluded {
+                continue;
+            }
             let tx = if opt.forged {
                 &self.forged[&(opt.index, opt.retry)]
             } else {
@@ -1283,6 +1335,27 @@ impl Shard {
                 .position(|t| t.id == id && !t.excluded && !t.replay)
             {
                 self.exclude(self.inflight_base + k as u64, position);
+                return;
+            }
+        }
+        for k in 0..self.arrivals.len() {
+            if let Some(position) = self.arrivals[k]
+                .block
+                .txs
+                .iter()
+                .position(|t| t.id == id && !t.excluded && !t.replay)
+            {
+                // Signed but not checked yet: excluded before the normal view applies it.
+                let arrival = &mut self.arrivals[k];
+                arrival.block.txs[position].excluded = true;
+                let opt = arrival.block.txs[position];
+                let signer = arrival.signer.0 as usize;
+                self.harm(&opt);
+                let tx = self.tx_of(&opt).clone();
+                self.revert_order(&tx, opt.id);
+                self.excluded.push(opt.id);
+                self.pob.excluded += 1;
+                self.exposure[signer].settle(opt.value);
                 return;
             }
         }
