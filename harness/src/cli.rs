@@ -216,6 +216,10 @@ pub struct RunArgs {
     /// …or when its first transaction is this old, ms.
     #[arg(long)]
     pub opt_block_interval_ms: Option<u64>,
+    /// Genesis stake scale: each validator's stake is drawn from STAKE..2·STAKE; a
+    /// believable validator's exposure cap is its stake.
+    #[arg(long)]
+    pub stake: Option<u64>,
     /// Fewer eligible believable validators than this: the shard runs one league.
     #[arg(long)]
     pub league_min: Option<u32>,
@@ -288,6 +292,7 @@ impl RunArgs {
         set!(self.believable => config.pob.believable);
         set!(self.p => config.pob.p);
         set!(self.league_min => config.pob.league_min);
+        set!(self.stake => config.pob.stake);
         set!(self.opt_block_tx_max => config.pob.opt_block_tx_max);
         set!(self.opt_block_interval_ms => config.pob.opt_block_interval_ms);
         set!(self.epoch_final_blocks => config.pob.epoch_final_blocks);

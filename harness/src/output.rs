@@ -180,8 +180,9 @@ pub struct PobSummary {
     pub opt_blocks: u64,
     /// FinalBlocks that finalized OptBlocks.
     pub final_blocks: u64,
-    /// Blocks ordered by one league (fallback epochs).
-    pub single_league_blocks: u64,
+    /// FinalBlocks with no OptBlock in them (only transactions the normal league
+    /// ordered itself, or only proofs).
+    pub blocks_without_optblocks: u64,
     /// Proofs.
     pub proofs: ProofCounts,
     /// Validators slashed.
@@ -241,7 +242,7 @@ impl PobSummary {
             let c = &shard.pob;
             s.opt_blocks += c.opt_blocks;
             s.final_blocks += c.final_blocks;
-            s.single_league_blocks += shard.counters.blocks - c.final_blocks;
+            s.blocks_without_optblocks += shard.counters.blocks - c.final_blocks;
             s.proofs.bad_signature += c.proofs[0];
             s.proofs.equivocation += c.proofs[1];
             s.proofs.failed_check += c.proofs[2];
@@ -508,13 +509,13 @@ pub fn summary_block(s: &Summary, config_line: &str) -> String {
     if p.believable > 0 {
         let _ = writeln!(
             out,
-            "  pob         L {} · samplers {} · p {} · {} OptBlocks · {} FinalBlocks ({} one-league) · sampled {:.1}% of signatures · {} epochs ({} one-league)",
+            "  pob         L {} · samplers {} · p {} · {} OptBlocks · {} FinalBlocks ({} without OptBlocks) · sampled {:.1}% of signatures · {} epochs ({} one-league)",
             p.believable,
             p.samplers,
             p.p,
             thousands(p.opt_blocks as f64),
             thousands(p.final_blocks as f64),
-            thousands(p.single_league_blocks as f64),
+            thousands(p.blocks_without_optblocks as f64),
             p.sampling_share * 100.0,
             p.epochs,
             p.single_league_epochs

@@ -159,7 +159,19 @@ fn too_few_eligible_believable_validators_fall_back_to_one_league() {
     let pob = &s["pob"];
     assert_eq!(pob["single_league_epochs"], pob["epochs"], "{pob:#}");
     assert_eq!(u(&pob["opt_blocks"]), 0);
-    assert!(u(&pob["single_league_blocks"]) > 0);
+    assert!(u(&pob["blocks_without_optblocks"]) > 0);
+}
+
+#[test]
+fn exposure_cap_holds_back_a_believable_validator_at_its_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stakes of 20–40 million against transactions moving about a million each: a
+    // believable validator may have only a few dozen unfinalized transactions out.
+    let (exit, s) = common::small_run(dir.path(), &["--stake", "20000000"]);
+    assert_valid_and_only_byzantine_slashed(exit, &s);
+    let pob = &s["pob"];
+    assert!(u(&pob["exposure_deferrals"]) > 0, "{pob:#}");
+    assert!(u(&pob["reroutes"]) >= u(&pob["exposure_deferrals"]));
 }
 
 #[test]

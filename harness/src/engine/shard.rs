@@ -2,39 +2,44 @@
 //! Proof-of-Believability (PROTOCOL.md §6.5; what is computed per shard: DESIGN.md §2).
 //!
 //! Flow per poll:
-//! 1. **Ordering** (believable league, phase 1): take the ranges of the stream the driver
-//!    released, and the transactions clients re-route (after a timeout, or because a
-//!    fraud proof reverted them); route each to believable validator
-//!    `H(first input) mod L` (skipping slashed ones); verify the whole batch (structure,
-//!    then every witness in one ed25519 batch); apply them in order to the ordering view
-//!    of the UTXO set; each accepted transaction joins its believable validator's open
-//!    OptBlock (within the validator's exposure cap). An OptBlock is signed when it holds
-//!    `opt_block_tx_max` transactions or its first is `opt_block_interval` old: its
-//!    transactions are provisional.
-//! 2. **Checking** (the normal validator, phase 2): each signed OptBlock is checked at
-//!    once: header signature, equivocation, body against the header's root, then the
-//!    cheap checks of every transaction against the normal league's own UTXO view, and
-//!    the VRF sample (one VRF per sampler and OptBlock; the selected signatures are
-//!    verified in batches before the block may be finalized). A failed check is a proof
-//!    that blames the signer: it is slashed, every transaction it signed that is not
-//!    final is re-verified in full, invalid ones are excluded (reverted in both views,
-//!    with the transactions that spent their outputs), and their clients re-submit.
+//! 1. **Ordering** (believable league, phase 1; goes first, it is what clients wait
+//!    for): take the ranges of the stream the driver released, and the transactions
+//!    clients re-submit (after a timeout, a ban, or a fraud proof that reverted them);
+//!    route each to believable validator `H(first input) mod L` (skipping slashed ones;
+//!    a client every believable validator failed twice goes to the normal league);
+//!    verify the whole batch (structure, then every witness in one ed25519 batch); apply
+//!    in order to the ordering view of the UTXO set; each accepted transaction joins its
+//!    believable validator's open OptBlock, within the validator's exposure cap. At the
+//!    end of the batch every believable validator signs its OptBlock: its transactions
+//!    are provisional. (A transaction spending an output another believable validator
+//!    holds unsigned makes that one sign first, so blocks arrive in dependency order.)
+//! 2. **Checking** (the normal validator, phase 2; runs when no ordering batch is due, or
+//!    when it has fallen behind): each signed OptBlock, in order: header signature,
+//!    equivocation, body against the header's root, the cheap checks of every
+//!    transaction against the normal league's own UTXO view, and the VRF samples (one VRF
+//!    per sampler and OptBlock; the selected signatures are verified in batches before
+//!    the block may be finalized). A failed check is a proof that blames the signer: it
+//!    is slashed, every transaction it signed that is not final is re-verified in full,
+//!    invalid ones are excluded (reverted in both views, with the transactions that
+//!    spent their outputs), and their clients re-submit.
 //! 3. **Finality**: every `final_interval` the normal league's leader proposes a
 //!    FinalBlock over the OptBlocks older than the challenge window whose samples are
-//!    verified (a prefix of the order they were applied in), with the proofs and
-//!    exclusions since the last one; the normal league cosigns it (CoSi), the record goes
-//!    to the store, and the store's acknowledgement makes its transactions final.
-//!    Every `epoch_final_blocks` FinalBlocks the leagues are re-selected.
+//!    verified (a prefix of the order they were applied in), and the transactions it
+//!    ordered itself, with the proofs and exclusions since the last one; the normal
+//!    league cosigns it (CoSi), the record goes to the store, and the store's
+//!    acknowledgement makes its transactions final. Every `epoch_final_blocks`
+//!    FinalBlocks the leagues are re-selected.
 //!
 //! With fewer eligible believable validators than `league_min` (or `believable = 0`)
-//! the shard runs one league: verified transactions go straight into blocks the whole
-//! roster cosigns (provisional when built, final when persisted).
+//! the shard runs one league: verified transactions go straight into the normal
+//! league's own batches (provisional when batched, final when persisted).
 //!
 //! Invariants: every released transaction ends final exactly once or rejected with a
-//! reason (re-routed and excluded ones are re-submitted until they are final); a
-//! FinalBlock finalizes a prefix of the OptBlocks in the order the normal league applied
-//! them, so no final transaction depends on one that is not; transactions are final only
-//! after their record is persisted; no allocation per transaction on the honest path.
+//! reason (re-routed and excluded ones are re-submitted until they are final); the
+//! normal view applies OptBlocks and the league's own batches in one sequence, and a
+//! FinalBlock finalizes a prefix of it, so no final transaction depends on one that is
+//! not; transactions are final only after their record is persisted; no allocation per
+//! transaction on the honest path (vectors are per batch or per block).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -813,7 +818,9 @@ impl Shard {
     /// believable validator served it): applied to its view now, in the inflight
     /// sequence at the next [`Shard::flush_direct`].
     fn admit_single(&mut self, tx: &Transaction, opt: OptTx, now_ns: u64) {
-        // Every OptBlock signed before it is applied first.
+        // Everything the believable validators accepted before it is signed and applied
+        // first (it may spend those outputs).
+        self.seal_all();
         self.check_arrivals();
         self.utxo
             .apply(tx, opt.id)
