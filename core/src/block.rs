@@ -18,8 +18,9 @@ use crate::types::{Epoch, Hash, Height, ShardId, TxId};
 /// Most transactions in one block (bounds decoding).
 pub const BLOCK_TXS_MAX: usize = 1 << 16;
 
-/// A block header. Encoded as a fixed 120-byte layout:
-/// `shard u32, epoch u64, height u64, prev 32, tx_root 32, tx_count u32, pob_root 32`.
+/// A block header. Encoded as a fixed 152-byte layout:
+/// `shard u32, epoch u64, height u64, prev 32, tx_root 32, tx_count u32, pob_root 32,
+/// xs_root 32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     /// The shard whose chain this block extends.
@@ -39,11 +40,15 @@ pub struct BlockHeader {
     /// ([`crate::pob::final_body::PobBody::root`]); [`Hash::ZERO`] for a block ordered
     /// by the normal league alone (one-league fallback).
     pub pob_root: Hash,
+    /// Merkle root of the block's cross-shard (Atomix) entries — locks, rejections,
+    /// commits, aborts — that proofs of acceptance and rejection point into
+    /// ([`Hash::ZERO`] when there are none; PROTOCOL.md §5.3).
+    pub xs_root: Hash,
 }
 
 impl BlockHeader {
     /// Encoded size in bytes.
-    pub const ENCODED_LEN: usize = 4 + 8 + 8 + 32 + 32 + 4 + 32;
+    pub const ENCODED_LEN: usize = 4 + 8 + 8 + 32 + 32 + 4 + 32 + 32;
 
     fn to_array(self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
@@ -54,6 +59,7 @@ impl BlockHeader {
         out[52..84].copy_from_slice(&self.tx_root.0);
         out[84..88].copy_from_slice(&self.tx_count.to_le_bytes());
         out[88..120].copy_from_slice(&self.pob_root.0);
+        out[120..152].copy_from_slice(&self.xs_root.0);
         out
     }
 
@@ -79,6 +85,7 @@ impl Decode for BlockHeader {
             tx_root: Hash::decode(reader)?,
             tx_count: reader.u32("tx count")?,
             pob_root: Hash::decode(reader)?,
+            xs_root: Hash::decode(reader)?,
         })
     }
 }
@@ -131,6 +138,7 @@ impl Block {
                 tx_root: merkle::root_of(ids.iter().map(|id| id.0), scratch),
                 tx_count: txs.len() as u32,
                 pob_root: Hash::ZERO,
+                xs_root: Hash::ZERO,
             },
             txs,
         }
@@ -153,7 +161,7 @@ impl Block {
 }
 
 impl Encode for Block {
-    /// Layout: header (120 bytes), `u32` count, then the transactions back to back (each
+    /// Layout: header (152 bytes), `u32` count, then the transactions back to back (each
     /// is self-delimiting).
     fn encode(&self, out: &mut Vec<u8>) {
         self.header.encode(out);

@@ -51,9 +51,10 @@ fn header() -> impl Strategy<Value = BlockHeader> {
         hash(),
         any::<u32>(),
         hash(),
+        hash(),
     )
         .prop_map(
-            |(shard, epoch, height, prev, tx_root, tx_count, pob_root)| BlockHeader {
+            |(shard, epoch, height, prev, tx_root, tx_count, pob_root, xs_root)| BlockHeader {
                 shard: ShardId(shard),
                 epoch: Epoch(epoch),
                 height: Height(height),
@@ -61,6 +62,7 @@ fn header() -> impl Strategy<Value = BlockHeader> {
                 tx_root,
                 tx_count,
                 pob_root,
+                xs_root,
             },
         )
 }

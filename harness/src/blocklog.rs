@@ -1,7 +1,7 @@
 //! The block log: one append-only file per shard holding its final blocks.
 //!
 //! Record layout: magic `IOSB`, payload length (`u32`), payload, blake3 of the payload.
-//! The payload is the block header (120 bytes), the transaction count (`u32`), the
+//! The payload is the block header (152 bytes), the transaction count (`u32`), the
 //! transactions, the final certificate (header hash and the league's CoSi), then the
 //! PoB body (the OptBlocks the block finalizes, fraud proofs, excluded transaction ids;
 //! committed to by the header's `pob_root`). The checksum catches torn or damaged

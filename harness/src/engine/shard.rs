@@ -1511,6 +1511,7 @@ impl Shard {
             tx_root: merkle::root_of(ids.iter().map(|id| id.0), &mut self.merkle_scratch),
             tx_count: ids.len() as u32,
             pob_root: body.root(),
+            xs_root: Hash::ZERO,
         };
         let header_hash = header.hash();
         let fresh = self.nonce_seed.bytes32();
