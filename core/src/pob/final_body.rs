@@ -21,7 +21,9 @@ use crate::block::BLOCK_TXS_MAX;
 use crate::codec::{Decode, DecodeError, Encode, Reader, put_count};
 use crate::crypto::hash::Domain;
 use crate::merkle::MerkleProof;
-use crate::pob::optblock::{EquivocationProof, FraudProof, ProofError, SignedOptHeader};
+use crate::pob::optblock::{
+    EquivocationProof, FraudProof, ProofError, SignedOptHeader, signed_and_included,
+};
 use crate::tx::{RejectReason, Transaction};
 use crate::types::{Hash, TxId};
 
@@ -49,16 +51,7 @@ impl CheckProof {
     /// Verifies the stateless part (signed header, transaction included); returns the
     /// culprit's key. The holder of the state then re-runs the check.
     pub fn verify_inclusion(&self) -> Result<[u8; 32], ProofError> {
-        if !self.header.verify() {
-            return Err(ProofError::BadHeaderSignature);
-        }
-        if self.path.leaf_count != self.header.header.tx_count
-            || !self
-                .path
-                .verify(&self.header.header.tx_root, &self.tx.witnessed_hash())
-        {
-            return Err(ProofError::NotIncluded);
-        }
+        signed_and_included(&self.header, &self.tx, &self.path)?;
         Ok(self.header.signer)
     }
 }

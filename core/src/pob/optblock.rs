@@ -199,18 +199,28 @@ pub struct FraudProof {
     pub path: MerkleProof,
 }
 
+/// Checks that `header` is validly signed and that `tx` (its witnessed hash) sits at
+/// `path` in the header's body: the stateless part of every proof against a signer.
+pub(crate) fn signed_and_included(
+    header: &SignedOptHeader,
+    tx: &Transaction,
+    path: &MerkleProof,
+) -> Result<(), ProofError> {
+    if !header.verify() {
+        return Err(ProofError::BadHeaderSignature);
+    }
+    if path.leaf_count != header.header.tx_count
+        || !path.verify(&header.header.tx_root, &tx.witnessed_hash())
+    {
+        return Err(ProofError::NotIncluded);
+    }
+    Ok(())
+}
+
 impl FraudProof {
     /// Verifies the proof without any state; returns the culprit's key.
     pub fn verify(&self) -> Result<[u8; 32], ProofError> {
-        if !self.header.verify() {
-            return Err(ProofError::BadHeaderSignature);
-        }
-        let leaf = self.tx.witnessed_hash();
-        if self.path.leaf_count != self.header.header.tx_count
-            || !self.path.verify(&self.header.header.tx_root, &leaf)
-        {
-            return Err(ProofError::NotIncluded);
-        }
+        signed_and_included(&self.header, &self.tx, &self.path)?;
         let id = self.tx.id();
         let all_valid = self.tx.witnesses.iter().all(|w| {
             VerifyingKey::from_bytes(&w.owner.0)
