@@ -3,61 +3,25 @@
 //! Run: `cargo bench -p ioschain-benches --bench core` (add a filter such as `sig::` to
 //! run a subset). Throughput is reported per element (signature, transaction, leaf).
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ed25519_dalek::{Signer, SigningKey};
+use ioschain_benches::{
+    CosiFixture, cosi_fixture, merkle_leaves, model_tx, owner, signed_entries, spend, utxo_set,
+};
 use ioschain_core::codec::{Decode, Encode};
-use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
+use ioschain_core::crypto::cosi::sign_round;
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::crypto::sig::BatchVerifier;
 use ioschain_core::merkle;
-use ioschain_core::tx::{Transaction, TxOut, Witness};
-use ioschain_core::types::{Amount, Hash, OutPoint, Owner, TxId};
-use ioschain_core::utxo::UtxoSet;
-
-fn signing_key(i: u64) -> SigningKey {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&i.to_le_bytes());
-    SigningKey::from_bytes(&seed)
-}
-
-/// A model transaction: two inputs and two outputs of one owner, one witness.
-fn model_tx(i: u64) -> Transaction {
-    let key = signing_key(i);
-    let owner = Owner(key.verifying_key().to_bytes());
-    let input = |n: u32| OutPoint {
-        tx: TxId(Domain::Prg.hash(&i.to_le_bytes())),
-        index: n,
-    };
-    Transaction::signed(
-        vec![input(0), input(1)],
-        vec![
-            TxOut {
-                owner,
-                amount: Amount(70),
-            },
-            TxOut {
-                owner,
-                amount: Amount(30),
-            },
-        ],
-        &[&key],
-    )
-}
+use ioschain_core::tx::{Transaction, Witness};
+use ioschain_core::types::{Hash, OutPoint};
 
 fn sig_verify_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("sig::verify_batch");
     for size in [64usize, 256, 1024] {
-        let entries: Vec<([u8; 32], [u8; 64], ed25519_dalek::VerifyingKey)> = (0..size as u64)
-            .map(|i| {
-                let key = signing_key(i);
-                let message = *Domain::Prg.hash(&i.to_le_bytes()).as_bytes();
-                (message, key.sign(&message).to_bytes(), key.verifying_key())
-            })
-            .collect();
+        let entries = signed_entries(size);
         let mut verifier = BatchVerifier::with_capacity(size);
         let mut bad = Vec::new();
         group.throughput(Throughput::Elements(size as u64));
@@ -76,14 +40,13 @@ fn sig_verify_batch(c: &mut Criterion) {
     // compared against (BENCHMARKING.md allows it to lose at most 5%).
     let mut group = c.benchmark_group("sig::verify_batch_raw");
     for size in [64usize, 256, 1024] {
-        let keys: Vec<SigningKey> = (0..size as u64).map(signing_key).collect();
-        let messages: Vec<[u8; 32]> = (0..size as u64)
-            .map(|i| *Domain::Prg.hash(&i.to_le_bytes()).as_bytes())
+        let entries = signed_entries(size);
+        let messages: Vec<[u8; 32]> = entries.iter().map(|e| e.0).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = entries
+            .iter()
+            .map(|e| ed25519_dalek::Signature::from_bytes(&e.1))
             .collect();
-        let signatures: Vec<ed25519_dalek::Signature> =
-            keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
-        let verifying: Vec<ed25519_dalek::VerifyingKey> =
-            keys.iter().map(SigningKey::verifying_key).collect();
+        let verifying: Vec<ed25519_dalek::VerifyingKey> = entries.iter().map(|e| e.2).collect();
         let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(format!("size={size}"), |b| {
@@ -114,24 +77,8 @@ fn tx_decode_and_id(c: &mut Criterion) {
 /// witnesses here carry the right owner and a dummy signature.
 fn utxo_apply(c: &mut Criterion) {
     const KEYS: u64 = 1_000_000;
-    let owner = Owner(signing_key(0).verifying_key().to_bytes());
-    let mut set = UtxoSet::with_capacity(KEYS as usize * 2);
-    let mut live: VecDeque<OutPoint> = VecDeque::with_capacity(KEYS as usize);
-    for i in 0..KEYS {
-        let outpoint = OutPoint {
-            tx: TxId(Domain::Prg.hash(&i.to_le_bytes())),
-            index: 0,
-        };
-        set.create(
-            outpoint,
-            TxOut {
-                owner,
-                amount: Amount(100),
-            },
-        )
-        .unwrap();
-        live.push_back(outpoint);
-    }
+    let owner = owner(0);
+    let (mut set, mut live) = utxo_set(KEYS, owner);
     let witness = Witness {
         owner,
         signature: [0; 64],
@@ -143,20 +90,7 @@ fn utxo_apply(c: &mut Criterion) {
             let mut txs = Vec::with_capacity(iters as usize);
             for _ in 0..iters {
                 let inputs = vec![live.pop_front().unwrap(), live.pop_front().unwrap()];
-                let tx = Transaction {
-                    inputs,
-                    outputs: vec![
-                        TxOut {
-                            owner,
-                            amount: Amount(100),
-                        },
-                        TxOut {
-                            owner,
-                            amount: Amount(100),
-                        },
-                    ],
-                    witnesses: vec![witness],
-                };
+                let tx = spend(inputs, witness);
                 let id = tx.id();
                 live.push_back(OutPoint { tx: id, index: 0 });
                 live.push_back(OutPoint { tx: id, index: 1 });
@@ -178,9 +112,7 @@ fn utxo_apply(c: &mut Criterion) {
 }
 
 fn merkle_root(c: &mut Criterion) {
-    let leaves: Vec<Hash> = (0..4096u64)
-        .map(|i| Domain::Prg.hash(&i.to_le_bytes()))
-        .collect();
+    let leaves: Vec<Hash> = merkle_leaves(4096);
     let mut scratch = Vec::with_capacity(leaves.len());
     let mut group = c.benchmark_group("merkle::root");
     group.throughput(Throughput::Elements(leaves.len() as u64));
@@ -191,21 +123,12 @@ fn merkle_root(c: &mut Criterion) {
 }
 
 fn cosi(c: &mut Criterion) {
-    const SIGNERS: usize = 72;
-    let keys: Vec<ValidatorKey> = (0..SIGNERS as u64)
-        .map(|i| {
-            let mut seed = [0u8; 32];
-            seed[..8].copy_from_slice(&i.to_le_bytes());
-            ValidatorKey::from_seed(&seed)
-        })
-        .collect();
-    let members: Vec<_> = keys
-        .iter()
-        .map(|k| (k.public(), k.prove_possession()))
-        .collect();
-    let roster = Roster::new(&members).unwrap();
-    let signers = Signers::all(SIGNERS);
-    let message = *Domain::BlockHeader.hash(b"header").as_bytes();
+    let CosiFixture {
+        roster,
+        keys,
+        signers,
+        message,
+    } = cosi_fixture(72);
     let mut round = 0u64;
     let mut group = c.benchmark_group("cosi::sign_round");
     group.measurement_time(Duration::from_secs(8));
