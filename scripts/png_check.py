@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Checks of a rendered report for scripts/check-report.sh (standard library only).
+
+  png_check.py content-height PNG   print the height to render the page at: the last
+                                    row that is not background, plus a margin
+  png_check.py colours PNG          fail if the screenshot is nearly one colour
+  png_check.py dom DOM_HTML         fail unless every chart <svg> holds a data line
+
+Exit codes: 0 pass, 1 check failed, 2 unreadable input.
+"""
+
+import re
+import struct
+import sys
+import zlib
+from collections import Counter
+from html.parser import HTMLParser
+
+# A page that is nothing but the report's text has a few dozen colours (anti-aliased
+# glyphs); charts add coloured lines and shaded bands. A blank page has one or two.
+MIN_COLOURS = 16
+# Share of pixels that are not the background colour.
+MIN_INK = 0.02
+MARGIN = 40
+
+
+def die(message):
+    print(f"png_check.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_png(path):
+    """Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes) into
+    (width, height, channels, rows of bytes)."""
+    try:
+        data = open(path, "rb").read()
+    except OSError as error:
+        die(f"{path}: {error}")
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        die(f"{path}: not a PNG file")
+    pos, header, idat = 8, None, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    if header is None:
+        die(f"{path}: no IHDR chunk")
+    width, height, depth, colour, _, _, interlace = header
+    channels = {2: 3, 6: 4}.get(colour)
+    if depth != 8 or channels is None or interlace != 0:
+        die(f"{path}: unsupported PNG (depth {depth}, colour type {colour}, interlace {interlace})")
+    raw = zlib.decompress(b"".join(idat))
+    stride = width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        if kind == 1:
+            for i in range(channels, stride):
+                line[i] = (line[i] + line[i - channels]) & 0xFF
+        elif kind == 2:
+            for i in range(stride):
+                line[i] = (line[i] + previous[i]) & 0xFF
+        elif kind == 3:
+            for i in range(stride):
+                left = line[i - channels] if i >= channels else 0
+                line[i] = (line[i] + ((left + previous[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - channels] if i >= channels else 0
+                b = previous[i]
+                c = previous[i - channels] if i >= channels else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pred) & 0xFF
+        elif kind != 0:
+            die(f"{path}: bad filter type {kind} in row {y}")
+        rows.append(bytes(line))
+        previous = line
+    return width, height, channels, rows
+
+
+def pixels(row, channels):
+    return [row[i : i + 3] for i in range(0, len(row), channels)]
+
+
+def content_height(path):
+    width, height, channels, rows = read_png(path)
+    background = rows[0][:3]
+    last = 0
+    for y, row in enumerate(rows):
+        if any(p != background for p in pixels(row, channels)):
+            last = y
+    print(min(height, last + 1 + MARGIN) if last else height)
+
+
+def colours(path):
+    width, height, channels, rows = read_png(path)
+    counts = Counter()
+    for row in rows:
+        counts.update(pixels(row, channels))
+    total = width * height
+    background, most = counts.most_common(1)[0]
+    ink = 1 - most / total
+    print(
+        f"  {width}x{height}, {len(counts)} distinct colours, "
+        f"{ink:.1%} of pixels not background #{background.hex()}"
+    )
+    if len(counts) < MIN_COLOURS or ink < MIN_INK:
+        print(f"FAIL: the page is nearly blank (need >= {MIN_COLOURS} colours and >= {MIN_INK:.0%} ink)")
+        sys.exit(1)
+
+
+class Charts(HTMLParser):
+    """Collects, per <svg>, the point lists of its <polyline> and <path> elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.svgs = []
+        self.depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "svg":
+            if self.depth == 0:
+                self.svgs.append([])
+            self.depth += 1
+        elif self.depth and tag == "polyline":
+            self.svgs[-1].append(points(attrs.get("points", "")))
+        elif self.depth and tag == "path":
+            self.svgs[-1].append(points(attrs.get("d", "")))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag == "svg":
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "svg" and self.depth:
+            self.depth -= 1
+
+
+def points(text):
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
+    return set(zip(numbers[0::2], numbers[1::2]))
+
+
+def dom(path):
+    try:
+        text = open(path, encoding="utf-8").read()
+    except OSError as error:
+        die(f"{path}: {error}")
+    parser = Charts()
+    parser.feed(text)
+    if not parser.svgs:
+        print("FAIL: no <svg> chart in the rendered page")
+        sys.exit(1)
+    failed = False
+    for n, lines in enumerate(parser.svgs, 1):
+        longest = max((len(p) for p in lines), default=0)
+        verdict = "ok" if longest >= 3 else "FAIL (blank: no line of 3 or more points)"
+        failed |= longest < 3
+        print(f"  chart {n}: {len(lines)} lines, longest {longest} distinct points: {verdict}")
+    if failed:
+        sys.exit(1)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("content-height", "colours", "dom"):
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    {"content-height": content_height, "colours": colours, "dom": dom}[sys.argv[1]](sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
