@@ -31,7 +31,9 @@ Options:
   --recalibrate     rewrite the baselines of the chosen tiers from this machine instead
                     of comparing: tier a writes every bench's instruction count; tier b
                     runs N times and keeps the summary.json of the run with the median
-                    final throughput. Review the diff and commit reports/baselines/.
+                    final p99, refusing (exit 1) when the runs disagree by more than
+                    1.25x in final p99 or 1.10x in final tx/s (a busy machine). Review
+                    the diff and commit reports/baselines/.
   -h, --help        this text
 
 Recalibrate after a deliberate change of a hot path (the new count is the new normal),
@@ -226,15 +228,31 @@ tier_b() {
     python3 - "$base" "${runs[@]}" <<'PY'
 import json, shutil, sys
 base, runs = sys.argv[1], sys.argv[2:]
-tps = []
+# A baseline taken on a busy machine would make every later comparison noise: refuse
+# when the runs disagree by more than the comparison's own bands allow.
+TPS_SPREAD, P99_SPREAD = 1.10, 1.25
+points = []
 for run in runs:
     with open(f"{run}/summary.json") as f:
-        tps.append((json.load(f)["tps"]["final"], run))
-tps.sort()
-value, median = tps[len(tps) // 2]
+        summary = json.load(f)
+    points.append((summary["latency_us"]["final"]["p99"], summary["tps"]["final"], run))
+points.sort()
+print("runs (final p99 ms, final tx/s):", ", ".join(f"{p / 1000:.1f} ms {t:,.0f}" for p, t, _ in points))
+p99s = [p for p, _, _ in points]
+tps = [t for _, t, _ in points]
+if max(p99s) > P99_SPREAD * min(p99s) or max(tps) > TPS_SPREAD * min(tps):
+    print(
+        f"tier b: not recalibrated: the runs disagree by more than {P99_SPREAD}x in final p99 "
+        f"or {TPS_SPREAD}x in final tx/s (is the machine busy?); run again on an idle machine",
+        file=sys.stderr,
+    )
+    sys.exit(1)
+p99, value, median = points[len(points) // 2]
 shutil.copyfile(f"{median}/summary.json", base)
-print("final tx/s of the runs:", ", ".join(f"{t:,.0f}" for t, _ in tps))
-print(f"tier b: wrote {base} (the run with the median final throughput, {value:,.0f} tx/s: {median})")
+print(
+    f"tier b: wrote {base} (the run with the median final p99, {p99 / 1000:.1f} ms, "
+    f"{value:,.0f} tx/s: {median})"
+)
 PY
     return
   fi
