@@ -24,10 +24,18 @@ fn main() {
         .is_some_and(|s| !s.is_empty());
     println!("cargo:rustc-env=IOSCHAIN_GIT_SHA={sha}");
     println!("cargo:rustc-env=IOSCHAIN_GIT_DIRTY={dirty}");
-    // Rebuild when the commit or the index changes.
-    for path in ["../.git/HEAD", "../.git/index", "../.git/refs"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // Rebuild when the commit or the index changes (in a worktree, HEAD and the index
+    // live in its own git dir and the refs in the common one).
+    let dirs = [
+        run("git", &["rev-parse", "--absolute-git-dir"]),
+        run("git", &["rev-parse", "--path-format=absolute", "--git-common-dir"]),
+    ];
+    for dir in dirs.into_iter().flatten() {
+        for name in ["HEAD", "index", "refs", "packed-refs"] {
+            let path = std::path::Path::new(&dir).join(name);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
 }
