@@ -43,6 +43,11 @@ pub enum Domain {
     TxWitnessed,
     /// Root of a FinalBlock's PoB body (finalized OptBlocks, fraud proofs, exclusions).
     PobBody,
+    /// Hash of an Atomix entry (lock, reject, commit, abort): a leaf of `xs_root`.
+    AtomixEntry,
+    /// Hash of a cross-shard transaction's declaration (its id and, per input, the
+    /// declared shard and amount), which a lock entry commits to.
+    AtomixDeclaration,
 }
 
 /// The context string of [`Domain`] key derivation.
@@ -50,7 +55,7 @@ pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
 
 impl Domain {
     /// Every domain (for tests and documentation).
-    pub const ALL: [Domain; 15] = [
+    pub const ALL: [Domain; 17] = [
         Domain::TxId,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -66,6 +71,8 @@ impl Domain {
         Domain::OptBlockHeader,
         Domain::TxWitnessed,
         Domain::PobBody,
+        Domain::AtomixEntry,
+        Domain::AtomixDeclaration,
     ];
 
     /// The label the domain's key is derived from.
@@ -86,6 +93,8 @@ impl Domain {
             Domain::OptBlockHeader => "opt-block-header",
             Domain::TxWitnessed => "tx-witnessed",
             Domain::PobBody => "pob-body",
+            Domain::AtomixEntry => "atomix-entry",
+            Domain::AtomixDeclaration => "atomix-declaration",
         }
     }
 
@@ -151,6 +160,14 @@ impl Domain {
             Domain::ValidatorKey => &[
                 212, 178, 95, 175, 122, 117, 161, 39, 77, 63, 253, 186, 4, 184, 121, 223, 105, 66,
                 37, 178, 201, 121, 4, 223, 37, 69, 237, 169, 238, 235, 212, 142,
+            ],
+            Domain::AtomixEntry => &[
+                142, 229, 70, 240, 210, 231, 167, 46, 0, 88, 192, 81, 247, 127, 84, 48, 215, 56,
+                197, 150, 107, 118, 60, 0, 82, 240, 6, 32, 97, 109, 68, 237,
+            ],
+            Domain::AtomixDeclaration => &[
+                57, 218, 66, 0, 213, 164, 50, 12, 144, 230, 203, 217, 34, 78, 123, 221, 116, 96,
+                143, 21, 55, 56, 121, 61, 80, 171, 7, 251, 131, 150, 65, 7,
             ],
         }
     }
