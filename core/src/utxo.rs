@@ -3,6 +3,7 @@
 //! ```text
 //! UNSPENT --apply(tx)--> SPENT(tx)
 //! UNSPENT --lock(tx)---> LOCKED(tx) --commit_lock(tx)--> SPENT(tx)
+//!   (or lock_inputs(tx, part): only the inputs this shard holds)
 //!                        LOCKED(tx) --abort_lock(tx)---> UNSPENT
 //! SPENT(tx) + tx's outputs unspent --revert(tx)--> UNSPENT, outputs gone
 //! ```
@@ -316,6 +317,57 @@ impl UtxoSet {
         self.unspent_value -= locked;
         self.locked_value += locked;
         Ok(())
+    }
+
+    /// Locks `inputs` for `id`, all or nothing: each must exist here and be unspent
+    /// (Atomix input shard, PROTOCOL.md §5.5 step 2: a cross-shard transaction's inputs
+    /// are spread over shards, and each shard locks the part it holds). The caller checks
+    /// witnesses, signatures and value beforehand ([`crate::atomix`] does, for the part);
+    /// this only moves the state. Returns the value locked. On failure (unknown, spent or
+    /// locked input, an input listed twice, a sum past `u64::MAX`) nothing changes.
+    pub fn lock_inputs(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<Amount, Rejection> {
+        let mut locked = Amount::ZERO;
+        let mut failure = None;
+        for (taken, outpoint) in inputs.iter().enumerate() {
+            let Some(utxo) = self.entries.get_mut(outpoint) else {
+                failure = Some((
+                    taken,
+                    Rejection::UnknownInput {
+                        outpoint: *outpoint,
+                    },
+                ));
+                break;
+            };
+            let rejection = match utxo.state {
+                UtxoState::Unspent => match locked.checked_add(utxo.amount) {
+                    Some(sum) => {
+                        locked = sum;
+                        utxo.state = UtxoState::Locked(id);
+                        continue;
+                    }
+                    None => Rejection::AmountOverflow,
+                },
+                UtxoState::Locked(locked_by) => Rejection::InputLocked {
+                    outpoint: *outpoint,
+                    locked_by,
+                },
+                UtxoState::Spent(spent_by) => Rejection::DoubleSpend {
+                    outpoint: *outpoint,
+                    spent_by,
+                },
+            };
+            failure = Some((taken, rejection));
+            break;
+        }
+        if let Some((taken, rejection)) = failure {
+            for outpoint in &inputs[..taken] {
+                self.entries.get_mut(outpoint).expect("taken above").state = UtxoState::Unspent;
+            }
+            return Err(rejection);
+        }
+        self.unspent_value -= u128::from(locked.0);
+        self.locked_value += u128::from(locked.0);
+        Ok(locked)
     }
 
     fn move_locked(
@@ -733,6 +785,119 @@ mod tests {
         assert_eq!(set.locked_value(), 0);
         assert_eq!(set.exported_value(), 100);
         assert!(conserved(&set));
+    }
+
+    fn snapshot(set: &UtxoSet) -> Vec<(OutPoint, Utxo)> {
+        let mut all: Vec<_> = set.iter().map(|(o, u)| (*o, *u)).collect();
+        all.sort_by_key(|(o, _)| *o);
+        all
+    }
+
+    #[test]
+    fn lock_inputs_locks_a_part_that_commits_or_aborts_on_its_own() {
+        let mut set = genesis();
+        // A cross-shard transaction spends owners 1 and 2 here and more elsewhere: this
+        // shard locks only its part.
+        let id = TxId(Hash([0xc1; 32]));
+        let part = [genesis_point(1), genesis_point(2)];
+        assert_eq!(set.lock_inputs(id, &part), Ok(Amount(200)));
+        assert_eq!(set.get(&part[0]).unwrap().state, UtxoState::Locked(id));
+        assert_eq!((set.locked_value(), set.unspent_value()), (200, 200));
+        assert!(conserved(&set));
+        // A locked input cannot be spent locally meanwhile.
+        let local = pay(1, genesis_point(1), 3, 100);
+        assert_eq!(
+            set.check(&local),
+            Err(Rejection::InputLocked {
+                outpoint: genesis_point(1),
+                locked_by: id
+            })
+        );
+        assert_eq!(set.commit_lock(id, &part), Ok(200));
+        assert_eq!(set.get(&part[1]).unwrap().state, UtxoState::Spent(id));
+        assert_eq!((set.exported_value(), set.locked_value()), (200, 0));
+        assert!(conserved(&set));
+
+        let other = TxId(Hash([0xc2; 32]));
+        assert_eq!(set.lock_inputs(other, &[genesis_point(3)]), Ok(Amount(100)));
+        set.abort_lock(other, &[genesis_point(3)]).unwrap();
+        assert_eq!(
+            set.get(&genesis_point(3)).unwrap().state,
+            UtxoState::Unspent
+        );
+        assert_eq!(set.unspent_value(), 200);
+        assert!(conserved(&set));
+    }
+
+    #[test]
+    fn lock_inputs_failing_on_any_input_changes_nothing() {
+        let mut set = genesis();
+        let spent = pay(4, genesis_point(4), 4, 100);
+        let spent_id = spent.id();
+        set.apply(&spent, spent_id).unwrap();
+        let holder = TxId(Hash([0xd0; 32]));
+        set.lock_inputs(holder, &[genesis_point(3)]).unwrap();
+        let before = snapshot(&set);
+        let values = (set.unspent_value(), set.locked_value());
+        let id = TxId(Hash([0xd1; 32]));
+        let cases = [
+            (
+                vec![genesis_point(1), genesis_point(9)],
+                Rejection::UnknownInput {
+                    outpoint: genesis_point(9),
+                },
+            ),
+            (
+                vec![genesis_point(1), genesis_point(2), genesis_point(4)],
+                Rejection::DoubleSpend {
+                    outpoint: genesis_point(4),
+                    spent_by: spent_id,
+                },
+            ),
+            (
+                vec![genesis_point(2), genesis_point(3)],
+                Rejection::InputLocked {
+                    outpoint: genesis_point(3),
+                    locked_by: holder,
+                },
+            ),
+            // Listed twice: the second sight finds it locked by this very transaction.
+            (
+                vec![genesis_point(1), genesis_point(1)],
+                Rejection::InputLocked {
+                    outpoint: genesis_point(1),
+                    locked_by: id,
+                },
+            ),
+        ];
+        for (inputs, rejection) in cases {
+            assert_eq!(set.lock_inputs(id, &inputs), Err(rejection));
+            assert_eq!(snapshot(&set), before);
+            assert_eq!((set.unspent_value(), set.locked_value()), values);
+            assert!(conserved(&set));
+        }
+    }
+
+    #[test]
+    fn lock_inputs_refuses_a_sum_past_u64_max() {
+        let mut set = UtxoSet::new();
+        for n in 1..=2 {
+            set.create(
+                genesis_point(n),
+                TxOut {
+                    owner: owner(n),
+                    amount: Amount(u64::MAX),
+                },
+            )
+            .unwrap();
+        }
+        let id = TxId(Hash([0xe1; 32]));
+        assert_eq!(
+            set.lock_inputs(id, &[genesis_point(1), genesis_point(2)]),
+            Err(Rejection::AmountOverflow)
+        );
+        assert_eq!(set.locked_value(), 0);
+        assert!(set.iter().all(|(_, u)| u.state == UtxoState::Unspent));
     }
 
     #[test]
