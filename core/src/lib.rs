@@ -6,8 +6,10 @@
 //! protocol step needs fresh randomness (CoSi nonces), the caller passes it in.
 //!
 //! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi);
-//! [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`].
+//! [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`] (cross-shard
+//! transactions).
 
+pub mod atomix;
 pub mod block;
 pub mod codec;
 pub mod crypto;
