@@ -28,7 +28,10 @@ fn main() {
     // live in its own git dir and the refs in the common one).
     let dirs = [
         run("git", &["rev-parse", "--absolute-git-dir"]),
-        run("git", &["rev-parse", "--path-format=absolute", "--git-common-dir"]),
+        run(
+            "git",
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        ),
     ];
     for dir in dirs.into_iter().flatten() {
         for name in ["HEAD", "index", "refs", "packed-refs"] {
