@@ -653,12 +653,12 @@ pub fn block_proofs(
     );
     entries
         .iter()
-        .enumerate()
-        .map(|(index, entry)| Proof {
+        .zip(merkle::prove_all(&leaves))
+        .map(|(entry, path)| Proof {
             entry: *entry,
             header: *header,
             certificate: certificate.clone(),
-            path: merkle::prove(&leaves, index).expect("index within the leaves"),
+            path,
         })
         .collect()
 }

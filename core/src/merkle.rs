@@ -107,6 +107,43 @@ pub fn prove(leaves: &[Hash], index: usize) -> Option<MerkleProof> {
     })
 }
 
+/// The proof of every leaf, in order, from one pass over the tree (`O(n log n)`
+/// hashes' worth of siblings, `n` node hashes; [`prove`] per leaf would rebuild the tree
+/// each time). Empty for no leaves or more than [`MERKLE_LEAVES_MAX`].
+pub fn prove_all(leaves: &[Hash]) -> Vec<MerkleProof> {
+    if leaves.is_empty() || leaves.len() > MERKLE_LEAVES_MAX as usize {
+        return Vec::new();
+    }
+    let mut proofs: Vec<MerkleProof> = (0..leaves.len())
+        .map(|index| MerkleProof {
+            index: index as u32,
+            leaf_count: leaves.len() as u32,
+            siblings: Vec::new(),
+        })
+        .collect();
+    let mut level: Vec<Hash> = leaves.iter().map(leaf_node).collect();
+    // Each leaf's position at the current level: index >> depth.
+    let mut depth = 0;
+    while level.len() > 1 {
+        for proof in &mut proofs {
+            let sibling = (proof.index as usize >> depth) ^ 1;
+            if sibling < level.len() {
+                proof.siblings.push(level[sibling]);
+            }
+        }
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => inner_node(left, right),
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two items"),
+            })
+            .collect();
+        depth += 1;
+    }
+    proofs
+}
+
 impl MerkleProof {
     /// The root this proof leads to from `leaf`, or `None` if the proof is malformed
     /// (index outside the tree, wrong number of siblings).
@@ -232,5 +269,19 @@ mod tests {
             prop_assert_eq!(first, root(&leaves(a)));
             prop_assert_eq!(second, root(&leaves(b)));
         }
+    }
+
+    #[test]
+    fn prove_all_equals_prove_for_every_leaf_and_size() {
+        for n in 1..40u8 {
+            let leaves: Vec<Hash> = (0..n).map(|i| Hash([i; 32])).collect();
+            let all = prove_all(&leaves);
+            assert_eq!(all.len(), leaves.len());
+            for (i, proof) in all.iter().enumerate() {
+                assert_eq!(Some(proof), prove(&leaves, i).as_ref(), "n {n} leaf {i}");
+                assert!(proof.verify(&root(&leaves), &leaves[i]));
+            }
+        }
+        assert!(prove_all(&[]).is_empty());
     }
 }
