@@ -77,6 +77,18 @@ pub struct MerkleProof {
     pub siblings: Vec<Hash>,
 }
 
+/// The level above `level`: pairs hashed, an odd last node promoted.
+fn next_level(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [left, right] => inner_node(left, right),
+            [single] => *single,
+            _ => unreachable!("chunks(2) yields one or two items"),
+        })
+        .collect()
+}
+
 /// A proof for the leaf at `index`, or `None` if there is no such leaf.
 pub fn prove(leaves: &[Hash], index: usize) -> Option<MerkleProof> {
     if index >= leaves.len() || leaves.len() > MERKLE_LEAVES_MAX as usize {
@@ -90,14 +102,7 @@ pub fn prove(leaves: &[Hash], index: usize) -> Option<MerkleProof> {
         if sibling < level.len() {
             siblings.push(level[sibling]);
         }
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => inner_node(left, right),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            })
-            .collect();
+        level = next_level(&level);
         position /= 2;
     }
     Some(MerkleProof {
@@ -131,14 +136,7 @@ pub fn prove_all(leaves: &[Hash]) -> Vec<MerkleProof> {
                 proof.siblings.push(level[sibling]);
             }
         }
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => inner_node(left, right),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            })
-            .collect();
+        level = next_level(&level);
         depth += 1;
     }
     proofs
