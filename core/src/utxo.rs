@@ -101,7 +101,7 @@ pub struct UtxoSet {
     exported_value: u128,
     spent_entries: usize,
     /// Spent outpoints, oldest first, when a retention is set.
-    spent_order: VecDeque<OutPoint>,
+    spent_order: VecDeque<(OutPoint, TxId)>,
     spent_retention: Option<usize>,
 }
 
@@ -130,20 +130,22 @@ impl UtxoSet {
         }
     }
 
-    fn record_spent(&mut self, inputs: &[OutPoint]) {
+    fn record_spent(&mut self, inputs: &[OutPoint], by: TxId) {
         self.spent_entries += inputs.len();
         let Some(retention) = self.spent_retention else {
             return;
         };
-        self.spent_order.extend(inputs.iter().copied());
+        self.spent_order
+            .extend(inputs.iter().map(|input| (*input, by)));
         while self.spent_order.len() > retention {
-            let oldest = self.spent_order.pop_front().expect("longer than retention");
-            // A reverted spend leaves a stale entry in the order: only a still-spent
-            // entry is dropped.
+            let (oldest, by) = self.spent_order.pop_front().expect("longer than retention");
+            // A reverted spend leaves a stale entry in the order (and the output may be
+            // spent again since, by another transaction, with a newer entry): only the
+            // entry still spent by the transaction this one recorded is dropped.
             if self
                 .entries
                 .get(&oldest)
-                .is_some_and(|u| matches!(u.state, UtxoState::Spent(_)))
+                .is_some_and(|u| u.state == UtxoState::Spent(by))
             {
                 self.entries.remove(&oldest);
                 self.spent_entries -= 1;
@@ -237,7 +239,7 @@ impl UtxoSet {
     /// it once for signature verification). On rejection nothing changes.
     pub fn apply(&mut self, tx: &Transaction, id: TxId) -> Result<Amount, Rejection> {
         let (fee, spent_value) = self.take_inputs(tx, UtxoState::Spent(id))?;
-        self.record_spent(&tx.inputs);
+        self.record_spent(&tx.inputs, id);
         self.unspent_value -= spent_value;
         self.fees += u128::from(fee.0);
         self.insert_outputs(id, &tx.outputs);
@@ -409,7 +411,7 @@ impl UtxoSet {
     pub fn commit_lock(&mut self, id: TxId, inputs: &[OutPoint]) -> Result<u128, UtxoError> {
         let moved = self.move_locked(id, inputs, UtxoState::Spent(id))?;
         self.exported_value += moved;
-        self.record_spent(inputs);
+        self.record_spent(inputs, id);
         Ok(moved)
     }
 
@@ -628,6 +630,26 @@ mod tests {
         assert!(conserved(&set));
         // The input can be spent again.
         assert!(set.apply(&tx, id).is_ok());
+    }
+
+    #[test]
+    fn a_spend_reverted_and_spent_again_is_kept_for_the_whole_retention() {
+        // Retention 2: the entry spent again after a revert must stay until two newer
+        // inputs are spent after the second spend, not be dropped by the stale first one.
+        let mut set = genesis_into(UtxoSet::with_spent_retention(8, 2));
+        let first = pay(1, genesis_point(1), 2, 90);
+        set.apply(&first, first.id()).unwrap();
+        set.revert(&first, first.id()).unwrap();
+        let again = pay(1, genesis_point(1), 3, 80);
+        set.apply(&again, again.id()).unwrap();
+        let other = pay(2, genesis_point(2), 3, 90);
+        set.apply(&other, other.id()).unwrap();
+        // The stale record of `first` has been pushed out; `again`'s spend is still held.
+        assert_eq!(
+            set.get(&genesis_point(1)).map(|u| u.state),
+            Some(UtxoState::Spent(again.id()))
+        );
+        assert!(conserved(&set));
     }
 
     #[test]

@@ -191,9 +191,11 @@ pub struct PobSection {
     /// `"one"`: the shard does the work of one normal validator (the per-node critical
     /// path); `"all"`: every normal validator's sample is computed and checked.
     pub samplers: String,
-    /// An OptBlock is signed when it holds this many transactions…
+    /// Believable validators sign their OptBlocks at the end of every verification
+    /// batch, or earlier when one holds this many transactions…
     pub opt_block_tx_max: u32,
-    /// …or when its first transaction is this old.
+    /// …or when its first transaction is this old (an upper bound: with batches shorter
+    /// than this it never fires).
     pub opt_block_interval_ms: u64,
     /// The normal league proposes a FinalBlock this often.
     pub final_interval_ms: u64,
@@ -708,6 +710,25 @@ impl Config {
                 "0..=600000",
             ));
         }
+        // Excluding a transaction reverts it, which needs its spent inputs still in the
+        // retention: cover four times what a shard spends while a transaction can still
+        // be excluded (the challenge window plus a final interval).
+        let shards = f64::from(self.run.shards.unwrap_or(1).max(1));
+        let needed = (self.run.rate / shards
+            * f64::from(self.workload.inputs_per_tx)
+            * (pob.challenge_window_ms + pob.final_interval_ms) as f64
+            / 1000.0
+            * 4.0)
+            .ceil();
+        if pob.believable > 0 && f64::from(self.engine.spent_retention) < needed {
+            return Err(bad(
+                "engine.spent_retention",
+                self.engine.spent_retention,
+                format!(
+                    "at least {needed:.0} with this rate and challenge window (4 × the inputs a shard spends in challenge_window_ms + final_interval_ms, so an excluded transaction can be reverted)"
+                ),
+            ));
+        }
         if pob.epoch_final_blocks == 0 {
             return Err(bad("pob.epoch_final_blocks", 0, "at least 1"));
         }
@@ -837,6 +858,18 @@ mod tests {
         assert_eq!(
             value_error_key(resolved("[workload]\nsender = \"pareto\"\n")),
             "workload.sender"
+        );
+        assert_eq!(
+            value_error_key(resolved("[pob]\nchallenge_window_ms = 5000\n")),
+            "engine.spent_retention"
+        );
+        assert_eq!(
+            value_error_key(resolved("[pob]\nbelievable = 30\n")),
+            "pob.believable"
+        );
+        assert_eq!(
+            value_error_key(resolved("[byzantine]\nbehaviour = \"crash\"\ncount = 4\n")),
+            "byzantine.count"
         );
         let err = resolved("[run]\nrate = -5.0\n").unwrap_err();
         assert!(err.to_string().contains("above 0"), "{err}");

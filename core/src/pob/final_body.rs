@@ -94,7 +94,9 @@ pub struct PobBody {
     pub refs: Vec<SignedOptHeader>,
     /// Proofs found since the previous FinalBlock.
     pub proofs: Vec<Proof>,
-    /// Transactions of the referenced OptBlocks left out of the block.
+    /// Transactions excluded from finality since the previous FinalBlock (by a proof or
+    /// the re-check after a slash); their OptBlocks are referenced by this FinalBlock or
+    /// a later one, which leaves them out.
     pub excluded: Vec<TxId>,
     /// Transactions in the block that the normal league ordered itself (no OptBlock).
     pub direct: u32,

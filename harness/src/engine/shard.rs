@@ -574,10 +574,8 @@ impl Shard {
         if retry >= 2 * l {
             return Route::Normal;
         }
-        let Some(first) = tx.inputs.first() else {
-            return Route::Believable(0);
-        };
-        let home = route(first, l, retry);
+        // A transaction without inputs is malformed; it is rejected by whoever checks it.
+        let home = tx.inputs.first().map_or(0, |first| route(first, l, retry));
         (0..l)
             .map(|k| (home + k) % l)
             .find(|&b| !self.believable[b as usize].banned)
@@ -1062,29 +1060,39 @@ impl Shard {
             self.draw_samples(&mut block, arrival);
         }
         self.inflight.push_back(block);
-        for (position, reason) in failed {
-            let opt = {
-                let block = self.inflight.back_mut().expect("just pushed");
+        // Every failed transaction is out before any proof is acted on (a slash re-checks
+        // the signer's blocks, and must not undo these twice).
+        let failed: Vec<(OptTx, usize, RejectReason)> = failed
+            .into_iter()
+            .map(|(position, reason)| {
+                let block = self.block_mut(arrival);
                 block.txs[position].excluded = true;
-                block.txs[position]
-            };
+                (block.txs[position], position, reason)
+            })
+            .collect();
+        let mut proofs = Vec::with_capacity(failed.len());
+        for (opt, position, reason) in failed {
             // Never applied in the normal view; undone in the ordering view unless the
-            // ordering step never applied it (a replay).
+            // ordering step never applied it (a replay). Its client re-submits before
+            // the clients of transactions that spent its outputs.
             let tx = self.tx_of(&opt).clone();
             self.excluded.push(opt.id);
             self.pob.excluded += 1;
             if !opt.replay {
+                self.harm(&opt);
                 self.revert_order(&tx, opt.id);
                 self.exposure[signer.0 as usize].settle(opt.value);
-                self.harm(&opt);
             }
             let path = merkle::prove(&leaves, position).expect("position is in the block");
-            self.blame(Proof::FailedCheck(CheckProof {
+            proofs.push(Proof::FailedCheck(CheckProof {
                 header: signed,
                 tx,
                 path,
                 reason,
             }));
+        }
+        for proof in proofs {
+            self.blame(proof);
         }
         if full_check {
             self.recheck(arrival);
@@ -1216,6 +1224,10 @@ impl Shard {
     /// culprit is slashed (once), its unsigned work dropped, and everything it signed
     /// that is not final re-verified in full.
     fn blame(&mut self, proof: Proof) {
+        // What the normal league ordered itself joins the inflight sequence first, so
+        // the exclusion cascade below can find a direct transaction that spent an
+        // excluded one's output.
+        self.flush_direct();
         let culprit = proof
             .culprit()
             .expect("the normal validator's own proofs verify");
@@ -1420,10 +1432,12 @@ impl Shard {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
             proofs: std::mem::take(&mut self.proofs),
             excluded: std::mem::take(&mut self.excluded),
+            // Every transaction of the league's own batches, excluded ones included
+            // (their ids are in `excluded`, like those of OptBlocks).
             direct: blocks
                 .iter()
                 .filter(|b| b.signed.is_none())
-                .map(|b| b.txs.iter().filter(|t| !t.excluded).count() as u32)
+                .map(|b| b.txs.len() as u32)
                 .sum(),
         };
         let normal: Vec<usize> = self
