@@ -837,40 +837,32 @@ mod tests {
 
     #[test]
     fn impossible_values_name_the_key_and_the_range() {
-        assert_eq!(
-            value_error_key(resolved("[run]\nshards = 0\n")),
-            "run.shards"
-        );
-        assert_eq!(value_error_key(resolved("[run]\nrate = 0.0\n")), "run.rate");
-        assert_eq!(value_error_key(resolved("[run]\ncores = 3\n")), "run.cores");
-        assert_eq!(
-            value_error_key(resolved("[workload]\ninvalid_fraction = 1.5\n")),
-            "workload.invalid_fraction"
-        );
-        assert_eq!(
-            value_error_key(resolved("[engine]\nvalidators_per_shard = 2\n")),
-            "engine.validators_per_shard"
-        );
-        assert_eq!(
-            value_error_key(resolved("[store]\nbackend = \"tape\"\n")),
-            "store.backend"
-        );
-        assert_eq!(
-            value_error_key(resolved("[workload]\nsender = \"pareto\"\n")),
-            "workload.sender"
-        );
-        assert_eq!(
-            value_error_key(resolved("[pob]\nchallenge_window_ms = 5000\n")),
-            "engine.spent_retention"
-        );
-        assert_eq!(
-            value_error_key(resolved("[pob]\nbelievable = 30\n")),
-            "pob.believable"
-        );
-        assert_eq!(
-            value_error_key(resolved("[byzantine]\nbehaviour = \"crash\"\ncount = 4\n")),
-            "byzantine.count"
-        );
+        for (toml, key) in [
+            ("[run]\nshards = 0\n", "run.shards"),
+            ("[run]\nrate = 0.0\n", "run.rate"),
+            ("[run]\ncores = 3\n", "run.cores"),
+            (
+                "[workload]\ninvalid_fraction = 1.5\n",
+                "workload.invalid_fraction",
+            ),
+            (
+                "[engine]\nvalidators_per_shard = 2\n",
+                "engine.validators_per_shard",
+            ),
+            ("[store]\nbackend = \"tape\"\n", "store.backend"),
+            ("[workload]\nsender = \"pareto\"\n", "workload.sender"),
+            (
+                "[pob]\nchallenge_window_ms = 5000\n",
+                "engine.spent_retention",
+            ),
+            ("[pob]\nbelievable = 30\n", "pob.believable"),
+            (
+                "[byzantine]\nbehaviour = \"crash\"\ncount = 4\n",
+                "byzantine.count",
+            ),
+        ] {
+            assert_eq!(value_error_key(resolved(toml)), key, "{toml}");
+        }
         let err = resolved("[run]\nrate = -5.0\n").unwrap_err();
         assert!(err.to_string().contains("above 0"), "{err}");
     }

@@ -61,7 +61,7 @@ use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
-use ioschain_workloads::{Expected, Workload};
+use ioschain_workloads::{Expected, ShardWorkload, Workload};
 use rustc_hash::FxHashMap;
 
 use super::Clock;
@@ -902,11 +902,7 @@ impl Shard {
     /// The transaction an OptBlock entry stands for (the forged copy if the signer
     /// corrupted it).
     fn tx_of(&self, opt: &OptTx) -> &Transaction {
-        if opt.forged {
-            &self.forged[&(opt.index, opt.retry)]
-        } else {
-            &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
-        }
+        tx_in(&self.forged, &self.workload.shards[self.id.0 as usize], opt)
     }
 
     fn mismatch(&mut self, index: u32, what: String) {
@@ -1045,11 +1041,7 @@ impl Shard {
             if opt.excluded {
                 continue;
             }
-            let tx = if opt.forged {
-                &self.forged[&(opt.index, opt.retry)]
-            } else {
-                &part.txs[opt.index as usize]
-            };
+            let tx = tx_in(&self.forged, part, opt);
             let id = tx.id();
             if let Err(rejection) = self.utxo.apply(tx, id) {
                 failed.push((position, rejection.reason()));
@@ -1072,17 +1064,9 @@ impl Shard {
             .collect();
         let mut proofs = Vec::with_capacity(failed.len());
         for (opt, position, reason) in failed {
-            // Never applied in the normal view; undone in the ordering view unless the
-            // ordering step never applied it (a replay). Its client re-submits before
-            // the clients of transactions that spent its outputs.
+            // It failed its check, so the normal view never applied it.
             let tx = self.tx_of(&opt).clone();
-            self.excluded.push(opt.id);
-            self.pob.excluded += 1;
-            if !opt.replay {
-                self.harm(&opt);
-                self.revert_order(&tx, opt.id);
-                self.exposure[signer.0 as usize].settle(opt.value);
-            }
+            self.withdraw(&opt, Some(signer), false);
             let path = merkle::prove(&leaves, position).expect("position is in the block");
             proofs.push(Proof::FailedCheck(CheckProof {
                 header: signed,
@@ -1141,11 +1125,11 @@ impl Shard {
                 continue;
             }
             let tag = self.sample_entries.len() as u32;
-            let tx = if opt.forged {
-                &self.forged[&(opt.index, opt.retry)]
-            } else {
-                &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
-            };
+            let tx = tx_in(
+                &self.forged,
+                &self.workload.shards[self.id.0 as usize],
+                &opt,
+            );
             for witness in &tx.witnesses {
                 let key = self
                     .keys
@@ -1270,11 +1254,11 @@ impl Shard {
             if opt.excluded {
                 continue;
             }
-            let tx = if opt.forged {
-                &self.forged[&(opt.index, opt.retry)]
-            } else {
-                &self.workload.shards[self.id.0 as usize].txs[opt.index as usize]
-            };
+            let tx = tx_in(
+                &self.forged,
+                &self.workload.shards[self.id.0 as usize],
+                &opt,
+            );
             for witness in &tx.witnesses {
                 if let Some(key) = self.keys.get(&witness.owner) {
                     self.verifier
@@ -1304,14 +1288,25 @@ impl Shard {
         }
         block.txs[position].excluded = true;
         let signer = block.signer;
-        let tx = self.tx_of(&opt).clone();
-        // Its client re-submits it before the clients of the transactions that spent its
-        // outputs (excluded by the reverts below) re-submit theirs.
+        self.withdraw(&opt, signer, true);
+    }
+
+    /// Takes a signed transaction (already marked excluded) out of finality: its client
+    /// re-submits it before the clients of the transactions that spent its outputs (the
+    /// reverts below exclude those), it is undone in the normal view if that applied it
+    /// and in the ordering view unless it is a replay (never applied there), and its
+    /// value leaves its signer's exposure.
+    fn withdraw(&mut self, opt: &OptTx, signer: Option<ValidatorId>, in_normal_view: bool) {
+        let tx = self.tx_of(opt).clone();
         if !opt.replay {
-            self.harm(&opt);
+            self.harm(opt);
         }
-        self.revert_view(&tx, opt.id, true);
-        self.revert_order(&tx, opt.id);
+        if in_normal_view {
+            self.revert_view(&tx, opt.id, true);
+        }
+        if !opt.replay {
+            self.revert_order(&tx, opt.id);
+        }
         self.excluded.push(opt.id);
         self.pob.excluded += 1;
         if let Some(signer) = signer {
@@ -1374,14 +1369,8 @@ impl Shard {
                 // Signed but not checked yet: excluded before the normal view applies it.
                 let arrival = &mut self.arrivals[k];
                 arrival.block.txs[position].excluded = true;
-                let opt = arrival.block.txs[position];
-                let signer = arrival.signer.0 as usize;
-                self.harm(&opt);
-                let tx = self.tx_of(&opt).clone();
-                self.revert_order(&tx, opt.id);
-                self.excluded.push(opt.id);
-                self.pob.excluded += 1;
-                self.exposure[signer].settle(opt.value);
+                let (opt, signer) = (arrival.block.txs[position], arrival.signer);
+                self.withdraw(&opt, Some(signer), false);
                 return;
             }
         }
@@ -1463,16 +1452,7 @@ impl Shard {
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
-        let tx_refs: Vec<&Transaction> = txs
-            .iter()
-            .map(|t| {
-                if t.forged {
-                    &forged[&(t.index, t.retry)]
-                } else {
-                    &part.txs[t.index as usize]
-                }
-            })
-            .collect();
+        let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
         self.commit_block(&ids, tx_refs, &body, &signers, intended);
         self.forged = forged;
         // Effects of the commit on standing and exposure.
@@ -1694,5 +1674,19 @@ impl Shard {
     /// PoB parameters of this shard.
     pub fn pob_params(&self) -> &PobParams {
         &self.params
+    }
+}
+
+/// The transaction an OptBlock entry stands for: the forged copy if its signer corrupted
+/// it, the client's transaction from the stream otherwise.
+fn tx_in<'a>(
+    forged: &'a FxHashMap<(u32, u16), Transaction>,
+    part: &'a ShardWorkload,
+    opt: &OptTx,
+) -> &'a Transaction {
+    if opt.forged {
+        &forged[&(opt.index, opt.retry)]
+    } else {
+        &part.txs[opt.index as usize]
     }
 }
