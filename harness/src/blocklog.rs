@@ -4,11 +4,14 @@
 //! The payload is the block header (152 bytes), the transaction count (`u32`), the
 //! transactions, the final certificate (header hash and the league's CoSi), then the
 //! PoB body (the OptBlocks the block finalizes, fraud proofs, excluded transaction ids;
-//! committed to by the header's `pob_root`). The checksum catches torn or damaged
-//! writes; the certificate proves the league finalized the block.
+//! committed to by the header's `pob_root`), then the Atomix entries (`u32` count, each
+//! entry followed by the cross-shard transaction it is about, declaration included; the
+//! entries are committed to by the header's `xs_root`). The checksum catches torn or
+//! damaged writes; the certificate proves the league finalized the block.
 
 use std::path::{Path, PathBuf};
 
+use ioschain_core::atomix::{CrossTx, Entry};
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::codec::{Decode, Encode, Reader};
 use ioschain_core::pob::final_body::PobBody;
@@ -23,14 +26,18 @@ pub fn shard_path(dir: &Path, shard: u32) -> PathBuf {
     dir.join(format!("shard-{shard:04}.log"))
 }
 
-/// Appends one record to `out`: the block made of `header` and `txs`, `certificate`
-/// and the PoB `body`.
+/// Most Atomix entries one record may hold (a bound for decoding untrusted bytes).
+pub const ENTRIES_MAX: usize = 1 << 20;
+
+/// Appends one record to `out`: the block made of `header` and `txs`, `certificate`,
+/// the PoB `body` and the Atomix `entries` with their transactions.
 pub fn encode_record<'a>(
     out: &mut Vec<u8>,
     header: &BlockHeader,
     txs: impl ExactSizeIterator<Item = &'a Transaction>,
     certificate: &FinalCertificate,
     body: &PobBody,
+    entries: impl ExactSizeIterator<Item = (&'a Entry, &'a CrossTx)>,
 ) {
     let start = out.len();
     out.extend_from_slice(&RECORD_MAGIC);
@@ -42,6 +49,11 @@ pub fn encode_record<'a>(
     }
     certificate.encode(out);
     body.encode(out);
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (entry, xtx) in entries {
+        entry.encode(out);
+        xtx.encode(out);
+    }
     let payload_len = out.len() - start - 8;
     out[start + 4..start + 8].copy_from_slice(&(payload_len as u32).to_le_bytes());
     let checksum = blake3::hash(&out[start + 8..]);
@@ -59,6 +71,8 @@ pub struct Record {
     pub certificate: FinalCertificate,
     /// The PoB body.
     pub pob: PobBody,
+    /// The Atomix entries, each with its transaction.
+    pub atomix: Vec<(Entry, CrossTx)>,
 }
 
 /// Why a log could not be read.
@@ -130,12 +144,24 @@ pub fn read_log(
             }
             let certificate = FinalCertificate::decode(&mut reader, roster_len)?;
             let pob = PobBody::decode(&mut reader)?;
+            let n = reader.u32("atomix entries")? as usize;
+            if n > ENTRIES_MAX {
+                return Err(ioschain_core::codec::DecodeError::Invalid {
+                    what: "atomix entry count",
+                });
+            }
+            let mut atomix = Vec::with_capacity(n.min(reader.remaining() / 37));
+            for _ in 0..n {
+                let entry = Entry::decode(&mut reader)?;
+                atomix.push((entry, CrossTx::decode(&mut reader)?));
+            }
             reader.finish()?;
             Ok::<_, ioschain_core::codec::DecodeError>(Record {
                 header,
                 txs,
                 certificate,
                 pob,
+                atomix,
             })
         })()
         .map_err(|e| damaged(format!("undecodable: {e}")))?;

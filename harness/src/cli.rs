@@ -242,6 +242,35 @@ pub struct RunArgs {
     /// Probability that a Byzantine validator misbehaves at each opportunity.
     #[arg(long)]
     pub byzantine_q: Option<f64>,
+    /// Fraction of cross-shard transactions (Atomix; ignored with one shard).
+    #[arg(long)]
+    pub cross_shard: Option<f64>,
+    /// A cross-shard transaction takes its inputs from 1 to this many shards.
+    #[arg(long)]
+    pub cross_input_shards: Option<u32>,
+    /// Stream positions an output ages before a cross-shard transaction spends it (and
+    /// before a cross-shard transaction's output is spent).
+    #[arg(long)]
+    pub cross_maturity: Option<u32>,
+    /// Fraction of cross-shard transactions drawn as conflicting pairs.
+    #[arg(long)]
+    pub cross_conflicts: Option<f64>,
+    /// Fraction of cross-shard clients that never send the unlock.
+    #[arg(long)]
+    pub client_never_unlock: Option<f64>,
+    /// Fraction of cross-shard clients that send the unlock-to-commit to one shard only.
+    #[arg(long)]
+    pub client_partial_commit: Option<f64>,
+    /// Fraction of cross-shard clients that forge a proof of acceptance.
+    #[arg(long)]
+    pub client_forged_proof: Option<f64>,
+    /// Fraction of cross-shard clients that replay their commit.
+    #[arg(long)]
+    pub client_replay_commit: Option<f64>,
+    /// FinalBlocks without news about a cross-shard transaction before its coordinator
+    /// finishes it.
+    #[arg(long)]
+    pub t_unlock_blocks: Option<u64>,
 }
 
 impl RunArgs {
@@ -302,5 +331,14 @@ impl RunArgs {
         set!(self.byzantine => config.byzantine.behaviour);
         set!(self.byzantine_count => config.byzantine.count);
         set!(self.byzantine_q => config.byzantine.q);
+        set!(self.cross_shard => config.workload.cross_shard);
+        set!(self.cross_input_shards => config.workload.cross_input_shards);
+        set!(self.cross_maturity => config.workload.cross_maturity);
+        set!(self.cross_conflicts => config.workload.cross_conflicts);
+        set!(self.client_never_unlock => config.workload.client_never_unlock);
+        set!(self.client_partial_commit => config.workload.client_partial_commit);
+        set!(self.client_forged_proof => config.workload.client_forged_proof);
+        set!(self.client_replay_commit => config.workload.client_replay_commit);
+        set!(self.t_unlock_blocks => config.atomix.t_unlock_blocks);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use ioschain_workloads::{SenderDistribution, WorkloadSpec};
+use ioschain_workloads::{ClientMix, SenderDistribution, WorkloadSpec};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -26,6 +26,26 @@ pub struct Config {
     pub pob: PobSection,
     /// Misbehaving believable validators (seeded).
     pub byzantine: ByzantineSection,
+    /// Cross-shard transactions (Atomix).
+    pub atomix: AtomixSection,
+}
+
+/// `[atomix]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AtomixSection {
+    /// FinalBlocks of the coordinator shard without a new proof about a cross-shard
+    /// transaction before it finishes the transaction itself (PROTOCOL.md §5.6's
+    /// `T_unlock`; a backup shard waits twice as long).
+    pub t_unlock_blocks: u64,
+}
+
+impl Default for AtomixSection {
+    fn default() -> Self {
+        AtomixSection {
+            t_unlock_blocks: 10,
+        }
+    }
 }
 
 /// `[run]`
@@ -93,6 +113,24 @@ pub struct WorkloadSection {
     /// Fraction of deliberately invalid transactions (bad signature, unknown input,
     /// double spend, overspend).
     pub invalid_fraction: f64,
+    /// Fraction of transactions that are cross-shard (Atomix); ignored with one shard
+    /// (there is no other shard to cross to).
+    pub cross_shard: f64,
+    /// A cross-shard transaction takes its inputs from 1 to this many shards.
+    pub cross_input_shards: u32,
+    /// Stream positions (per shard) an output ages before a cross-shard transaction
+    /// spends it, and before an output a cross-shard transaction created is spent.
+    pub cross_maturity: u32,
+    /// Fraction of cross-shard transactions drawn as conflicting pairs.
+    pub cross_conflicts: f64,
+    /// Fraction of cross-shard clients that never send the unlock.
+    pub client_never_unlock: f64,
+    /// Fraction that send the unlock-to-commit to one shard only.
+    pub client_partial_commit: f64,
+    /// Fraction that forge a proof of acceptance (their transactions abort).
+    pub client_forged_proof: f64,
+    /// Fraction that replay their unlock-to-commit after the commit.
+    pub client_replay_commit: f64,
     /// Where generated workloads are cached (default `target/ioschain/workloads`).
     pub cache_dir: Option<PathBuf>,
 }
@@ -108,6 +146,14 @@ impl Default for WorkloadSection {
             sender: "uniform".into(),
             zipf_theta: 0.99,
             invalid_fraction: 0.0,
+            cross_shard: 0.1,
+            cross_input_shards: 2,
+            cross_maturity: 20_000,
+            cross_conflicts: 0.0,
+            client_never_unlock: 0.0,
+            client_partial_commit: 0.0,
+            client_forged_proof: 0.0,
+            client_replay_commit: 0.0,
             cache_dir: None,
         }
     }
@@ -532,6 +578,13 @@ impl Config {
                 "1..=4096",
             ));
         }
+        if self.atomix.t_unlock_blocks == 0 {
+            return Err(bad(
+                "atomix.t_unlock_blocks",
+                0,
+                "at least 1 (FinalBlocks before the coordinator acts)",
+            ));
+        }
         self.workload_spec()
             .validate()
             .map_err(|e| bad(&format!("workload.{}", e.key), e.value, e.allowed))?;
@@ -596,6 +649,20 @@ impl Config {
                 self.txs_per_shard()
             } else {
                 1
+            },
+            cross_shard: if self.run.shards.unwrap_or(1) >= 2 {
+                w.cross_shard
+            } else {
+                0.0
+            },
+            cross_input_shards: w.cross_input_shards,
+            cross_maturity: w.cross_maturity,
+            cross_conflicts: w.cross_conflicts,
+            clients: ClientMix {
+                never_unlock: w.client_never_unlock,
+                partial_commit: w.client_partial_commit,
+                forged_proof: w.client_forged_proof,
+                replay_commit: w.client_replay_commit,
             },
         }
     }

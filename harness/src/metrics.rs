@@ -25,19 +25,24 @@ pub fn latency_histogram() -> Histogram<u64> {
 pub enum Stage {
     /// Included in a built block.
     Provisional,
-    /// In a block with a roster certificate, persisted to the block log.
+    /// In a block with a roster certificate, persisted to the block log (intra-shard
+    /// transactions).
     Final,
+    /// A cross-shard transaction committed: the commit entry of its last output shard
+    /// is final (persisted) and its client has the proof.
+    CrossShard,
 }
 
 impl Stage {
     /// Every stage.
-    pub const ALL: [Stage; 2] = [Stage::Provisional, Stage::Final];
+    pub const ALL: [Stage; 3] = [Stage::Provisional, Stage::Final, Stage::CrossShard];
 
     /// The stage's name in output.
     pub const fn name(self) -> &'static str {
         match self {
             Stage::Provisional => "provisional",
             Stage::Final => "final",
+            Stage::CrossShard => "cross_shard",
         }
     }
 }
@@ -75,7 +80,7 @@ pub struct IntervalReport {
     /// Transactions rejected in that second.
     pub rejected: u64,
     /// Latencies of those transactions, per stage (`None` from the driver).
-    pub histograms: Option<[Histogram<u64>; 2]>,
+    pub histograms: Option<[Histogram<u64>; 3]>,
     /// Driver only: transactions due by the schedule and actually submitted.
     pub offered: u64,
     /// Driver only: transactions submitted.
@@ -89,8 +94,10 @@ pub struct IntervalReport {
 pub struct StageCounts {
     /// Provisional.
     pub provisional: u64,
-    /// Final.
+    /// Final (intra-shard).
     pub final_: u64,
+    /// Cross-shard commits.
+    pub cross_shard: u64,
 }
 
 impl StageCounts {
@@ -98,6 +105,7 @@ impl StageCounts {
         match stage {
             Stage::Provisional => self.provisional += n,
             Stage::Final => self.final_ += n,
+            Stage::CrossShard => self.cross_shard += n,
         }
     }
 
@@ -106,6 +114,7 @@ impl StageCounts {
         match stage {
             Stage::Provisional => self.provisional,
             Stage::Final => self.final_,
+            Stage::CrossShard => self.cross_shard,
         }
     }
 }
@@ -115,11 +124,11 @@ impl StageCounts {
 pub struct ShardMetrics {
     window: Window,
     /// Measured-window histograms, per stage.
-    pub window_histograms: [Histogram<u64>; 2],
+    pub window_histograms: [Histogram<u64>; 3],
     /// Measured-window counts, per stage.
     pub window_counts: StageCounts,
     second: u64,
-    second_histograms: [Histogram<u64>; 2],
+    second_histograms: [Histogram<u64>; 3],
     second_counts: StageCounts,
     second_rejected: u64,
     second_backpressure: u64,
@@ -132,10 +141,18 @@ impl ShardMetrics {
     pub fn new(window: Window, reports: Sender<IntervalReport>) -> Self {
         ShardMetrics {
             window,
-            window_histograms: [latency_histogram(), latency_histogram()],
+            window_histograms: [
+                latency_histogram(),
+                latency_histogram(),
+                latency_histogram(),
+            ],
             window_counts: StageCounts::default(),
             second: 0,
-            second_histograms: [latency_histogram(), latency_histogram()],
+            second_histograms: [
+                latency_histogram(),
+                latency_histogram(),
+                latency_histogram(),
+            ],
             second_counts: StageCounts::default(),
             second_rejected: 0,
             second_backpressure: 0,
@@ -157,7 +174,11 @@ impl ShardMetrics {
     fn ship(&mut self) {
         let histograms = std::mem::replace(
             &mut self.second_histograms,
-            [latency_histogram(), latency_histogram()],
+            [
+                latency_histogram(),
+                latency_histogram(),
+                latency_histogram(),
+            ],
         );
         let report = IntervalReport {
             second: self.second,

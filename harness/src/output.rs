@@ -129,6 +129,8 @@ pub struct Summary {
     pub warnings: Vec<String>,
     /// Proof-of-Believability.
     pub pob: PobSummary,
+    /// Atomix (cross-shard transactions).
+    pub atomix: AtomixSummary,
     /// Validity.
     pub validity: Validity,
 }
@@ -165,6 +167,94 @@ pub struct Escape {
     pub samplers: u64,
     /// Standard deviation of the unsampled count under the model (binomial).
     pub model_sd: f64,
+}
+
+/// The Atomix part of `summary.json`: what the clients saw, what the shards committed,
+/// and what the coordinator rule did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AtomixSummary {
+    /// Cross-shard transactions whose clients started.
+    pub dispatched: u64,
+    /// Committed everywhere.
+    pub committed: u64,
+    /// Aborted everywhere.
+    pub aborted: u64,
+    /// Aborts by the refusal that caused them (`other_declaration`: a lock under another
+    /// declaration of the transaction).
+    pub aborted_by: BTreeMap<String, u64>,
+    /// Entries committed in FinalBlocks, by kind.
+    pub entries: BTreeMap<&'static str, u64>,
+    /// Requests that changed nothing (repeated lock requests, replayed or duplicate
+    /// unlocks).
+    pub repeats: u64,
+    /// Unlocks refused, by error (forged proofs show up as `bad_proof`).
+    pub refused: BTreeMap<&'static str, u64>,
+    /// Coordinator (or backup) actions sent.
+    pub coordinator: BTreeMap<&'static str, u64>,
+    /// Misbehaving clients' messages: forged proofs and replayed commits sent.
+    pub forged_sent: u64,
+    /// See `forged_sent`.
+    pub replays_sent: u64,
+    /// Proofs published to clients and named input shards.
+    pub proofs_published: u64,
+    /// Intra-shard transactions that waited for an output a cross-shard transaction
+    /// pays them.
+    pub waits: u64,
+    /// Cross-shard messages sent between workers, and sends that found a full channel.
+    pub messages: u64,
+    /// See `messages`.
+    pub backpressure: u64,
+    /// Outcomes that differ from the workload's expectation.
+    pub mismatched: u64,
+}
+
+impl AtomixSummary {
+    /// Sums the shards' Atomix counters.
+    pub fn collect(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
+        use ioschain_core::atomix::Refusal;
+        let mut s = AtomixSummary::default();
+        for shard in shards {
+            let c = &shard.atomix.counters;
+            s.dispatched += c.dispatched;
+            s.committed += c.committed;
+            s.aborted += c.aborted;
+            for (k, n) in c.aborted_by.iter().enumerate() {
+                if *n > 0 {
+                    let name = Refusal::ALL
+                        .get(k)
+                        .map_or("other_declaration", |r| r.as_str());
+                    *s.aborted_by.entry(name.to_string()).or_default() += n;
+                }
+            }
+            for (kind, n) in [
+                ("lock", c.locks),
+                ("reject", c.rejects),
+                ("commit", c.commits),
+                ("abort", c.aborts),
+            ] {
+                *s.entries.entry(kind).or_default() += n;
+            }
+            s.repeats += c.repeats;
+            for (kind, n) in &c.refused {
+                *s.refused.entry(kind).or_default() += n;
+            }
+            for (kind, n) in [
+                ("forward", c.coordinator_forwards),
+                ("commit", c.coordinator_commits),
+                ("abort", c.coordinator_aborts),
+            ] {
+                *s.coordinator.entry(kind).or_default() += n;
+            }
+            s.forged_sent += c.forged_sent;
+            s.replays_sent += c.replays_sent;
+            s.proofs_published += c.proofs_published;
+            s.waits += c.waits;
+            s.messages += c.messages;
+            s.backpressure += c.backpressure;
+            s.mismatched += c.mismatched;
+        }
+        s
+    }
 }
 
 /// The PoB part of `summary.json`.
@@ -332,8 +422,10 @@ pub struct Row {
     pub rejected: u64,
     /// Backpressure events.
     pub backpressure: u64,
+    /// Cross-shard transactions committed.
+    pub cross_shard: u64,
     /// Latency histograms of the second, per stage.
-    pub histograms: [Histogram<u64>; 2],
+    pub histograms: [Histogram<u64>; 3],
 }
 
 /// Merges interval reports into one row per second.
@@ -349,12 +441,18 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
             final_: 0,
             rejected: 0,
             backpressure: 0,
-            histograms: [latency_histogram(), latency_histogram()],
+            cross_shard: 0,
+            histograms: [
+                latency_histogram(),
+                latency_histogram(),
+                latency_histogram(),
+            ],
         });
         row.offered += r.offered;
         row.submitted += r.submitted;
         row.provisional += r.counts.provisional;
         row.final_ += r.counts.final_;
+        row.cross_shard += r.counts.cross_shard;
         row.rejected += r.rejected;
         row.backpressure += r.backpressure;
         if let Some(h) = &r.histograms {
@@ -380,14 +478,15 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
 /// Writes `timeline.csv`.
 pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     let mut out = String::from(
-        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us\n",
+        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us\n",
     );
     for r in rows {
         let p = Percentiles::of(&r.histograms[Stage::Provisional as usize]);
         let f = Percentiles::of(&r.histograms[Stage::Final as usize]);
+        let x = Percentiles::of(&r.histograms[Stage::CrossShard as usize]);
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.second,
             r.phase,
             r.offered,
@@ -400,7 +499,9 @@ pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             p.p99,
             f.p50,
             f.p99,
-            f.max
+            f.max,
+            r.cross_shard,
+            x.p99
         );
     }
     std::fs::write(path, out)
@@ -505,6 +606,32 @@ pub fn summary_block(s: &Summary, config_line: &str) -> String {
         s.store.fsync.map(|f| f.name()).unwrap_or_default(),
         thousands(s.store.flushes as f64)
     );
+    let x = &s.atomix;
+    if x.dispatched > 0 {
+        let refused: u64 = x.refused.values().sum();
+        let coordinator: u64 = x.coordinator.values().sum();
+        let _ = writeln!(
+            out,
+            "  atomix      cross-shard final {} tx/s (p50 {} · p99 {} · max {}) · intra-shard final {} tx/s",
+            thousands(s.tps.cross_shard),
+            l.cross_shard.map_or("-".into(), |p| ms(p.p50)),
+            l.cross_shard.map_or("-".into(), |p| ms(p.p99)),
+            l.cross_shard.map_or("-".into(), |p| ms(p.max)),
+            thousands(s.tps.intra_shard)
+        );
+        let _ = writeln!(
+            out,
+            "              {} started · {} committed · {} aborted {:?} · {} unlocks refused · {} coordinator actions · {} repeats · {} waits",
+            thousands(x.dispatched as f64),
+            thousands(x.committed as f64),
+            thousands(x.aborted as f64),
+            x.aborted_by,
+            thousands(refused as f64),
+            thousands(coordinator as f64),
+            thousands(x.repeats as f64),
+            thousands(x.waits as f64)
+        );
+    }
     let p = &s.pob;
     if p.believable > 0 {
         let _ = writeln!(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ioschain_core::tx::RejectReason;
-use ioschain_workloads::{Expected, Workload, cache, generate};
+use ioschain_workloads::{CrossExpected, Expected, Workload, cache, generate};
 
 use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
@@ -229,6 +229,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         group_blocks_max: config.store.group_blocks_max as usize,
         pin: true,
         pob: config.pob_params()?,
+        t_unlock_blocks: config.atomix.t_unlock_blocks,
     };
     let status = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
     status.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
@@ -272,8 +273,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let window_s = outcome.window.seconds();
     let mut final_h = latency_histogram();
     let mut provisional_h = latency_histogram();
+    let mut cross_h = latency_histogram();
     let mut counts = Counts::default();
     let mut window_final = 0u64;
+    let mut window_cross = 0u64;
     let mut window_provisional = 0u64;
     let mut store_backpressure = 0u64;
     for shard in &outcome.shards {
@@ -283,7 +286,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         provisional_h
             .add(&shard.metrics.window_histograms[Stage::Provisional as usize])
             .expect("same bounds");
+        cross_h
+            .add(&shard.metrics.window_histograms[Stage::CrossShard as usize])
+            .expect("same bounds");
         window_final += shard.metrics.window_counts.final_;
+        window_cross += shard.metrics.window_counts.cross_shard;
+        counts.aborted += shard.atomix.counters.aborted;
         window_provisional += shard.metrics.window_counts.provisional;
         let c = &shard.counters;
         counts.submitted += c.submitted;
@@ -303,7 +311,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     }
     let counts_signatures = counts.signatures_verified;
     let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
-    let tps_final = window_final as f64 / window_s;
+    let tps_intra = window_final as f64 / window_s;
+    let tps_cross = window_cross as f64 / window_s;
+    let tps_final = tps_intra + tps_cross;
     let sigs_per_tx = if counts.submitted > 0 {
         counts.signatures_verified as f64 / counts.submitted as f64
     } else {
@@ -327,7 +337,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .map(|(part, &n)| {
             part.expected[..n as usize]
                 .iter()
-                .filter(|e| **e == Expected::Valid)
+                .filter(|e| match e {
+                    Expected::Valid => true,
+                    Expected::Cross(k) => part.cross[*k as usize].expected == CrossExpected::Commit,
+                    Expected::Invalid(_) => false,
+                })
                 .count() as u64
         })
         .sum();
@@ -367,13 +381,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         tps: Tps {
             final_: tps_final,
             provisional: window_provisional as f64 / window_s,
-            intra_shard: tps_final,
-            cross_shard: 0.0,
+            intra_shard: tps_intra,
+            cross_shard: tps_cross,
         },
         latency_us: Latency {
             provisional: Percentiles::of(&provisional_h),
             final_: Percentiles::of(&final_h),
-            cross_shard: None,
+            cross_shard: (!cross_h.is_empty()).then(|| Percentiles::of(&cross_h)),
         },
         efficiency,
         counts,
@@ -393,6 +407,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         workload_key: workload.spec.key().to_string(),
         warnings,
         pob: output::PobSummary::collect(&outcome.shards, counts_signatures),
+        atomix: output::AtomixSummary::collect(&outcome.shards),
         validity: Validity { valid, checks },
     };
     std::fs::write(

@@ -7,16 +7,27 @@
 //! linked, no output spent twice or out of nowhere, value conserved, the engine's final
 //! state equal to the replayed one, every submitted transaction accounted for and with
 //! the outcome the workload expected, and a sample of signatures re-verified one by one.
+//!
+//! Atomix (PROTOCOL.md §5.7) is checked from the logs' entries the same way: each
+//! shard's replay moves outputs to *locked* on a lock entry (they must be unspent),
+//! spends them on a commit entry and creates the outputs the shard owns, returns them
+//! on an abort entry; then the entries of all shards are joined per transaction for
+//! atomicity (A1), one decision per (tx, shard) (A3), commits backed by a lock of every
+//! named shard under the committed declaration and aborts backed by a refusal (A4), no
+//! entry applied twice (A5), value conserved over all shards (A6), and no lock left at
+//! the end of a drained run (A7). Exclusivity (A2) is the replay itself: a locked output
+//! is not unspent, so a second lock or a spend of it fails.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use ed25519_dalek::{Signature, VerifyingKey};
+use ioschain_core::atomix::{CrossTx, Entry};
 use ioschain_core::crypto::cosi::Roster;
 use ioschain_core::merkle;
-use ioschain_core::types::{Hash, OutPoint, Owner};
+use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
 use ioschain_core::utxo::UtxoState;
-use ioschain_workloads::{Expected, Workload};
+use ioschain_workloads::{CrossExpected, Expected, Workload};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -69,9 +80,228 @@ struct Replay {
     double_spends: u64,
     unknown_inputs: u64,
     unspent: HashMap<OutPoint, (Owner, u64)>,
+    /// Outputs locked by a cross-shard transaction (Atomix), with it.
+    locked: HashMap<OutPoint, (TxId, Owner, u64)>,
+    /// This shard's Atomix entries, per transaction.
+    xs: HashMap<TxId, XsSeen>,
+    /// Value of the outputs this shard's commit entries created.
+    cross_created: u128,
     fees: u128,
     signatures_checked: u64,
     signature_failures: u64,
+}
+
+/// One shard's Atomix entries about one transaction, as its log holds them.
+#[derive(Debug)]
+struct XsSeen {
+    xtx: CrossTx,
+    /// `(declaration, value)` of its lock entries.
+    locks: Vec<(Hash, u64)>,
+    rejects: u32,
+    commits: u32,
+    aborts: u32,
+}
+
+impl Replay {
+    /// Applies one Atomix entry of this shard's log (see the module doc).
+    fn apply_entry(&mut self, shard: ShardId, shard_count: u32, entry: &Entry, xtx: &CrossTx) {
+        let id = xtx.id();
+        if entry.tx() != id || entry.shard() != shard {
+            self.problems.push(format!(
+                "shard {shard}: a {} entry for {:?} of shard {} logged with transaction {id:?}",
+                entry.kind(),
+                entry.tx(),
+                entry.shard()
+            ));
+            return;
+        }
+        let part: Vec<OutPoint> = xtx.part(shard).map(|(o, _)| *o).collect();
+        let seen = self.xs.entry(id).or_insert_with(|| XsSeen {
+            xtx: xtx.clone(),
+            locks: Vec::new(),
+            rejects: 0,
+            commits: 0,
+            aborts: 0,
+        });
+        match *entry {
+            Entry::Lock {
+                value, declaration, ..
+            } => {
+                seen.locks.push((declaration, value.0));
+                if declaration != xtx.declaration_hash(id) {
+                    self.problems.push(format!(
+                        "shard {shard}: lock of {id:?} logged with another declaration than its entry's"
+                    ));
+                }
+                let mut sum = 0u64;
+                for outpoint in &part {
+                    match self.unspent.remove(outpoint) {
+                        Some((owner, amount)) => {
+                            if !xtx.tx.witnesses.iter().any(|w| w.owner == owner) {
+                                self.problems.push(format!(
+                                    "shard {shard}: {id:?} locks {outpoint:?} without its owner's witness"
+                                ));
+                            }
+                            sum = sum.saturating_add(amount);
+                            self.locked.insert(*outpoint, (id, owner, amount));
+                        }
+                        None => self.problems.push(format!(
+                            "A2: shard {shard} locks {outpoint:?} for {id:?}, which is not unspent"
+                        )),
+                    }
+                }
+                if sum != value.0 {
+                    self.problems.push(format!(
+                        "shard {shard}: lock of {id:?} states {} but its inputs hold {sum}",
+                        value.0
+                    ));
+                }
+            }
+            Entry::Reject { .. } => seen.rejects += 1,
+            Entry::Commit { .. } => {
+                seen.commits += 1;
+                if seen.commits > 1 {
+                    self.problems
+                        .push(format!("A5: shard {shard} commits {id:?} twice"));
+                    return;
+                }
+                if !seen.locks.is_empty() {
+                    for outpoint in &part {
+                        if self.locked.remove(outpoint).is_none() {
+                            self.problems.push(format!(
+                                "shard {shard}: commit of {id:?} spends {outpoint:?}, which it does not hold locked"
+                            ));
+                        }
+                    }
+                }
+                for (index, out) in xtx.tx.outputs.iter().enumerate() {
+                    if out.owner.shard(shard_count) == shard {
+                        let outpoint = OutPoint {
+                            tx: id,
+                            index: index as u32,
+                        };
+                        if self
+                            .unspent
+                            .insert(outpoint, (out.owner, out.amount.0))
+                            .is_some()
+                        {
+                            self.problems.push(format!(
+                                "shard {shard}: commit of {id:?} creates {outpoint:?} twice"
+                            ));
+                        }
+                        self.cross_created += u128::from(out.amount.0);
+                    }
+                }
+            }
+            Entry::Abort { .. } => {
+                seen.aborts += 1;
+                if seen.aborts > 1 {
+                    self.problems
+                        .push(format!("A5: shard {shard} aborts {id:?} twice"));
+                    return;
+                }
+                for outpoint in &part {
+                    match self.locked.remove(outpoint) {
+                        Some((by, owner, amount)) if by == id => {
+                            self.unspent.insert(*outpoint, (owner, amount));
+                        }
+                        _ => self.problems.push(format!(
+                            "shard {shard}: abort of {id:?} returns {outpoint:?}, which it does not hold locked"
+                        )),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Atomix invariants over every shard's entries (see the module doc). Returns the
+/// problems found, the cross-shard fees (locked value of committed transactions minus
+/// their outputs), and per transaction whether it committed.
+fn check_atomix(
+    replays: &[Replay],
+    shard_count: u32,
+    drained: bool,
+) -> (Vec<String>, u128, HashMap<TxId, bool>) {
+    let mut problems = Vec::new();
+    let mut by_tx: HashMap<TxId, Vec<(ShardId, &XsSeen)>> = HashMap::new();
+    for (shard, replay) in replays.iter().enumerate() {
+        for (id, seen) in &replay.xs {
+            by_tx
+                .entry(*id)
+                .or_default()
+                .push((ShardId(shard as u32), seen));
+        }
+    }
+    let mut fees = 0u128;
+    let mut outcome = HashMap::with_capacity(by_tx.len());
+    for (id, seen) in &by_tx {
+        for (shard, s) in seen {
+            if s.locks.len() + s.rejects as usize > 1 {
+                problems.push(format!(
+                    "A3: shard {shard} decided {id:?} {} times ({} locks, {} rejects)",
+                    s.locks.len() + s.rejects as usize,
+                    s.locks.len(),
+                    s.rejects
+                ));
+            }
+        }
+        let committed: Vec<&(ShardId, &XsSeen)> =
+            seen.iter().filter(|(_, s)| s.commits > 0).collect();
+        let aborted = seen.iter().any(|(_, s)| s.aborts > 0);
+        let lock_of = |shard: ShardId| {
+            seen.iter()
+                .find(|(s, _)| *s == shard)
+                .and_then(|(_, x)| x.locks.first().copied())
+        };
+        if let Some((_, first)) = committed.first() {
+            let xtx = &first.xtx;
+            let declaration = xtx.declaration_hash(*id);
+            let mut locked_value = 0u128;
+            for shard in xtx.input_shards() {
+                match lock_of(shard) {
+                    Some((d, value)) if d == declaration => locked_value += u128::from(value),
+                    _ => problems.push(format!(
+                        "A4: {id:?} committed without a lock of input shard {shard} under its declaration"
+                    )),
+                }
+            }
+            for shard in xtx.involved_shards(shard_count) {
+                if !seen.iter().any(|(s, x)| *s == shard && x.commits > 0) {
+                    problems.push(format!(
+                        "A1: {id:?} committed, but shard {shard} never applied the commit"
+                    ));
+                }
+            }
+            if aborted {
+                problems.push(format!("A1: {id:?} both committed and aborted"));
+            }
+            let outputs: u128 = xtx.tx.outputs.iter().map(|o| u128::from(o.amount.0)).sum();
+            fees += locked_value.saturating_sub(outputs);
+        } else {
+            // Not committed: every lock must have been returned, and only with evidence.
+            let xtx = &seen[0].1.xtx;
+            let declaration = xtx.declaration_hash(*id);
+            let evidence = seen.iter().any(|(shard, s)| {
+                xtx.input_shards().contains(shard)
+                    && (s.rejects > 0 || s.locks.iter().any(|(d, _)| *d != declaration))
+            });
+            if aborted && !evidence {
+                problems.push(format!(
+                    "A4: {id:?} aborted without a refusal of a named shard in the logs"
+                ));
+            }
+            for (shard, s) in seen {
+                if !s.locks.is_empty() && s.aborts == 0 && drained {
+                    problems.push(format!(
+                        "A7: shard {shard} still holds the inputs of {id:?} locked at the end of a drained run"
+                    ));
+                }
+            }
+        }
+        outcome.insert(*id, !committed.is_empty());
+    }
+    (problems, fees, outcome)
 }
 
 fn replay_shard(
@@ -177,6 +407,24 @@ fn replay_shard(
                 header.height, shard.id
             ));
         }
+        // Within a block: unlocks first (a transaction of the block may spend an output
+        // a commit created, once its client saw it), then the transactions, then the
+        // lock decisions (a lock never takes an output younger than the workload's
+        // cross-shard maturity, so never one created in the same block).
+        let shard_count = workload.shards.len() as u32;
+        let is_unlock = |e: &Entry| matches!(e, Entry::Commit { .. } | Entry::Abort { .. });
+        for (entry, xtx) in record.atomix.iter().filter(|(e, _)| is_unlock(e)) {
+            replay.apply_entry(shard.id, shard_count, entry, xtx);
+        }
+        if ioschain_core::atomix::xs_root(
+            &record.atomix.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
+        ) != header.xs_root
+        {
+            replay.problems.push(format!(
+                "block {} of shard {}: Atomix entries do not match the header's xs_root",
+                header.height, shard.id
+            ));
+        }
         for (tx, id) in record.txs.iter().zip(&ids) {
             let mut value_in: u128 = 0;
             for input in &tx.inputs {
@@ -231,6 +479,9 @@ fn replay_shard(
             }
             tx_seen += 1;
             replay.txs += 1;
+        }
+        for (entry, xtx) in record.atomix.iter().filter(|(e, _)| !is_unlock(e)) {
+            replay.apply_entry(shard.id, shard_count, entry, xtx);
         }
         prev = header.hash();
         expected_height += 1;
@@ -337,23 +588,82 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         ),
     ));
 
+    let shard_count = workload.shards.len() as u32;
+    let (xs_problems, cross_fees, xs_outcome) = check_atomix(&replays, shard_count, drained);
+    // Every released cross-shard transaction's outcome, from the logs, against what the
+    // workload expected (a transaction no shard logged anything about never reached one).
+    let mut xs_unexpected = Vec::new();
+    let mut xs_released = 0u64;
+    let mut xs_committed = 0u64;
+    for (shard, part) in workload.shards.iter().enumerate() {
+        let released = driver.released.get(shard).copied().unwrap_or(0) as u32;
+        for item in part.cross.iter().filter(|c| c.index < released) {
+            xs_released += 1;
+            let id = part.txs[item.index as usize].id();
+            let committed = xs_outcome.get(&id).copied();
+            xs_committed += u64::from(committed == Some(true));
+            let ok = match item.expected {
+                CrossExpected::Commit => committed == Some(true),
+                CrossExpected::Abort => committed == Some(false),
+                CrossExpected::AtMostOne { partner } => {
+                    let other = part.txs[partner as usize].id();
+                    committed.is_some()
+                        && !(committed == Some(true) && xs_outcome.get(&other) == Some(&true))
+                }
+            };
+            if !ok {
+                xs_unexpected.push(format!(
+                    "shard {shard} tx {}: expected {:?}, logs show {}",
+                    item.index,
+                    item.expected,
+                    match committed {
+                        Some(true) => "a commit",
+                        Some(false) => "no commit",
+                        None => "nothing",
+                    }
+                ));
+            }
+        }
+    }
+    checks.push(check(
+        "atomix_invariants",
+        xs_problems.is_empty() && xs_unexpected.is_empty(),
+        if xs_problems.is_empty() && xs_unexpected.is_empty() {
+            format!(
+                "{} cross-shard transactions in the logs, {xs_released} released: {xs_committed} committed at every involved shard with a lock of every named shard, the rest aborted with a refusal in the logs; one decision per (tx, shard), no entry applied twice, no lock left (A1–A7), every outcome as the workload expected",
+                xs_outcome.len()
+            )
+        } else {
+            let mut all = xs_problems.clone();
+            all.extend(xs_unexpected.iter().cloned());
+            format!("{} problems, first: {}", all.len(), all[0])
+        },
+    ));
+
     let genesis = workload.genesis_value();
     let replay_unspent: u128 = replays
         .iter()
         .flat_map(|r| r.unspent.values())
         .map(|(_, a)| u128::from(*a))
         .sum();
+    let replay_locked: u128 = replays
+        .iter()
+        .flat_map(|r| r.locked.values())
+        .map(|(_, _, a)| u128::from(*a))
+        .sum();
     let replay_fees: u128 = replays.iter().map(|r| r.fees).sum();
     let engine_unspent: u128 = shards.iter().map(|s| s.utxo.unspent_value()).sum();
     let engine_fees: u128 = shards.iter().map(|s| s.utxo.fees()).sum();
     let engine_locked: u128 = shards.iter().map(|s| s.utxo.locked_value()).sum();
     let engine_exported: u128 = shards.iter().map(|s| s.utxo.exported_value()).sum();
+    let engine_imported: u128 = shards.iter().map(|s| s.atomix.counters.created).sum();
     checks.push(check(
         "value_conserved",
-        replay_unspent + replay_fees == genesis
-            && engine_unspent + engine_fees + engine_locked + engine_exported == genesis,
+        replay_unspent + replay_locked + replay_fees + cross_fees == genesis
+            && engine_unspent + engine_fees + engine_locked + engine_exported
+                == genesis + engine_imported,
         format!(
-            "genesis {genesis}; replay: unspent {replay_unspent} + fees {replay_fees}; engine: unspent {engine_unspent} + locked {engine_locked} + fees {engine_fees}"
+            "genesis {genesis}; replay: unspent {replay_unspent} + locked {replay_locked} + fees {replay_fees} + cross-shard fees {cross_fees}; engine: unspent {engine_unspent} + locked {engine_locked} + fees {engine_fees} + exported by cross-shard commits {engine_exported} − created by them {engine_imported}"
         ),
     ));
 
@@ -394,15 +704,18 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
             .copied()
             .unwrap_or(0);
         let c = &shard.counters;
-        let finished = c.final_ + c.rejected_total();
+        let x = &shard.atomix.counters;
+        let finished = c.final_ + c.rejected_total() + x.committed + x.aborted;
         if c.submitted != released || finished != released {
             unaccounted += released.abs_diff(finished);
             details.push(format!(
-                "shard {}: released {released}, received {}, final {}, rejected {}",
+                "shard {}: released {released}, received {}, final {}, rejected {}, cross-shard committed {} and aborted {}",
                 shard.id,
                 c.submitted,
                 c.final_,
-                c.rejected_total()
+                c.rejected_total(),
+                x.committed,
+                x.aborted
             ));
         }
     }
@@ -412,7 +725,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         unaccounted == 0 && drained,
         if details.is_empty() && drained {
             format!(
-                "all {released_total} submitted transactions are final or rejected with a reason"
+                "all {released_total} submitted transactions are final, rejected with a reason, or (cross-shard) committed or aborted"
             )
         } else if !drained {
             format!("drain timed out: {}", details.join("; "))
@@ -421,7 +734,10 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         },
     ));
 
-    let mismatched: u64 = shards.iter().map(|s| s.counters.mismatched).sum();
+    let mismatched: u64 = shards
+        .iter()
+        .map(|s| s.counters.mismatched + s.atomix.counters.mismatched)
+        .sum();
     let first = shards
         .iter()
         .find_map(|s| s.counters.first_mismatch.clone());
@@ -453,4 +769,127 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         },
     ));
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use ioschain_core::atomix::DeclaredInput;
+    use ioschain_core::tx::{Transaction, TxOut};
+    use ioschain_core::types::Amount;
+
+    use super::*;
+
+    const SHARDS: u32 = 2;
+
+    fn owner_in(shard: u32) -> Owner {
+        (0u8..=255)
+            .map(|b| Owner([b; 32]))
+            .find(|o| o.shard(SHARDS).0 == shard)
+            .expect("some byte pattern maps to each shard")
+    }
+
+    /// Inputs in shards 0 and 1 (100 each), one output of 150 to an owner of shard 1.
+    fn xtx() -> CrossTx {
+        let input = |n: u8| OutPoint {
+            tx: TxId(Hash([n; 32])),
+            index: 0,
+        };
+        CrossTx {
+            tx: Transaction {
+                inputs: vec![input(1), input(2)],
+                outputs: vec![TxOut {
+                    owner: owner_in(1),
+                    amount: Amount(150),
+                }],
+                witnesses: vec![],
+            },
+            declared: vec![
+                DeclaredInput {
+                    shard: ShardId(0),
+                    amount: Amount(100),
+                },
+                DeclaredInput {
+                    shard: ShardId(1),
+                    amount: Amount(100),
+                },
+            ],
+        }
+    }
+
+    /// Replays whose logs hold, per shard, `(locks under the declaration, locks under
+    /// another, rejects, commits, aborts)` for `xtx()`.
+    fn replays(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<Replay> {
+        let x = xtx();
+        let id = x.id();
+        let declaration = x.declaration_hash(id);
+        per_shard
+            .iter()
+            .map(|&(locks, other, rejects, commits, aborts)| {
+                let mut replay = Replay::default();
+                let mut lock_list = vec![(declaration, 100); locks as usize];
+                lock_list.extend(vec![(Hash([9; 32]), 100); other as usize]);
+                if locks + other + rejects + commits + aborts > 0 {
+                    replay.xs.insert(
+                        id,
+                        XsSeen {
+                            xtx: x.clone(),
+                            locks: lock_list,
+                            rejects,
+                            commits,
+                            aborts,
+                        },
+                    );
+                }
+                replay
+            })
+            .collect()
+    }
+
+    fn problems(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<String> {
+        check_atomix(&replays(per_shard), SHARDS, true).0
+    }
+
+    #[test]
+    fn a_commit_everywhere_with_every_lock_passes_and_counts_the_fee() {
+        let (problems, fees, outcome) =
+            check_atomix(&replays([(1, 0, 0, 1, 0), (1, 0, 0, 1, 0)]), SHARDS, true);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(fees, 50);
+        assert_eq!(outcome.get(&xtx().id()), Some(&true));
+    }
+
+    #[test]
+    fn a_commit_missing_at_an_involved_shard_breaks_atomicity() {
+        let p = problems([(1, 0, 0, 1, 0), (1, 0, 0, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A1")), "{p:?}");
+    }
+
+    #[test]
+    fn a_commit_without_a_lock_under_its_declaration_is_caught() {
+        let p = problems([(1, 0, 0, 1, 0), (0, 1, 0, 1, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
+    }
+
+    #[test]
+    fn two_decisions_of_one_shard_are_caught() {
+        let p = problems([(1, 0, 1, 0, 1), (0, 0, 1, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A3")), "{p:?}");
+    }
+
+    #[test]
+    fn an_abort_without_a_refusal_is_caught() {
+        let p = problems([(1, 0, 0, 0, 1), (1, 0, 0, 0, 1)]);
+        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
+    }
+
+    #[test]
+    fn a_lock_left_at_the_end_of_a_drained_run_is_caught() {
+        let p = problems([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A7")), "{p:?}");
+        // Not drained: the lock may still be resolved, so it is no violation.
+        let (p, _, _) = check_atomix(&replays([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]), SHARDS, false);
+        assert!(p.is_empty(), "{p:?}");
+        // Aborted with the other shard's refusal: fine.
+        assert!(problems([(1, 0, 0, 0, 1), (0, 0, 1, 0, 0)]).is_empty());
+    }
 }

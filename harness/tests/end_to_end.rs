@@ -12,7 +12,7 @@ use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::engine::{self, EngineParams};
 use ioschain_harness::run::{self, Exit};
 use ioschain_harness::validity;
-use ioschain_workloads::{SenderDistribution, WorkloadSpec, generate};
+use ioschain_workloads::{ClientMix, SenderDistribution, WorkloadSpec, generate};
 
 #[test]
 fn small_engine_run_is_valid_and_finalizes_everything() {
@@ -201,6 +201,11 @@ fn validity_oracle_catches_a_tampered_block_log() {
         sender: SenderDistribution::Uniform,
         invalid_fraction: 0.0,
         txs_per_shard: 1500,
+        cross_shard: 0.0,
+        cross_input_shards: 2,
+        cross_maturity: 256,
+        cross_conflicts: 0.0,
+        clients: ClientMix::default(),
     };
     let workload = Arc::new(generate(&spec, &|_| {}).unwrap());
     let params = EngineParams {
@@ -231,6 +236,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
             config.pob.believable = 2;
             config.pob_params().unwrap()
         },
+        t_unlock_blocks: 10,
     };
     let outcome = engine::run(&params, |_| {}).unwrap();
     let checks = validity::check_run(&params.log_dir, &workload, &outcome);

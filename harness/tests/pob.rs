@@ -220,6 +220,8 @@ fn escape_rate_with_all_samplers_matches_the_model() {
         "6.5",
         "--accounts",
         "200000",
+        "--cross-shard",
+        "0",
         "--no-limits",
         "--validators-per-shard",
         "69",

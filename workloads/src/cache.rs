@@ -4,23 +4,48 @@
 //! at ~80k/s per core), so generated workloads are stored under a cache directory, one
 //! file per spec, named by the spec's key (a hash of every parameter and the seed).
 //!
-//! File layout: magic `IOSWL001`, the 32-byte spec key, the body length (`u64`), the
+//! File layout: magic `IOSWL002`, the 32-byte spec key, the body length (`u64`), the
 //! blake3 hash of the body, then the body: per shard the genesis outputs, then the
-//! transactions with their expected outcome. A file whose length, key or checksum does
-//! not match is reported as [`CacheError::Damaged`] and never used.
+//! transactions, each preceded by its expected outcome. The outcome is one code byte;
+//! for a cross-shard transaction ([`Expected::Cross`]) the code is followed by `k` and
+//! the [`CrossItem`] it names: its index, its declaration (`u16` count, then per input
+//! the shard `u32` and amount `u64`), a client code and an outcome code (followed by the
+//! partner's index `u32` for a conflicting pair). Items appear in stream order, so `k`
+//! counts them.
+//!
+//! A file whose length, key or checksum does not match, or whose body does not decode
+//! to a consistent workload (bad codes, cross items out of order or not matching their
+//! transaction, pairs that do not name each other), is reported as
+//! [`CacheError::Damaged`] and never used.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use ioschain_core::codec::{Decode, DecodeError, Encode, Reader};
-use ioschain_core::tx::{RejectReason, Transaction, TxOut};
-use ioschain_core::types::{Amount, OutPoint, Owner};
+use ioschain_core::atomix::DeclaredInput;
+use ioschain_core::codec::{Decode, DecodeError, Encode, Reader, put_count};
+use ioschain_core::tx::{RejectReason, TX_INPUTS_MAX, Transaction, TxOut};
+use ioschain_core::types::{Amount, OutPoint, Owner, ShardId};
 
-use crate::generate::{Expected, ShardWorkload, Workload};
+use crate::generate::{
+    ClientBehaviour, CrossExpected, CrossItem, Expected, ShardWorkload, Workload,
+};
 use crate::spec::WorkloadSpec;
 
-const MAGIC: &[u8; 8] = b"IOSWL001";
+const MAGIC: &[u8; 8] = b"IOSWL002";
+/// The expected-outcome code of a cross-shard transaction (the others are 0 for valid
+/// and `1 + position in RejectReason::ALL` for invalid).
+const CROSS_CODE: u8 = 0xff;
+/// Encoded length of one declared input (shard `u32`, amount `u64`).
+const DECLARED_LEN: usize = 12;
+/// The client behaviours, by code.
+const CLIENTS: [ClientBehaviour; 5] = [
+    ClientBehaviour::Honest,
+    ClientBehaviour::NeverUnlock,
+    ClientBehaviour::PartialCommit,
+    ClientBehaviour::ForgedProof,
+    ClientBehaviour::ReplayCommit,
+];
 const HEADER_LEN: usize = 8 + 32 + 8 + 32;
 
 /// Why a cached workload could not be used.
@@ -68,6 +93,10 @@ fn encode_body(workload: &Workload) -> Vec<u8> {
         body.extend_from_slice(&(shard.txs.len() as u64).to_le_bytes());
         for (tx, expected) in shard.txs.iter().zip(&shard.expected) {
             body.push(expected_code(*expected));
+            if let Expected::Cross(k) = *expected {
+                body.extend_from_slice(&k.to_le_bytes());
+                encode_cross_item(&shard.cross[k as usize], &mut body);
+            }
             tx.encode(&mut body);
         }
     }
@@ -83,6 +112,7 @@ fn expected_code(expected: Expected) -> u8 {
                 .position(|r| *r == reason)
                 .expect("listed reason") as u8
         }
+        Expected::Cross(_) => CROSS_CODE,
     }
 }
 
@@ -96,6 +126,98 @@ fn expected_from(code: u8) -> Result<Expected, DecodeError> {
                 what: "expected outcome",
             }),
     }
+}
+
+fn encode_cross_item(item: &CrossItem, body: &mut Vec<u8>) {
+    body.extend_from_slice(&item.index.to_le_bytes());
+    put_count(body, item.declared.len());
+    for declared in &item.declared {
+        declared.shard.encode(body);
+        declared.amount.encode(body);
+    }
+    body.push(
+        CLIENTS
+            .iter()
+            .position(|c| *c == item.client)
+            .expect("listed client") as u8,
+    );
+    match item.expected {
+        CrossExpected::Commit => body.push(0),
+        CrossExpected::Abort => body.push(1),
+        CrossExpected::AtMostOne { partner } => {
+            body.push(2);
+            body.extend_from_slice(&partner.to_le_bytes());
+        }
+    }
+}
+
+/// Decodes the cross item that the outcome code of `txs[index]` announced as
+/// `cross[k]`, `k` being the items decoded so far.
+fn decode_cross_item(
+    reader: &mut Reader<'_>,
+    spec: &WorkloadSpec,
+    k: usize,
+    index: usize,
+) -> Result<CrossItem, DecodeError> {
+    let invalid = |what| DecodeError::Invalid { what };
+    if reader.u32("cross item number")? as usize != k {
+        return Err(invalid("cross item number"));
+    }
+    let item_index = reader.u32("cross item index")?;
+    if item_index as usize != index {
+        return Err(invalid("cross item index"));
+    }
+    let count = reader.count("declared inputs", TX_INPUTS_MAX, DECLARED_LEN)?;
+    let mut declared = Vec::with_capacity(count);
+    for _ in 0..count {
+        let shard = ShardId::decode(reader)?;
+        if shard.0 >= spec.shards {
+            return Err(invalid("declared shard"));
+        }
+        declared.push(DeclaredInput {
+            shard,
+            amount: Amount::decode(reader)?,
+        });
+    }
+    let client = *CLIENTS
+        .get(usize::from(reader.u8("client behaviour")?))
+        .ok_or(invalid("client behaviour"))?;
+    let expected = match reader.u8("cross outcome")? {
+        0 => CrossExpected::Commit,
+        1 => CrossExpected::Abort,
+        2 => CrossExpected::AtMostOne {
+            partner: reader.u32("cross partner")?,
+        },
+        _ => return Err(invalid("cross outcome")),
+    };
+    Ok(CrossItem {
+        index: item_index,
+        declared,
+        client,
+        expected,
+    })
+}
+
+/// Checks that every conflicting pair's partners name each other.
+fn check_partners(expected: &[Expected], cross: &[CrossItem]) -> Result<(), DecodeError> {
+    for item in cross {
+        let CrossExpected::AtMostOne { partner } = item.expected else {
+            continue;
+        };
+        let names_back = partner != item.index
+            && matches!(
+                expected.get(partner as usize),
+                Some(Expected::Cross(k)) if cross.get(*k as usize).is_some_and(|other| {
+                    other.expected == CrossExpected::AtMostOne { partner: item.index }
+                })
+            );
+        if !names_back {
+            return Err(DecodeError::Invalid {
+                what: "conflicting pair partner",
+            });
+        }
+    }
+    Ok(())
 }
 
 fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError> {
@@ -124,10 +246,28 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
         }
         let mut txs = Vec::with_capacity(tx_len.min(reader.remaining() / 7));
         let mut expected = Vec::with_capacity(txs.capacity());
-        for _ in 0..tx_len {
-            expected.push(expected_from(reader.u8("expected outcome")?)?);
-            txs.push(Transaction::decode(&mut reader)?);
+        let mut cross = Vec::new();
+        for index in 0..tx_len {
+            let code = reader.u8("expected outcome")?;
+            let outcome = if code == CROSS_CODE {
+                let k = cross.len();
+                cross.push(decode_cross_item(&mut reader, spec, k, index)?);
+                Expected::Cross(k as u32)
+            } else {
+                expected_from(code)?
+            };
+            let tx = Transaction::decode(&mut reader)?;
+            if let Expected::Cross(k) = outcome
+                && cross[k as usize].declared.len() != tx.inputs.len()
+            {
+                return Err(DecodeError::Invalid {
+                    what: "cross declaration length",
+                });
+            }
+            expected.push(outcome);
+            txs.push(tx);
         }
+        check_partners(&expected, &cross)?;
         // Genesis outpoints must be distinct and must not collide with any output of the
         // stream (the engine relies on both; the checksum only catches accidents).
         let genesis_ids: std::collections::HashSet<OutPoint> =
@@ -147,6 +287,7 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
             genesis,
             txs,
             expected,
+            cross,
         });
     }
     reader.finish()?;
@@ -220,7 +361,7 @@ pub fn load(dir: &Path, spec: &WorkloadSpec) -> Result<Option<Workload>, CacheEr
 mod tests {
     use super::*;
     use crate::generate::generate;
-    use crate::spec::SenderDistribution;
+    use crate::spec::{ClientMix, SenderDistribution};
 
     fn spec() -> WorkloadSpec {
         WorkloadSpec {
@@ -234,6 +375,11 @@ mod tests {
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.1,
             txs_per_shard: 50,
+            cross_shard: 0.0,
+            cross_input_shards: 2,
+            cross_maturity: 256,
+            cross_conflicts: 0.0,
+            clients: ClientMix::default(),
         }
     }
 
@@ -276,5 +422,189 @@ mod tests {
             load(dir.path(), &spec()),
             Err(CacheError::Damaged { .. })
         ));
+    }
+
+    fn cross_spec() -> WorkloadSpec {
+        WorkloadSpec {
+            inputs_per_tx: 2,
+            txs_per_shard: 120,
+            accounts: 120,
+            cross_shard: 0.4,
+            cross_maturity: 4,
+            cross_conflicts: 0.2,
+            clients: ClientMix {
+                never_unlock: 0.1,
+                partial_commit: 0.1,
+                forged_proof: 0.1,
+                replay_commit: 0.1,
+            },
+            ..spec()
+        }
+    }
+
+    fn cross_workload() -> Workload {
+        let workload = generate(&cross_spec(), &|_| {}).unwrap();
+        let items = || workload.shards.iter().flat_map(|s| &s.cross);
+        assert!(items().any(|c| matches!(c.expected, CrossExpected::AtMostOne { .. })));
+        assert!(items().any(|c| c.expected == CrossExpected::Abort));
+        assert!(items().any(|c| c.client == ClientBehaviour::ReplayCommit));
+        workload
+    }
+
+    /// Where the outcome code of shard 0's transaction `index` is in the body.
+    fn outcome_offset(workload: &Workload, index: usize) -> usize {
+        let shard = &workload.shards[0];
+        let item_len = |expected: &Expected| match expected {
+            Expected::Cross(k) => {
+                let item = &shard.cross[*k as usize];
+                let partner = matches!(item.expected, CrossExpected::AtMostOne { .. });
+                4 + 4 + 2 + item.declared.len() * DECLARED_LEN + 2 + if partner { 4 } else { 0 }
+            }
+            _ => 0,
+        };
+        4 + 8
+            + shard.genesis.len() * 76
+            + 8
+            + shard.txs[..index]
+                .iter()
+                .zip(&shard.expected)
+                .map(|(tx, expected)| 1 + item_len(expected) + tx.encoded_len())
+                .sum::<usize>()
+    }
+
+    /// Where `cross[0]` of shard 0 starts in the body: its outcome code.
+    fn first_cross_offset(workload: &Workload) -> usize {
+        outcome_offset(workload, workload.shards[0].cross[0].index as usize)
+    }
+
+    fn decode_error(spec: &WorkloadSpec, body: &[u8]) -> DecodeError {
+        decode_body(spec, body).expect_err("damaged body decodes")
+    }
+
+    #[test]
+    fn stored_cross_shard_workload_loads_back_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let workload = cross_workload();
+        store(dir.path(), &workload).unwrap();
+        assert_eq!(load(dir.path(), &cross_spec()).unwrap(), Some(workload));
+    }
+
+    #[test]
+    fn corrupted_cross_codes_are_rejected() {
+        let workload = cross_workload();
+        let spec = cross_spec();
+        let body = encode_body(&workload);
+        let at = first_cross_offset(&workload);
+        assert_eq!(body[at], CROSS_CODE);
+        let declared = workload.shards[0].cross[0].declared.len();
+        let client_at = at + 1 + 4 + 4 + 2 + declared * DECLARED_LEN;
+        let invalid = |what| DecodeError::Invalid { what };
+        let corrupt = |offset: usize, bytes: &[u8]| {
+            let mut damaged = body.clone();
+            damaged[offset..offset + bytes.len()].copy_from_slice(bytes);
+            damaged
+        };
+        assert_eq!(
+            decode_error(&spec, &corrupt(client_at, &[9])),
+            invalid("client behaviour")
+        );
+        assert_eq!(
+            decode_error(&spec, &corrupt(client_at + 1, &[7])),
+            invalid("cross outcome")
+        );
+        assert_eq!(
+            decode_error(&spec, &corrupt(at + 1, &5u32.to_le_bytes())),
+            invalid("cross item number")
+        );
+        assert_eq!(
+            decode_error(&spec, &corrupt(at + 5, &u32::MAX.to_le_bytes())),
+            invalid("cross item index")
+        );
+        assert_eq!(
+            decode_error(&spec, &corrupt(at + 11, &7u32.to_le_bytes())),
+            invalid("declared shard")
+        );
+        // A cross-shard transaction marked valid: its item is read as a transaction.
+        assert!(decode_body(&spec, &corrupt(at, &[0])).is_err());
+        // An intra-shard transaction marked cross-shard.
+        let intra = workload.shards[0]
+            .expected
+            .iter()
+            .position(|e| !matches!(e, Expected::Cross(_)))
+            .unwrap();
+        let intra_at = outcome_offset(&workload, intra);
+        assert_ne!(body[intra_at], CROSS_CODE);
+        assert!(decode_body(&spec, &corrupt(intra_at, &[CROSS_CODE])).is_err());
+        // The last cross item is found where the offsets say.
+        let last = workload.shards[0].cross.last().unwrap().index as usize;
+        assert_eq!(body[outcome_offset(&workload, last)], CROSS_CODE);
+        assert!(decode_body(&spec, &body).is_ok());
+    }
+
+    #[test]
+    fn inconsistent_cross_items_are_rejected() {
+        let spec = cross_spec();
+        let damaged = |change: &dyn Fn(&mut Workload)| {
+            let mut workload = cross_workload();
+            change(&mut workload);
+            decode_error(&spec, &encode_body(&workload))
+        };
+        assert_eq!(
+            damaged(&|w| {
+                w.shards[0].cross[0].declared.pop();
+            }),
+            DecodeError::Invalid {
+                what: "cross declaration length"
+            }
+        );
+        assert_eq!(
+            damaged(&|w| {
+                let item = w.shards[0]
+                    .cross
+                    .iter_mut()
+                    .find(|c| matches!(c.expected, CrossExpected::AtMostOne { .. }))
+                    .unwrap();
+                item.expected = CrossExpected::AtMostOne {
+                    partner: item.index,
+                };
+            }),
+            DecodeError::Invalid {
+                what: "conflicting pair partner"
+            }
+        );
+        assert_eq!(
+            damaged(&|w| {
+                let item = w.shards[0]
+                    .cross
+                    .iter_mut()
+                    .find(|c| matches!(c.expected, CrossExpected::AtMostOne { .. }))
+                    .unwrap();
+                item.expected = CrossExpected::AtMostOne { partner: u32::MAX };
+            }),
+            DecodeError::Invalid {
+                what: "conflicting pair partner"
+            }
+        );
+    }
+
+    #[test]
+    fn corrupted_cross_code_in_a_file_is_reported_as_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let workload = cross_workload();
+        let path = store(dir.path(), &workload).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        let declared = workload.shards[0].cross[0].declared.len();
+        let client_at =
+            HEADER_LEN + first_cross_offset(&workload) + 1 + 4 + 4 + 2 + declared * DECLARED_LEN;
+        bytes[client_at] = 200;
+        // A consistent checksum, so the body's decoder is what notices.
+        let checksum = blake3::hash(&bytes[HEADER_LEN..]);
+        bytes[48..80].copy_from_slice(checksum.as_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let err = load(dir.path(), &cross_spec()).unwrap_err();
+        assert!(
+            matches!(err, CacheError::Damaged { ref detail, .. } if detail.contains("client behaviour")),
+            "{err}"
+        );
     }
 }

@@ -1,27 +1,87 @@
 //! Deterministic generation of genesis and per-shard transaction streams.
 //!
-//! Per shard, generation walks the stream in order with the shard's own [`Prg`]: it keeps
-//! each account's unspent outputs (a wallet), draws a sender, spends the oldest of its
-//! outputs, pays recipients in the same shard and returns the change. Transaction ids do
-//! not depend on signatures, so the whole stream is laid out first and signed afterwards
-//! in parallel.
+//! Every shard has a stream and its own [`Prg`]. Generation keeps each account's unspent
+//! outputs (a wallet) and walks the positions of all streams in interleaved order —
+//! position 0 of shard 0, 1, …, then position 1 of every shard, and so on — drafting the
+//! transaction at each; the order is what lets a cross-shard transaction at `(s, n)`
+//! spend outputs of other shards' streams. Transaction ids do not depend on signatures,
+//! so every stream is laid out first and signed afterwards in parallel.
 //!
-//! Invalid transactions are drawn with probability `invalid_fraction`, in four kinds,
-//! each expected to be rejected for one reason: a corrupted signature, an input that
-//! never existed, an input already spent earlier in the stream, and outputs above the
-//! inputs. They never change a wallet, so the valid stream is unaffected by them.
+//! # Intra-shard transactions
+//!
+//! A slot that is not cross-shard draws a sender of its shard, spends the oldest of its
+//! outputs, pays a recipient in the same shard and returns the change. Invalid
+//! transactions are drawn with probability `invalid_fraction`, in four kinds, each
+//! expected to be rejected for one reason: a corrupted signature, an input that never
+//! existed, an input already spent earlier in the stream (by an intra-shard transaction,
+//! within [`DOUBLE_SPEND_WINDOW`]), and outputs above the inputs. They never change a
+//! wallet, so the valid stream is unaffected by them.
+//!
+//! # Cross-shard transactions (PROTOCOL.md §5)
+//!
+//! With probability `cross_shard` a slot holds a cross-shard transaction instead
+//! ([`Expected::Cross`], described by a [`CrossItem`]); the slot's shard is its client's
+//! home. It takes its `inputs_per_tx` inputs from 1 to `cross_input_shards` distinct
+//! shards (the home need not be one), at least one per shard, from one sender per input
+//! shard; every sender signs (witness order = sender order), and the declaration names
+//! each input's shard and amount. It pays a recipient in a shard that holds none of its
+//! inputs when there is one (so some output shard is not an input shard), and returns
+//! the change to the first sender. Outcomes:
+//!
+//! - with probability `cross_conflicts`, a **conflicting pair** fills this slot and the
+//!   next one of the same stream: two transactions spending the same two inputs (one in
+//!   each of two shards) and paying different recipients, so at most one can commit
+//!   ([`CrossExpected::AtMostOne`]);
+//! - otherwise, with probability `invalid_fraction`, one input is replaced by one that
+//!   never existed (declared with a plausible amount), so its shard refuses and the
+//!   transaction must abort ([`CrossExpected::Abort`]);
+//! - otherwise the transaction must commit ([`CrossExpected::Commit`]), and its client
+//!   misbehaves with the fractions of `clients`. A client that forges a proof
+//!   ([`ClientBehaviour::ForgedProof`]) needs a shard that refused, so its transaction
+//!   gets a never-existing input as above and must abort. Pairs and invalid transactions
+//!   have honest clients.
+//!
+//! Inputs of cross-shard transactions leave the wallets for good (nothing else in the
+//! workload names them, even when their transaction aborts and they are unlocked), and
+//! they are not offered to double-spend injection, so an injected intra-shard double
+//! spend never names a locked input. Outputs of pairs and of aborting transactions may
+//! never exist and never enter a wallet; neither do outputs of clients that never unlock
+//! or unlock in part, whose commit waits on the coordinator's timeout.
+//!
+//! # Maturity, and why
+//!
+//! An engine runs the shards' streams concurrently, so when shard `s` processes position
+//! `n`, another shard may be a little behind or ahead. Generation leaves a margin of
+//! `cross_maturity` positions wherever a transaction of one stream depends on another
+//! stream:
+//!
+//! - a cross-shard transaction at `n` spends only outputs created at `n − cross_maturity`
+//!   or earlier (genesis outputs always qualify), so the input shard has created them when
+//!   the lock request arrives;
+//! - the outputs of a cross-shard transaction at `n` enter their owners' wallets only at
+//!   `n + cross_maturity`, so the commit has reached the output shard when an
+//!   intra-shard transaction spends them, and count as created then;
+//! - an output named by an invalid intra-shard transaction at `n` (a corrupted signature
+//!   or outputs above the inputs) is spent by no cross-shard transaction before
+//!   `n + cross_maturity`, so its lock cannot change the expected rejection reason.
+//!
+//! A correct engine whose shards stay within `cross_maturity` positions of each other,
+//! and commit a cross-shard transaction within that many positions, therefore meets
+//! every [`Expected`] outcome. Intra-shard transactions may spend any output of their
+//! wallets, mature or not.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::{Signer, SigningKey};
+use ioschain_core::atomix::DeclaredInput;
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Transaction, TxOut, Witness};
-use ioschain_core::types::{Amount, OutPoint, Owner, TxId};
+use ioschain_core::types::{Amount, OutPoint, Owner, ShardId, TxId};
 use rayon::prelude::*;
 
-use crate::spec::{SenderDistribution, SpecError, WorkloadSpec};
+use crate::spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};
 
 /// Injected double spends re-spend one of this many most recent spends of the shard's
 /// stream, so an engine that remembers at least this many spent outputs can tell them
@@ -35,6 +95,54 @@ pub enum Expected {
     Valid,
     /// Reject it for this reason.
     Invalid(RejectReason),
+    /// A cross-shard transaction: `ShardWorkload::cross[k]` describes it (its client,
+    /// declaration and expected outcome).
+    Cross(u32),
+}
+
+/// How the client of a cross-shard transaction behaves (PROTOCOL.md §5.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientBehaviour {
+    /// Sends the lock requests, gathers the proofs, sends the unlock to every shard.
+    Honest,
+    /// Sends the lock requests, then goes silent (the coordinator finishes).
+    NeverUnlock,
+    /// Sends the unlock-to-commit to only one of the shards that need it.
+    PartialCommit,
+    /// One input shard refuses (an input that never existed); the client forges that
+    /// shard's proof of acceptance and sends an unlock-to-commit with it.
+    ForgedProof,
+    /// Behaves honestly, then sends its unlock-to-commit again after the commit.
+    ReplayCommit,
+}
+
+/// What must become of a cross-shard transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossExpected {
+    /// Committed everywhere.
+    Commit,
+    /// Aborted everywhere (some input shard refuses).
+    Abort,
+    /// One of a conflicting pair (both spend the same inputs, their lock requests reach
+    /// the input shards in opposite orders): at most one of the two commits.
+    AtMostOne {
+        /// The other transaction's position in the same stream.
+        partner: u32,
+    },
+}
+
+/// A cross-shard transaction of a shard's stream. The shard whose stream holds it is
+/// its client's home: the client's logic runs there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossItem {
+    /// Its position in the stream (`txs[index]` is the signed transaction).
+    pub index: u32,
+    /// Per input, in order: the shard that holds it and its amount.
+    pub declared: Vec<DeclaredInput>,
+    /// How its client behaves.
+    pub client: ClientBehaviour,
+    /// What must become of it.
+    pub expected: CrossExpected,
 }
 
 /// One shard's part of a workload.
@@ -46,6 +154,9 @@ pub struct ShardWorkload {
     pub txs: Vec<Transaction>,
     /// `expected[i]` is what must happen to `txs[i]`.
     pub expected: Vec<Expected>,
+    /// The cross-shard transactions of the stream, by position (`Expected::Cross(k)`
+    /// names `cross[k]`).
+    pub cross: Vec<CrossItem>,
 }
 
 /// A generated workload.
@@ -87,7 +198,9 @@ pub(crate) fn account_key(seed: u64, index: u32) -> SigningKey {
 struct Draft {
     tx: Transaction,
     id: TxId,
-    signer: u32,
+    /// The accounts that sign it, in witness order.
+    signers: Vec<u32>,
+    /// Corrupt the first signature (the invalid kind "bad signature").
     corrupt_signature: bool,
 }
 
@@ -115,6 +228,218 @@ impl ZipfSampler {
         self.cdf
             .partition_point(|&c| c <= u)
             .min(self.cdf.len() - 1)
+    }
+}
+
+/// Draws the senders of one shard (as indices into the shard's accounts).
+struct SenderSampler {
+    /// Rank → account, so the hottest Zipf ranks are spread over the shard at random.
+    by_rank: Vec<usize>,
+    /// `None` for uniform senders.
+    zipf: Option<ZipfSampler>,
+}
+
+impl SenderSampler {
+    fn draw(&self, prg: &mut Prg) -> usize {
+        match &self.zipf {
+            None => prg.below(self.by_rank.len() as u64) as usize,
+            Some(zipf) => self.by_rank[zipf.sample(prg)],
+        }
+    }
+}
+
+/// An unspent output in its owner's wallet.
+#[derive(Clone, Copy, Debug)]
+struct Coin {
+    outpoint: OutPoint,
+    amount: u64,
+    /// The first position at which a cross-shard transaction may spend it (see the
+    /// module doc on maturity). Intra-shard transactions ignore it.
+    cross_from: u64,
+}
+
+/// An output of a cross-shard transaction on its way to its owner's wallet.
+#[derive(Debug)]
+struct PendingCoin {
+    /// The position at which it enters the wallet.
+    release_at: u64,
+    /// Its owner, by index in the owner's shard.
+    account: usize,
+    coin: Coin,
+}
+
+/// The wallets of every account of every shard.
+struct Ledger {
+    /// `wallets[shard][account]` (the account's index in its shard): its coins, oldest
+    /// first.
+    wallets: Vec<Vec<VecDeque<Coin>>>,
+    /// Per shard, outputs of cross-shard transactions not yet in a wallet, by release
+    /// position.
+    pending: Vec<VecDeque<PendingCoin>>,
+}
+
+impl Ledger {
+    /// Moves the outputs due at `position` or earlier into their wallets.
+    fn release(&mut self, position: u64) {
+        for (shard, pending) in self.pending.iter_mut().enumerate() {
+            while let Some(due) = pending.pop_front_if(|p| p.release_at <= position) {
+                self.wallets[shard][due.account].push_back(due.coin);
+            }
+        }
+    }
+
+    /// Schedules the outputs of the cross-shard transaction `tx` (`id`) drafted at
+    /// `position`: they enter their owners' wallets `cross_maturity` positions later,
+    /// and count as created then.
+    fn schedule_outputs(
+        &mut self,
+        population: &Population<'_>,
+        tx: &Transaction,
+        id: TxId,
+        (recipient, sender): (u32, u32),
+        position: u64,
+    ) {
+        let maturity = u64::from(population.spec.cross_maturity);
+        let release_at = position + maturity;
+        for (index, output) in tx.outputs.iter().enumerate() {
+            // With more than one output, the last is the sender's change (see `split`).
+            let change = tx.outputs.len() > 1 && index + 1 == tx.outputs.len();
+            let account = if change { sender } else { recipient };
+            let (shard, local) = population.place[account as usize];
+            self.pending[shard].push_back(PendingCoin {
+                release_at,
+                account: local,
+                coin: Coin {
+                    outpoint: OutPoint {
+                        tx: id,
+                        index: index as u32,
+                    },
+                    amount: output.amount.0,
+                    cross_from: release_at + maturity,
+                },
+            });
+        }
+    }
+}
+
+/// The indices of `wallet`'s coins a cross-shard transaction at `position` may spend,
+/// oldest first.
+fn mature_coins(wallet: &VecDeque<Coin>, position: u64) -> impl Iterator<Item = usize> + '_ {
+    wallet
+        .iter()
+        .enumerate()
+        .filter(move |(_, coin)| coin.cross_from <= position)
+        .map(|(index, _)| index)
+}
+
+/// One shard's stream as it is drafted.
+struct Stream {
+    /// The stream's own random choices (also those of its cross-shard transactions).
+    prg: Prg,
+    /// Inputs recently spent by the stream's intra-shard transactions, with their
+    /// owner's index in the shard, for double-spend injection.
+    spent: VecDeque<(OutPoint, usize)>,
+    drafts: Vec<Draft>,
+    expected: Vec<Expected>,
+    cross: Vec<CrossItem>,
+}
+
+impl Stream {
+    fn push(&mut self, draft: Draft, expected: Expected) {
+        self.drafts.push(draft);
+        self.expected.push(expected);
+    }
+
+    fn push_cross(
+        &mut self,
+        draft: Draft,
+        declared: Vec<DeclaredInput>,
+        client: ClientBehaviour,
+        expected: CrossExpected,
+    ) {
+        let k = self.cross.len() as u32;
+        self.cross.push(CrossItem {
+            index: self.drafts.len() as u32,
+            declared,
+            client,
+            expected,
+        });
+        self.push(draft, Expected::Cross(k));
+    }
+}
+
+/// What stays fixed while drafting: the spec and where every account lives.
+struct Population<'a> {
+    spec: &'a WorkloadSpec,
+    owners: &'a [Owner],
+    /// Per shard, its accounts.
+    members: &'a [Vec<u32>],
+    /// Per account, its shard and its index among the shard's accounts.
+    place: Vec<(usize, usize)>,
+    /// Per shard, how its senders are drawn.
+    samplers: Vec<SenderSampler>,
+}
+
+impl Population<'_> {
+    fn owner(&self, account: u32) -> Owner {
+        self.owners[account as usize]
+    }
+
+    /// A sender in `shard` for a cross-shard transaction at `position` that takes
+    /// `count` inputs there: the drawn account, or the next one that holds `count`
+    /// mature coins. Returns its index in the shard.
+    fn mature_sender(
+        &self,
+        prg: &mut Prg,
+        wallets: &[VecDeque<Coin>],
+        shard: usize,
+        count: usize,
+        position: u64,
+    ) -> Result<usize, SpecError> {
+        let accounts = wallets.len();
+        let drawn = self.samplers[shard].draw(prg);
+        (0..accounts)
+            .map(|k| (drawn + k) % accounts)
+            .find(|&a| mature_coins(&wallets[a], position).nth(count - 1).is_some())
+            .ok_or_else(|| SpecError {
+                key: "txs_per_shard",
+                value: self.spec.txs_per_shard.to_string(),
+                allowed: format!(
+                    "a stream the outputs can sustain: at position {position}, no account of shard {shard} \
+                     holds {count} outputs older than cross_maturity ({}) for a cross-shard transaction \
+                     (intra-shard transactions spend the oldest outputs first, so cross_maturity must stay \
+                     well below the positions an output lives, about accounts per shard × utxos_per_account \
+                     / inputs_per_tx; aborting and conflicting cross-shard transactions, and inputs_per_tx \
+                     above outputs_per_tx, shrink the outputs; lower cross_maturity or raise accounts or \
+                     utxos_per_account)",
+                    self.spec.cross_maturity
+                ),
+            })
+    }
+
+    /// A recipient of a cross-shard transaction with inputs in `input_shards`: an
+    /// account of a shard that holds none of its inputs if there is one, else any
+    /// account; never one of `excluded`.
+    fn draw_recipient(&self, prg: &mut Prg, input_shards: &[usize], excluded: &[u32]) -> u32 {
+        let outside: Vec<usize> = (0..self.members.len())
+            .filter(|shard| !input_shards.contains(shard))
+            .collect();
+        let candidates: &[u32] = match outside.as_slice() {
+            [] => &[],
+            shards => &self.members[shards[prg.below(shards.len() as u64) as usize]],
+        };
+        // Terminates: every shard holds at least 2 accounts, and `excluded` holds one
+        // account per input shard (none outside them) plus at most one more.
+        loop {
+            let account = if candidates.is_empty() {
+                prg.below(u64::from(self.spec.accounts)) as u32
+            } else {
+                candidates[prg.below(candidates.len() as u64) as usize]
+            };
+            if !excluded.contains(&account) {
+                return account;
+            }
+        }
     }
 }
 
@@ -146,28 +471,26 @@ pub fn generate(
             ),
         });
     }
-    let drafted: Vec<Result<Drafted, SpecError>> = members
-        .par_iter()
-        .enumerate()
-        .map(|(shard, accounts)| draft_shard(spec, shard as u32, accounts, &owners))
-        .collect();
+    let (geneses, streams) = draft_streams(spec, &members, &owners)?;
     let signed = AtomicU64::new(0);
-    let mut shards = Vec::with_capacity(drafted.len());
-    for result in drafted {
-        let (genesis, drafts, expected) = result?;
-        let txs: Vec<Transaction> = drafts
+    let mut shards = Vec::with_capacity(streams.len());
+    for (genesis, stream) in geneses.into_iter().zip(streams) {
+        let txs: Vec<Transaction> = stream
+            .drafts
             .into_par_iter()
             .map(|draft| {
-                let key = &keys[draft.signer as usize];
-                let mut signature = key.sign(draft.id.0.as_bytes()).to_bytes();
-                if draft.corrupt_signature {
-                    signature[9] ^= 0x10;
-                }
                 let mut tx = draft.tx;
-                tx.witnesses.push(Witness {
-                    owner: owners[draft.signer as usize],
-                    signature,
-                });
+                for (position, &signer) in draft.signers.iter().enumerate() {
+                    let key = &keys[signer as usize];
+                    let mut signature = key.sign(draft.id.0.as_bytes()).to_bytes();
+                    if draft.corrupt_signature && position == 0 {
+                        signature[9] ^= 0x10;
+                    }
+                    tx.witnesses.push(Witness {
+                        owner: owners[signer as usize],
+                        signature,
+                    });
+                }
                 let done = signed.fetch_add(1, Ordering::Relaxed) + 1;
                 if done.is_multiple_of(4096) {
                     progress(done);
@@ -178,7 +501,8 @@ pub fn generate(
         shards.push(ShardWorkload {
             genesis,
             txs,
-            expected,
+            expected: stream.expected,
+            cross: stream.cross,
         });
     }
     progress(signed.load(Ordering::Relaxed));
@@ -188,22 +512,95 @@ pub fn generate(
     })
 }
 
-type Drafted = (Vec<(OutPoint, TxOut)>, Vec<Draft>, Vec<Expected>);
+/// Per shard, its genesis outputs.
+type Geneses = Vec<Vec<(OutPoint, TxOut)>>;
 
-fn draft_shard(
+/// Lays out every stream, position by position across the shards (see the module doc).
+fn draft_streams(
     spec: &WorkloadSpec,
-    shard: u32,
+    members: &[Vec<u32>],
+    owners: &[Owner],
+) -> Result<(Geneses, Vec<Stream>), SpecError> {
+    let shard_count = members.len();
+    let stream_len = spec.txs_per_shard as usize;
+    let mut geneses = Vec::with_capacity(shard_count);
+    let mut wallets = Vec::with_capacity(shard_count);
+    let mut samplers = Vec::with_capacity(shard_count);
+    let mut streams = Vec::with_capacity(shard_count);
+    for (shard, accounts) in members.iter().enumerate() {
+        let mut prg = Prg::new(&[
+            b"ioschain/workload-stream",
+            &spec.seed.to_le_bytes(),
+            &(shard as u32).to_le_bytes(),
+        ]);
+        let (genesis, shard_wallets) = genesis_of(spec, accounts, owners);
+        geneses.push(genesis);
+        wallets.push(shard_wallets);
+        let mut by_rank: Vec<usize> = (0..accounts.len()).collect();
+        prg.shuffle(&mut by_rank);
+        let zipf = match spec.sender {
+            SenderDistribution::Uniform => None,
+            SenderDistribution::Zipf { theta } => Some(ZipfSampler::new(accounts.len(), theta)),
+        };
+        samplers.push(SenderSampler { by_rank, zipf });
+        streams.push(Stream {
+            prg,
+            spent: VecDeque::with_capacity(DOUBLE_SPEND_WINDOW),
+            drafts: Vec::with_capacity(stream_len),
+            expected: Vec::with_capacity(stream_len),
+            cross: Vec::new(),
+        });
+    }
+    let mut place = vec![(0, 0); owners.len()];
+    for (shard, accounts) in members.iter().enumerate() {
+        for (local, &account) in accounts.iter().enumerate() {
+            place[account as usize] = (shard, local);
+        }
+    }
+    let population = Population {
+        spec,
+        owners,
+        members,
+        place,
+        samplers,
+    };
+    let mut ledger = Ledger {
+        wallets,
+        pending: (0..shard_count).map(|_| VecDeque::new()).collect(),
+    };
+    for position in 0..spec.txs_per_shard {
+        ledger.release(position);
+        for (shard, stream) in streams.iter_mut().enumerate() {
+            if stream.drafts.len() as u64 > position {
+                // Taken by the second transaction of a conflicting pair.
+                continue;
+            }
+            let cross = spec.cross_shard > 0.0 && stream.prg.unit() < spec.cross_shard;
+            if cross {
+                draft_cross(&population, &mut ledger, stream, shard, position)?;
+            } else {
+                draft_intra(
+                    &population,
+                    &mut ledger.wallets[shard],
+                    stream,
+                    shard,
+                    position,
+                )?;
+            }
+        }
+    }
+    Ok((geneses, streams))
+}
+
+/// The genesis outputs of a shard's `accounts` and their wallets (mature from the
+/// start: they exist before any stream begins).
+fn genesis_of(
+    spec: &WorkloadSpec,
     accounts: &[u32],
     owners: &[Owner],
-) -> Result<Drafted, SpecError> {
-    let mut prg = Prg::new(&[
-        b"ioschain/workload-stream",
-        &spec.seed.to_le_bytes(),
-        &shard.to_le_bytes(),
-    ]);
-    let n = accounts.len();
-    let mut genesis = Vec::with_capacity(n * spec.utxos_per_account as usize);
-    let mut wallets: Vec<VecDeque<(OutPoint, u64)>> = Vec::with_capacity(n);
+) -> (Vec<(OutPoint, TxOut)>, Vec<VecDeque<Coin>>) {
+    let mut genesis = Vec::with_capacity(accounts.len() * spec.utxos_per_account as usize);
+    let mut wallets = Vec::with_capacity(accounts.len());
     for &account in accounts {
         let tx = TxId(Domain::Prg.hash_parts(&[
             b"ioschain/genesis",
@@ -220,91 +617,328 @@ fn draft_shard(
                     amount: Amount(spec.genesis_amount),
                 },
             ));
-            wallet.push_back((outpoint, spec.genesis_amount));
+            wallet.push_back(Coin {
+                outpoint,
+                amount: spec.genesis_amount,
+                cross_from: 0,
+            });
         }
         wallets.push(wallet);
     }
-    // Rank → account, so the hottest Zipf ranks are spread over the shard at random.
-    let mut by_rank: Vec<usize> = (0..n).collect();
-    prg.shuffle(&mut by_rank);
-    let zipf = match spec.sender {
-        SenderDistribution::Uniform => None,
-        SenderDistribution::Zipf { theta } => Some(ZipfSampler::new(n, theta)),
-    };
+    (genesis, wallets)
+}
+
+/// Drafts the intra-shard transaction at `position` of `shard`'s stream (`wallets` are
+/// the shard's).
+fn draft_intra(
+    population: &Population<'_>,
+    wallets: &mut [VecDeque<Coin>],
+    stream: &mut Stream,
+    shard: usize,
+    position: u64,
+) -> Result<(), SpecError> {
+    let spec = population.spec;
+    let accounts = &population.members[shard];
+    let count = accounts.len();
     let need = spec.inputs_per_tx as usize;
-    let mut drafts = Vec::with_capacity(spec.txs_per_shard as usize);
-    let mut expected = Vec::with_capacity(spec.txs_per_shard as usize);
-    // Recently spent (outpoint, local account), for double-spend injection.
-    let mut spent: VecDeque<(OutPoint, usize)> = VecDeque::with_capacity(DOUBLE_SPEND_WINDOW);
-    for n_tx in 0..spec.txs_per_shard {
-        let drawn = match &zipf {
-            None => prg.below(n as u64) as usize,
-            Some(zipf) => by_rank[zipf.sample(&mut prg)],
-        };
-        // The drawn sender, or the next account that holds enough outputs.
-        let sender = (0..n)
-            .map(|k| (drawn + k) % n)
-            .find(|&a| wallets[a].len() >= need)
-            .ok_or_else(|| SpecError {
-                key: "txs_per_shard",
-                value: spec.txs_per_shard.to_string(),
-                allowed: format!(
-                    "a stream the shard's outputs can sustain: shard {shard} ran out after {n_tx} transactions \
-                     (inputs_per_tx above outputs_per_tx shrinks the outputs; raise accounts or utxos_per_account)"
-                ),
-            })?;
-        let recipient = prg.below(n as u64) as usize;
-        let invalid = spec.invalid_fraction > 0.0 && prg.unit() < spec.invalid_fraction;
-        if invalid {
-            let kind = prg.below(4);
-            let (draft, reason) = draft_invalid(
-                kind, spec, n_tx, sender, recipient, accounts, owners, &wallets, &spent,
-            );
-            drafts.push(draft);
-            expected.push(Expected::Invalid(reason));
-            continue;
-        }
-        let inputs: Vec<(OutPoint, u64)> = wallets[sender].drain(..need).collect();
-        let total: u64 = inputs.iter().map(|(_, amount)| amount).sum();
-        let outputs = split(
-            total,
-            spec.outputs_per_tx,
-            owners[accounts[recipient] as usize],
-            owners[accounts[sender] as usize],
+    let drawn = population.samplers[shard].draw(&mut stream.prg);
+    // The drawn sender, or the next account that holds enough outputs.
+    let sender = (0..count)
+        .map(|k| (drawn + k) % count)
+        .find(|&a| wallets[a].len() >= need)
+        .ok_or_else(|| SpecError {
+            key: "txs_per_shard",
+            value: spec.txs_per_shard.to_string(),
+            allowed: format!(
+                "a stream the shard's outputs can sustain: shard {shard} ran out after {position} transactions \
+                 (inputs_per_tx above outputs_per_tx, and aborting or conflicting cross-shard transactions, \
+                 shrink the outputs; raise accounts or utxos_per_account)"
+            ),
+        })?;
+    let recipient = stream.prg.below(count as u64) as usize;
+    let invalid = spec.invalid_fraction > 0.0 && stream.prg.unit() < spec.invalid_fraction;
+    if invalid {
+        let kind = stream.prg.below(4);
+        let (draft, reason) = draft_invalid(
+            kind,
+            spec,
+            position,
+            sender,
+            recipient,
+            accounts,
+            population.owners,
+            wallets,
+            &stream.spent,
         );
-        let tx = Transaction {
-            inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
-            outputs,
-            witnesses: Vec::with_capacity(1),
-        };
-        let id = tx.id();
-        for (index, output) in tx.outputs.iter().enumerate() {
-            // With more than one output, the last is the sender's change (see `split`).
-            let change = tx.outputs.len() > 1 && index + 1 == tx.outputs.len();
-            let owner_local = if change { sender } else { recipient };
-            wallets[owner_local].push_back((
-                OutPoint {
-                    tx: id,
-                    index: index as u32,
-                },
-                output.amount.0,
-            ));
-        }
-        for (outpoint, _) in &inputs {
-            if spent.len() == DOUBLE_SPEND_WINDOW {
-                spent.pop_front();
+        if matches!(reason, RejectReason::BadSignature | RejectReason::Overspend) {
+            // It names the sender's oldest outputs: keep cross-shard transactions off
+            // them for a while, so none is locked before this one is rejected.
+            let mature = position + u64::from(spec.cross_maturity);
+            for coin in wallets[sender].iter_mut().take(need) {
+                coin.cross_from = coin.cross_from.max(mature);
             }
-            spent.push_back((*outpoint, sender));
         }
-        drafts.push(Draft {
+        stream.push(draft, Expected::Invalid(reason));
+        return Ok(());
+    }
+    let inputs: Vec<Coin> = wallets[sender].drain(..need).collect();
+    let total: u64 = inputs.iter().map(|coin| coin.amount).sum();
+    let outputs = split(
+        total,
+        spec.outputs_per_tx,
+        population.owner(accounts[recipient]),
+        population.owner(accounts[sender]),
+    );
+    let tx = Transaction {
+        inputs: inputs.iter().map(|coin| coin.outpoint).collect(),
+        outputs,
+        witnesses: Vec::with_capacity(1),
+    };
+    let id = tx.id();
+    let cross_from = position + u64::from(spec.cross_maturity);
+    for (index, output) in tx.outputs.iter().enumerate() {
+        // With more than one output, the last is the sender's change (see `split`).
+        let change = tx.outputs.len() > 1 && index + 1 == tx.outputs.len();
+        let owner_local = if change { sender } else { recipient };
+        wallets[owner_local].push_back(Coin {
+            outpoint: OutPoint {
+                tx: id,
+                index: index as u32,
+            },
+            amount: output.amount.0,
+            cross_from,
+        });
+    }
+    for coin in &inputs {
+        if stream.spent.len() == DOUBLE_SPEND_WINDOW {
+            stream.spent.pop_front();
+        }
+        stream.spent.push_back((coin.outpoint, sender));
+    }
+    stream.push(
+        Draft {
             tx,
             id,
-            signer: accounts[sender],
+            signers: vec![accounts[sender]],
             corrupt_signature: false,
-        });
-        expected.push(Expected::Valid);
+        },
+        Expected::Valid,
+    );
+    Ok(())
+}
+
+/// Draws `count` distinct shards of `shard_count`, in random order.
+fn draw_shards(prg: &mut Prg, shard_count: u32, count: usize) -> Vec<usize> {
+    let mut shards: Vec<usize> = (0..shard_count as usize).collect();
+    for i in 0..count {
+        let j = i + prg.below((shards.len() - i) as u64) as usize;
+        shards.swap(i, j);
     }
-    Ok((genesis, drafts, expected))
+    shards.truncate(count);
+    shards
+}
+
+/// Draws the behaviour of an honest cross-shard transaction's client.
+fn draw_client(prg: &mut Prg, clients: &ClientMix) -> ClientBehaviour {
+    let fractions = [
+        (clients.never_unlock, ClientBehaviour::NeverUnlock),
+        (clients.partial_commit, ClientBehaviour::PartialCommit),
+        (clients.forged_proof, ClientBehaviour::ForgedProof),
+        (clients.replay_commit, ClientBehaviour::ReplayCommit),
+    ];
+    if fractions.iter().all(|(fraction, _)| *fraction == 0.0) {
+        return ClientBehaviour::Honest;
+    }
+    let u = prg.unit();
+    let mut bound = 0.0;
+    for (fraction, behaviour) in fractions {
+        bound += fraction;
+        if u < bound {
+            return behaviour;
+        }
+    }
+    ClientBehaviour::Honest
+}
+
+/// An outpoint that never existed, for the refused input of the cross-shard
+/// transaction at `position` of `home`'s stream.
+fn never_existing_cross_input(spec: &WorkloadSpec, home: usize, position: u64) -> OutPoint {
+    OutPoint {
+        tx: TxId(Domain::Prg.hash_parts(&[
+            b"ioschain/unknown-cross-input",
+            &spec.seed.to_le_bytes(),
+            &(home as u32).to_le_bytes(),
+            &position.to_le_bytes(),
+        ])),
+        index: 0,
+    }
+}
+
+/// Drafts the cross-shard transaction (or conflicting pair) at `position` of `home`'s
+/// stream.
+fn draft_cross(
+    population: &Population<'_>,
+    ledger: &mut Ledger,
+    stream: &mut Stream,
+    home: usize,
+    position: u64,
+) -> Result<(), SpecError> {
+    let spec = population.spec;
+    let pair_fits =
+        spec.cross_conflicts > 0.0 && spec.inputs_per_tx >= 2 && position + 1 < spec.txs_per_shard;
+    if pair_fits && stream.prg.unit() < spec.cross_conflicts {
+        return draft_conflicting_pair(population, ledger, stream, position);
+    }
+    let prg = &mut stream.prg;
+    let invalid = spec.invalid_fraction > 0.0 && prg.unit() < spec.invalid_fraction;
+    let client = if invalid {
+        ClientBehaviour::Honest
+    } else {
+        draw_client(prg, &spec.clients)
+    };
+    let refused = invalid || client == ClientBehaviour::ForgedProof;
+    let input_shard_count = 1 + prg.below(u64::from(spec.cross_input_shards)) as usize;
+    let input_shards = draw_shards(prg, spec.shards, input_shard_count);
+    let need = spec.inputs_per_tx as usize;
+    let mut per_shard = vec![1usize; input_shard_count];
+    for _ in input_shard_count..need {
+        per_shard[prg.below(input_shard_count as u64) as usize] += 1;
+    }
+    // The input replaced by one that never existed, if the transaction must abort.
+    let refused_input = refused.then(|| prg.below(need as u64) as usize);
+    let mut senders = Vec::with_capacity(input_shard_count);
+    let mut inputs = Vec::with_capacity(need);
+    let mut declared = Vec::with_capacity(need);
+    for (&shard, &count) in input_shards.iter().zip(&per_shard) {
+        let sender =
+            population.mature_sender(prg, &ledger.wallets[shard], shard, count, position)?;
+        senders.push(population.members[shard][sender]);
+        let wallet = &mut ledger.wallets[shard][sender];
+        let chosen: Vec<usize> = mature_coins(wallet, position).take(count).collect();
+        let mut taken = Vec::with_capacity(count);
+        for at in chosen {
+            let coin = wallet[at];
+            if refused_input == Some(inputs.len()) {
+                // Declared with the amount of the coin it stands for; the coin stays.
+                inputs.push(never_existing_cross_input(spec, home, position));
+            } else {
+                inputs.push(coin.outpoint);
+                taken.push(at);
+            }
+            declared.push(DeclaredInput {
+                shard: ShardId(shard as u32),
+                amount: Amount(coin.amount),
+            });
+        }
+        for &at in taken.iter().rev() {
+            wallet.remove(at);
+        }
+    }
+    let recipient = population.draw_recipient(prg, &input_shards, &senders);
+    let total: u64 = declared.iter().map(|d| d.amount.0).sum();
+    let tx = Transaction {
+        inputs,
+        outputs: split(
+            total,
+            spec.outputs_per_tx,
+            population.owner(recipient),
+            population.owner(senders[0]),
+        ),
+        witnesses: Vec::with_capacity(senders.len()),
+    };
+    let id = tx.id();
+    // Outputs become spendable only if the transaction commits, and in time: an abort
+    // creates none, and a client that never unlocks or unlocks in part leaves the
+    // outputs to the coordinator, whose timeout a stream position does not bound.
+    let committed_on_time = !refused
+        && matches!(
+            client,
+            ClientBehaviour::Honest | ClientBehaviour::ReplayCommit
+        );
+    if committed_on_time {
+        ledger.schedule_outputs(population, &tx, id, (recipient, senders[0]), position);
+    }
+    let expected = if refused {
+        CrossExpected::Abort
+    } else {
+        CrossExpected::Commit
+    };
+    stream.push_cross(
+        Draft {
+            tx,
+            id,
+            signers: senders,
+            corrupt_signature: false,
+        },
+        declared,
+        client,
+        expected,
+    );
+    Ok(())
+}
+
+/// Drafts a conflicting pair at `position` and `position + 1` of a stream: both spend
+/// one input from each of two shards and pay different recipients.
+fn draft_conflicting_pair(
+    population: &Population<'_>,
+    ledger: &mut Ledger,
+    stream: &mut Stream,
+    position: u64,
+) -> Result<(), SpecError> {
+    debug_assert_eq!(stream.drafts.len() as u64, position);
+    let spec = population.spec;
+    let prg = &mut stream.prg;
+    let input_shards = draw_shards(prg, spec.shards, 2);
+    let mut senders = Vec::with_capacity(2);
+    let mut inputs = Vec::with_capacity(2);
+    let mut declared = Vec::with_capacity(2);
+    for &shard in &input_shards {
+        let sender = population.mature_sender(prg, &ledger.wallets[shard], shard, 1, position)?;
+        senders.push(population.members[shard][sender]);
+        let wallet = &mut ledger.wallets[shard][sender];
+        let at = mature_coins(wallet, position)
+            .next()
+            .expect("the sender holds a mature coin");
+        let coin = wallet.remove(at).expect("an index of the wallet");
+        inputs.push(coin.outpoint);
+        declared.push(DeclaredInput {
+            shard: ShardId(shard as u32),
+            amount: Amount(coin.amount),
+        });
+    }
+    let total: u64 = declared.iter().map(|d| d.amount.0).sum();
+    let first = population.draw_recipient(prg, &input_shards, &senders);
+    let mut excluded = senders.clone();
+    excluded.push(first);
+    let second = population.draw_recipient(prg, &input_shards, &excluded);
+    let pair = [(first, position + 1), (second, position)];
+    for (recipient, partner) in pair {
+        let tx = Transaction {
+            inputs: inputs.clone(),
+            outputs: split(
+                total,
+                spec.outputs_per_tx,
+                population.owner(recipient),
+                population.owner(senders[0]),
+            ),
+            witnesses: Vec::with_capacity(2),
+        };
+        let id = tx.id();
+        stream.push_cross(
+            Draft {
+                tx,
+                id,
+                signers: senders.clone(),
+                corrupt_signature: false,
+            },
+            declared.clone(),
+            ClientBehaviour::Honest,
+            CrossExpected::AtMostOne {
+                partner: partner as u32,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Splits `total` into `count` outputs: half to the recipient (over `count − 1`
@@ -341,13 +975,13 @@ fn draft_invalid(
     recipient: usize,
     accounts: &[u32],
     owners: &[Owner],
-    wallets: &[VecDeque<(OutPoint, u64)>],
+    wallets: &[VecDeque<Coin>],
     spent: &VecDeque<(OutPoint, usize)>,
 ) -> (Draft, RejectReason) {
     let need = spec.inputs_per_tx as usize;
     let to = owners[accounts[recipient] as usize];
-    let own: Vec<(OutPoint, u64)> = wallets[sender].iter().take(need).copied().collect();
-    let own_total: u64 = own.iter().map(|(_, amount)| amount).sum();
+    let own: Vec<Coin> = wallets[sender].iter().take(need).copied().collect();
+    let own_total: u64 = own.iter().map(|coin| coin.amount).sum();
     let draft = |inputs: Vec<OutPoint>, amount: u64, signer: usize, corrupt: bool| {
         let tx = Transaction {
             inputs,
@@ -361,15 +995,11 @@ fn draft_invalid(
         Draft {
             tx,
             id,
-            signer: accounts[signer],
+            signers: vec![accounts[signer]],
             corrupt_signature: corrupt,
         }
     };
-    let own_inputs = || {
-        own.iter()
-            .map(|(outpoint, _)| *outpoint)
-            .collect::<Vec<_>>()
-    };
+    let own_inputs = || own.iter().map(|coin| coin.outpoint).collect::<Vec<_>>();
     match kind {
         0 => (
             draft(own_inputs(), own_total, sender, true),
@@ -405,8 +1035,11 @@ fn draft_invalid(
 
 #[cfg(test)]
 mod tests {
-    use ioschain_core::crypto::sig::{BatchVerifier, KeyCache};
-    use ioschain_core::utxo::UtxoSet;
+    use std::collections::HashMap;
+
+    use ioschain_core::atomix::{CrossTx, Signatures};
+    use ioschain_core::crypto::sig::{BatchVerifier, KeyCache, verify_one};
+    use ioschain_core::utxo::{UtxoSet, UtxoState};
 
     use super::*;
 
@@ -422,6 +1055,11 @@ mod tests {
             sender,
             invalid_fraction,
             txs_per_shard: 400,
+            cross_shard: 0.0,
+            cross_input_shards: 2,
+            cross_maturity: 256,
+            cross_conflicts: 0.0,
+            clients: ClientMix::default(),
         }
     }
 
@@ -482,7 +1120,7 @@ mod tests {
             assert_eq!(replay(shard), shard.expected);
             reasons.extend(shard.expected.iter().filter_map(|e| match e {
                 Expected::Invalid(r) => Some(*r),
-                Expected::Valid => None,
+                Expected::Valid | Expected::Cross(_) => None,
             }));
         }
         assert_eq!(reasons.len(), 4, "all four kinds were drawn: {reasons:?}");
@@ -490,11 +1128,27 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic() {
-        let s = spec(0.1, SenderDistribution::Uniform);
-        assert_eq!(
-            generate(&s, &|_| {}).unwrap(),
-            generate(&s, &|_| {}).unwrap()
-        );
+        for s in [spec(0.1, SenderDistribution::Uniform), cross_spec(3)] {
+            let first = generate(&s, &|_| {}).unwrap();
+            assert_eq!(first, generate(&s, &|_| {}).unwrap());
+            let mut other_seed = s.clone();
+            other_seed.seed += 1;
+            assert_ne!(first.shards, generate(&other_seed, &|_| {}).unwrap().shards);
+        }
+    }
+
+    #[test]
+    fn without_cross_shard_transactions_there_are_no_cross_items() {
+        let workload = generate(&spec(0.2, SenderDistribution::Uniform), &|_| {}).unwrap();
+        for shard in &workload.shards {
+            assert!(shard.cross.is_empty());
+            assert!(
+                !shard
+                    .expected
+                    .iter()
+                    .any(|e| matches!(e, Expected::Cross(_)))
+            );
+        }
     }
 
     #[test]
@@ -528,5 +1182,377 @@ mod tests {
         let hits = (0..10_000).filter(|_| zipf.sample(&mut prg) == 0).count();
         // P(rank 0) = 1 / H(1000, 1.2) ≈ 0.2 for theta 1.2.
         assert!((1500..2600).contains(&hits), "{hits}");
+    }
+
+    fn cross_spec(shards: u32) -> WorkloadSpec {
+        WorkloadSpec {
+            seed: 11,
+            shards,
+            accounts: 150 * shards,
+            utxos_per_account: 4,
+            genesis_amount: 1_000_000,
+            inputs_per_tx: 3,
+            outputs_per_tx: 3,
+            sender: SenderDistribution::Uniform,
+            invalid_fraction: 0.1,
+            txs_per_shard: 600,
+            cross_shard: 0.3,
+            cross_input_shards: shards.min(3),
+            cross_maturity: 8,
+            cross_conflicts: 0.1,
+            clients: ClientMix {
+                never_unlock: 0.1,
+                partial_commit: 0.1,
+                forged_proof: 0.1,
+                replay_commit: 0.1,
+            },
+        }
+    }
+
+    /// What a replay over all shards saw.
+    #[derive(Debug, Default)]
+    struct Tally {
+        slots: usize,
+        intra: usize,
+        commits: usize,
+        aborts: usize,
+        /// Transactions of conflicting pairs (two per pair).
+        paired: usize,
+        /// Aborting transactions whose client is honest (drawn invalid).
+        invalid: usize,
+        clients: std::collections::BTreeMap<&'static str, usize>,
+    }
+
+    fn signature_valid(keys: &mut KeyCache, tx: &Transaction) -> bool {
+        let id = tx.id();
+        tx.witnesses.iter().all(|w| {
+            keys.get(&w.owner)
+                .is_some_and(|key| verify_one(&key, &id.0.0, &w.signature))
+        })
+    }
+
+    /// Replays every stream at once, in generation order (position `n` of every shard,
+    /// then `n + 1`), with a UTXO set per shard: intra-shard transactions are applied,
+    /// a cross-shard transaction expected to commit spends its inputs in their declared
+    /// shards and creates its outputs in their owners' shards `cross_maturity` positions
+    /// later, and the others change nothing. Checks every expectation on the way.
+    fn replay_all_shards(workload: &Workload) -> Tally {
+        let spec = &workload.spec;
+        let shard_count = spec.shards;
+        let maturity = u64::from(spec.cross_maturity);
+        let mut sets: Vec<UtxoSet> = workload
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut set = UtxoSet::new();
+                for (outpoint, out) in &shard.genesis {
+                    set.create(*outpoint, *out).unwrap();
+                }
+                set
+            })
+            .collect();
+        // When each output was created (genesis outputs are not listed), and when an
+        // invalid intra-shard transaction last named it.
+        let mut created_at: HashMap<OutPoint, u64> = HashMap::new();
+        let mut named_at: HashMap<OutPoint, u64> = HashMap::new();
+        let mut pending: VecDeque<(u64, OutPoint, TxOut)> = VecDeque::new();
+        let mut keys = KeyCache::new();
+        let mut tally = Tally::default();
+        for n in 0..spec.txs_per_shard {
+            while pending.front().is_some_and(|(at, _, _)| *at <= n) {
+                let (_, outpoint, out) = pending.pop_front().unwrap();
+                sets[out.owner.shard(shard_count).0 as usize]
+                    .create(outpoint, out)
+                    .unwrap();
+                created_at.insert(outpoint, n);
+            }
+            for (s, shard) in workload.shards.iter().enumerate() {
+                tally.slots += 1;
+                let i = n as usize;
+                let tx = &shard.txs[i];
+                let id = tx.id();
+                let k = match shard.expected[i] {
+                    Expected::Cross(k) => k as usize,
+                    expected => {
+                        tally.intra += 1;
+                        let outcome = if !signature_valid(&mut keys, tx) {
+                            Expected::Invalid(RejectReason::BadSignature)
+                        } else {
+                            match sets[s].apply(tx, id) {
+                                Ok(_) => Expected::Valid,
+                                Err(rejection) => Expected::Invalid(rejection.reason()),
+                            }
+                        };
+                        assert_eq!(outcome, expected, "shard {s} tx {n}");
+                        if outcome == Expected::Valid {
+                            for index in 0..tx.outputs.len() {
+                                created_at.insert(
+                                    OutPoint {
+                                        tx: id,
+                                        index: index as u32,
+                                    },
+                                    n,
+                                );
+                            }
+                        }
+                        if matches!(
+                            expected,
+                            Expected::Invalid(RejectReason::BadSignature | RejectReason::Overspend)
+                        ) {
+                            for input in &tx.inputs {
+                                named_at.insert(*input, n);
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let item = &shard.cross[k];
+                assert_eq!(item.index as u64, n, "shard {s}: cross[{k}] names tx {n}");
+                let xtx = CrossTx {
+                    tx: tx.clone(),
+                    declared: item.declared.clone(),
+                };
+                xtx.check(shard_count)
+                    .unwrap_or_else(|e| panic!("shard {s} tx {n}: {e}"));
+                for input_shard in xtx.input_shards() {
+                    assert_eq!(
+                        xtx.check_signatures(input_shard, shard_count, &mut keys),
+                        Signatures::Valid,
+                        "shard {s} tx {n}, signatures of input shard {input_shard}"
+                    );
+                }
+                let input_shards = xtx.input_shards();
+                assert!(input_shards.len() <= spec.cross_input_shards.max(2) as usize);
+                if input_shards.len() < shard_count as usize {
+                    let paid = tx.outputs[0].owner.shard(shard_count);
+                    assert!(
+                        !input_shards.contains(&paid),
+                        "shard {s} tx {n}: paid to input shard {paid}"
+                    );
+                }
+                let unspent_as_declared = |sets: &[UtxoSet], input: usize| {
+                    let declared = item.declared[input];
+                    sets[declared.shard.0 as usize]
+                        .get(&tx.inputs[input])
+                        .is_some_and(|u| {
+                            u.state == UtxoState::Unspent && u.amount == declared.amount
+                        })
+                };
+                let all_unspent =
+                    (0..tx.inputs.len()).all(|input| unspent_as_declared(&sets, input));
+                match item.expected {
+                    CrossExpected::Commit => {
+                        tally.commits += 1;
+                        *tally.clients.entry(client_name(item.client)).or_default() += 1;
+                        assert!(
+                            !matches!(item.client, ClientBehaviour::ForgedProof),
+                            "shard {s} tx {n}: a forged proof cannot commit"
+                        );
+                        assert!(
+                            all_unspent,
+                            "shard {s} tx {n}: an input is not unspent as declared"
+                        );
+                        assert_eq!(tx.inputs.len(), spec.inputs_per_tx as usize);
+                        for input in &tx.inputs {
+                            if let Some(&created) = created_at.get(input) {
+                                assert!(
+                                    created + maturity <= n,
+                                    "shard {s} tx {n}: input created at {created}"
+                                );
+                            }
+                            if let Some(&named) = named_at.get(input) {
+                                assert!(
+                                    named + maturity <= n,
+                                    "shard {s} tx {n}: input named at {named}"
+                                );
+                            }
+                        }
+                        // One witness per sender, in input order.
+                        let mut input_owners: Vec<Owner> = tx
+                            .inputs
+                            .iter()
+                            .zip(&item.declared)
+                            .map(|(input, d)| sets[d.shard.0 as usize].get(input).unwrap().owner)
+                            .collect();
+                        input_owners.dedup();
+                        let witnesses: Vec<Owner> = tx.witnesses.iter().map(|w| w.owner).collect();
+                        assert_eq!(witnesses, input_owners, "shard {s} tx {n}");
+                        for input_shard in &input_shards {
+                            let part: Vec<OutPoint> =
+                                xtx.part(*input_shard).map(|(o, _)| *o).collect();
+                            let set = &mut sets[input_shard.0 as usize];
+                            set.lock_inputs(id, &part).unwrap();
+                            set.commit_lock(id, &part).unwrap();
+                        }
+                        for (index, out) in tx.outputs.iter().enumerate() {
+                            pending.push_back((
+                                n + maturity,
+                                OutPoint {
+                                    tx: id,
+                                    index: index as u32,
+                                },
+                                *out,
+                            ));
+                        }
+                    }
+                    CrossExpected::Abort => {
+                        tally.aborts += 1;
+                        match item.client {
+                            ClientBehaviour::Honest => tally.invalid += 1,
+                            ClientBehaviour::ForgedProof => {
+                                *tally.clients.entry("forged_proof").or_default() += 1;
+                            }
+                            other => panic!("shard {s} tx {n}: aborting with client {other:?}"),
+                        }
+                        assert!(!all_unspent, "shard {s} tx {n}: every input exists unspent");
+                        assert_eq!(
+                            (0..tx.inputs.len())
+                                .filter(|&input| !unspent_as_declared(&sets, input))
+                                .count(),
+                            1,
+                            "shard {s} tx {n}: exactly one input never existed"
+                        );
+                    }
+                    CrossExpected::AtMostOne { partner } => {
+                        tally.paired += 1;
+                        assert_eq!(item.client, ClientBehaviour::Honest);
+                        assert!(partner as u64 == n + 1 || partner as u64 + 1 == n);
+                        let Expected::Cross(other_k) = shard.expected[partner as usize] else {
+                            panic!("shard {s} tx {n}: partner {partner} is not cross-shard");
+                        };
+                        let other = &shard.cross[other_k as usize];
+                        assert_eq!(
+                            other.expected,
+                            CrossExpected::AtMostOne { partner: n as u32 }
+                        );
+                        assert_eq!(other.declared, item.declared);
+                        let other_tx = &shard.txs[partner as usize];
+                        assert_eq!(other_tx.inputs, tx.inputs, "a pair spends the same inputs");
+                        assert_ne!(other_tx.id(), id, "a pair is two transactions");
+                        assert_eq!(tx.inputs.len(), 2);
+                        assert_eq!(input_shards.len(), 2);
+                        assert!(
+                            all_unspent,
+                            "shard {s} tx {n}: a pair's inputs exist unspent"
+                        );
+                    }
+                }
+            }
+        }
+        for shard in &workload.shards {
+            assert!(shard.cross.windows(2).all(|w| w[0].index < w[1].index));
+            let named = shard
+                .expected
+                .iter()
+                .filter(|e| matches!(e, Expected::Cross(_)))
+                .count();
+            assert_eq!(named, shard.cross.len());
+        }
+        tally
+    }
+
+    fn client_name(client: ClientBehaviour) -> &'static str {
+        match client {
+            ClientBehaviour::Honest => "honest",
+            ClientBehaviour::NeverUnlock => "never_unlock",
+            ClientBehaviour::PartialCommit => "partial_commit",
+            ClientBehaviour::ForgedProof => "forged_proof",
+            ClientBehaviour::ReplayCommit => "replay_commit",
+        }
+    }
+
+    #[test]
+    fn cross_shard_streams_replay_as_expected_over_all_shards() {
+        // 2 shards: every shard can be an input shard (recipients anywhere); 4 shards
+        // with Zipf senders: recipients outside the input shards.
+        let mut zipf = cross_spec(4);
+        zipf.sender = SenderDistribution::Zipf { theta: 0.99 };
+        for spec in [cross_spec(2), cross_spec(3), zipf] {
+            let workload = generate(&spec, &|_| {}).unwrap();
+            let tally = replay_all_shards(&workload);
+            assert!(
+                tally.commits > 0 && tally.aborts > 0 && tally.paired > 0 && tally.intra > 0,
+                "{tally:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cross_shard_fractions_are_roughly_as_configured() {
+        let mut spec = cross_spec(4);
+        spec.txs_per_shard = 1500;
+        spec.accounts = 4 * 400;
+        let tally = replay_all_shards(&generate(&spec, &|_| {}).unwrap());
+        let cross = tally.commits + tally.aborts + tally.paired;
+        let fraction = cross as f64 / tally.slots as f64;
+        assert!(
+            (0.2..0.4).contains(&fraction),
+            "cross {fraction}: {tally:?}"
+        );
+        // A pair is drawn for 10% of cross-shard draws and fills two slots.
+        let paired = tally.paired as f64 / cross as f64;
+        assert!((0.1..0.3).contains(&paired), "paired {paired}: {tally:?}");
+        let unpaired = (cross - tally.paired) as f64;
+        let invalid = tally.invalid as f64 / unpaired;
+        assert!(
+            (0.05..0.16).contains(&invalid),
+            "invalid {invalid}: {tally:?}"
+        );
+        // The clients of the valid ones: 10% each.
+        let valid = unpaired - tally.invalid as f64;
+        for name in [
+            "never_unlock",
+            "partial_commit",
+            "forged_proof",
+            "replay_commit",
+        ] {
+            let share = tally.clients.get(name).copied().unwrap_or(0) as f64 / valid;
+            assert!((0.05..0.16).contains(&share), "{name} {share}: {tally:?}");
+        }
+    }
+
+    #[test]
+    fn without_conflicts_or_misbehaviour_every_cross_shard_transaction_commits() {
+        let mut spec = cross_spec(3);
+        spec.invalid_fraction = 0.0;
+        spec.cross_conflicts = 0.0;
+        spec.clients = ClientMix::default();
+        let workload = generate(&spec, &|_| {}).unwrap();
+        let tally = replay_all_shards(&workload);
+        assert_eq!(tally.aborts + tally.paired, 0, "{tally:?}");
+        assert!(tally.commits > 0);
+        for shard in &workload.shards {
+            assert!(
+                shard
+                    .cross
+                    .iter()
+                    .all(|c| c.client == ClientBehaviour::Honest)
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_need_two_inputs() {
+        let mut spec = cross_spec(3);
+        spec.inputs_per_tx = 1;
+        spec.outputs_per_tx = 1;
+        spec.cross_input_shards = 1;
+        spec.cross_conflicts = 1.0;
+        let workload = generate(&spec, &|_| {}).unwrap();
+        let tally = replay_all_shards(&workload);
+        assert_eq!(tally.paired, 0);
+        assert!(tally.commits > 0);
+    }
+
+    #[test]
+    fn cross_shard_stream_without_mature_outputs_is_an_error_not_a_panic() {
+        // Few outputs, and none old enough once the genesis ones are gone.
+        let mut spec = cross_spec(2);
+        spec.accounts = 40;
+        spec.utxos_per_account = 3;
+        spec.cross_maturity = 10_000;
+        spec.txs_per_shard = 2_000;
+        let err = generate(&spec, &|_| {}).unwrap_err();
+        assert_eq!(err.key, "txs_per_shard");
     }
 }

@@ -10,11 +10,19 @@
 //!
 //! Each shard's stream spends only outputs that exist at that point of the stream, so a
 //! correct engine that processes a shard's stream in order rejects exactly the
-//! transactions marked invalid, each with the [`Expected`] reason.
+//! transactions marked invalid, each with the [`Expected`] reason. A fraction of each
+//! stream is cross-shard (Atomix, [`Expected::Cross`]): their inputs sit in other shards'
+//! streams and [`CrossItem`] says where, how the client behaves and whether the
+//! transaction must commit, abort or lose to its conflicting partner. Outputs cross
+//! between streams only with a margin of `cross_maturity` positions, so an engine whose
+//! shards run within that many positions of each other meets every expectation too.
 
 pub mod cache;
 mod generate;
 mod spec;
 
-pub use generate::{DOUBLE_SPEND_WINDOW, Expected, ShardWorkload, Workload, generate};
-pub use spec::{SenderDistribution, SpecError, WorkloadSpec};
+pub use generate::{
+    ClientBehaviour, CrossExpected, CrossItem, DOUBLE_SPEND_WINDOW, Expected, ShardWorkload,
+    Workload, generate,
+};
+pub use spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};

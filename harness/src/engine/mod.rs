@@ -5,11 +5,15 @@
 //! round-robin, each worker polls its shards in turn), one driver, one store. Messages:
 //! driver → shard inbox ([`shard::Submit`], a range of the stream per tick), shard →
 //! store ([`store::Append`], one record per block), store → worker
-//! ([`store::Persisted`], per shard per flush group), and every thread → main
-//! ([`IntervalReport`], one per second). All channels are bounded except the store's
-//! acknowledgements (at most one per block in flight), so a full queue slows its
-//! producer and is counted.
+//! ([`store::Persisted`], per shard per flush group), worker → worker (Atomix messages,
+//! [`atomix::XMsg`], batched: one channel per (sender worker, receiver worker), one send
+//! per poll round and destination), and every thread → main ([`IntervalReport`], one
+//! per second). All channels are bounded except the store's acknowledgements (at most
+//! one per block in flight), so a full queue slows its producer and is counted; a
+//! worker whose peer's channel is full keeps the batch and retries (it never blocks:
+//! two workers blocked on each other would deadlock).
 
+pub mod atomix;
 pub mod driver;
 pub mod pob;
 pub mod shard;
@@ -21,8 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, bounded, unbounded};
-use ioschain_core::crypto::cosi::ValidatorKey;
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
+use ioschain_core::crypto::cosi::{Roster, ValidatorKey};
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::types::ShardId;
 use ioschain_workloads::Workload;
@@ -103,6 +107,9 @@ pub struct EngineParams {
     pub pin: bool,
     /// Proof-of-Believability parameters.
     pub pob: pob::PobParams,
+    /// Atomix: FinalBlocks without news about a cross-shard transaction before its
+    /// coordinator acts.
+    pub t_unlock_blocks: u64,
 }
 
 /// What a run produced, before analysis.
@@ -177,6 +184,24 @@ pub fn run(
     let nonce_seed = os_random()?;
     // Shards are built (rosters registered, genesis loaded) before the clock starts.
     let setup_clock = Clock::start();
+    let rosters: Vec<Roster> = (0..shards)
+        .map(|shard| {
+            let members: Vec<_> =
+                roster_keys(params.seed, shard as u32, params.validators_per_shard)
+                    .iter()
+                    .map(|k| (k.public(), k.prove_possession()))
+                    .collect();
+            Roster::new(&members).expect("roster keys derived from seeds are valid and distinct")
+        })
+        .collect();
+    let federation = Arc::new(atomix::Federation::new(rosters));
+    let mut link_txs = Vec::with_capacity(workers);
+    let mut link_rxs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = bounded::<Vec<atomix::XMsg>>(params.channel_capacity);
+        link_txs.push(tx);
+        link_rxs.push(rx);
+    }
     let mut inbox_txs = Vec::with_capacity(shards);
     let mut per_worker: Vec<Vec<Shard>> = (0..workers).map(|_| Vec::new()).collect();
     let mut done = Vec::with_capacity(shards);
@@ -200,6 +225,8 @@ pub fn run(
             block_interval_ns: params.block_interval_ms * 1_000_000,
             spent_retention: params.spent_retention,
             pob: params.pob.clone(),
+            federation: Arc::clone(&federation),
+            t_unlock_blocks: params.t_unlock_blocks,
             metrics: ShardMetrics::new(window, report_tx.clone()),
             clock: setup_clock,
         });
@@ -229,19 +256,40 @@ pub fn run(
         .name("ioschain-store".into())
         .spawn(move || run_store(files, backend, fsync, group, store_rx, ack_txs))?;
     let mut worker_handles = Vec::with_capacity(workers);
-    for (w, (shards_of_worker, acks)) in per_worker.into_iter().zip(ack_rxs).enumerate() {
+    for (w, ((shards_of_worker, acks), inbox)) in per_worker
+        .into_iter()
+        .zip(ack_rxs)
+        .zip(link_rxs)
+        .enumerate()
+    {
         let core = core_ids.get(w).copied();
         let stop = Arc::clone(&stop);
         let abort = Arc::clone(&abort);
         let idle = params.idle_sleep;
+        let links = Links {
+            me: w,
+            inbox,
+            peers: link_txs.clone(),
+            waiting: (0..workers).map(|_| Vec::new()).collect(),
+        };
         worker_handles.push(
             std::thread::Builder::new()
                 .name(format!("ioschain-worker-{w}"))
                 .spawn(move || {
-                    worker_loop(core, shards_of_worker, acks, clock, &stop, &abort, idle)
+                    worker_loop(
+                        core,
+                        shards_of_worker,
+                        acks,
+                        links,
+                        clock,
+                        &stop,
+                        &abort,
+                        idle,
+                    )
                 })?,
         );
     }
+    drop(link_txs);
     let plan = DriverPlan {
         rate: params.rate,
         inflight: params.inflight,
@@ -345,10 +393,77 @@ pub fn run(
     })
 }
 
+/// A worker's ends of the worker-to-worker channels.
+struct Links {
+    me: usize,
+    inbox: Receiver<Vec<atomix::XMsg>>,
+    peers: Vec<Sender<Vec<atomix::XMsg>>>,
+    /// Per destination worker, messages not sent yet (its channel was full).
+    waiting: Vec<Vec<atomix::XMsg>>,
+}
+
+impl Links {
+    /// Delivers what arrived for this worker's shards, then moves every shard's outbox:
+    /// to a shard of this worker directly, to another worker in one batch per worker.
+    /// Returns whether anything moved.
+    fn exchange(&mut self, shards: &mut [Shard]) -> bool {
+        let workers = self.peers.len();
+        let mut moved = false;
+        let mut local = Vec::new();
+        while let Ok(batch) = self.inbox.try_recv() {
+            local.extend(batch);
+        }
+        for shard in shards.iter_mut() {
+            for msg in shard.atomix.outbox.drain(..) {
+                let worker = msg.to.0 as usize % workers;
+                if worker == self.me {
+                    local.push(msg);
+                } else {
+                    shard.atomix.counters.messages += 1;
+                    self.waiting[worker].push(msg);
+                }
+            }
+        }
+        for msg in local {
+            moved = true;
+            let shard = shards
+                .iter_mut()
+                .find(|s| s.id == msg.to)
+                .expect("messages reach their shard's worker");
+            shard.deliver(msg.body);
+        }
+        for worker in 0..workers {
+            if self.waiting[worker].is_empty() {
+                continue;
+            }
+            moved = true;
+            let batch = std::mem::take(&mut self.waiting[worker]);
+            match self.peers[worker].try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(batch)) => {
+                    if let Some(shard) = shards.first_mut() {
+                        shard.atomix.counters.backpressure += 1;
+                    }
+                    self.waiting[worker] = batch;
+                }
+                // The peer stopped (end of run or abort): nothing left to deliver to.
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        moved
+    }
+
+    fn is_idle(&self) -> bool {
+        self.waiting.iter().all(Vec::is_empty) && self.inbox.is_empty()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn worker_loop(
     core: Option<core_affinity::CoreId>,
     mut shards: Vec<Shard>,
     acks: Receiver<store::Persisted>,
+    mut links: Links,
     clock: Clock,
     stop: &AtomicBool,
     abort: &AtomicBool,
@@ -369,9 +484,12 @@ fn worker_loop(
         for shard in &mut shards {
             worked |= shard.poll(now);
         }
+        worked |= links.exchange(&mut shards);
         if abort.load(Ordering::Relaxed)
             || shards.iter().any(|s| s.store_failed)
-            || (stop.load(Ordering::Relaxed) && shards.iter().all(Shard::is_idle))
+            || (stop.load(Ordering::Relaxed)
+                && links.is_idle()
+                && shards.iter().all(Shard::is_idle))
         {
             break;
         }

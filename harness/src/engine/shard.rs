@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError};
+use ioschain_core::atomix::{self as xs, CrossTx, Signatures};
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
 use ioschain_core::crypto::sig::{BatchVerifier, KeyCache};
@@ -65,6 +66,7 @@ use ioschain_workloads::{Expected, ShardWorkload, Workload};
 use rustc_hash::FxHashMap;
 
 use super::Clock;
+use super::atomix::{AtomixNode, Federation, Held, Release, XBody, XEntry};
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
@@ -142,6 +144,9 @@ impl ShardCounters {
 struct Sealed {
     height: u64,
     intended: Vec<u64>,
+    /// Proofs of its Atomix entries, published once it is persisted (with the
+    /// transaction and its client's home).
+    publish: Vec<(xs::Proof, Arc<CrossTx>, ShardId)>,
 }
 
 /// Where the ordering step sends a transaction.
@@ -215,6 +220,11 @@ pub struct ShardSetup {
     pub spent_retention: usize,
     /// PoB parameters.
     pub pob: PobParams,
+    /// Every shard's roster (Atomix proofs are checked against them).
+    pub federation: Arc<Federation>,
+    /// FinalBlocks without news about a cross-shard transaction before its coordinator
+    /// acts.
+    pub t_unlock_blocks: u64,
     /// Metrics recorder.
     pub metrics: ShardMetrics,
     /// The run's clock.
@@ -308,6 +318,8 @@ pub struct Shard {
     last_final_ns: u64,
     /// PoB counts.
     pub pob: PobCounters,
+    /// Atomix: this shard's cross-shard state, its clients and its coordinator duties.
+    pub atomix: AtomixNode,
     /// Final plus rejected, for the closed-loop driver.
     pub done: Arc<AtomicU64>,
     /// Counters.
@@ -418,6 +430,12 @@ impl Shard {
             excluded: Vec::new(),
             last_final_ns: 0,
             pob: PobCounters::default(),
+            atomix: AtomixNode::new(
+                setup.id,
+                &setup.workload,
+                setup.federation,
+                setup.t_unlock_blocks,
+            ),
             done: Arc::new(AtomicU64::new(0)),
             counters: ShardCounters::default(),
             metrics: setup.metrics,
@@ -449,6 +467,7 @@ impl Shard {
             && self.excluded.is_empty()
             && self.sealed.is_empty()
             && self.inbox.is_empty()
+            && self.atomix.is_idle()
     }
 
     /// Whether this epoch runs believable-first (two leagues).
@@ -550,9 +569,36 @@ impl Shard {
             };
             let take = (front.end - front.start)
                 .min((self.verify_batch_max - self.batch_index.len()) as u32);
+            let part = &self.workload.shards[self.id.0 as usize];
             for index in front.start..front.start + take {
+                let intended = front.timing.intended_ns(index);
+                if let Expected::Cross(k) = part.expected[index as usize] {
+                    // Its client takes it (Atomix), not the ordering step.
+                    let item = &part.cross[k as usize];
+                    if self.atomix.hold_pair(item, intended) {
+                        continue;
+                    }
+                    let release = |index: u32, intended: u64| {
+                        let Expected::Cross(k) = part.expected[index as usize] else {
+                            unreachable!("a pair is two cross-shard transactions")
+                        };
+                        Release {
+                            tx: &part.txs[index as usize],
+                            item: &part.cross[k as usize],
+                            intended,
+                        }
+                    };
+                    match self.atomix.take_pair_first(item) {
+                        Some((first, first_intended)) => self.atomix.dispatch(
+                            release(first, first_intended),
+                            Some(release(index, intended)),
+                        ),
+                        None => self.atomix.dispatch(release(index, intended), None),
+                    }
+                    continue;
+                }
                 self.batch_index.push(index);
-                self.batch_intended.push(front.timing.intended_ns(index));
+                self.batch_intended.push(intended);
                 self.batch_retry.push(0);
             }
             front.start += take;
@@ -771,13 +817,23 @@ impl Shard {
                         let signer = self.believable[b as usize].id.0 as usize;
                         self.exposure[signer].settle(value);
                     }
-                    if let Rejection::UnknownInput { outpoint } = rejection
-                        && let Some(&due) = self.awaiting.get(&outpoint.tx)
-                    {
-                        // Its input comes from a transaction being re-submitted: the
-                        // client sends it once that one is in.
-                        self.resubmit(index, retry, intended, due.max(now_ns));
-                        continue;
+                    if let Rejection::UnknownInput { outpoint } = rejection {
+                        if let Some(&due) = self.awaiting.get(&outpoint.tx) {
+                            // Its input comes from a transaction being re-submitted: the
+                            // client sends it once that one is in.
+                            self.resubmit(index, retry, intended, due.max(now_ns));
+                            continue;
+                        }
+                        // A cross-shard transaction pays it that input and has not
+                        // committed here yet: its client sends it once that one did.
+                        let held = Held {
+                            index,
+                            retry,
+                            intended,
+                        };
+                        if self.atomix.hold(&outpoint, held) {
+                            continue;
+                        }
                     }
                     let reason = rejection.reason();
                     if expected != Expected::Invalid(reason) {
@@ -859,6 +915,7 @@ impl Shard {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            atomix: Vec::new(),
         });
     }
 
@@ -984,6 +1041,7 @@ impl Shard {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            atomix: Vec::new(),
         };
         self.arrivals.push_back(Arrival {
             block,
@@ -1395,6 +1453,7 @@ impl Shard {
     /// the challenge window (a prefix of the order they were applied in), with the proofs
     /// and exclusions since the last one. Returns whether it sealed one.
     fn finalize(&mut self, now_ns: u64) -> bool {
+        self.order_atomix();
         self.flush_direct();
         let window = self.params.challenge_window_ns;
         let old_enough = |b: &OptBlock| b.signed.is_none() || b.sealed_ns + window <= now_ns;
@@ -1407,15 +1466,23 @@ impl Shard {
             self.verify_samples();
         }
         let ready = self.inflight.iter().take_while(|b| old_enough(b)).count();
-        if ready == 0 && self.proofs.is_empty() && self.excluded.is_empty() {
+        // With coordinator duties pending the chain keeps growing (empty blocks if need
+        // be): the coordinator's timeout is counted in FinalBlocks.
+        if ready == 0
+            && self.proofs.is_empty()
+            && self.excluded.is_empty()
+            && !self.atomix.watching()
+        {
             return false;
         }
         self.last_final_ns = now_ns;
         let blocks: Vec<OptBlock> = self.inflight.drain(..ready).collect();
         self.inflight_base += ready as u64;
         let mut txs: Vec<OptTx> = Vec::new();
+        let mut entries: Vec<XEntry> = Vec::new();
         for block in &blocks {
             txs.extend(block.txs.iter().filter(|t| !t.excluded));
+            entries.extend(block.atomix.iter().cloned());
         }
         let body = PobBody {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
@@ -1453,8 +1520,9 @@ impl Shard {
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
         let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
-        self.commit_block(&ids, tx_refs, &body, &signers, intended);
+        self.commit_block(&ids, tx_refs, &body, &entries, &signers, intended);
         self.forged = forged;
+        self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
         for block in &blocks {
             let Some(signer) = block.signer else {
@@ -1500,9 +1568,11 @@ impl Shard {
         ids: &[TxId],
         txs: Vec<&Transaction>,
         body: &PobBody,
+        entries: &[XEntry],
         signers: &Signers,
         intended: Vec<u64>,
     ) {
+        let xs_entries: Vec<xs::Entry> = entries.iter().map(|e| e.entry).collect();
         self.metrics.at(self.clock.now_ns());
         let header = BlockHeader {
             shard: self.id,
@@ -1512,7 +1582,7 @@ impl Shard {
             tx_root: merkle::root_of(ids.iter().map(|id| id.0), &mut self.merkle_scratch),
             tx_count: ids.len() as u32,
             pob_root: body.root(),
-            xs_root: Hash::ZERO,
+            xs_root: xs::xs_root(&xs_entries),
         };
         let header_hash = header.hash();
         let fresh = self.nonce_seed.bytes32();
@@ -1530,7 +1600,23 @@ impl Shard {
             .expect("the league's own cosignature verifies");
         let mut bytes = self.spare_buffers.pop().unwrap_or_default();
         bytes.clear();
-        encode_record(&mut bytes, &header, txs.into_iter(), &certificate, body);
+        encode_record(
+            &mut bytes,
+            &header,
+            txs.into_iter(),
+            &certificate,
+            body,
+            entries.iter().map(|e| (&e.entry, &*e.xtx)),
+        );
+        let publish = if entries.is_empty() {
+            Vec::new()
+        } else {
+            xs::block_proofs(&header, &certificate, &xs_entries)
+                .into_iter()
+                .zip(entries)
+                .map(|(proof, e)| (proof, Arc::clone(&e.xtx), e.client))
+                .collect()
+        };
         let append = Append {
             shard: self.id.0,
             height: self.height,
@@ -1555,6 +1641,7 @@ impl Shard {
         self.sealed.push_back(Sealed {
             height: self.height,
             intended,
+            publish,
         });
         self.counters.blocks += 1;
         self.prev = header_hash;
@@ -1637,8 +1724,90 @@ impl Shard {
             let n = block.intended.len() as u64;
             self.counters.final_ += n;
             self.done.fetch_add(n, Ordering::Relaxed);
+            if !block.publish.is_empty() {
+                self.atomix.publish(std::mem::take(&mut block.publish));
+            }
             block.intended.clear();
             self.spare_intended.push(block.intended);
+        }
+    }
+
+    /// The normal league orders the Atomix requests that arrived since its last
+    /// FinalBlock, after everything the believable validators accepted before them is
+    /// signed and applied (so the two UTXO views agree): lock requests' signatures in one
+    /// batch, then each request in arrival order; the entries join the inflight sequence
+    /// and go into the next FinalBlock that reaches them.
+    fn order_atomix(&mut self) {
+        if self.atomix.ops.is_empty() {
+            return;
+        }
+        self.seal_all();
+        self.check_arrivals();
+        self.flush_direct();
+        let shard_count = self.workload.shards.len() as u32;
+        let mut verdicts = vec![Signatures::Valid; self.atomix.ops.len()];
+        let mut first_witness = vec![None; self.atomix.ops.len()];
+        for (k, xtx) in self.atomix.lock_witnesses() {
+            let id = xtx.id();
+            for witness in xtx.witnesses_of(self.id, shard_count) {
+                first_witness[k].get_or_insert(witness.owner);
+                match self.keys.get(&witness.owner) {
+                    Some(key) => {
+                        self.verifier
+                            .push(id.0.0, &witness.signature, key, k as u32);
+                        self.counters.signatures += 1;
+                    }
+                    None => {
+                        verdicts[k] = Signatures::Bad {
+                            owner: witness.owner,
+                        }
+                    }
+                }
+            }
+        }
+        self.run_verifier();
+        for &k in &self.bad {
+            if let Some(owner) = first_witness[k as usize] {
+                verdicts[k as usize] = Signatures::Bad { owner };
+            }
+        }
+        let (entries, released) =
+            self.atomix
+                .apply(&mut self.utxo, &mut self.utxo_order, &verdicts, self.height);
+        let now_ns = self.clock.now_ns();
+        for held in released {
+            // Its cross-shard input exists now: the client sends it at once.
+            self.resubmits.push_front(Resubmit {
+                index: held.index,
+                retry: held.retry,
+                intended: held.intended,
+                due_ns: now_ns,
+            });
+        }
+        if !entries.is_empty() {
+            self.inflight.push_back(OptBlock {
+                signed: None,
+                hash: Hash::ZERO,
+                signer: None,
+                txs: Vec::new(),
+                sealed_ns: now_ns,
+                unsampled: 0,
+                atomix: entries,
+            });
+        }
+    }
+
+    /// A cross-shard message arrived for this shard.
+    pub fn deliver(&mut self, body: XBody) {
+        self.metrics.at(self.clock.now_ns());
+        self.atomix.deliver(body, self.height);
+        for finished in std::mem::take(&mut self.atomix.finished) {
+            if finished.committed {
+                self.metrics.record(Stage::CrossShard, finished.intended);
+            } else {
+                self.metrics.rejected();
+            }
+            self.done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -1651,7 +1820,7 @@ impl Shard {
     /// What keeps the shard busy (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(
-            "pending {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}",
+            "pending {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}; {}",
             self.pending.len(),
             self.resubmits.len(),
             self.direct.len(),
@@ -1667,7 +1836,8 @@ impl Shard {
                 .collect::<Vec<_>>(),
             self.proofs.len(),
             self.excluded.len(),
-            self.sealed.len()
+            self.sealed.len(),
+            self.atomix.busy()
         )
     }
 

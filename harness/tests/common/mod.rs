@@ -9,8 +9,11 @@ use ioschain_harness::cli::{Cli, Command, RunArgs};
 use ioschain_harness::run::{self, Exit};
 
 /// Flags that make a run tiny enough for a test (a few thousand transactions, a small
-/// roster of 7 with 2 believable validators, no ceiling measurement).
+/// roster of 7 with 2 believable validators, no ceiling measurement, intra-shard
+/// transactions only: `tests/atomix.rs` adds cross-shard ones).
 pub const TINY_RUN: &[&str] = &[
+    "--cross-shard",
+    "0",
     "--accounts",
     "400",
     "--no-limits",
@@ -44,14 +47,30 @@ pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
+/// [`TINY_RUN`] without its first four flags (`--cross-shard 0 --accounts 400`), for
+/// runs that set their own cross-shard mix and accounts.
+pub fn tiny_run_any_mix() -> &'static [&'static str] {
+    &TINY_RUN[4..]
+}
+
 /// A tiny two-shard run at 3,000 tx/s under `dir` with `extra` flags; its exit and
 /// summary.
 pub fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
+    small_run_with(dir, "2", TINY_RUN, extra)
+}
+
+/// [`small_run`] with `shards` shards and `tiny` in place of [`TINY_RUN`].
+pub fn small_run_with(
+    dir: &Path,
+    shards: &str,
+    tiny: &[&str],
+    extra: &[&str],
+) -> (Exit, serde_json::Value) {
     let out = dir.join("out");
     let cache = dir.join("cache");
     let mut args = vec![
         "--shards",
-        "2",
+        shards,
         "--cores",
         "2",
         "--rate",
@@ -63,7 +82,7 @@ pub fn small_run(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
         "--cache-dir",
         cache.to_str().unwrap(),
     ];
-    args.extend_from_slice(TINY_RUN);
+    args.extend_from_slice(tiny);
     args.extend_from_slice(extra);
     let exit = run::run(&run_args(&args)).unwrap();
     (exit, summary(&out))

@@ -1,0 +1,935 @@
+//! Atomix in the engine (PROTOCOL.md §5): what a shard does with cross-shard messages,
+//! the client logic of the cross-shard transactions homed at a shard, and the
+//! coordinator rule. The state machines are `ioschain_core::atomix`; this module moves
+//! messages, orders operations into FinalBlocks and publishes proofs.
+//!
+//! # Message flow
+//!
+//! 1. The driver releases a cross-shard transaction into its *home* shard's stream; the
+//!    client logic there ([`AtomixNode::dispatch`]) sends a [`XBody::Lock`] to every
+//!    named input shard.
+//! 2. A shard queues every request it receives ([`AtomixNode::deliver`]); the normal
+//!    league orders them at its next FinalBlock ([`AtomixNode::apply`], after every
+//!    OptBlock before it is signed and checked, so the ordering view and the normal view
+//!    agree): lock or reject, unlock-to-commit, unlock-to-abort. Each decision is an
+//!    [`Entry`] of that FinalBlock (its header's `xs_root`).
+//! 3. Once the FinalBlock is persisted its entries are final, and the shard publishes
+//!    each entry's [`Proof`] (header, certificate, Merkle path) to the transaction's
+//!    client and to every named input shard ([`AtomixNode::publish`]): the gossip the
+//!    coordinator rule relies on.
+//! 4. The client gathers proofs and, with [`resolve`], sends the unlock-to-commit (every
+//!    named shard locked) or unlock-to-abort (one refused). It is done when every shard
+//!    that had to apply the unlock published that it did; a committed transaction's
+//!    `cross_shard` latency ends then (the last output shard's commit is final).
+//! 5. Every named input shard keeps the proofs of the transactions it decided on; every
+//!    FinalBlock it checks those whose last proof is `t_unlock` blocks old, and as
+//!    coordinator (or backup) sends whatever is missing ([`AtomixShard::coordinate`]).
+//!
+//! Shards never trust an unsigned word of another shard: every proof is checked against
+//! the roster of its block's shard (each distinct certificate once per verifier, then a
+//! Merkle path per proof). Clients only hold their own transactions, what their
+//! workload says about them, and the proofs published to them.
+//!
+//! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], at one
+//! point of its FinalBlock sequence, identically in both UTXO views; an entry is
+//! published only after its block is persisted (A8: proofs reference final blocks).
+
+use std::sync::Arc;
+
+use ioschain_core::atomix::{
+    AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, Proof, ProofVerifier,
+    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit, resolve,
+};
+use ioschain_core::crypto::cosi::Roster;
+use ioschain_core::tx::Transaction;
+use ioschain_core::types::{Epoch, OutPoint, ShardId, TxId};
+use ioschain_core::utxo::UtxoSet;
+use ioschain_workloads::{ClientBehaviour, CrossExpected, CrossItem, Workload};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// The rosters of every shard: public knowledge (the identity chain). The engine's
+/// validator set does not change between epochs, so one roster per shard serves every
+/// epoch.
+#[derive(Debug)]
+pub struct Federation {
+    rosters: Vec<Roster>,
+}
+
+impl Federation {
+    /// The federation of these rosters, by shard.
+    pub fn new(rosters: Vec<Roster>) -> Self {
+        Federation { rosters }
+    }
+}
+
+impl Rosters for Federation {
+    fn roster(&self, shard: ShardId, _epoch: Epoch) -> Option<&Roster> {
+        self.rosters.get(shard.0 as usize)
+    }
+}
+
+/// A message to a shard.
+#[derive(Clone, Debug)]
+pub enum XBody {
+    /// Decide on your part of `xtx` (lock or reject); `client` is the client's home.
+    Lock {
+        /// The transaction.
+        xtx: Arc<CrossTx>,
+        /// The client's home shard.
+        client: ShardId,
+    },
+    /// Unlock-to-commit.
+    Commit {
+        /// The message.
+        unlock: Arc<UnlockToCommit>,
+        /// The client's home shard.
+        client: ShardId,
+    },
+    /// Unlock-to-abort.
+    Abort {
+        /// The message.
+        unlock: Arc<UnlockToAbort>,
+        /// The transaction.
+        xtx: Arc<CrossTx>,
+        /// The client's home shard.
+        client: ShardId,
+    },
+    /// A published proof about a transaction.
+    Proof {
+        /// The proof.
+        proof: Arc<Proof>,
+        /// The client's home shard.
+        client: ShardId,
+        /// The receiver is the client's home (client logic takes it).
+        for_client: bool,
+        /// The receiver is a named input shard (coordinator logic takes it).
+        named: bool,
+    },
+}
+
+/// A message and its destination.
+#[derive(Clone, Debug)]
+pub struct XMsg {
+    /// The shard it is for.
+    pub to: ShardId,
+    /// What it says.
+    pub body: XBody,
+}
+
+/// An operation the normal league orders into the next FinalBlock.
+#[derive(Debug)]
+pub enum XOp {
+    /// A lock request.
+    Lock {
+        /// The transaction.
+        xtx: Arc<CrossTx>,
+        /// The client's home.
+        client: ShardId,
+    },
+    /// An unlock-to-commit.
+    Commit {
+        /// The message.
+        unlock: Arc<UnlockToCommit>,
+        /// The client's home.
+        client: ShardId,
+    },
+    /// An unlock-to-abort.
+    Abort {
+        /// The message.
+        unlock: Arc<UnlockToAbort>,
+        /// The transaction.
+        xtx: Arc<CrossTx>,
+        /// The client's home.
+        client: ShardId,
+    },
+}
+
+/// An entry a FinalBlock carries, with what publishing its proof needs.
+#[derive(Clone, Debug)]
+pub struct XEntry {
+    /// The entry.
+    pub entry: Entry,
+    /// The transaction it is about (logged with the entry).
+    pub xtx: Arc<CrossTx>,
+    /// The client's home.
+    pub client: ShardId,
+}
+
+/// A client finished a cross-shard transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Finished {
+    /// Its position in the home stream.
+    pub index: u32,
+    /// Its intended send time.
+    pub intended: u64,
+    /// Committed (else aborted).
+    pub committed: bool,
+    /// For an abort, the refusal that caused it (`None`: a lock under another
+    /// declaration).
+    pub refusal: Option<Refusal>,
+    /// What the workload expected.
+    pub expected: CrossExpected,
+}
+
+/// A cross-shard transaction of the home stream, released by the driver.
+#[derive(Clone, Copy, Debug)]
+pub struct Release<'a> {
+    /// The signed transaction.
+    pub tx: &'a Transaction,
+    /// What the workload says about it.
+    pub item: &'a CrossItem,
+    /// Its intended send time.
+    pub intended: u64,
+}
+
+/// An intra-shard transaction waiting for an output a cross-shard transaction pays it.
+#[derive(Clone, Copy, Debug)]
+pub struct Held {
+    /// Stream position.
+    pub index: u32,
+    /// Its client's attempt.
+    pub retry: u16,
+    /// Intended send time.
+    pub intended: u64,
+}
+
+/// Atomix counts of a shard (its own operations and the clients homed there).
+#[derive(Clone, Debug, Default)]
+pub struct AtomixCounters {
+    /// Cross-shard transactions whose clients started here.
+    pub dispatched: u64,
+    /// Of those, committed everywhere.
+    pub committed: u64,
+    /// Of those, aborted everywhere.
+    pub aborted: u64,
+    /// Aborts by the refusal that caused them (indexed like [`Refusal::ALL`]), and
+    /// those caused by a lock under another declaration (last slot).
+    pub aborted_by: [u64; Refusal::ALL.len() + 1],
+    /// Lock entries this shard committed.
+    pub locks: u64,
+    /// Reject entries.
+    pub rejects: u64,
+    /// Commit entries.
+    pub commits: u64,
+    /// Abort entries.
+    pub aborts: u64,
+    /// Requests that changed nothing: a repeated lock request, a replayed or duplicate
+    /// unlock.
+    pub repeats: u64,
+    /// Unlocks refused (a forged or wrong proof, a missing PoA), by error kind.
+    pub refused: FxHashMap<&'static str, u64>,
+    /// Coordinator (or backup) actions: forwards, commits and aborts sent.
+    pub coordinator_forwards: u64,
+    /// See `coordinator_forwards`.
+    pub coordinator_commits: u64,
+    /// See `coordinator_forwards`.
+    pub coordinator_aborts: u64,
+    /// Forged proofs clients sent.
+    pub forged_sent: u64,
+    /// Commits replayed by clients.
+    pub replays_sent: u64,
+    /// Proofs published (entries of persisted blocks × recipients).
+    pub proofs_published: u64,
+    /// Intra-shard transactions that waited for a cross-shard output.
+    pub waits: u64,
+    /// Value of the outputs commits created here.
+    pub created: u128,
+    /// Outcomes that differ from the workload's expectation.
+    pub mismatched: u64,
+    /// Messages this shard sent to shards of other workers.
+    pub messages: u64,
+    /// Sends to another worker that found its channel full (kept and sent later).
+    pub backpressure: u64,
+}
+
+/// A cross-shard transaction the client logic is working on.
+#[derive(Debug)]
+struct ClientTx {
+    xtx: Arc<CrossTx>,
+    index: u32,
+    intended: u64,
+    client: ClientBehaviour,
+    expected: CrossExpected,
+    proofs: Vec<Arc<Proof>>,
+    unlock_sent: bool,
+    forged: bool,
+    commit: Option<Arc<UnlockToCommit>>,
+}
+
+/// What a named input shard keeps for the coordinator rule.
+#[derive(Debug)]
+struct Watch {
+    proofs: Vec<Arc<Proof>>,
+    /// Height of this shard's chain when the last proof arrived (or it last acted).
+    last: u64,
+    client: ShardId,
+}
+
+/// One shard's Atomix side.
+#[derive(Debug)]
+pub struct AtomixNode {
+    shard: ShardId,
+    shard_count: u32,
+    /// The core state machine.
+    pub state: AtomixShard,
+    federation: Arc<Federation>,
+    verifier: ProofVerifier,
+    client_verifier: ProofVerifier,
+    /// Requests waiting for the next FinalBlock.
+    pub ops: Vec<XOp>,
+    /// Messages to send.
+    pub outbox: Vec<XMsg>,
+    clients: FxHashMap<TxId, ClientTx>,
+    /// The first of a conflicting pair, waiting for its partner's release.
+    pair_first: Option<(u32, u64)>,
+    watch: FxHashMap<TxId, Watch>,
+    /// Cross-shard transactions that pay outputs into this shard and have not committed
+    /// here (their payees know they are coming).
+    incoming: FxHashSet<TxId>,
+    held: FxHashMap<TxId, Vec<Held>>,
+    /// Clients that finished since the shard last looked.
+    pub finished: Vec<Finished>,
+    t_unlock: u64,
+    /// Counts.
+    pub counters: AtomixCounters,
+}
+
+impl AtomixNode {
+    /// The Atomix side of `shard`, for `workload`.
+    pub fn new(
+        shard: ShardId,
+        workload: &Workload,
+        federation: Arc<Federation>,
+        t_unlock: u64,
+    ) -> Self {
+        let shard_count = workload.shards.len() as u32;
+        let incoming = workload
+            .shards
+            .iter()
+            .flat_map(|part| part.cross.iter().map(move |c| &part.txs[c.index as usize]))
+            .filter(|tx| {
+                tx.outputs
+                    .iter()
+                    .any(|o| o.owner.shard(shard_count) == shard)
+            })
+            .map(|tx| tx.id())
+            .collect();
+        AtomixNode {
+            shard,
+            shard_count,
+            state: AtomixShard::new(shard, shard_count),
+            federation,
+            verifier: ProofVerifier::default(),
+            client_verifier: ProofVerifier::default(),
+            ops: Vec::new(),
+            outbox: Vec::new(),
+            clients: FxHashMap::default(),
+            pair_first: None,
+            watch: FxHashMap::default(),
+            incoming,
+            held: FxHashMap::default(),
+            finished: Vec::new(),
+            t_unlock,
+            counters: AtomixCounters::default(),
+        }
+    }
+
+    /// Whether nothing is left to do here: no request to order, no message to send, no
+    /// client waiting.
+    pub fn is_idle(&self) -> bool {
+        self.ops.is_empty()
+            && self.outbox.is_empty()
+            && self.clients.is_empty()
+            && self.pair_first.is_none()
+    }
+
+    /// Whether coordinator duties are pending (the shard keeps producing FinalBlocks,
+    /// empty ones if need be, so `t_unlock` elapses).
+    pub fn watching(&self) -> bool {
+        !self.watch.is_empty()
+    }
+
+    /// Clients still working, transactions held (for a drain that timed out).
+    pub fn busy(&self) -> String {
+        format!(
+            "atomix: ops {} clients {} watch {} held {}",
+            self.ops.len(),
+            self.clients.len(),
+            self.watch.len(),
+            self.held.values().map(Vec::len).sum::<usize>()
+        )
+    }
+
+    /// The client logic takes the cross-shard transaction at `item.index` of this
+    /// shard's stream (released now): it sends lock requests to its named input shards.
+    /// The first of a conflicting pair waits for its partner, then both go out with
+    /// their lock requests in opposite orders at the two input shards.
+    pub fn dispatch(&mut self, first: Release<'_>, second: Option<Release<'_>>) {
+        let first = self.start(first);
+        let Some(second) = second else {
+            for shard in first.input_shards() {
+                let xtx = Arc::clone(&first);
+                self.send(
+                    shard,
+                    XBody::Lock {
+                        xtx,
+                        client: self.shard,
+                    },
+                );
+            }
+            return;
+        };
+        let second = self.start(second);
+        // Opposite orders: the smallest input shard hears the first one first, every
+        // other shard the second one first.
+        for (k, shard) in first.input_shards().into_iter().enumerate() {
+            let (a, b) = if k == 0 {
+                (&first, &second)
+            } else {
+                (&second, &first)
+            };
+            for xtx in [a, b] {
+                let xtx = Arc::clone(xtx);
+                self.send(
+                    shard,
+                    XBody::Lock {
+                        xtx,
+                        client: self.shard,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether the stream position is the first of a conflicting pair whose partner is
+    /// not released yet: it waits (returns `true`).
+    pub fn hold_pair(&mut self, item: &CrossItem, intended: u64) -> bool {
+        if let CrossExpected::AtMostOne { partner } = item.expected
+            && partner > item.index
+        {
+            self.pair_first = Some((item.index, intended));
+            return true;
+        }
+        false
+    }
+
+    /// The first of the pair whose second one is `item`, taken.
+    pub fn take_pair_first(&mut self, item: &CrossItem) -> Option<(u32, u64)> {
+        match (item.expected, self.pair_first) {
+            (CrossExpected::AtMostOne { partner }, Some((first, intended))) if partner == first => {
+                self.pair_first = None;
+                Some((first, intended))
+            }
+            _ => None,
+        }
+    }
+
+    fn start(&mut self, release: Release<'_>) -> Arc<CrossTx> {
+        let Release { tx, item, intended } = release;
+        let xtx = Arc::new(CrossTx {
+            tx: tx.clone(),
+            declared: item.declared.clone(),
+        });
+        self.counters.dispatched += 1;
+        self.clients.insert(
+            xtx.id(),
+            ClientTx {
+                xtx: Arc::clone(&xtx),
+                index: item.index,
+                intended,
+                client: item.client,
+                expected: item.expected,
+                proofs: Vec::new(),
+                unlock_sent: false,
+                forged: false,
+                commit: None,
+            },
+        );
+        xtx
+    }
+
+    fn send(&mut self, to: ShardId, body: XBody) {
+        self.outbox.push(XMsg { to, body });
+    }
+
+    /// A message arrived for this shard.
+    pub fn deliver(&mut self, body: XBody, height: u64) {
+        match body {
+            XBody::Lock { xtx, client } => self.ops.push(XOp::Lock { xtx, client }),
+            XBody::Commit { unlock, client } => self.ops.push(XOp::Commit { unlock, client }),
+            XBody::Abort {
+                unlock,
+                xtx,
+                client,
+            } => self.ops.push(XOp::Abort {
+                unlock,
+                xtx,
+                client,
+            }),
+            XBody::Proof {
+                proof,
+                client,
+                for_client,
+                named,
+            } => {
+                let tx = proof.entry.tx();
+                if named {
+                    let watch = self.watch.entry(tx).or_insert_with(|| Watch {
+                        proofs: Vec::new(),
+                        last: height,
+                        client,
+                    });
+                    watch.proofs.push(Arc::clone(&proof));
+                    watch.last = height;
+                }
+                if for_client && let Some(mut c) = self.clients.remove(&tx) {
+                    c.proofs.push(proof);
+                    if !self.advance(&mut c) {
+                        self.clients.insert(tx, c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client's next step after a new proof. Returns whether it is finished.
+    fn advance(&mut self, c: &mut ClientTx) -> bool {
+        let named = c.xtx.input_shards();
+        let decided = named.iter().all(|shard| {
+            c.proofs.iter().any(|p| {
+                p.entry.shard() == *shard
+                    && matches!(p.entry, Entry::Lock { .. } | Entry::Reject { .. })
+            })
+        });
+        if c.client == ClientBehaviour::ForgedProof
+            && !c.forged
+            && decided
+            && c.proofs
+                .iter()
+                .any(|p| matches!(p.entry, Entry::Reject { .. }))
+        {
+            c.forged = true;
+            self.forge(c, &named);
+        }
+        let resolution = resolve(
+            &c.xtx,
+            self.shard_count,
+            c.proofs.iter().map(|p| &**p),
+            &mut self.client_verifier,
+            &*self.federation,
+        );
+        match resolution {
+            Resolution::Forward { .. } => false,
+            Resolution::Commit { unlock, to } => {
+                if !c.unlock_sent {
+                    c.unlock_sent = true;
+                    let unlock = Arc::new(unlock);
+                    c.commit = Some(Arc::clone(&unlock));
+                    let to: Vec<ShardId> = match c.client {
+                        ClientBehaviour::NeverUnlock => Vec::new(),
+                        ClientBehaviour::PartialCommit => to.into_iter().take(1).collect(),
+                        _ => to,
+                    };
+                    for shard in to {
+                        self.send(
+                            shard,
+                            XBody::Commit {
+                                unlock: Arc::clone(&unlock),
+                                client: self.shard,
+                            },
+                        );
+                    }
+                }
+                false
+            }
+            Resolution::Abort { unlock, to } => {
+                if !c.unlock_sent
+                    && decided
+                    && !matches!(
+                        c.client,
+                        ClientBehaviour::NeverUnlock | ClientBehaviour::ForgedProof
+                    )
+                {
+                    c.unlock_sent = true;
+                    let unlock = Arc::new(*unlock);
+                    for shard in to {
+                        self.send(
+                            shard,
+                            XBody::Abort {
+                                unlock: Arc::clone(&unlock),
+                                xtx: Arc::clone(&c.xtx),
+                                client: self.shard,
+                            },
+                        );
+                    }
+                }
+                false
+            }
+            Resolution::Done => {
+                if !decided {
+                    return false;
+                }
+                let committed = c
+                    .proofs
+                    .iter()
+                    .any(|p| matches!(p.entry, Entry::Commit { .. }));
+                if committed
+                    && c.client == ClientBehaviour::ReplayCommit
+                    && let Some(unlock) = c.commit.take()
+                {
+                    self.counters.replays_sent += 1;
+                    for shard in c.xtx.involved_shards(self.shard_count) {
+                        self.send(
+                            shard,
+                            XBody::Commit {
+                                unlock: Arc::clone(&unlock),
+                                client: self.shard,
+                            },
+                        );
+                    }
+                }
+                let refusal = if committed {
+                    None
+                } else {
+                    c.proofs.iter().find_map(|p| match p.entry {
+                        Entry::Reject { reason, .. } => Some(reason),
+                        _ => None,
+                    })
+                };
+                if committed {
+                    self.counters.committed += 1;
+                } else {
+                    self.counters.aborted += 1;
+                    let slot = refusal.map_or(Refusal::ALL.len(), |r| {
+                        Refusal::ALL.iter().position(|x| *x == r).expect("listed")
+                    });
+                    self.counters.aborted_by[slot] += 1;
+                }
+                let as_expected = match c.expected {
+                    CrossExpected::Commit => committed,
+                    CrossExpected::Abort => !committed,
+                    CrossExpected::AtMostOne { .. } => true,
+                };
+                if !as_expected {
+                    self.counters.mismatched += 1;
+                }
+                self.finished.push(Finished {
+                    index: c.index,
+                    intended: c.intended,
+                    committed,
+                    refusal,
+                    expected: c.expected,
+                });
+                true
+            }
+        }
+    }
+
+    /// A malicious client turns the proof of rejection it got into a "proof of
+    /// acceptance" (the same header, certificate and path under a lock entry) and sends
+    /// an unlock-to-commit with it to the output shards.
+    fn forge(&mut self, c: &ClientTx, named: &[ShardId]) {
+        let id = c.xtx.id();
+        let declaration = c.xtx.declaration_hash(id);
+        let mut poas = Vec::with_capacity(named.len());
+        for shard in named {
+            let Some(proof) = c.proofs.iter().find(|p| {
+                p.entry.shard() == *shard
+                    && matches!(p.entry, Entry::Lock { .. } | Entry::Reject { .. })
+            }) else {
+                return;
+            };
+            let mut poa = (**proof).clone();
+            poa.entry = Entry::Lock {
+                tx: id,
+                shard: *shard,
+                value: c.xtx.part_value(*shard),
+                declaration,
+            };
+            poas.push(poa);
+        }
+        self.counters.forged_sent += 1;
+        let unlock = Arc::new(UnlockToCommit {
+            xtx: (*c.xtx).clone(),
+            poas,
+        });
+        for shard in c.xtx.output_shards(self.shard_count) {
+            self.send(
+                shard,
+                XBody::Commit {
+                    unlock: Arc::clone(&unlock),
+                    client: self.shard,
+                },
+            );
+        }
+    }
+
+    /// The lock requests waiting to be ordered, with the witnesses this shard verifies
+    /// for each (`(op position, owner, signature)` over the transaction id).
+    pub fn lock_witnesses(&self) -> impl Iterator<Item = (usize, &CrossTx)> {
+        self.ops.iter().enumerate().filter_map(|(k, op)| match op {
+            XOp::Lock { xtx, .. } => Some((k, &**xtx)),
+            _ => None,
+        })
+    }
+
+    /// Orders every queued request (the normal league, at a FinalBlock; both UTXO views
+    /// agree on entry): applies it to `utxo` with the core state machine and mirrors the
+    /// effect on `utxo_order`. `verdicts[k]` is the signature verdict of op `k` (locks).
+    /// Returns the entries for the FinalBlock and the held transactions a commit here
+    /// released.
+    pub fn apply(
+        &mut self,
+        utxo: &mut UtxoSet,
+        utxo_order: &mut UtxoSet,
+        verdicts: &[Signatures],
+        height: u64,
+    ) -> (Vec<XEntry>, Vec<Held>) {
+        let ops = std::mem::take(&mut self.ops);
+        let mut entries = Vec::with_capacity(ops.len());
+        let mut released = Vec::new();
+        for (k, op) in ops.into_iter().enumerate() {
+            match op {
+                XOp::Lock { xtx, client } => match self.state.lock(utxo, &xtx, verdicts[k]) {
+                    Ok(decided) if decided.fresh => {
+                        if let Entry::Lock { tx, .. } = decided.entry {
+                            let part: Vec<OutPoint> =
+                                xtx.part(self.shard).map(|(o, _)| *o).collect();
+                            utxo_order
+                                .lock_inputs(tx, &part)
+                                .expect("both views agree when the normal league orders Atomix");
+                            self.counters.locks += 1;
+                        } else {
+                            self.counters.rejects += 1;
+                        }
+                        self.watch
+                            .entry(decided.entry.tx())
+                            .or_insert_with(|| Watch {
+                                proofs: Vec::new(),
+                                last: height,
+                                client,
+                            });
+                        entries.push(XEntry {
+                            entry: decided.entry,
+                            xtx,
+                            client,
+                        });
+                    }
+                    Ok(_) => self.counters.repeats += 1,
+                    Err(e) => self.refused(&e),
+                },
+                XOp::Commit { unlock, client } => {
+                    match self.state.unlock_commit(
+                        utxo,
+                        &unlock,
+                        &mut self.verifier,
+                        &*self.federation,
+                    ) {
+                        Ok(CommitOutcome::Applied { entry, created, .. }) => {
+                            let xtx = &unlock.xtx;
+                            let id = entry.tx();
+                            let part: Vec<OutPoint> =
+                                xtx.part(self.shard).map(|(o, _)| *o).collect();
+                            if !part.is_empty() {
+                                utxo_order.commit_lock(id, &part).expect("both views agree");
+                            }
+                            for (index, out) in xtx.tx.outputs.iter().enumerate() {
+                                if out.owner.shard(self.shard_count) == self.shard {
+                                    utxo_order
+                                        .create(
+                                            OutPoint {
+                                                tx: id,
+                                                index: index as u32,
+                                            },
+                                            *out,
+                                        )
+                                        .expect("both views agree");
+                                }
+                            }
+                            self.counters.commits += 1;
+                            self.counters.created += u128::from(created.0);
+                            if self.incoming.remove(&id)
+                                && let Some(held) = self.held.remove(&id)
+                            {
+                                released.extend(held);
+                            }
+                            entries.push(XEntry {
+                                entry,
+                                xtx: Arc::new(xtx.clone()),
+                                client,
+                            });
+                        }
+                        Ok(CommitOutcome::AlreadyCommitted | CommitOutcome::NotInvolved) => {
+                            self.counters.repeats += 1
+                        }
+                        Err(e) => self.refused(&e),
+                    }
+                }
+                XOp::Abort {
+                    unlock,
+                    xtx,
+                    client,
+                } => {
+                    match self.state.unlock_abort(
+                        utxo,
+                        &unlock,
+                        &mut self.verifier,
+                        &*self.federation,
+                    ) {
+                        Ok(AbortOutcome::Applied { entry, .. }) => {
+                            let part: Vec<OutPoint> =
+                                xtx.part(self.shard).map(|(o, _)| *o).collect();
+                            utxo_order
+                                .abort_lock(entry.tx(), &part)
+                                .expect("both views agree");
+                            self.counters.aborts += 1;
+                            entries.push(XEntry { entry, xtx, client });
+                        }
+                        Ok(AbortOutcome::AlreadyAborted | AbortOutcome::NotLocked) => {
+                            self.counters.repeats += 1
+                        }
+                        Err(e) => self.refused(&e),
+                    }
+                }
+            }
+        }
+        (entries, released)
+    }
+
+    fn refused(&mut self, error: &AtomixError) {
+        let kind = match error {
+            AtomixError::CrossTx(_) => "malformed",
+            AtomixError::NotInputShard { .. } => "not_input_shard",
+            AtomixError::Proof { .. } => "bad_proof",
+            AtomixError::WrongTx { .. } => "wrong_tx",
+            AtomixError::ShardNotNamed { .. } => "shard_not_named",
+            AtomixError::MissingPoa { .. } => "missing_poa",
+            AtomixError::DuplicateProof { .. } => "duplicate_proof",
+            AtomixError::NotPoa { .. } => "not_poa",
+            AtomixError::DeclarationMismatch { .. } => "declaration_mismatch",
+            AtomixError::ValueMismatch { .. } => "value_mismatch",
+            AtomixError::NotAbortEvidence { .. } => "not_abort_evidence",
+            AtomixError::Conflict { .. } => "conflict",
+            AtomixError::Utxo(_) => "utxo",
+        };
+        *self.counters.refused.entry(kind).or_default() += 1;
+    }
+
+    /// Whether an intra-shard transaction that found `outpoint` unknown waits for it: a
+    /// cross-shard transaction pays it and has not committed here yet.
+    pub fn hold(&mut self, outpoint: &OutPoint, held: Held) -> bool {
+        if !self.incoming.contains(&outpoint.tx) {
+            return false;
+        }
+        self.counters.waits += 1;
+        self.held.entry(outpoint.tx).or_default().push(held);
+        true
+    }
+
+    /// The block holding `entries` is persisted: publish their proofs to each
+    /// transaction's client and to its named input shards.
+    pub fn publish(&mut self, proofs: Vec<(Proof, Arc<CrossTx>, ShardId)>) {
+        for (proof, xtx, client) in proofs {
+            let proof = Arc::new(proof);
+            let named = xtx.input_shards();
+            let mut to: Vec<ShardId> = named.clone();
+            if !to.contains(&client) {
+                to.push(client);
+            }
+            for shard in to {
+                self.counters.proofs_published += 1;
+                self.send(
+                    shard,
+                    XBody::Proof {
+                        proof: Arc::clone(&proof),
+                        client,
+                        for_client: shard == client,
+                        named: named.contains(&shard),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The coordinator rule, at a FinalBlock of height `height`: every watched
+    /// transaction whose last proof is `t_unlock` blocks old is looked at; what is
+    /// missing is sent, what is done or no longer this shard's concern is forgotten.
+    pub fn coordinate(&mut self, height: u64) {
+        let due: Vec<TxId> = self
+            .watch
+            .iter()
+            .filter(|(_, w)| height.saturating_sub(w.last) >= self.t_unlock)
+            .map(|(tx, _)| *tx)
+            .collect();
+        for tx in due {
+            let watch = self.watch.get(&tx).expect("listed");
+            let since = height.saturating_sub(watch.last);
+            let client = watch.client;
+            let resolution = self.state.coordinate(
+                &tx,
+                since,
+                self.t_unlock,
+                watch.proofs.iter().map(|p| &**p),
+                &mut self.verifier,
+                &*self.federation,
+            );
+            match resolution {
+                None if self.state.role(&tx).is_some() => continue,
+                None | Some(Resolution::Done) => {
+                    self.watch.remove(&tx);
+                    continue;
+                }
+                Some(Resolution::Forward { xtx, to }) => {
+                    self.counters.coordinator_forwards += 1;
+                    let xtx = Arc::new(xtx);
+                    for shard in to {
+                        self.send(
+                            shard,
+                            XBody::Lock {
+                                xtx: Arc::clone(&xtx),
+                                client,
+                            },
+                        );
+                    }
+                }
+                Some(Resolution::Commit { unlock, to }) => {
+                    self.counters.coordinator_commits += 1;
+                    let unlock = Arc::new(unlock);
+                    for shard in to {
+                        self.send(
+                            shard,
+                            XBody::Commit {
+                                unlock: Arc::clone(&unlock),
+                                client,
+                            },
+                        );
+                    }
+                }
+                Some(Resolution::Abort { unlock, to }) => {
+                    self.counters.coordinator_aborts += 1;
+                    let xtx = Arc::new(
+                        self.state
+                            .decision(&tx)
+                            .expect("a role needs a decision")
+                            .xtx
+                            .clone(),
+                    );
+                    let unlock = Arc::new(*unlock);
+                    for shard in to {
+                        self.send(
+                            shard,
+                            XBody::Abort {
+                                unlock: Arc::clone(&unlock),
+                                xtx: Arc::clone(&xtx),
+                                client,
+                            },
+                        );
+                    }
+                }
+            }
+            if let Some(watch) = self.watch.get_mut(&tx) {
+                watch.last = height;
+            }
+        }
+    }
+}
