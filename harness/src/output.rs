@@ -200,6 +200,9 @@ pub struct AtomixSummary {
     /// Intra-shard transactions that waited for an output a cross-shard transaction
     /// pays them.
     pub waits: u64,
+    /// Lock requests held back a FinalBlock because an input was not known yet (the
+    /// client waits for its funds to confirm at the input shard).
+    pub lock_waits: u64,
     /// Cross-shard messages sent between workers, and sends that found a full channel.
     pub messages: u64,
     /// See `messages`.
@@ -249,6 +252,7 @@ impl AtomixSummary {
             s.replays_sent += c.replays_sent;
             s.proofs_published += c.proofs_published;
             s.waits += c.waits;
+            s.lock_waits += c.lock_waits;
             s.messages += c.messages;
             s.backpressure += c.backpressure;
             s.mismatched += c.mismatched;

@@ -125,6 +125,11 @@ pub enum XOp {
         xtx: Arc<CrossTx>,
         /// The client's home.
         client: ShardId,
+        /// FinalBlocks it was held back because an input is not known here yet.
+        waited: u64,
+        /// The verdict on the witnesses this shard verifies, once verified (in the
+        /// ordering step's next batch, or at the FinalBlock).
+        verdict: Option<Signatures>,
     },
     /// An unlock-to-commit.
     Commit {
@@ -144,13 +149,34 @@ pub enum XOp {
     },
 }
 
+/// A shared cross-shard transaction: on its own, or inside the unlock-to-commit that
+/// carried it (no copy per entry).
+#[derive(Clone, Debug)]
+pub enum TxRef {
+    /// The transaction.
+    Tx(Arc<CrossTx>),
+    /// The transaction of an unlock-to-commit.
+    Unlock(Arc<UnlockToCommit>),
+}
+
+impl std::ops::Deref for TxRef {
+    type Target = CrossTx;
+
+    fn deref(&self) -> &CrossTx {
+        match self {
+            TxRef::Tx(xtx) => xtx,
+            TxRef::Unlock(unlock) => &unlock.xtx,
+        }
+    }
+}
+
 /// An entry a FinalBlock carries, with what publishing its proof needs.
 #[derive(Clone, Debug)]
 pub struct XEntry {
     /// The entry.
     pub entry: Entry,
     /// The transaction it is about (logged with the entry).
-    pub xtx: Arc<CrossTx>,
+    pub xtx: TxRef,
     /// The client's home.
     pub client: ShardId,
 }
@@ -232,6 +258,8 @@ pub struct AtomixCounters {
     pub proofs_published: u64,
     /// Intra-shard transactions that waited for a cross-shard output.
     pub waits: u64,
+    /// Lock requests held back a FinalBlock because an input was not known yet.
+    pub lock_waits: u64,
     /// Value of the outputs commits created here.
     pub created: u128,
     /// Outcomes that differ from the workload's expectation.
@@ -252,6 +280,11 @@ struct ClientTx {
     expected: CrossExpected,
     proofs: Vec<Arc<Proof>>,
     unlock_sent: bool,
+    /// Proofs verified so far (the first ones).
+    verified: usize,
+    /// The client resolved the decided transaction (and sent its unlock, unless it
+    /// misbehaves).
+    acted: bool,
     forged: bool,
     commit: Option<Arc<UnlockToCommit>>,
 }
@@ -441,6 +474,8 @@ impl AtomixNode {
                 expected: item.expected,
                 proofs: Vec::new(),
                 unlock_sent: false,
+                verified: 0,
+                acted: false,
                 forged: false,
                 commit: None,
             },
@@ -455,7 +490,12 @@ impl AtomixNode {
     /// A message arrived for this shard.
     pub fn deliver(&mut self, body: XBody, height: u64) {
         match body {
-            XBody::Lock { xtx, client } => self.ops.push(XOp::Lock { xtx, client }),
+            XBody::Lock { xtx, client } => self.ops.push(XOp::Lock {
+                xtx,
+                client,
+                waited: 0,
+                verdict: None,
+            }),
             XBody::Commit { unlock, client } => self.ops.push(XOp::Commit { unlock, client }),
             XBody::Abort {
                 unlock,
@@ -511,6 +551,27 @@ impl AtomixNode {
             c.forged = true;
             self.forge(c, &named);
         }
+        // Proofs are verified when they can change what the client does: all at once
+        // when every named shard decided (to build the unlock), then the later ones
+        // once every shard that must apply the unlock published that it did (to finish).
+        if !decided {
+            return false;
+        }
+        if c.acted {
+            if !settled(&c.xtx, &c.proofs, self.shard_count) {
+                return false;
+            }
+            let (verifier, federation) = (&mut self.client_verifier, &*self.federation);
+            let mut k = 0;
+            c.proofs.retain(|p| {
+                k += 1;
+                k <= c.verified || verifier.verify(p, federation).is_ok()
+            });
+            c.verified = c.proofs.len();
+            return settled(&c.xtx, &c.proofs, self.shard_count) && self.finish(c);
+        }
+        c.acted = true;
+        c.verified = c.proofs.len();
         let resolution = resolve(
             &c.xtx,
             self.shard_count,
@@ -519,7 +580,11 @@ impl AtomixNode {
             &*self.federation,
         );
         match resolution {
-            Resolution::Forward { .. } => false,
+            Resolution::Forward { .. } => {
+                // A decision's proof did not verify: wait for more.
+                c.acted = false;
+                false
+            }
             Resolution::Commit { unlock, to } => {
                 if !c.unlock_sent {
                     c.unlock_sent = true;
@@ -565,64 +630,66 @@ impl AtomixNode {
                 }
                 false
             }
-            Resolution::Done => {
-                if !decided {
-                    return false;
-                }
-                let committed = c
-                    .proofs
-                    .iter()
-                    .any(|p| matches!(p.entry, Entry::Commit { .. }));
-                if committed
-                    && c.client == ClientBehaviour::ReplayCommit
-                    && let Some(unlock) = c.commit.take()
-                {
-                    self.counters.replays_sent += 1;
-                    for shard in c.xtx.involved_shards(self.shard_count) {
-                        self.send(
-                            shard,
-                            XBody::Commit {
-                                unlock: Arc::clone(&unlock),
-                                client: self.shard,
-                            },
-                        );
-                    }
-                }
-                let refusal = if committed {
-                    None
-                } else {
-                    c.proofs.iter().find_map(|p| match p.entry {
-                        Entry::Reject { reason, .. } => Some(reason),
-                        _ => None,
-                    })
-                };
-                if committed {
-                    self.counters.committed += 1;
-                } else {
-                    self.counters.aborted += 1;
-                    let slot = refusal.map_or(Refusal::ALL.len(), |r| {
-                        Refusal::ALL.iter().position(|x| *x == r).expect("listed")
-                    });
-                    self.counters.aborted_by[slot] += 1;
-                }
-                let as_expected = match c.expected {
-                    CrossExpected::Commit => committed,
-                    CrossExpected::Abort => !committed,
-                    CrossExpected::AtMostOne { .. } => true,
-                };
-                if !as_expected {
-                    self.counters.mismatched += 1;
-                }
-                self.finished.push(Finished {
-                    index: c.index,
-                    intended: c.intended,
-                    committed,
-                    refusal,
-                    expected: c.expected,
-                });
-                true
+            Resolution::Done => self.finish(c),
+        }
+    }
+
+    /// The client's transaction is finished everywhere: counted, compared with the
+    /// workload's expectation, reported; a replaying client sends its commit again.
+    /// Returns `true`.
+    fn finish(&mut self, c: &mut ClientTx) -> bool {
+        let committed = c
+            .proofs
+            .iter()
+            .any(|p| matches!(p.entry, Entry::Commit { .. }));
+        if committed
+            && c.client == ClientBehaviour::ReplayCommit
+            && let Some(unlock) = c.commit.take()
+        {
+            self.counters.replays_sent += 1;
+            for shard in c.xtx.involved_shards(self.shard_count) {
+                self.send(
+                    shard,
+                    XBody::Commit {
+                        unlock: Arc::clone(&unlock),
+                        client: self.shard,
+                    },
+                );
             }
         }
+        let refusal = if committed {
+            None
+        } else {
+            c.proofs.iter().find_map(|p| match p.entry {
+                Entry::Reject { reason, .. } => Some(reason),
+                _ => None,
+            })
+        };
+        if committed {
+            self.counters.committed += 1;
+        } else {
+            self.counters.aborted += 1;
+            let slot = refusal.map_or(Refusal::ALL.len(), |r| {
+                Refusal::ALL.iter().position(|x| *x == r).expect("listed")
+            });
+            self.counters.aborted_by[slot] += 1;
+        }
+        let as_expected = match c.expected {
+            CrossExpected::Commit => committed,
+            CrossExpected::Abort => !committed,
+            CrossExpected::AtMostOne { .. } => true,
+        };
+        if !as_expected {
+            self.counters.mismatched += 1;
+        }
+        self.finished.push(Finished {
+            index: c.index,
+            intended: c.intended,
+            committed,
+            refusal,
+            expected: c.expected,
+        });
+        true
     }
 
     /// A malicious client turns the proof of rejection it got into a "proof of
@@ -664,33 +731,71 @@ impl AtomixNode {
         }
     }
 
-    /// The lock requests waiting to be ordered, with the witnesses this shard verifies
-    /// for each (`(op position, owner, signature)` over the transaction id).
-    pub fn lock_witnesses(&self) -> impl Iterator<Item = (usize, &CrossTx)> {
+    /// The queued lock requests whose signatures are not verified yet, by queue
+    /// position.
+    pub fn unverified(&self) -> impl Iterator<Item = (usize, &CrossTx)> {
         self.ops.iter().enumerate().filter_map(|(k, op)| match op {
-            XOp::Lock { xtx, .. } => Some((k, &**xtx)),
+            XOp::Lock {
+                xtx, verdict: None, ..
+            } => Some((k, &**xtx)),
             _ => None,
         })
     }
 
+    /// Records the verdict on the witnesses of the lock request at queue position `k`.
+    pub fn set_verdict(&mut self, k: usize, signatures: Signatures) {
+        if let Some(XOp::Lock { verdict, .. }) = self.ops.get_mut(k) {
+            *verdict = Some(signatures);
+        }
+    }
+
     /// Orders every queued request (the normal league, at a FinalBlock; both UTXO views
-    /// agree on entry): applies it to `utxo` with the core state machine and mirrors the
-    /// effect on `utxo_order`. `verdicts[k]` is the signature verdict of op `k` (locks).
+    /// agree on entry; every lock request's signatures are verified): applies it to
+    /// `utxo` with the core state machine and mirrors the effect on `utxo_order`.
     /// Returns the entries for the FinalBlock and the held transactions a commit here
     /// released.
     pub fn apply(
         &mut self,
         utxo: &mut UtxoSet,
         utxo_order: &mut UtxoSet,
-        verdicts: &[Signatures],
         height: u64,
     ) -> (Vec<XEntry>, Vec<Held>) {
         let ops = std::mem::take(&mut self.ops);
+        let mut held_back = Vec::new();
         let mut entries = Vec::with_capacity(ops.len());
         let mut released = Vec::new();
-        for (k, op) in ops.into_iter().enumerate() {
+        for op in ops {
             match op {
-                XOp::Lock { xtx, client } => match self.state.lock(utxo, &xtx, verdicts[k]) {
+                XOp::Lock {
+                    xtx,
+                    client,
+                    waited,
+                    verdict,
+                } if waited < self.t_unlock
+                    && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
+                    && self.state.decision(&xtx.id()).is_none() =>
+                {
+                    // An input this shard does not know (yet): its client only asks
+                    // once its funds are confirmed here, so the request waits for the
+                    // next FinalBlock, up to `t_unlock` of them; then it is decided.
+                    self.counters.lock_waits += 1;
+                    held_back.push(XOp::Lock {
+                        xtx,
+                        client,
+                        waited: waited + 1,
+                        verdict,
+                    });
+                }
+                XOp::Lock {
+                    xtx,
+                    client,
+                    verdict,
+                    ..
+                } => match self.state.lock(
+                    utxo,
+                    &xtx,
+                    verdict.expect("lock requests are verified before they are ordered"),
+                ) {
                     Ok(decided) if decided.fresh => {
                         if let Entry::Lock { tx, .. } = decided.entry {
                             let part: Vec<OutPoint> =
@@ -711,7 +816,7 @@ impl AtomixNode {
                             });
                         entries.push(XEntry {
                             entry: decided.entry,
-                            xtx,
+                            xtx: TxRef::Tx(xtx),
                             client,
                         });
                     }
@@ -755,7 +860,7 @@ impl AtomixNode {
                             }
                             entries.push(XEntry {
                                 entry,
-                                xtx: Arc::new(xtx.clone()),
+                                xtx: TxRef::Unlock(Arc::clone(&unlock)),
                                 client,
                             });
                         }
@@ -783,7 +888,11 @@ impl AtomixNode {
                                 .abort_lock(entry.tx(), &part)
                                 .expect("both views agree");
                             self.counters.aborts += 1;
-                            entries.push(XEntry { entry, xtx, client });
+                            entries.push(XEntry {
+                                entry,
+                                xtx: TxRef::Tx(xtx),
+                                client,
+                            });
                         }
                         Ok(AbortOutcome::AlreadyAborted | AbortOutcome::NotLocked) => {
                             self.counters.repeats += 1
@@ -793,6 +902,7 @@ impl AtomixNode {
                 }
             }
         }
+        self.ops = held_back;
         (entries, released)
     }
 
@@ -828,7 +938,7 @@ impl AtomixNode {
 
     /// The block holding `entries` is persisted: publish their proofs to each
     /// transaction's client and to its named input shards.
-    pub fn publish(&mut self, proofs: Vec<(Proof, Arc<CrossTx>, ShardId)>) {
+    pub fn publish(&mut self, proofs: Vec<(Proof, TxRef, ShardId)>) {
         for (proof, xtx, client) in proofs {
             let proof = Arc::new(proof);
             let named = xtx.input_shards();
@@ -863,6 +973,17 @@ impl AtomixNode {
             .collect();
         for tx in due {
             let watch = self.watch.get(&tx).expect("listed");
+            // The proofs that reached this shard show the transaction finished: nothing
+            // is left to coordinate (a liveness shortcut; the proofs are verified
+            // whenever the coordinator acts on them).
+            if self
+                .state
+                .decision(&tx)
+                .is_some_and(|d| settled(&d.xtx, &watch.proofs, self.shard_count))
+            {
+                self.watch.remove(&tx);
+                continue;
+            }
             let since = height.saturating_sub(watch.last);
             let client = watch.client;
             let resolution = self.state.coordinate(
@@ -932,4 +1053,27 @@ impl AtomixNode {
             }
         }
     }
+}
+
+/// Whether `proofs` (entries only; [`resolve`] verifies them) show `xtx` finished: every
+/// named shard decided, and either every involved shard applied the commit or every
+/// named shard that locked applied the abort.
+fn settled(xtx: &CrossTx, proofs: &[Arc<Proof>], shard_count: u32) -> bool {
+    let has = |shard: ShardId, kind: &str| {
+        proofs
+            .iter()
+            .any(|p| p.entry.shard() == shard && p.entry.kind() == kind)
+    };
+    let named = xtx.input_shards();
+    let decided = named
+        .iter()
+        .all(|&shard| has(shard, "lock") || has(shard, "reject"));
+    decided
+        && (xtx
+            .involved_shards(shard_count)
+            .into_iter()
+            .all(|shard| has(shard, "commit"))
+            || named
+                .iter()
+                .all(|&shard| !has(shard, "lock") || has(shard, "abort")))
 }

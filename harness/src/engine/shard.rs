@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError};
-use ioschain_core::atomix::{self as xs, CrossTx, Signatures};
+use ioschain_core::atomix::{self as xs, Signatures};
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
 use ioschain_core::crypto::sig::{BatchVerifier, KeyCache};
@@ -60,13 +60,13 @@ use ioschain_core::pob::optblock::{
 use ioschain_core::pob::sample::{Sample, route};
 use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
-use ioschain_core::types::{Epoch, Hash, Height, ShardId, TxId, ValidatorId};
+use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
 use ioschain_workloads::{Expected, ShardWorkload, Workload};
 use rustc_hash::FxHashMap;
 
 use super::Clock;
-use super::atomix::{AtomixNode, Federation, Held, Release, XBody, XEntry};
+use super::atomix::{AtomixNode, Federation, Held, Release, TxRef, XBody, XEntry};
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
@@ -146,7 +146,7 @@ struct Sealed {
     intended: Vec<u64>,
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
-    publish: Vec<(xs::Proof, Arc<CrossTx>, ShardId)>,
+    publish: Vec<(xs::Proof, TxRef, ShardId)>,
 }
 
 /// Where the ordering step sends a transaction.
@@ -744,7 +744,11 @@ impl Shard {
             self.batch_id.push(id);
             self.batch_verdict.push(verdict);
         }
+        let base = self.batch_index.len() as u32;
+        let pushed = self.push_lock_witnesses(base);
         self.run_verifier();
+        self.settle_lock_witnesses(pushed, base);
+        self.bad.retain(|&tag| tag < base);
         for &position in &self.bad {
             // Entries are tagged by transaction; the first witness stands for the owner
             // in the rejection's detail (the counted reason is exact).
@@ -1614,7 +1618,7 @@ impl Shard {
             xs::block_proofs(&header, &certificate, &xs_entries)
                 .into_iter()
                 .zip(entries)
-                .map(|(proof, e)| (proof, Arc::clone(&e.xtx), e.client))
+                .map(|(proof, e)| (proof, e.xtx.clone(), e.client))
                 .collect()
         };
         let append = Append {
@@ -1744,36 +1748,13 @@ impl Shard {
         self.seal_all();
         self.check_arrivals();
         self.flush_direct();
-        let shard_count = self.workload.shards.len() as u32;
-        let mut verdicts = vec![Signatures::Valid; self.atomix.ops.len()];
-        let mut first_witness = vec![None; self.atomix.ops.len()];
-        for (k, xtx) in self.atomix.lock_witnesses() {
-            let id = xtx.id();
-            for witness in xtx.witnesses_of(self.id, shard_count) {
-                first_witness[k].get_or_insert(witness.owner);
-                match self.keys.get(&witness.owner) {
-                    Some(key) => {
-                        self.verifier
-                            .push(id.0.0, &witness.signature, key, k as u32);
-                        self.counters.signatures += 1;
-                    }
-                    None => {
-                        verdicts[k] = Signatures::Bad {
-                            owner: witness.owner,
-                        }
-                    }
-                }
-            }
-        }
+        // Lock requests that arrived since the last ordering batch.
+        let pushed = self.push_lock_witnesses(0);
         self.run_verifier();
-        for &k in &self.bad {
-            if let Some(owner) = first_witness[k as usize] {
-                verdicts[k as usize] = Signatures::Bad { owner };
-            }
-        }
+        self.settle_lock_witnesses(pushed, 0);
         let (entries, released) =
             self.atomix
-                .apply(&mut self.utxo, &mut self.utxo_order, &verdicts, self.height);
+                .apply(&mut self.utxo, &mut self.utxo_order, self.height);
         let now_ns = self.clock.now_ns();
         for held in released {
             // Its cross-shard input exists now: the client sends it at once.
@@ -1794,6 +1775,60 @@ impl Shard {
                 unsampled: 0,
                 atomix: entries,
             });
+        }
+    }
+
+    /// Queues the witnesses of every unverified lock request into the ordering
+    /// verifier, tagged `base + k` (`k`: the request's queue position), so they share the
+    /// next batch (large batches verify faster per signature). Returns the queue
+    /// positions pushed, with each request's first witness, and settles at once the
+    /// requests with a witness whose key is not a curve point.
+    fn push_lock_witnesses(&mut self, base: u32) -> Vec<(usize, Owner)> {
+        let shard_count = self.workload.shards.len() as u32;
+        let mut pushed = Vec::new();
+        let mut bad_keys = Vec::new();
+        for (k, xtx) in self.atomix.unverified() {
+            let id = xtx.id();
+            let mut first = None;
+            for witness in xtx.witnesses_of(self.id, shard_count) {
+                first.get_or_insert(witness.owner);
+                match self.keys.get(&witness.owner) {
+                    Some(key) => {
+                        self.verifier
+                            .push(id.0.0, &witness.signature, key, base + k as u32);
+                        self.counters.signatures += 1;
+                    }
+                    None => bad_keys.push((k, witness.owner)),
+                }
+            }
+            if let Some(owner) = first {
+                pushed.push((k, owner));
+            } else {
+                // No witness of this shard: the state machine refuses it (wrong
+                // witness) whatever the verdict.
+                pushed.push((k, Owner([0; 32])));
+            }
+        }
+        for &(k, owner) in &bad_keys {
+            self.atomix.set_verdict(k, Signatures::Bad { owner });
+        }
+        pushed.retain(|(k, _)| !bad_keys.iter().any(|(b, _)| b == k));
+        pushed
+    }
+
+    /// Records the verdicts of the lock requests [`Shard::push_lock_witnesses`] queued
+    /// with tag base `base`, from the verifier's failures in `self.bad`.
+    fn settle_lock_witnesses(&mut self, pushed: Vec<(usize, Owner)>, base: u32) {
+        for (k, owner) in pushed {
+            let bad = self.bad.contains(&(base + k as u32));
+            self.atomix.set_verdict(
+                k,
+                if bad {
+                    Signatures::Bad { owner }
+                } else {
+                    Signatures::Valid
+                },
+            );
         }
     }
 
