@@ -77,6 +77,11 @@ pub enum XBody {
         xtx: Arc<CrossTx>,
         /// The client's home shard.
         client: ShardId,
+        /// The sender spends outputs it knows exist (its own, confirmed): the shard
+        /// holds the request until it knows them too, however long that takes. A
+        /// request without this (a coordinator's forward, a client spending an output
+        /// that never existed) waits at most `t_unlock` FinalBlocks.
+        funded: bool,
     },
     /// Unlock-to-commit.
     Commit {
@@ -105,6 +110,12 @@ pub enum XBody {
         /// The receiver is a named input shard (coordinator logic takes it).
         named: bool,
     },
+    /// The client of a cross-shard transaction that aborted tells its payees' shards:
+    /// what their clients held back waiting for its outputs goes out now (and fails).
+    Unpaid {
+        /// The transaction.
+        tx: TxId,
+    },
 }
 
 /// A message and its destination.
@@ -127,6 +138,8 @@ pub enum XOp {
         client: ShardId,
         /// FinalBlocks it was held back because an input is not known here yet.
         waited: u64,
+        /// See [`XBody::Lock`].
+        funded: bool,
         /// The verdict on the witnesses this shard verifies, once verified (in the
         /// ordering step's next batch, or at the FinalBlock).
         verdict: Option<Signatures>,
@@ -274,6 +287,9 @@ pub struct AtomixCounters {
 #[derive(Debug)]
 struct ClientTx {
     xtx: Arc<CrossTx>,
+    /// Its named input shards and involved shards (computed once).
+    named: Vec<ShardId>,
+    involved: Vec<ShardId>,
     index: u32,
     intended: u64,
     client: ClientBehaviour,
@@ -322,6 +338,9 @@ pub struct AtomixNode {
     held: FxHashMap<TxId, Vec<Held>>,
     /// Clients that finished since the shard last looked.
     pub finished: Vec<Finished>,
+    /// Held transactions whose payment will never come (its transaction aborted),
+    /// since the shard last looked: their clients send them now.
+    pub released: Vec<Held>,
     t_unlock: u64,
     /// Counts.
     pub counters: AtomixCounters,
@@ -362,6 +381,7 @@ impl AtomixNode {
             incoming,
             held: FxHashMap::default(),
             finished: Vec::new(),
+            released: Vec::new(),
             t_unlock,
             counters: AtomixCounters::default(),
         }
@@ -398,6 +418,10 @@ impl AtomixNode {
     /// The first of a conflicting pair waits for its partner, then both go out with
     /// their lock requests in opposite orders at the two input shards.
     pub fn dispatch(&mut self, first: Release<'_>, second: Option<Release<'_>>) {
+        // An honest client spends only its own confirmed outputs; the workload's
+        // transactions meant to abort spend one that never existed.
+        let funded = |r: &Release<'_>| r.item.expected != CrossExpected::Abort;
+        let first_funded = funded(&first);
         let first = self.start(first);
         let Some(second) = second else {
             for shard in first.input_shards() {
@@ -407,11 +431,13 @@ impl AtomixNode {
                     XBody::Lock {
                         xtx,
                         client: self.shard,
+                        funded: first_funded,
                     },
                 );
             }
             return;
         };
+        let second_funded = funded(&second);
         let second = self.start(second);
         // Opposite orders: the smallest input shard hears the first one first, every
         // other shard the second one first.
@@ -422,12 +448,18 @@ impl AtomixNode {
                 (&second, &first)
             };
             for xtx in [a, b] {
+                let funded = if Arc::ptr_eq(xtx, &first) {
+                    first_funded
+                } else {
+                    second_funded
+                };
                 let xtx = Arc::clone(xtx);
                 self.send(
                     shard,
                     XBody::Lock {
                         xtx,
                         client: self.shard,
+                        funded,
                     },
                 );
             }
@@ -467,6 +499,8 @@ impl AtomixNode {
         self.clients.insert(
             xtx.id(),
             ClientTx {
+                named: xtx.input_shards(),
+                involved: xtx.involved_shards(self.shard_count),
                 xtx: Arc::clone(&xtx),
                 index: item.index,
                 intended,
@@ -490,9 +524,14 @@ impl AtomixNode {
     /// A message arrived for this shard.
     pub fn deliver(&mut self, body: XBody, height: u64) {
         match body {
-            XBody::Lock { xtx, client } => self.ops.push(XOp::Lock {
+            XBody::Lock {
                 xtx,
                 client,
+                funded,
+            } => self.ops.push(XOp::Lock {
+                xtx,
+                client,
+                funded,
                 waited: 0,
                 verdict: None,
             }),
@@ -506,6 +545,13 @@ impl AtomixNode {
                 xtx,
                 client,
             }),
+            XBody::Unpaid { tx } => {
+                if self.incoming.remove(&tx)
+                    && let Some(held) = self.held.remove(&tx)
+                {
+                    self.released.extend(held);
+                }
+            }
             XBody::Proof {
                 proof,
                 client,
@@ -534,7 +580,13 @@ impl AtomixNode {
 
     /// The client's next step after a new proof. Returns whether it is finished.
     fn advance(&mut self, c: &mut ClientTx) -> bool {
-        let named = c.xtx.input_shards();
+        let named = std::mem::take(&mut c.named);
+        let finished = self.step(c, &named);
+        c.named = named;
+        finished
+    }
+
+    fn step(&mut self, c: &mut ClientTx, named: &[ShardId]) -> bool {
         let decided = named.iter().all(|shard| {
             c.proofs.iter().any(|p| {
                 p.entry.shard() == *shard
@@ -549,7 +601,7 @@ impl AtomixNode {
                 .any(|p| matches!(p.entry, Entry::Reject { .. }))
         {
             c.forged = true;
-            self.forge(c, &named);
+            self.forge(c, named);
         }
         // Proofs are verified when they can change what the client does: all at once
         // when every named shard decided (to build the unlock), then the later ones
@@ -558,7 +610,7 @@ impl AtomixNode {
             return false;
         }
         if c.acted {
-            if !settled(&c.xtx, &c.proofs, self.shard_count) {
+            if !settled(named, &c.involved, &c.proofs) {
                 return false;
             }
             let (verifier, federation) = (&mut self.client_verifier, &*self.federation);
@@ -568,7 +620,7 @@ impl AtomixNode {
                 k <= c.verified || verifier.verify(p, federation).is_ok()
             });
             c.verified = c.proofs.len();
-            return settled(&c.xtx, &c.proofs, self.shard_count) && self.finish(c);
+            return settled(named, &c.involved, &c.proofs) && self.finish(c);
         }
         c.acted = true;
         c.verified = c.proofs.len();
@@ -647,7 +699,7 @@ impl AtomixNode {
             && let Some(unlock) = c.commit.take()
         {
             self.counters.replays_sent += 1;
-            for shard in c.xtx.involved_shards(self.shard_count) {
+            for &shard in &c.involved {
                 self.send(
                     shard,
                     XBody::Commit {
@@ -673,6 +725,10 @@ impl AtomixNode {
                 Refusal::ALL.iter().position(|x| *x == r).expect("listed")
             });
             self.counters.aborted_by[slot] += 1;
+            let tx = c.xtx.id();
+            for shard in c.xtx.output_shards(self.shard_count) {
+                self.send(shard, XBody::Unpaid { tx });
+            }
         }
         let as_expected = match c.expected {
             CrossExpected::Commit => committed,
@@ -770,18 +826,20 @@ impl AtomixNode {
                     xtx,
                     client,
                     waited,
+                    funded,
                     verdict,
-                } if waited < self.t_unlock
+                } if (funded || waited < self.t_unlock)
                     && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
                     && self.state.decision(&xtx.id()).is_none() =>
                 {
-                    // An input this shard does not know (yet): its client only asks
-                    // once its funds are confirmed here, so the request waits for the
-                    // next FinalBlock, up to `t_unlock` of them; then it is decided.
+                    // An input this shard does not know (yet): the client asks again
+                    // once its funds are confirmed here (modelled as the request
+                    // waiting for the next FinalBlock; see `XBody::Lock::funded`).
                     self.counters.lock_waits += 1;
                     held_back.push(XOp::Lock {
                         xtx,
                         client,
+                        funded,
                         waited: waited + 1,
                         verdict,
                     });
@@ -976,11 +1034,14 @@ impl AtomixNode {
             // The proofs that reached this shard show the transaction finished: nothing
             // is left to coordinate (a liveness shortcut; the proofs are verified
             // whenever the coordinator acts on them).
-            if self
-                .state
-                .decision(&tx)
-                .is_some_and(|d| settled(&d.xtx, &watch.proofs, self.shard_count))
-            {
+            if self.state.decision(&tx).is_some_and(|d| {
+                let xtx = &d.xtx;
+                settled(
+                    &xtx.input_shards(),
+                    &xtx.involved_shards(self.shard_count),
+                    &watch.proofs,
+                )
+            }) {
                 self.watch.remove(&tx);
                 continue;
             }
@@ -1009,6 +1070,7 @@ impl AtomixNode {
                             XBody::Lock {
                                 xtx: Arc::clone(&xtx),
                                 client,
+                                funded: false,
                             },
                         );
                     }
@@ -1055,24 +1117,20 @@ impl AtomixNode {
     }
 }
 
-/// Whether `proofs` (entries only; [`resolve`] verifies them) show `xtx` finished: every
-/// named shard decided, and either every involved shard applied the commit or every
+/// Whether `proofs` (entries only; [`resolve`] verifies them) show a transaction with
+/// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
 /// named shard that locked applied the abort.
-fn settled(xtx: &CrossTx, proofs: &[Arc<Proof>], shard_count: u32) -> bool {
+fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
     let has = |shard: ShardId, kind: &str| {
         proofs
             .iter()
             .any(|p| p.entry.shard() == shard && p.entry.kind() == kind)
     };
-    let named = xtx.input_shards();
     let decided = named
         .iter()
         .all(|&shard| has(shard, "lock") || has(shard, "reject"));
     decided
-        && (xtx
-            .involved_shards(shard_count)
-            .into_iter()
-            .all(|shard| has(shard, "commit"))
+        && (involved.iter().all(|&shard| has(shard, "commit"))
             || named
                 .iter()
                 .all(|&shard| !has(shard, "lock") || has(shard, "abort")))

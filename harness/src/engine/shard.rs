@@ -1836,6 +1836,15 @@ impl Shard {
     pub fn deliver(&mut self, body: XBody) {
         self.metrics.at(self.clock.now_ns());
         self.atomix.deliver(body, self.height);
+        let now_ns = self.clock.now_ns();
+        for held in std::mem::take(&mut self.atomix.released) {
+            self.resubmits.push_front(Resubmit {
+                index: held.index,
+                retry: held.retry,
+                intended: held.intended,
+                due_ns: now_ns,
+            });
+        }
         for finished in std::mem::take(&mut self.atomix.finished) {
             if finished.committed {
                 self.metrics.record(Stage::CrossShard, finished.intended);
