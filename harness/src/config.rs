@@ -36,14 +36,17 @@ pub struct Config {
 pub struct AtomixSection {
     /// FinalBlocks of the coordinator shard without a new proof about a cross-shard
     /// transaction before it finishes the transaction itself (PROTOCOL.md §5.6's
-    /// `T_unlock`; a backup shard waits twice as long).
+    /// `T_unlock`; a backup shard waits twice as long). The default, 50 (1 s at the
+    /// default 20 ms FinalBlock interval), is several cross-shard latencies: a
+    /// coordinator that acts while the client is merely slow does harmless but costly
+    /// duplicate work, and under overload that feeds on itself.
     pub t_unlock_blocks: u64,
 }
 
 impl Default for AtomixSection {
     fn default() -> Self {
         AtomixSection {
-            t_unlock_blocks: 10,
+            t_unlock_blocks: 50,
         }
     }
 }

@@ -15,7 +15,8 @@ fn u(v: &Value) -> u64 {
 }
 
 /// A tiny run with cross-shard transactions: `shards` shards, 2,000 accounts, a quarter
-/// of the stream cross-shard, outputs mature after 300 positions, then `extra`.
+/// of the stream cross-shard, outputs mature after 300 positions, coordinators acting
+/// after 10 silent FinalBlocks, then `extra`.
 fn cross_run(shards: &str, extra: &[&str]) -> (Exit, Value) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
@@ -25,6 +26,8 @@ fn cross_run(shards: &str, extra: &[&str]) -> (Exit, Value) {
         "300",
         "--accounts",
         "2000",
+        "--t-unlock-blocks",
+        "10",
     ];
     args.extend_from_slice(extra);
     let (exit, s) = common::small_run_with(dir.path(), shards, common::tiny_run_any_mix(), &args);

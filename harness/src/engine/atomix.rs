@@ -326,6 +326,8 @@ pub struct AtomixNode {
     client_verifier: ProofVerifier,
     /// Requests waiting for the next FinalBlock.
     pub ops: Vec<XOp>,
+    /// The transactions of the lock requests in `ops`.
+    queued: FxHashSet<TxId>,
     /// Messages to send.
     pub outbox: Vec<XMsg>,
     clients: FxHashMap<TxId, ClientTx>,
@@ -374,6 +376,7 @@ impl AtomixNode {
             verifier: ProofVerifier::default(),
             client_verifier: ProofVerifier::default(),
             ops: Vec::new(),
+            queued: FxHashSet::default(),
             outbox: Vec::new(),
             clients: FxHashMap::default(),
             pair_first: None,
@@ -528,13 +531,34 @@ impl AtomixNode {
                 xtx,
                 client,
                 funded,
-            } => self.ops.push(XOp::Lock {
-                xtx,
-                client,
-                funded,
-                waited: 0,
-                verdict: None,
-            }),
+            } => {
+                // A request for a transaction whose request is still queued (held back
+                // for its inputs) joins it: one decision, made when the funds are here.
+                if !self.queued.insert(xtx.id()) {
+                    self.counters.repeats += 1;
+                    if funded {
+                        for op in &mut self.ops {
+                            if let XOp::Lock {
+                                xtx: queued,
+                                funded,
+                                ..
+                            } = op
+                                && queued.tx == xtx.tx
+                            {
+                                *funded = true;
+                            }
+                        }
+                    }
+                    return;
+                }
+                self.ops.push(XOp::Lock {
+                    xtx,
+                    client,
+                    funded,
+                    waited: 0,
+                    verdict: None,
+                })
+            }
             XBody::Commit { unlock, client } => self.ops.push(XOp::Commit { unlock, client }),
             XBody::Abort {
                 unlock,
@@ -849,38 +873,39 @@ impl AtomixNode {
                     client,
                     verdict,
                     ..
-                } => match self.state.lock(
-                    utxo,
-                    &xtx,
-                    verdict.expect("lock requests are verified before they are ordered"),
-                ) {
-                    Ok(decided) if decided.fresh => {
-                        if let Entry::Lock { tx, .. } = decided.entry {
-                            let part: Vec<OutPoint> =
-                                xtx.part(self.shard).map(|(o, _)| *o).collect();
-                            utxo_order
-                                .lock_inputs(tx, &part)
-                                .expect("both views agree when the normal league orders Atomix");
-                            self.counters.locks += 1;
-                        } else {
-                            self.counters.rejects += 1;
-                        }
-                        self.watch
-                            .entry(decided.entry.tx())
-                            .or_insert_with(|| Watch {
-                                proofs: Vec::new(),
-                                last: height,
+                } => {
+                    self.queued.remove(&xtx.id());
+                    let verdict =
+                        verdict.expect("lock requests are verified before they are ordered");
+                    match self.state.lock(utxo, &xtx, verdict) {
+                        Ok(decided) if decided.fresh => {
+                            if let Entry::Lock { tx, .. } = decided.entry {
+                                let part: Vec<OutPoint> =
+                                    xtx.part(self.shard).map(|(o, _)| *o).collect();
+                                utxo_order.lock_inputs(tx, &part).expect(
+                                    "both views agree when the normal league orders Atomix",
+                                );
+                                self.counters.locks += 1;
+                            } else {
+                                self.counters.rejects += 1;
+                            }
+                            self.watch
+                                .entry(decided.entry.tx())
+                                .or_insert_with(|| Watch {
+                                    proofs: Vec::new(),
+                                    last: height,
+                                    client,
+                                });
+                            entries.push(XEntry {
+                                entry: decided.entry,
+                                xtx: TxRef::Tx(xtx),
                                 client,
                             });
-                        entries.push(XEntry {
-                            entry: decided.entry,
-                            xtx: TxRef::Tx(xtx),
-                            client,
-                        });
+                        }
+                        Ok(_) => self.counters.repeats += 1,
+                        Err(e) => self.refused(&e),
                     }
-                    Ok(_) => self.counters.repeats += 1,
-                    Err(e) => self.refused(&e),
-                },
+                }
                 XOp::Commit { unlock, client } => {
                     match self.state.unlock_commit(
                         utxo,
