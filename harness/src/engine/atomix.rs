@@ -311,6 +311,9 @@ struct Watch {
     proofs: Vec<Arc<Proof>>,
     /// Height of this shard's chain when the last proof arrived (or it last acted).
     last: u64,
+    /// FinalBlocks without news before it acts: `t_unlock`, doubled after each action
+    /// (up to `16·t_unlock`), so a slow network is not flooded with duplicates.
+    patience: u64,
     client: ShardId,
 }
 
@@ -587,6 +590,7 @@ impl AtomixNode {
                     let watch = self.watch.entry(tx).or_insert_with(|| Watch {
                         proofs: Vec::new(),
                         last: height,
+                        patience: self.t_unlock,
                         client,
                     });
                     watch.proofs.push(Arc::clone(&proof));
@@ -842,6 +846,7 @@ impl AtomixNode {
     ) -> (Vec<XEntry>, Vec<Held>) {
         let ops = std::mem::take(&mut self.ops);
         let mut held_back = Vec::new();
+        let t_unlock = self.t_unlock;
         let mut entries = Vec::with_capacity(ops.len());
         let mut released = Vec::new();
         for op in ops {
@@ -894,6 +899,7 @@ impl AtomixNode {
                                 .or_insert_with(|| Watch {
                                     proofs: Vec::new(),
                                     last: height,
+                                    patience: t_unlock,
                                     client,
                                 });
                             entries.push(XEntry {
@@ -1045,13 +1051,14 @@ impl AtomixNode {
     }
 
     /// The coordinator rule, at a FinalBlock of height `height`: every watched
-    /// transaction whose last proof is `t_unlock` blocks old is looked at; what is
-    /// missing is sent, what is done or no longer this shard's concern is forgotten.
+    /// transaction whose last proof is `t_unlock` blocks old (more after earlier
+    /// actions, see `Watch::patience`) is looked at; what is missing is sent, what is
+    /// done or no longer this shard's concern is forgotten.
     pub fn coordinate(&mut self, height: u64) {
         let due: Vec<TxId> = self
             .watch
             .iter()
-            .filter(|(_, w)| height.saturating_sub(w.last) >= self.t_unlock)
+            .filter(|(_, w)| height.saturating_sub(w.last) >= w.patience)
             .map(|(tx, _)| *tx)
             .collect();
         for tx in due {
@@ -1075,7 +1082,7 @@ impl AtomixNode {
             let resolution = self.state.coordinate(
                 &tx,
                 since,
-                self.t_unlock,
+                watch.patience,
                 watch.proofs.iter().map(|p| &**p),
                 &mut self.verifier,
                 &*self.federation,
@@ -1137,6 +1144,7 @@ impl AtomixNode {
             }
             if let Some(watch) = self.watch.get_mut(&tx) {
                 watch.last = height;
+                watch.patience = (watch.patience * 2).min(16 * self.t_unlock);
             }
         }
     }

@@ -790,8 +790,9 @@ impl Shard {
                 None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
             let expected = part.expected[index as usize];
-            if retry > 0 {
-                // A re-submitted transaction: decided now (unless deferred again below).
+            if !self.awaiting.is_empty() {
+                // A re-submitted (or held) transaction: decided now (unless deferred
+                // again below).
                 self.awaiting.remove(&id);
             }
             match outcome {
@@ -822,10 +823,15 @@ impl Shard {
                         self.exposure[signer].settle(value);
                     }
                     if let Rejection::UnknownInput { outpoint } = rejection {
-                        if let Some(&due) = self.awaiting.get(&outpoint.tx) {
-                            // Its input comes from a transaction being re-submitted: the
-                            // client sends it once that one is in.
-                            self.resubmit(index, retry, intended, due.max(now_ns));
+                        if let Some(due) = self.awaiting.get_mut(&outpoint.tx) {
+                            // Its input comes from a transaction being re-submitted (or
+                            // held): the client sends it once that one is in, looking
+                            // again every FinalBlock interval while it is not.
+                            if *due <= now_ns {
+                                *due = now_ns + self.params.final_interval_ns;
+                            }
+                            let due = *due;
+                            self.resubmit(index, retry, intended, due);
                             continue;
                         }
                         // A cross-shard transaction pays it that input and has not
@@ -836,6 +842,11 @@ impl Shard {
                             intended,
                         };
                         if self.atomix.hold(&outpoint, held) {
+                            // Its own outputs are not there either: a transaction
+                            // spending them waits with it (checking again every
+                            // FinalBlock interval).
+                            self.awaiting
+                                .insert(id, now_ns + self.params.final_interval_ns);
                             continue;
                         }
                     }
