@@ -843,6 +843,7 @@ impl AtomixNode {
         utxo: &mut UtxoSet,
         utxo_order: &mut UtxoSet,
         height: u64,
+        unfinal: &FxHashSet<TxId>,
     ) -> (Vec<XEntry>, Vec<Held>) {
         let ops = std::mem::take(&mut self.ops);
         let mut held_back = Vec::new();
@@ -857,13 +858,16 @@ impl AtomixNode {
                     waited,
                     funded,
                     verdict,
-                } if (funded || waited < self.t_unlock)
+                } if ((funded || waited < self.t_unlock)
                     && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
+                    || xtx.part(self.shard).any(|(o, _)| unfinal.contains(&o.tx)))
                     && self.state.decision(&xtx.id()).is_none() =>
                 {
-                    // An input this shard does not know (yet): the client asks again
-                    // once its funds are confirmed here (modelled as the request
-                    // waiting for the next FinalBlock; see `XBody::Lock::funded`).
+                    // An input this shard does not know (yet), or one created by a
+                    // transaction that is not final yet: the client asks again once its
+                    // funds are confirmed (final) here, modelled as the request waiting
+                    // for the next FinalBlock (see `XBody::Lock::funded`). So a lock,
+                    // final in the next FinalBlock, never holds an output that is not.
                     self.counters.lock_waits += 1;
                     held_back.push(XOp::Lock {
                         xtx,

@@ -137,8 +137,6 @@ pub struct OptBlock {
     pub sealed_ns: u64,
     /// Sampled transactions whose signatures are not verified yet.
     pub unsampled: u32,
-    /// Atomix entries the normal league ordered at this point (its own batches only).
-    pub atomix: Vec<super::atomix::XEntry>,
 }
 
 /// A believable validator of the current epoch.

@@ -63,7 +63,7 @@ use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
 use ioschain_workloads::{Expected, ShardWorkload, Workload};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Clock;
 use super::atomix::{AtomixNode, Federation, Held, Release, TxRef, XBody, XEntry};
@@ -315,6 +315,8 @@ pub struct Shard {
     sample_since_ns: Option<u64>,
     proofs: Vec<Proof>,
     excluded: Vec<TxId>,
+    /// Atomix entries ordered since the last FinalBlock (they go into the next one).
+    xs_entries: Vec<XEntry>,
     last_final_ns: u64,
     /// PoB counts.
     pub pob: PobCounters,
@@ -428,6 +430,7 @@ impl Shard {
             sample_since_ns: None,
             proofs: Vec::new(),
             excluded: Vec::new(),
+            xs_entries: Vec::new(),
             last_final_ns: 0,
             pob: PobCounters::default(),
             atomix: AtomixNode::new(
@@ -467,6 +470,7 @@ impl Shard {
             && self.excluded.is_empty()
             && self.sealed.is_empty()
             && self.inbox.is_empty()
+            && self.xs_entries.is_empty()
             && self.atomix.is_idle()
     }
 
@@ -930,7 +934,6 @@ impl Shard {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
-            atomix: Vec::new(),
         });
     }
 
@@ -1056,7 +1059,6 @@ impl Shard {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
-            atomix: Vec::new(),
         };
         self.arrivals.push_back(Arrival {
             block,
@@ -1487,6 +1489,7 @@ impl Shard {
             && self.proofs.is_empty()
             && self.excluded.is_empty()
             && !self.atomix.watching()
+            && self.xs_entries.is_empty()
         {
             return false;
         }
@@ -1494,11 +1497,10 @@ impl Shard {
         let blocks: Vec<OptBlock> = self.inflight.drain(..ready).collect();
         self.inflight_base += ready as u64;
         let mut txs: Vec<OptTx> = Vec::new();
-        let mut entries: Vec<XEntry> = Vec::new();
         for block in &blocks {
             txs.extend(block.txs.iter().filter(|t| !t.excluded));
-            entries.extend(block.atomix.iter().cloned());
         }
+        let entries = std::mem::take(&mut self.xs_entries);
         let body = PobBody {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
             proofs: std::mem::take(&mut self.proofs),
@@ -1763,9 +1765,18 @@ impl Shard {
         let pushed = self.push_lock_witnesses(0);
         self.run_verifier();
         self.settle_lock_witnesses(pushed, 0);
+        // Transactions not final yet: a lock waits until the outputs it takes are final,
+        // so its entry can be final in the next FinalBlock, ahead of OptBlocks still in
+        // their challenge window (Atomix entries need no window: the normal league
+        // checked them in full).
+        let unfinal: FxHashSet<TxId> = self
+            .inflight
+            .iter()
+            .flat_map(|b| b.txs.iter().map(|t| t.id))
+            .collect();
         let (entries, released) =
             self.atomix
-                .apply(&mut self.utxo, &mut self.utxo_order, self.height);
+                .apply(&mut self.utxo, &mut self.utxo_order, self.height, &unfinal);
         let now_ns = self.clock.now_ns();
         for held in released {
             // Its cross-shard input exists now: the client sends it at once.
@@ -1776,17 +1787,7 @@ impl Shard {
                 due_ns: now_ns,
             });
         }
-        if !entries.is_empty() {
-            self.inflight.push_back(OptBlock {
-                signed: None,
-                hash: Hash::ZERO,
-                signer: None,
-                txs: Vec::new(),
-                sealed_ns: now_ns,
-                unsampled: 0,
-                atomix: entries,
-            });
-        }
+        self.xs_entries.extend(entries);
     }
 
     /// Queues the witnesses of every unverified lock request into the ordering
