@@ -1156,6 +1156,20 @@ pub fn resolve<'a>(
     verifier: &mut ProofVerifier,
     rosters: &impl Rosters,
 ) -> Resolution {
+    resolve_with(xtx, shard_count, proofs, |proof| {
+        verifier.verify(proof, rosters).is_ok()
+    })
+}
+
+/// [`resolve`] with `accept` deciding which proofs count (a client forwarding proofs
+/// as the shards published them may accept them unchecked: every shard verifies the
+/// proofs it acts on).
+pub fn resolve_with<'a>(
+    xtx: &CrossTx,
+    shard_count: u32,
+    proofs: impl IntoIterator<Item = &'a Proof>,
+    mut accept: impl FnMut(&Proof) -> bool,
+) -> Resolution {
     let id = xtx.id();
     let declaration = xtx.declaration_hash(id);
     let named = xtx.input_shards();
@@ -1166,7 +1180,7 @@ pub fn resolve<'a>(
     let mut committed: Vec<ShardId> = Vec::new();
     let mut aborted: Vec<ShardId> = Vec::new();
     for proof in proofs {
-        if proof.entry.tx() != id || verifier.verify(proof, rosters).is_err() {
+        if proof.entry.tx() != id || !accept(proof) {
             continue;
         }
         let shard = proof.entry.shard();

@@ -17,7 +17,7 @@
 //!    each entry's [`Proof`] (header, certificate, Merkle path) to the transaction's
 //!    client and to every named input shard ([`AtomixNode::publish`]): the gossip the
 //!    coordinator rule relies on.
-//! 4. The client gathers proofs and, with [`resolve`], sends the unlock-to-commit (every
+//! 4. The client gathers proofs and, with [`resolve_with`], sends the unlock-to-commit (every
 //!    named shard locked) or unlock-to-abort (one refused). It is done when every shard
 //!    that had to apply the unlock published that it did; a committed transaction's
 //!    `cross_shard` latency ends then (the last output shard's commit is final).
@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use ioschain_core::atomix::{
     AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, Proof, ProofVerifier,
-    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit, resolve,
+    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit, resolve_with,
 };
 use ioschain_core::crypto::cosi::Roster;
 use ioschain_core::tx::Transaction;
@@ -296,8 +296,6 @@ struct ClientTx {
     expected: CrossExpected,
     proofs: Vec<Arc<Proof>>,
     unlock_sent: bool,
-    /// Proofs verified so far (the first ones).
-    verified: usize,
     /// The client resolved the decided transaction (and sent its unlock, unless it
     /// misbehaves).
     acted: bool,
@@ -326,7 +324,6 @@ pub struct AtomixNode {
     pub state: AtomixShard,
     federation: Arc<Federation>,
     verifier: ProofVerifier,
-    client_verifier: ProofVerifier,
     /// Requests waiting for the next FinalBlock.
     pub ops: Vec<XOp>,
     /// The transactions of the lock requests in `ops`.
@@ -377,7 +374,6 @@ impl AtomixNode {
             state: AtomixShard::new(shard, shard_count),
             federation,
             verifier: ProofVerifier::default(),
-            client_verifier: ProofVerifier::default(),
             ops: Vec::new(),
             queued: FxHashSet::default(),
             outbox: Vec::new(),
@@ -514,7 +510,6 @@ impl AtomixNode {
                 expected: item.expected,
                 proofs: Vec::new(),
                 unlock_sent: false,
-                verified: 0,
                 acted: false,
                 forged: false,
                 commit: None,
@@ -631,40 +626,26 @@ impl AtomixNode {
             c.forged = true;
             self.forge(c, named);
         }
-        // Proofs are verified when they can change what the client does: all at once
-        // when every named shard decided (to build the unlock), then the later ones
-        // once every shard that must apply the unlock published that it did (to finish).
+        // The client acts once every named shard decided (it builds the unlock), and
+        // is done once every shard that must apply the unlock published that it did.
+        // It forwards the proofs as the shards published them, unchecked: every shard
+        // verifies each proof it acts on (checking them here too would be the client's
+        // own work, not a validator's).
         if !decided {
             return false;
         }
         if c.acted {
-            if !settled(named, &c.involved, &c.proofs) {
-                return false;
-            }
-            let (verifier, federation) = (&mut self.client_verifier, &*self.federation);
-            let mut k = 0;
-            c.proofs.retain(|p| {
-                k += 1;
-                k <= c.verified || verifier.verify(p, federation).is_ok()
-            });
-            c.verified = c.proofs.len();
             return settled(named, &c.involved, &c.proofs) && self.finish(c);
         }
         c.acted = true;
-        c.verified = c.proofs.len();
-        let resolution = resolve(
+        let resolution = resolve_with(
             &c.xtx,
             self.shard_count,
             c.proofs.iter().map(|p| &**p),
-            &mut self.client_verifier,
-            &*self.federation,
+            |_| true,
         );
         match resolution {
-            Resolution::Forward { .. } => {
-                // A decision's proof did not verify: wait for more.
-                c.acted = false;
-                false
-            }
+            Resolution::Forward { .. } => false,
             Resolution::Commit { unlock, to } => {
                 if !c.unlock_sent {
                     c.unlock_sent = true;
@@ -1154,7 +1135,7 @@ impl AtomixNode {
     }
 }
 
-/// Whether `proofs` (entries only; [`resolve`] verifies them) show a transaction with
+/// Whether `proofs` (entries only, unverified) show a transaction with
 /// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
 /// named shard that locked applied the abort.
 fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
