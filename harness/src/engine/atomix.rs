@@ -6,34 +6,53 @@
 //! # Message flow
 //!
 //! 1. The driver releases a cross-shard transaction into its *home* shard's stream; the
-//!    client logic there ([`AtomixNode::dispatch`]) sends a [`XBody::Lock`] to every
-//!    named input shard.
-//! 2. A shard queues every request it receives ([`AtomixNode::deliver`]); the normal
-//!    league orders them at its next FinalBlock ([`AtomixNode::apply`], after every
-//!    OptBlock before it is signed and checked, so the ordering view and the normal view
-//!    agree): lock or reject, unlock-to-commit, unlock-to-abort. Each decision is an
-//!    [`Entry`] of that FinalBlock (its header's `xs_root`).
-//! 3. Once the FinalBlock is persisted its entries are final, and the shard publishes
-//!    each entry's [`Proof`] (header, certificate, Merkle path) to the transaction's
-//!    client and to every named input shard ([`AtomixNode::publish`]): the gossip the
-//!    coordinator rule relies on.
-//! 4. The client gathers proofs and, with [`resolve_with`], sends the unlock-to-commit (every
-//!    named shard locked) or unlock-to-abort (one refused). It is done when every shard
-//!    that had to apply the unlock published that it did; a committed transaction's
+//!    client logic there ([`AtomixNode::dispatch`]) sends an [`XBody::Lock`] to every
+//!    named input shard (the two of a conflicting pair go out together, in opposite
+//!    orders at the two input shards).
+//! 2. A shard queues every request it receives ([`AtomixNode::deliver`]). Lock requests'
+//!    signatures join the ordering step's next signature batch. At its next FinalBlock
+//!    the normal league orders the queue ([`AtomixNode::apply`]), after every OptBlock
+//!    before it is signed and checked, so the ordering view and the normal view agree:
+//!    lock or reject, unlock-to-commit, unlock-to-abort, each applied to both views. A
+//!    lock request waits (the client asks again later) while an input it takes is
+//!    unknown here or created by a transaction that is not final yet; see
+//!    [`XBody::Lock`] for how long.
+//! 3. Each decision is an [`Entry`] of the next FinalBlock (its header's `xs_root`),
+//!    ahead of OptBlocks still in their challenge window: the normal league checked the
+//!    operation in full, and a lock only takes final outputs, so the block log still
+//!    replays in order. Once that block is persisted its entries are final, and the
+//!    shard publishes each entry's [`Proof`] (header, certificate, Merkle path) to the
+//!    transaction's client and to every named input shard ([`AtomixNode::publish`]): the
+//!    gossip the coordinator rule relies on.
+//! 4. The client gathers the proofs and, once every named shard decided, builds with
+//!    [`resolve_with`] the unlock-to-commit (every named shard locked) or unlock-to-abort
+//!    (one refused) and sends it. It forwards the proofs as the shards published them:
+//!    every shard verifies each proof it acts on. It is done when every shard that had
+//!    to apply the unlock published that it did; a committed transaction's
 //!    `cross_shard` latency ends then (the last output shard's commit is final).
-//! 5. Every named input shard keeps the proofs of the transactions it decided on; every
-//!    FinalBlock it checks those whose last proof is `t_unlock` blocks old, and as
-//!    coordinator (or backup) sends whatever is missing ([`AtomixShard::coordinate`]).
+//! 5. Every named input shard keeps the proofs that reach it about the transactions it
+//!    decided on. At each FinalBlock it looks at those without news for `t_unlock`
+//!    blocks: if the proofs show the transaction finished it forgets it, otherwise, as
+//!    coordinator (or backup, after twice as long), it sends what is missing
+//!    ([`AtomixShard::coordinate`]) and waits twice as long before acting again.
 //!
-//! Shards never trust an unsigned word of another shard: every proof is checked against
-//! the roster of its block's shard (each distinct certificate once per verifier, then a
-//! Merkle path per proof). Clients only hold their own transactions, what their
-//! workload says about them, and the proofs published to them.
+//! Shards never trust an unsigned word of another shard: every proof a shard acts on is
+//! checked against the roster of its block's shard (each distinct certificate once, then
+//! a Merkle path per proof). Clients only hold their own transactions, what their
+//! workload says about them, and the proofs published to them. The client of an aborted
+//! transaction tells its payees' shards ([`XBody::Unpaid`]), so intra-shard
+//! transactions held for its outputs go out (and fail) instead of waiting forever.
 //!
-//! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], at one
-//! point of its FinalBlock sequence, identically in both UTXO views; an entry is
-//! published only after its block is persisted (A8: proofs reference final blocks).
+//! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], identically
+//! in both UTXO views; one decision per (transaction, shard); an entry is published only
+//! after its block is persisted (A8: proofs reference final blocks).
+//!
+//! Not done: decisions and the CommittedSet are never pruned (core defines no horizon
+//! after which a request may be refused outright), so they grow by one entry per
+//! cross-shard transaction for the whole run.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use ioschain_core::atomix::{
@@ -334,6 +353,9 @@ pub struct AtomixNode {
     /// The first of a conflicting pair, waiting for its partner's release.
     pair_first: Option<(u32, u64)>,
     watch: FxHashMap<TxId, Watch>,
+    /// When each watched transaction is next looked at (height), earliest first; an
+    /// entry made stale by news is re-queued when popped.
+    due: BinaryHeap<Reverse<(u64, TxId)>>,
     /// Cross-shard transactions that pay outputs into this shard and have not committed
     /// here (their payees know they are coming).
     incoming: FxHashSet<TxId>,
@@ -380,6 +402,7 @@ impl AtomixNode {
             clients: FxHashMap::default(),
             pair_first: None,
             watch: FxHashMap::default(),
+            due: BinaryHeap::new(),
             incoming,
             held: FxHashMap::default(),
             finished: Vec::new(),
@@ -582,11 +605,16 @@ impl AtomixNode {
             } => {
                 let tx = proof.entry.tx();
                 if named {
-                    let watch = self.watch.entry(tx).or_insert_with(|| Watch {
-                        proofs: Vec::new(),
-                        last: height,
-                        patience: self.t_unlock,
-                        client,
+                    let t_unlock = self.t_unlock;
+                    let due = &mut self.due;
+                    let watch = self.watch.entry(tx).or_insert_with(|| {
+                        due.push(Reverse((height + t_unlock, tx)));
+                        Watch {
+                            proofs: Vec::new(),
+                            last: height,
+                            patience: t_unlock,
+                            client,
+                        }
                     });
                     watch.proofs.push(Arc::clone(&proof));
                     watch.last = height;
@@ -879,14 +907,17 @@ impl AtomixNode {
                             } else {
                                 self.counters.rejects += 1;
                             }
-                            self.watch
-                                .entry(decided.entry.tx())
-                                .or_insert_with(|| Watch {
+                            let tx = decided.entry.tx();
+                            let due = &mut self.due;
+                            self.watch.entry(tx).or_insert_with(|| {
+                                due.push(Reverse((height + t_unlock, tx)));
+                                Watch {
                                     proofs: Vec::new(),
                                     last: height,
                                     patience: t_unlock,
                                     client,
-                                });
+                                }
+                            });
                             entries.push(XEntry {
                                 entry: decided.entry,
                                 xtx: TxRef::Tx(xtx),
@@ -1040,14 +1071,20 @@ impl AtomixNode {
     /// actions, see `Watch::patience`) is looked at; what is missing is sent, what is
     /// done or no longer this shard's concern is forgotten.
     pub fn coordinate(&mut self, height: u64) {
-        let due: Vec<TxId> = self
-            .watch
-            .iter()
-            .filter(|(_, w)| height.saturating_sub(w.last) >= w.patience)
-            .map(|(tx, _)| *tx)
-            .collect();
-        for tx in due {
-            let watch = self.watch.get(&tx).expect("listed");
+        while let Some(&Reverse((at, tx))) = self.due.peek() {
+            if at > height {
+                break;
+            }
+            self.due.pop();
+            let Some(watch) = self.watch.get(&tx) else {
+                continue;
+            };
+            // News since it was queued: look again when that is `patience` blocks old.
+            let due_at = watch.last + watch.patience;
+            if due_at > height {
+                self.due.push(Reverse((due_at, tx)));
+                continue;
+            }
             // The proofs that reached this shard show the transaction finished: nothing
             // is left to coordinate (a liveness shortcut; the proofs are verified
             // whenever the coordinator acts on them).
@@ -1073,7 +1110,13 @@ impl AtomixNode {
                 &*self.federation,
             );
             match resolution {
-                None if self.state.role(&tx).is_some() => continue,
+                None if self.state.role(&tx).is_some() => {
+                    // A backup not due yet.
+                    let watch = self.watch.get(&tx).expect("present");
+                    self.due
+                        .push(Reverse((watch.last + 2 * watch.patience, tx)));
+                    continue;
+                }
                 None | Some(Resolution::Done) => {
                     self.watch.remove(&tx);
                     continue;
@@ -1130,6 +1173,7 @@ impl AtomixNode {
             if let Some(watch) = self.watch.get_mut(&tx) {
                 watch.last = height;
                 watch.patience = (watch.patience * 2).min(16 * self.t_unlock);
+                self.due.push(Reverse((height + watch.patience, tx)));
             }
         }
     }

@@ -29,13 +29,22 @@
 //!    league cosigns it (CoSi), the record goes to the store, and the store's
 //!    acknowledgement makes its transactions final. Every `epoch_final_blocks`
 //!    FinalBlocks the leagues are re-selected.
+//! 4. **Atomix** (cross-shard transactions, [`super::atomix`]): the released
+//!    cross-shard transactions of this shard's stream go to their clients, not to the
+//!    ordering step; lock requests and unlocks from any shard's clients (or
+//!    coordinators) are ordered by the normal league at each FinalBlock, after every
+//!    OptBlock before them is signed and checked, and their entries go into that
+//!    FinalBlock. An intra-shard transaction that spends an output a cross-shard
+//!    transaction has not created here yet waits for it, and so do the transactions
+//!    spending its own outputs.
 //!
 //! With fewer eligible believable validators than `league_min` (or `believable = 0`)
 //! the shard runs one league: verified transactions go straight into the normal
 //! league's own batches (provisional when batched, final when persisted).
 //!
 //! Invariants: every released transaction ends final exactly once or rejected with a
-//! reason (re-routed and excluded ones are re-submitted until they are final); the
+//! reason (re-routed and excluded ones are re-submitted until they are final; a
+//! cross-shard one ends committed or aborted at its client); the
 //! normal view applies OptBlocks and the league's own batches in one sequence, and a
 //! FinalBlock finalizes a prefix of it, so no final transaction depends on one that is
 //! not; transactions are final only after their record is persisted; no allocation per
