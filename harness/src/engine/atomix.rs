@@ -16,7 +16,7 @@
 //!    lock or reject, unlock-to-commit, unlock-to-abort, each applied to both views. A
 //!    lock request waits (the client asks again later) while an input it takes is
 //!    unknown here or created by a transaction that is not final yet; see
-//!    [`XBody::Lock`] for how long.
+//!    [`XOp::Lock`] for how long.
 //! 3. Each decision is an [`Entry`] of the next FinalBlock (its header's `xs_root`),
 //!    ahead of OptBlocks still in their challenge window: the normal league checked the
 //!    operation in full, and a lock only takes final outputs, so the block log still
@@ -90,34 +90,9 @@ impl Rosters for Federation {
 /// A message to a shard.
 #[derive(Clone, Debug)]
 pub enum XBody {
-    /// Decide on your part of `xtx` (lock or reject); `client` is the client's home.
-    Lock {
-        /// The transaction.
-        xtx: Arc<CrossTx>,
-        /// The client's home shard.
-        client: ShardId,
-        /// The sender spends outputs it knows exist (its own, confirmed): the shard
-        /// holds the request until it knows them too, however long that takes. A
-        /// request without this (a coordinator's forward, a client spending an output
-        /// that never existed) waits at most `t_unlock` FinalBlocks.
-        funded: bool,
-    },
-    /// Unlock-to-commit.
-    Commit {
-        /// The message.
-        unlock: Arc<UnlockToCommit>,
-        /// The client's home shard.
-        client: ShardId,
-    },
-    /// Unlock-to-abort.
-    Abort {
-        /// The message.
-        unlock: Arc<UnlockToAbort>,
-        /// The transaction.
-        xtx: Arc<CrossTx>,
-        /// The client's home shard.
-        client: ShardId,
-    },
+    /// A request the receiving shard orders at its next FinalBlock: a lock request,
+    /// an unlock-to-commit or an unlock-to-abort.
+    Request(XOp),
     /// A published proof about a transaction.
     Proof {
         /// The proof.
@@ -147,7 +122,7 @@ pub struct XMsg {
 }
 
 /// An operation the normal league orders into the next FinalBlock.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum XOp {
     /// A lock request.
     Lock {
@@ -157,7 +132,10 @@ pub enum XOp {
         client: ShardId,
         /// FinalBlocks it was held back because an input is not known here yet.
         waited: u64,
-        /// See [`XBody::Lock`].
+        /// The sender spends outputs it knows exist (its own, confirmed): the shard
+        /// holds the request until it knows them too, however long that takes. A
+        /// request without this (a coordinator's forward, a client spending an output
+        /// that never existed) waits at most `t_unlock` FinalBlocks.
         funded: bool,
         /// The verdict on the witnesses this shard verifies, once verified (in the
         /// ordering step's next batch, or at the FinalBlock).
@@ -179,6 +157,19 @@ pub enum XOp {
         /// The client's home.
         client: ShardId,
     },
+}
+
+impl XOp {
+    /// A lock request, as its sender makes it.
+    pub fn lock(xtx: Arc<CrossTx>, client: ShardId, funded: bool) -> XOp {
+        XOp::Lock {
+            xtx,
+            client,
+            waited: 0,
+            funded,
+            verdict: None,
+        }
+    }
 }
 
 /// A shared cross-shard transaction: on its own, or inside the unlock-to-commit that
@@ -453,11 +444,7 @@ impl AtomixNode {
                 let xtx = Arc::clone(&first);
                 self.send(
                     shard,
-                    XBody::Lock {
-                        xtx,
-                        client: self.shard,
-                        funded: first_funded,
-                    },
+                    XBody::Request(XOp::lock(xtx, self.shard, first_funded)),
                 );
             }
             return;
@@ -479,14 +466,7 @@ impl AtomixNode {
                     second_funded
                 };
                 let xtx = Arc::clone(xtx);
-                self.send(
-                    shard,
-                    XBody::Lock {
-                        xtx,
-                        client: self.shard,
-                        funded,
-                    },
-                );
+                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard, funded)));
             }
         }
     }
@@ -548,11 +528,12 @@ impl AtomixNode {
     /// A message arrived for this shard.
     pub fn deliver(&mut self, body: XBody, height: u64) {
         match body {
-            XBody::Lock {
+            XBody::Request(XOp::Lock {
                 xtx,
                 client,
                 funded,
-            } => {
+                ..
+            }) => {
                 // A request for a transaction whose request is still queued (held back
                 // for its inputs) joins it: one decision, made when the funds are here.
                 if !self.queued.insert(xtx.id()) {
@@ -572,24 +553,9 @@ impl AtomixNode {
                     }
                     return;
                 }
-                self.ops.push(XOp::Lock {
-                    xtx,
-                    client,
-                    funded,
-                    waited: 0,
-                    verdict: None,
-                })
+                self.ops.push(XOp::lock(xtx, client, funded))
             }
-            XBody::Commit { unlock, client } => self.ops.push(XOp::Commit { unlock, client }),
-            XBody::Abort {
-                unlock,
-                xtx,
-                client,
-            } => self.ops.push(XOp::Abort {
-                unlock,
-                xtx,
-                client,
-            }),
+            XBody::Request(op) => self.ops.push(op),
             XBody::Unpaid { tx } => {
                 if self.incoming.remove(&tx)
                     && let Some(held) = self.held.remove(&tx)
@@ -687,10 +653,10 @@ impl AtomixNode {
                     for shard in to {
                         self.send(
                             shard,
-                            XBody::Commit {
+                            XBody::Request(XOp::Commit {
                                 unlock: Arc::clone(&unlock),
                                 client: self.shard,
-                            },
+                            }),
                         );
                     }
                 }
@@ -709,11 +675,11 @@ impl AtomixNode {
                     for shard in to {
                         self.send(
                             shard,
-                            XBody::Abort {
+                            XBody::Request(XOp::Abort {
                                 unlock: Arc::clone(&unlock),
                                 xtx: Arc::clone(&c.xtx),
                                 client: self.shard,
-                            },
+                            }),
                         );
                     }
                 }
@@ -739,10 +705,10 @@ impl AtomixNode {
             for &shard in &c.involved {
                 self.send(
                     shard,
-                    XBody::Commit {
+                    XBody::Request(XOp::Commit {
                         unlock: Arc::clone(&unlock),
                         client: self.shard,
-                    },
+                    }),
                 );
             }
         }
@@ -816,10 +782,10 @@ impl AtomixNode {
         for shard in c.xtx.output_shards(self.shard_count) {
             self.send(
                 shard,
-                XBody::Commit {
+                XBody::Request(XOp::Commit {
                     unlock: Arc::clone(&unlock),
                     client: self.shard,
-                },
+                }),
             );
         }
     }
@@ -875,7 +841,7 @@ impl AtomixNode {
                     // An input this shard does not know (yet), or one created by a
                     // transaction that is not final yet: the client asks again once its
                     // funds are confirmed (final) here, modelled as the request waiting
-                    // for the next FinalBlock (see `XBody::Lock::funded`). So a lock,
+                    // for the next FinalBlock (see `XOp::Lock::funded`). So a lock,
                     // final in the next FinalBlock, never holds an output that is not.
                     self.counters.lock_waits += 1;
                     held_back.push(XOp::Lock {
@@ -1127,11 +1093,7 @@ impl AtomixNode {
                     for shard in to {
                         self.send(
                             shard,
-                            XBody::Lock {
-                                xtx: Arc::clone(&xtx),
-                                client,
-                                funded: false,
-                            },
+                            XBody::Request(XOp::lock(Arc::clone(&xtx), client, false)),
                         );
                     }
                 }
@@ -1141,10 +1103,10 @@ impl AtomixNode {
                     for shard in to {
                         self.send(
                             shard,
-                            XBody::Commit {
+                            XBody::Request(XOp::Commit {
                                 unlock: Arc::clone(&unlock),
                                 client,
-                            },
+                            }),
                         );
                     }
                 }
@@ -1161,11 +1123,11 @@ impl AtomixNode {
                     for shard in to {
                         self.send(
                             shard,
-                            XBody::Abort {
+                            XBody::Request(XOp::Abort {
                                 unlock: Arc::clone(&unlock),
                                 xtx: Arc::clone(&xtx),
                                 client,
-                            },
+                            }),
                         );
                     }
                 }
