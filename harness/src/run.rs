@@ -244,7 +244,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             let entry = seconds
                 .entry(report.second)
                 .or_insert_with(|| (0, latency_histogram()));
-            entry.0 += report.counts.final_;
+            entry.0 += report.counts.final_ + report.counts.cross_shard;
             entry.1.add(&h[Stage::Final as usize]).expect("same bounds");
         }
         let phase = if (report.second as f64) < warmup_s {
@@ -296,7 +296,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         let c = &shard.counters;
         counts.submitted += c.submitted;
         counts.provisional += c.provisional;
-        counts.final_ += c.final_;
+        // Intra-shard transactions final, cross-shard ones committed everywhere.
+        counts.final_ += c.final_ + shard.atomix.counters.committed;
         counts.blocks += c.blocks;
         counts.signatures_verified += c.signatures;
         counts.verify_batches += c.verify_batches;
