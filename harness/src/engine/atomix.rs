@@ -30,15 +30,17 @@
 //!    every shard verifies each proof it acts on. It is done when every shard that had
 //!    to apply the unlock published that it did; a committed transaction's
 //!    `cross_shard` latency ends then (the last output shard's commit is final).
-//! 5. Every named input shard keeps the proofs that reach it about the transactions it
-//!    decided on. At each FinalBlock it looks at those without news for `t_unlock`
-//!    blocks: if the proofs show the transaction finished it forgets it, otherwise, as
-//!    coordinator (or backup, after twice as long), it sends what is missing
-//!    ([`AtomixShard::coordinate`]) and waits twice as long before acting again.
+//! 5. Every named input shard keeps the proofs that reach it (also before it has decided
+//!    itself). At each FinalBlock it looks at the transactions without news for
+//!    `t_unlock` blocks: if the proofs show the transaction finished it forgets it,
+//!    otherwise, as coordinator (or backup, after twice as long), it sends what is
+//!    missing ([`AtomixShard::coordinate`]) and waits twice as long before acting again.
 //!
 //! Shards never trust an unsigned word of another shard: every proof a shard acts on is
 //! checked against the roster of its block's shard (each distinct certificate once, then
-//! a Merkle path per proof). Clients only hold their own transactions, what their
+//! a Merkle path per proof). (A coordinator forgets a finished transaction on the
+//! entries it was sent, unverified: that can cost liveness, never safety. A client's
+//! `Unpaid` only releases the transactions its own payees held back.) Clients only hold their own transactions, what their
 //! workload says about them, and the proofs published to them. The client of an aborted
 //! transaction tells its payees' shards ([`XBody::Unpaid`]), so intra-shard
 //! transactions held for its outputs go out (and fail) instead of waiting forever.
@@ -130,8 +132,9 @@ pub enum XOp {
         xtx: Arc<CrossTx>,
         /// The client's home.
         client: ShardId,
-        /// FinalBlocks it was held back because an input is not known here yet.
-        waited: u64,
+        /// The receiving shard's height when the request reached it (a held-back request
+        /// counts its wait in FinalBlocks from there).
+        queued_at: u64,
         /// The sender spends outputs it knows exist (its own, confirmed): the shard
         /// holds the request until it knows them too, however long that takes. A
         /// request without this (a coordinator's forward, a client spending an output
@@ -152,8 +155,6 @@ pub enum XOp {
     Abort {
         /// The message.
         unlock: Arc<UnlockToAbort>,
-        /// The transaction.
-        xtx: Arc<CrossTx>,
         /// The client's home.
         client: ShardId,
     },
@@ -165,7 +166,7 @@ impl XOp {
         XOp::Lock {
             xtx,
             client,
-            waited: 0,
+            queued_at: 0,
             funded,
             verdict: None,
         }
@@ -281,7 +282,8 @@ pub struct AtomixCounters {
     pub proofs_published: u64,
     /// Intra-shard transactions that waited for a cross-shard output.
     pub waits: u64,
-    /// Lock requests held back a FinalBlock because an input was not known yet.
+    /// Times a lock request was held back at an ordering round because an input was
+    /// not known, or not final, yet.
     pub lock_waits: u64,
     /// Value of the outputs commits created here.
     pub created: u128,
@@ -472,10 +474,13 @@ impl AtomixNode {
     }
 
     /// Whether the stream position is the first of a conflicting pair whose partner is
-    /// not released yet: it waits (returns `true`).
-    pub fn hold_pair(&mut self, item: &CrossItem, intended: u64) -> bool {
+    /// released too (before `released_end`) but not taken yet: it waits for it (returns
+    /// `true`). A first whose partner is not released goes out alone, so a pair split
+    /// by the end of the schedule (or a closed loop's budget) never waits forever.
+    pub fn hold_pair(&mut self, item: &CrossItem, intended: u64, released_end: u32) -> bool {
         if let CrossExpected::AtMostOne { partner } = item.expected
             && partner > item.index
+            && partner < released_end
         {
             self.pair_first = Some((item.index, intended));
             return true;
@@ -501,8 +506,9 @@ impl AtomixNode {
             declared: item.declared.clone(),
         });
         self.counters.dispatched += 1;
+        let id = xtx.id();
         self.clients.insert(
-            xtx.id(),
+            id,
             ClientTx {
                 named: xtx.input_shards(),
                 involved: xtx.involved_shards(self.shard_count),
@@ -518,6 +524,13 @@ impl AtomixNode {
                 commit: None,
             },
         );
+        // A transaction no shard can decide on (malformed: every shard refuses it
+        // without an entry) is over for its client at once: aborted, nothing locked.
+        if xtx.check(self.shard_count).is_err()
+            && let Some(mut c) = self.clients.remove(&id)
+        {
+            self.finish(&mut c);
+        }
         xtx
     }
 
@@ -553,7 +566,11 @@ impl AtomixNode {
                     }
                     return;
                 }
-                self.ops.push(XOp::lock(xtx, client, funded))
+                let mut op = XOp::lock(xtx, client, funded);
+                if let XOp::Lock { queued_at, .. } = &mut op {
+                    *queued_at = height;
+                }
+                self.ops.push(op)
             }
             XBody::Request(op) => self.ops.push(op),
             XBody::Unpaid { tx } => {
@@ -677,7 +694,6 @@ impl AtomixNode {
                             shard,
                             XBody::Request(XOp::Abort {
                                 unlock: Arc::clone(&unlock),
-                                xtx: Arc::clone(&c.xtx),
                                 client: self.shard,
                             }),
                         );
@@ -830,10 +846,10 @@ impl AtomixNode {
                 XOp::Lock {
                     xtx,
                     client,
-                    waited,
+                    queued_at,
                     funded,
                     verdict,
-                } if ((funded || waited < self.t_unlock)
+                } if ((funded || height < queued_at + self.t_unlock)
                     && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
                     || xtx.part(self.shard).any(|(o, _)| unfinal.contains(&o.tx)))
                     && self.state.decision(&xtx.id()).is_none() =>
@@ -848,7 +864,7 @@ impl AtomixNode {
                         xtx,
                         client,
                         funded,
-                        waited: waited + 1,
+                        queued_at,
                         verdict,
                     });
                 }
@@ -941,11 +957,7 @@ impl AtomixNode {
                         Err(e) => self.refused(&e),
                     }
                 }
-                XOp::Abort {
-                    unlock,
-                    xtx,
-                    client,
-                } => {
+                XOp::Abort { unlock, client } => {
                     match self.state.unlock_abort(
                         utxo,
                         &unlock,
@@ -953,6 +965,15 @@ impl AtomixNode {
                         &*self.federation,
                     ) {
                         Ok(AbortOutcome::Applied { entry, .. }) => {
+                            // The part this shard locked, as its own decision recorded it
+                            // (never the sender's copy of the transaction).
+                            let xtx = Arc::new(
+                                self.state
+                                    .decision(&entry.tx())
+                                    .expect("an applied abort has a lock decision")
+                                    .xtx
+                                    .clone(),
+                            );
                             let part: Vec<OutPoint> =
                                 xtx.part(self.shard).map(|(o, _)| *o).collect();
                             utxo_order
@@ -1083,6 +1104,13 @@ impl AtomixNode {
                         .push(Reverse((watch.last + 2 * watch.patience, tx)));
                     continue;
                 }
+                None if self.state.decision(&tx).is_none() => {
+                    // Proofs about a transaction this named shard has not decided on
+                    // yet (its request is held back, or still on its way): kept, since
+                    // its coordinator duty may need them once it decides.
+                    self.due.push(Reverse((height + self.t_unlock, tx)));
+                    continue;
+                }
                 None | Some(Resolution::Done) => {
                     self.watch.remove(&tx);
                     continue;
@@ -1112,20 +1140,12 @@ impl AtomixNode {
                 }
                 Some(Resolution::Abort { unlock, to }) => {
                     self.counters.coordinator_aborts += 1;
-                    let xtx = Arc::new(
-                        self.state
-                            .decision(&tx)
-                            .expect("a role needs a decision")
-                            .xtx
-                            .clone(),
-                    );
                     let unlock = Arc::new(*unlock);
                     for shard in to {
                         self.send(
                             shard,
                             XBody::Request(XOp::Abort {
                                 unlock: Arc::clone(&unlock),
-                                xtx: Arc::clone(&xtx),
                                 client,
                             }),
                         );

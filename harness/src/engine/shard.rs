@@ -326,6 +326,8 @@ pub struct Shard {
     excluded: Vec<TxId>,
     /// Atomix entries ordered since the last FinalBlock (they go into the next one).
     xs_entries: Vec<XEntry>,
+    /// When the normal league last ordered Atomix requests.
+    last_ordered_ns: u64,
     last_final_ns: u64,
     /// PoB counts.
     pub pob: PobCounters,
@@ -440,6 +442,7 @@ impl Shard {
             proofs: Vec::new(),
             excluded: Vec::new(),
             xs_entries: Vec::new(),
+            last_ordered_ns: 0,
             last_final_ns: 0,
             pob: PobCounters::default(),
             atomix: AtomixNode::new(
@@ -577,6 +580,9 @@ impl Shard {
             self.batch_retry.push(r.retry);
         }
         while self.batch_index.len() < self.verify_batch_max {
+            // Everything released so far ends here (a conflicting pair waits for its
+            // second transaction only if that one is released too).
+            let released_end = self.pending.back().map_or(0, |s| s.end);
             let Some(front) = self.pending.front_mut() else {
                 break;
             };
@@ -588,7 +594,7 @@ impl Shard {
                 if let Expected::Cross(k) = part.expected[index as usize] {
                     // Its client takes it (Atomix), not the ordering step.
                     let item = &part.cross[k as usize];
-                    if self.atomix.hold_pair(item, intended) {
+                    if self.atomix.hold_pair(item, intended, released_end) {
                         continue;
                     }
                     let release = |index: u32, intended: u64| {
@@ -663,9 +669,16 @@ impl Shard {
         }
     }
 
-    /// The client of stream transaction `index` sends it again at `due_ns`.
+    /// The client of stream transaction `index` sends it again at `due_ns` (a re-route:
+    /// its next attempt).
     fn resubmit(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
         self.pob.reroutes += 1;
+        self.requeue(index, retry.saturating_add(1), intended, due_ns);
+    }
+
+    /// The client of stream transaction `index` sends it at `due_ns`, as attempt
+    /// `retry`; until then, transactions spending its outputs wait with it.
+    fn requeue(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
         let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
         self.awaiting.insert(id, due_ns);
         let at = self
@@ -677,7 +690,7 @@ impl Shard {
             at,
             Resubmit {
                 index,
-                retry: retry.saturating_add(1),
+                retry,
                 intended,
                 due_ns,
             },
@@ -844,7 +857,8 @@ impl Shard {
                                 *due = now_ns + self.params.final_interval_ns;
                             }
                             let due = *due;
-                            self.resubmit(index, retry, intended, due);
+                            // Waiting, not a re-route: same attempt.
+                            self.requeue(index, retry, intended, due);
                             continue;
                         }
                         // A cross-shard transaction pays it that input and has not
@@ -1760,13 +1774,19 @@ impl Shard {
 
     /// The normal league orders the Atomix requests that arrived since its last
     /// FinalBlock, after everything the believable validators accepted before them is
-    /// signed and applied (so the two UTXO views agree): lock requests' signatures in one
-    /// batch, then each request in arrival order; the entries join the inflight sequence
-    /// and go into the next FinalBlock that reaches them.
+    /// signed and applied (so the two UTXO views agree): lock requests not verified in
+    /// an ordering batch yet in one signature batch, then each request in arrival order.
+    /// The entries go into the FinalBlock being proposed now.
     fn order_atomix(&mut self) {
-        if self.atomix.ops.is_empty() {
+        // At most once per FinalBlock interval: a `finalize` that seals nothing (every
+        // request held back, nothing else ready) runs again at the next poll.
+        let now_ns = self.clock.now_ns();
+        if self.atomix.ops.is_empty()
+            || now_ns.saturating_sub(self.last_ordered_ns) < self.params.final_interval_ns
+        {
             return;
         }
+        self.last_ordered_ns = now_ns;
         self.seal_all();
         self.check_arrivals();
         self.flush_direct();
@@ -1869,8 +1889,6 @@ impl Shard {
         for finished in std::mem::take(&mut self.atomix.finished) {
             if finished.committed {
                 self.metrics.record(Stage::CrossShard, finished.intended);
-            } else {
-                self.metrics.rejected();
             }
             self.done.fetch_add(1, Ordering::Relaxed);
         }
