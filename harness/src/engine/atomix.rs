@@ -538,6 +538,13 @@ impl AtomixNode {
         self.outbox.push(XMsg { to, body });
     }
 
+    /// Sends the request `op` to each of `to` (a clone each: the payload is shared).
+    fn send_all(&mut self, to: impl IntoIterator<Item = ShardId>, op: XOp) {
+        for shard in to {
+            self.send(shard, XBody::Request(op.clone()));
+        }
+    }
+
     /// A message arrived for this shard.
     pub fn deliver(&mut self, body: XBody, height: u64) {
         match body {
@@ -667,15 +674,13 @@ impl AtomixNode {
                         ClientBehaviour::PartialCommit => to.into_iter().take(1).collect(),
                         _ => to,
                     };
-                    for shard in to {
-                        self.send(
-                            shard,
-                            XBody::Request(XOp::Commit {
-                                unlock: Arc::clone(&unlock),
-                                client: self.shard,
-                            }),
-                        );
-                    }
+                    self.send_all(
+                        to,
+                        XOp::Commit {
+                            unlock: Arc::clone(&unlock),
+                            client: self.shard,
+                        },
+                    );
                 }
                 false
             }
@@ -689,15 +694,13 @@ impl AtomixNode {
                 {
                     c.unlock_sent = true;
                     let unlock = Arc::new(*unlock);
-                    for shard in to {
-                        self.send(
-                            shard,
-                            XBody::Request(XOp::Abort {
-                                unlock: Arc::clone(&unlock),
-                                client: self.shard,
-                            }),
-                        );
-                    }
+                    self.send_all(
+                        to,
+                        XOp::Abort {
+                            unlock: Arc::clone(&unlock),
+                            client: self.shard,
+                        },
+                    );
                 }
                 false
             }
@@ -795,15 +798,13 @@ impl AtomixNode {
             xtx: (*c.xtx).clone(),
             poas,
         });
-        for shard in c.xtx.output_shards(self.shard_count) {
-            self.send(
-                shard,
-                XBody::Request(XOp::Commit {
-                    unlock: Arc::clone(&unlock),
-                    client: self.shard,
-                }),
-            );
-        }
+        self.send_all(
+            c.xtx.output_shards(self.shard_count),
+            XOp::Commit {
+                unlock: Arc::clone(&unlock),
+                client: self.shard,
+            },
+        );
     }
 
     /// The queued lock requests whose signatures are not verified yet, by queue
@@ -1128,28 +1129,24 @@ impl AtomixNode {
                 Some(Resolution::Commit { unlock, to }) => {
                     self.counters.coordinator_commits += 1;
                     let unlock = Arc::new(unlock);
-                    for shard in to {
-                        self.send(
-                            shard,
-                            XBody::Request(XOp::Commit {
-                                unlock: Arc::clone(&unlock),
-                                client,
-                            }),
-                        );
-                    }
+                    self.send_all(
+                        to,
+                        XOp::Commit {
+                            unlock: Arc::clone(&unlock),
+                            client,
+                        },
+                    );
                 }
                 Some(Resolution::Abort { unlock, to }) => {
                     self.counters.coordinator_aborts += 1;
                     let unlock = Arc::new(*unlock);
-                    for shard in to {
-                        self.send(
-                            shard,
-                            XBody::Request(XOp::Abort {
-                                unlock: Arc::clone(&unlock),
-                                client,
-                            }),
-                        );
-                    }
+                    self.send_all(
+                        to,
+                        XOp::Abort {
+                            unlock: Arc::clone(&unlock),
+                            client,
+                        },
+                    );
                 }
             }
             if let Some(watch) = self.watch.get_mut(&tx) {
