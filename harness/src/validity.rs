@@ -23,7 +23,6 @@ use std::path::Path;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use ioschain_core::atomix::{CrossTx, Entry};
-use ioschain_core::crypto::cosi::Roster;
 use ioschain_core::merkle;
 use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
 use ioschain_core::utxo::UtxoState;
@@ -33,7 +32,7 @@ use serde::Serialize;
 
 use crate::blocklog::{read_log, shard_path};
 use crate::engine::shard::Shard;
-use crate::engine::{EngineOutcome, roster_keys};
+use crate::engine::{EngineOutcome, roster_keys, roster_of};
 
 /// One check's result.
 #[derive(Clone, Debug, Serialize)]
@@ -322,11 +321,7 @@ fn replay_shard(
     let mut spent: HashMap<OutPoint, ()> = HashMap::new();
     // The roster is rebuilt from the seed, not taken from the engine.
     let keys = roster_keys(workload.spec.seed, shard.id.0, shard.roster.len());
-    let members: Vec<_> = keys
-        .iter()
-        .map(|k| (k.public(), k.prove_possession()))
-        .collect();
-    let roster = match Roster::new(&members) {
+    let roster = match roster_of(&keys) {
         Ok(roster) => roster,
         Err(e) => {
             replay

@@ -557,34 +557,24 @@ mod tests {
                 what: "cross declaration length"
             }
         );
-        assert_eq!(
-            damaged(&|w| {
-                let item = w.shards[0]
-                    .cross
-                    .iter_mut()
-                    .find(|c| matches!(c.expected, CrossExpected::AtMostOne { .. }))
-                    .unwrap();
-                item.expected = CrossExpected::AtMostOne {
-                    partner: item.index,
-                };
-            }),
-            DecodeError::Invalid {
-                what: "conflicting pair partner"
-            }
-        );
-        assert_eq!(
-            damaged(&|w| {
-                let item = w.shards[0]
-                    .cross
-                    .iter_mut()
-                    .find(|c| matches!(c.expected, CrossExpected::AtMostOne { .. }))
-                    .unwrap();
-                item.expected = CrossExpected::AtMostOne { partner: u32::MAX };
-            }),
-            DecodeError::Invalid {
-                what: "conflicting pair partner"
-            }
-        );
+        // A pair whose partner is itself, or past the stream.
+        for bad_partner in [None, Some(u32::MAX)] {
+            assert_eq!(
+                damaged(&|w| {
+                    let item = w.shards[0]
+                        .cross
+                        .iter_mut()
+                        .find(|c| matches!(c.expected, CrossExpected::AtMostOne { .. }))
+                        .unwrap();
+                    item.expected = CrossExpected::AtMostOne {
+                        partner: bad_partner.unwrap_or(item.index),
+                    };
+                }),
+                DecodeError::Invalid {
+                    what: "conflicting pair partner"
+                }
+            );
+        }
     }
 
     #[test]

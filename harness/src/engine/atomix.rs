@@ -130,6 +130,9 @@ pub enum XOp {
     Lock {
         /// The transaction.
         xtx: Arc<CrossTx>,
+        /// Its id (the receiving shard computes it again on arrival: one hash per
+        /// request, not one per look).
+        id: TxId,
         /// The client's home.
         client: ShardId,
         /// The receiving shard's height when the request reached it (a held-back request
@@ -164,6 +167,7 @@ impl XOp {
     /// A lock request, as its sender makes it.
     pub fn lock(xtx: Arc<CrossTx>, client: ShardId, funded: bool) -> XOp {
         XOp::Lock {
+            id: xtx.id(),
             xtx,
             client,
             queued_at: 0,
@@ -355,8 +359,8 @@ pub struct AtomixNode {
     held: FxHashMap<TxId, Vec<Held>>,
     /// Clients that finished since the shard last looked.
     pub finished: Vec<Finished>,
-    /// Held transactions whose payment will never come (its transaction aborted),
-    /// since the shard last looked: their clients send them now.
+    /// Held transactions whose payment came (a commit here) or will never come (its
+    /// transaction aborted), since the shard last looked: their clients send them now.
     pub released: Vec<Held>,
     t_unlock: u64,
     /// Counts.
@@ -554,18 +558,18 @@ impl AtomixNode {
                 funded,
                 ..
             }) => {
+                // The id as this shard computes it (not the sender's word).
+                let id = xtx.id();
                 // A request for a transaction whose request is still queued (held back
                 // for its inputs) joins it: one decision, made when the funds are here.
-                if !self.queued.insert(xtx.id()) {
+                if !self.queued.insert(id) {
                     self.counters.repeats += 1;
                     if funded {
                         for op in &mut self.ops {
                             if let XOp::Lock {
-                                xtx: queued,
-                                funded,
-                                ..
+                                id: queued, funded, ..
                             } = op
-                                && queued.tx == xtx.tx
+                                && *queued == id
                             {
                                 *funded = true;
                             }
@@ -573,11 +577,14 @@ impl AtomixNode {
                     }
                     return;
                 }
-                let mut op = XOp::lock(xtx, client, funded);
-                if let XOp::Lock { queued_at, .. } = &mut op {
-                    *queued_at = height;
-                }
-                self.ops.push(op)
+                self.ops.push(XOp::Lock {
+                    xtx,
+                    id,
+                    client,
+                    queued_at: height,
+                    funded,
+                    verdict: None,
+                })
             }
             XBody::Request(op) => self.ops.push(op),
             XBody::Unpaid { tx } => {
@@ -828,24 +835,24 @@ impl AtomixNode {
     /// Orders every queued request (the normal league, at a FinalBlock; both UTXO views
     /// agree on entry; every lock request's signatures are verified): applies it to
     /// `utxo` with the core state machine and mirrors the effect on `utxo_order`.
-    /// Returns the entries for the FinalBlock and the held transactions a commit here
-    /// released.
+    /// `unfinal` holds the transactions not final yet. Returns the entries for the
+    /// FinalBlock; the held transactions a commit here released go to `released`.
     pub fn apply(
         &mut self,
         utxo: &mut UtxoSet,
         utxo_order: &mut UtxoSet,
         height: u64,
         unfinal: &FxHashSet<TxId>,
-    ) -> (Vec<XEntry>, Vec<Held>) {
+    ) -> Vec<XEntry> {
         let ops = std::mem::take(&mut self.ops);
         let mut held_back = Vec::new();
         let t_unlock = self.t_unlock;
         let mut entries = Vec::with_capacity(ops.len());
-        let mut released = Vec::new();
         for op in ops {
             match op {
                 XOp::Lock {
                     xtx,
+                    id,
                     client,
                     queued_at,
                     funded,
@@ -853,7 +860,7 @@ impl AtomixNode {
                 } if ((funded || height < queued_at + self.t_unlock)
                     && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
                     || xtx.part(self.shard).any(|(o, _)| unfinal.contains(&o.tx)))
-                    && self.state.decision(&xtx.id()).is_none() =>
+                    && self.state.decision(&id).is_none() =>
                 {
                     // An input this shard does not know (yet), or one created by a
                     // transaction that is not final yet: the client asks again once its
@@ -863,6 +870,7 @@ impl AtomixNode {
                     self.counters.lock_waits += 1;
                     held_back.push(XOp::Lock {
                         xtx,
+                        id,
                         client,
                         funded,
                         queued_at,
@@ -871,11 +879,12 @@ impl AtomixNode {
                 }
                 XOp::Lock {
                     xtx,
+                    id,
                     client,
                     verdict,
                     ..
                 } => {
-                    self.queued.remove(&xtx.id());
+                    self.queued.remove(&id);
                     let verdict =
                         verdict.expect("lock requests are verified before they are ordered");
                     match self.state.lock(utxo, &xtx, verdict) {
@@ -944,7 +953,7 @@ impl AtomixNode {
                             if self.incoming.remove(&id)
                                 && let Some(held) = self.held.remove(&id)
                             {
-                                released.extend(held);
+                                self.released.extend(held);
                             }
                             entries.push(XEntry {
                                 entry,
@@ -996,7 +1005,13 @@ impl AtomixNode {
             }
         }
         self.ops = held_back;
-        (entries, released)
+        entries
+    }
+
+    /// Whether a queued lock request may need to know which transactions are not final
+    /// yet (see [`AtomixNode::apply`]).
+    pub fn locks_queued(&self) -> bool {
+        !self.queued.is_empty()
     }
 
     fn refused(&mut self, error: &AtomixError) {
@@ -1162,17 +1177,21 @@ impl AtomixNode {
 /// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
 /// named shard that locked applied the abort.
 fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
-    let has = |shard: ShardId, kind: &str| {
+    let has = |shard: ShardId, kind: fn(&Entry) -> bool| {
         proofs
             .iter()
-            .any(|p| p.entry.shard() == shard && p.entry.kind() == kind)
+            .any(|p| p.entry.shard() == shard && kind(&p.entry))
     };
+    let lock = |e: &Entry| matches!(e, Entry::Lock { .. });
+    let reject = |e: &Entry| matches!(e, Entry::Reject { .. });
+    let commit = |e: &Entry| matches!(e, Entry::Commit { .. });
+    let abort = |e: &Entry| matches!(e, Entry::Abort { .. });
     let decided = named
         .iter()
-        .all(|&shard| has(shard, "lock") || has(shard, "reject"));
+        .all(|&shard| has(shard, lock) || has(shard, reject));
     decided
-        && (involved.iter().all(|&shard| has(shard, "commit"))
+        && (involved.iter().all(|&shard| has(shard, commit))
             || named
                 .iter()
-                .all(|&shard| !has(shard, "lock") || has(shard, "abort")))
+                .all(|&shard| !has(shard, lock) || has(shard, abort)))
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
-use ioschain_core::crypto::cosi::{Roster, ValidatorKey};
+use ioschain_core::crypto::cosi::{CosiError, Roster, ValidatorKey};
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::types::ShardId;
 use ioschain_workloads::Workload;
@@ -150,6 +150,15 @@ pub fn roster_keys(seed: u64, shard: u32, count: usize) -> Vec<ValidatorKey> {
         .collect()
 }
 
+/// The roster `keys` form (each member's key with its proof of possession).
+pub fn roster_of(keys: &[ValidatorKey]) -> Result<Roster, CosiError> {
+    let members: Vec<_> = keys
+        .iter()
+        .map(|k| (k.public(), k.prove_possession()))
+        .collect();
+    Roster::new(&members)
+}
+
 /// Fresh bytes from the operating system (CoSi nonce material must not repeat across
 /// runs; `core` takes it as an input).
 fn os_random() -> std::io::Result<[u8; 32]> {
@@ -184,17 +193,14 @@ pub fn run(
     let nonce_seed = os_random()?;
     // Shards are built (rosters registered, genesis loaded) before the clock starts.
     let setup_clock = Clock::start();
-    let rosters: Vec<Roster> = (0..shards)
-        .map(|shard| {
-            let members: Vec<_> =
-                roster_keys(params.seed, shard as u32, params.validators_per_shard)
-                    .iter()
-                    .map(|k| (k.public(), k.prove_possession()))
-                    .collect();
-            Roster::new(&members).expect("roster keys derived from seeds are valid and distinct")
-        })
+    let keys: Vec<Vec<ValidatorKey>> = (0..shards)
+        .map(|shard| roster_keys(params.seed, shard as u32, params.validators_per_shard))
         .collect();
-    let federation = Arc::new(atomix::Federation::new(rosters));
+    let rosters: Vec<Roster> = keys
+        .iter()
+        .map(|keys| roster_of(keys).expect("roster keys derived from seeds are valid and distinct"))
+        .collect();
+    let federation = Arc::new(atomix::Federation::new(rosters.clone()));
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -205,14 +211,15 @@ pub fn run(
     let mut inbox_txs = Vec::with_capacity(shards);
     let mut per_worker: Vec<Vec<Shard>> = (0..workers).map(|_| Vec::new()).collect();
     let mut done = Vec::with_capacity(shards);
-    for shard in 0..shards {
+    for (shard, (keys, roster)) in keys.into_iter().zip(rosters).enumerate() {
         let (tx, rx) = bounded(params.channel_capacity);
         inbox_txs.push(tx);
         let worker = shard % workers;
         let s = Shard::new(ShardSetup {
             id: ShardId(shard as u32),
             workload: Arc::clone(&params.workload),
-            roster_keys: roster_keys(params.seed, shard as u32, params.validators_per_shard),
+            roster_keys: keys,
+            roster,
             nonce_seed,
             seed: params.seed,
             inbox: rx,

@@ -205,6 +205,8 @@ pub struct ShardSetup {
     pub workload: Arc<Workload>,
     /// The roster's keys (the simulated validators), member `i` = roster index `i`.
     pub roster_keys: Vec<ValidatorKey>,
+    /// The roster they form.
+    pub roster: Roster,
     /// Seed of the CoSi nonce material (fresh per run).
     pub nonce_seed: [u8; 32],
     /// The run's seed (validator keys and standing, Byzantine plans).
@@ -328,6 +330,8 @@ pub struct Shard {
     xs_entries: Vec<XEntry>,
     /// When the normal league last ordered Atomix requests.
     last_ordered_ns: u64,
+    /// Scratch set of the transactions not final yet (see `order_atomix`).
+    unfinal: FxHashSet<TxId>,
     last_final_ns: u64,
     /// PoB counts.
     pub pob: PobCounters,
@@ -357,13 +361,7 @@ impl std::fmt::Debug for Shard {
 impl Shard {
     /// A shard at genesis.
     pub fn new(setup: ShardSetup) -> Shard {
-        let members: Vec<_> = setup
-            .roster_keys
-            .iter()
-            .map(|k| (k.public(), k.prove_possession()))
-            .collect();
-        let roster =
-            Roster::new(&members).expect("roster keys derived from seeds are valid and distinct");
+        let roster = setup.roster;
         let part = &setup.workload.shards[setup.id.0 as usize];
         let genesis_set = || {
             let mut utxo =
@@ -443,6 +441,7 @@ impl Shard {
             excluded: Vec::new(),
             xs_entries: Vec::new(),
             last_ordered_ns: 0,
+            unfinal: FxHashSet::default(),
             last_final_ns: 0,
             pob: PobCounters::default(),
             atomix: AtomixNode::new(
@@ -1798,17 +1797,29 @@ impl Shard {
         // so its entry can be final in the next FinalBlock, ahead of OptBlocks still in
         // their challenge window (Atomix entries need no window: the normal league
         // checked them in full).
-        let unfinal: FxHashSet<TxId> = self
-            .inflight
-            .iter()
-            .flat_map(|b| b.txs.iter().map(|t| t.id))
-            .collect();
-        let (entries, released) =
+        // (The set is kept between rounds: refilled, not reallocated.)
+        let mut unfinal = std::mem::take(&mut self.unfinal);
+        unfinal.clear();
+        if self.atomix.locks_queued() {
+            unfinal.extend(
+                self.inflight
+                    .iter()
+                    .flat_map(|b| b.txs.iter().map(|t| t.id)),
+            );
+        }
+        let entries =
             self.atomix
                 .apply(&mut self.utxo, &mut self.utxo_order, self.height, &unfinal);
+        self.unfinal = unfinal;
+        self.xs_entries.extend(entries);
+        self.send_released();
+    }
+
+    /// Transactions held for a cross-shard payment that came (or will never come): their
+    /// clients send them now.
+    fn send_released(&mut self) {
         let now_ns = self.clock.now_ns();
-        for held in released {
-            // Its cross-shard input exists now: the client sends it at once.
+        for held in std::mem::take(&mut self.atomix.released) {
             self.resubmits.push_front(Resubmit {
                 index: held.index,
                 retry: held.retry,
@@ -1816,7 +1827,6 @@ impl Shard {
                 due_ns: now_ns,
             });
         }
-        self.xs_entries.extend(entries);
     }
 
     /// Queues the witnesses of every unverified lock request into the ordering
@@ -1877,15 +1887,7 @@ impl Shard {
     pub fn deliver(&mut self, body: XBody) {
         self.metrics.at(self.clock.now_ns());
         self.atomix.deliver(body, self.height);
-        let now_ns = self.clock.now_ns();
-        for held in std::mem::take(&mut self.atomix.released) {
-            self.resubmits.push_front(Resubmit {
-                index: held.index,
-                retry: held.retry,
-                intended: held.intended,
-                due_ns: now_ns,
-            });
-        }
+        self.send_released();
         for finished in std::mem::take(&mut self.atomix.finished) {
             if finished.committed {
                 self.metrics.record(Stage::CrossShard, finished.intended);
