@@ -22,7 +22,7 @@ fn sig_verify_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("sig::verify_batch");
     for size in [64usize, 256, 1024] {
         let entries = signed_entries(size);
-        let mut verifier = BatchVerifier::with_capacity(size);
+        let mut verifier = BatchVerifier::with_capacity(size, [3; 32]);
         let mut bad = Vec::new();
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(format!("size={size}"), |b| {
@@ -36,8 +36,9 @@ fn sig_verify_batch(c: &mut Criterion) {
         });
     }
     group.finish();
-    // The same batches straight through ed25519-dalek: the raw ceiling our wrapper is
-    // compared against (BENCHMARKING.md allows it to lose at most 5%).
+    // The same batches through ed25519-dalek's own `verify_batch` (cofactorless, with
+    // batch-dependent verdicts on crafted signatures, so never used to verify): the
+    // reference the ZIP-215 verifier must stay within 3% of.
     let mut group = c.benchmark_group("sig::verify_batch_raw");
     for size in [64usize, 256, 1024] {
         let entries = signed_entries(size);
@@ -46,7 +47,10 @@ fn sig_verify_batch(c: &mut Criterion) {
             .iter()
             .map(|e| ed25519_dalek::Signature::from_bytes(&e.1))
             .collect();
-        let verifying: Vec<ed25519_dalek::VerifyingKey> = entries.iter().map(|e| e.2).collect();
+        let verifying: Vec<ed25519_dalek::VerifyingKey> = entries
+            .iter()
+            .map(|e| ed25519_dalek::VerifyingKey::from_bytes(e.2.as_bytes()).unwrap())
+            .collect();
         let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
         group.throughput(Throughput::Elements(size as u64));
         group.bench_function(format!("size={size}"), |b| {

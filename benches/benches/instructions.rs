@@ -28,7 +28,7 @@ type SigInput = (Vec<SigEntry>, BatchVerifier, Vec<u32>);
 fn sig_input(size: usize) -> SigInput {
     (
         signed_entries(size),
-        BatchVerifier::with_capacity(size),
+        BatchVerifier::with_capacity(size, [3; 32]),
         Vec::new(),
     )
 }

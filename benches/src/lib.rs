@@ -9,9 +9,10 @@
 
 use std::collections::VecDeque;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey};
 use ioschain_core::crypto::hash::Domain;
+use ioschain_core::crypto::sig::VerificationKey;
 use ioschain_core::tx::{Transaction, TxOut, Witness};
 use ioschain_core::types::{Amount, Hash, OutPoint, Owner, TxId};
 use ioschain_core::utxo::UtxoSet;
@@ -29,7 +30,7 @@ pub fn owner(i: u64) -> Owner {
 }
 
 /// One entry of a signature batch: message, signature, key.
-pub type SigEntry = ([u8; 32], [u8; 64], VerifyingKey);
+pub type SigEntry = ([u8; 32], [u8; 64], VerificationKey);
 
 /// `n` honest entries: message `i` is `H_prg(i)`, signed by [`signing_key`]`(i)`.
 pub fn signed_entries(n: usize) -> Vec<SigEntry> {
@@ -37,7 +38,11 @@ pub fn signed_entries(n: usize) -> Vec<SigEntry> {
         .map(|i| {
             let key = signing_key(i);
             let message = *Domain::Prg.hash(&i.to_le_bytes()).as_bytes();
-            (message, key.sign(&message).to_bytes(), key.verifying_key())
+            (
+                message,
+                key.sign(&message).to_bytes(),
+                VerificationKey::from(&key.verifying_key()),
+            )
         })
         .collect()
 }

@@ -41,14 +41,17 @@ impl Prg {
     }
 
     /// Fills `out` with the next bytes of the stream.
-    pub fn fill(&mut self, out: &mut [u8]) {
-        for byte in out {
+    pub fn fill(&mut self, mut out: &mut [u8]) {
+        while !out.is_empty() {
             if self.used == BUFFER_LEN {
                 self.reader.fill(&mut self.buffer);
                 self.used = 0;
             }
-            *byte = self.buffer[self.used];
-            self.used += 1;
+            let take = out.len().min(BUFFER_LEN - self.used);
+            let (head, rest) = out.split_at_mut(take);
+            head.copy_from_slice(&self.buffer[self.used..self.used + take]);
+            self.used += take;
+            out = rest;
         }
     }
 

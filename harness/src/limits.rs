@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
 use ioschain_core::crypto::hash::Domain;
-use ioschain_core::crypto::sig::BatchVerifier;
+use ioschain_core::crypto::sig::{BatchVerifier, VerificationKey};
 use serde::Serialize;
 
 /// Signatures per batch when measuring the ceiling (the engine's default batch).
@@ -32,14 +32,18 @@ pub struct Limits {
     pub channel_round_trip_us: Option<f64>,
 }
 
-fn signed_batch(seed: u64) -> Vec<([u8; 32], [u8; 64], ed25519_dalek::VerifyingKey)> {
+fn signed_batch(seed: u64) -> Vec<([u8; 32], [u8; 64], VerificationKey)> {
     (0..LIMIT_BATCH as u64)
         .map(|i| {
             let mut key_seed = [0u8; 32];
             key_seed[..8].copy_from_slice(&(seed * 1_000_003 + i).to_le_bytes());
             let key = SigningKey::from_bytes(&key_seed);
             let message = *Domain::Prg.hash(&i.to_le_bytes()).as_bytes();
-            (message, key.sign(&message).to_bytes(), key.verifying_key())
+            (
+                message,
+                key.sign(&message).to_bytes(),
+                VerificationKey::from(&key.verifying_key()),
+            )
         })
         .collect()
 }
@@ -59,7 +63,7 @@ pub fn measure_verify(threads: usize, duration: Duration) -> f64 {
                         core_affinity::set_for_current(core);
                     }
                     let batch = signed_batch(t as u64);
-                    let mut verifier = BatchVerifier::with_capacity(LIMIT_BATCH);
+                    let mut verifier = BatchVerifier::with_capacity(LIMIT_BATCH, [t as u8; 32]);
                     let mut bad = Vec::new();
                     barrier.wait();
                     let start = Instant::now();

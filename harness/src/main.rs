@@ -101,7 +101,7 @@ fn limits_command(args: &ioschain_harness::cli::LimitsArgs) -> anyhow::Result<()
     );
     let l = limits::measure(cores, duration);
     println!(
-        "  ed25519 verify_batch (batch {}): {:.0} sig/s on 1 core, {:.0} sig/s on {} cores",
+        "  ed25519 ZIP-215 batch verification (batch {}): {:.0} sig/s on 1 core, {:.0} sig/s on {} cores",
         l.batch, l.verify_sigs_per_s_per_core, l.verify_sigs_per_s_cores, l.cores
     );
     println!(

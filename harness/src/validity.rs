@@ -21,9 +21,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use ioschain_core::atomix::{CrossTx, Entry};
 use ioschain_core::merkle;
+use ioschain_core::tx::Witness;
 use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
 use ioschain_core::utxo::UtxoState;
 use ioschain_workloads::{CrossExpected, Expected, Workload};
@@ -52,6 +52,18 @@ fn check(name: &'static str, ok: bool, detail: String) -> Check {
 /// Every `SIGNATURE_SAMPLE_EVERY`-th transaction in the log has its signatures
 /// re-verified one by one.
 pub const SIGNATURE_SAMPLE_EVERY: usize = 64;
+
+/// A witness's verdict under ZIP-215 by ed25519-zebra's single verification: an
+/// implementation independent of `core::crypto::sig`, which the engine uses.
+fn zip215_valid(witness: &Witness, message: &[u8]) -> bool {
+    ed25519_zebra::VerificationKey::try_from(witness.owner.0).is_ok_and(|key| {
+        key.verify(
+            &ed25519_zebra::Signature::from_bytes(&witness.signature),
+            message,
+        )
+        .is_ok()
+    })
+}
 
 /// What the oracle found in one shard's log.
 #[derive(Debug, Default)]
@@ -456,16 +468,7 @@ fn replay_shard(
             if (tx_seen + sample_offset).is_multiple_of(SIGNATURE_SAMPLE_EVERY) {
                 for witness in &tx.witnesses {
                     replay.signatures_checked += 1;
-                    let ok = VerifyingKey::from_bytes(&witness.owner.0)
-                        .map(|key| {
-                            key.verify_strict(
-                                id.as_bytes(),
-                                &Signature::from_bytes(&witness.signature),
-                            )
-                            .is_ok()
-                        })
-                        .unwrap_or(false);
-                    if !ok {
+                    if !zip215_valid(witness, id.as_bytes()) {
                         replay.signature_failures += 1;
                     }
                 }

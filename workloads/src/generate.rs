@@ -1071,7 +1071,7 @@ mod tests {
             set.create(*outpoint, *out).unwrap();
         }
         let mut keys = KeyCache::new();
-        let mut verifier = BatchVerifier::with_capacity(shard.txs.len());
+        let mut verifier = BatchVerifier::with_capacity(shard.txs.len(), [5; 32]);
         let mut bad = Vec::new();
         for (i, tx) in shard.txs.iter().enumerate() {
             for w in &tx.witnesses {

@@ -14,11 +14,12 @@
 //! verification; an equivocation proof verifies only for two distinct, validly signed
 //! headers in the same slot from the same key.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use rustc_hash::FxHashMap;
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::crypto::hash::Domain;
+use crate::crypto::sig::verify_encoded;
 use crate::merkle::MerkleProof;
 use crate::tx::Transaction;
 use crate::types::{Epoch, Hash, ShardId};
@@ -116,17 +117,9 @@ impl SignedOptHeader {
         }
     }
 
-    /// Whether the signature is valid for `signer`.
+    /// Whether the signature is valid for `signer` (ZIP-215, as every signature).
     pub fn verify(&self) -> bool {
-        VerifyingKey::from_bytes(&self.signer)
-            .map(|key| {
-                key.verify_strict(
-                    self.header.hash().as_bytes(),
-                    &Signature::from_bytes(&self.signature),
-                )
-                .is_ok()
-            })
-            .unwrap_or(false)
+        verify_encoded(&self.signer, self.header.hash().as_bytes(), &self.signature)
     }
 }
 
@@ -222,14 +215,13 @@ impl FraudProof {
     pub fn verify(&self) -> Result<[u8; 32], ProofError> {
         signed_and_included(&self.header, &self.tx, &self.path)?;
         let id = self.tx.id();
-        let all_valid = self.tx.witnesses.iter().all(|w| {
-            VerifyingKey::from_bytes(&w.owner.0)
-                .map(|key| {
-                    key.verify(id.0.as_bytes(), &Signature::from_bytes(&w.signature))
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        });
+        // The rule every validator applies (ZIP-215): a witness that is valid alone is
+        // valid in every batch, so no batch could have made an honest signer accept it.
+        let all_valid = self
+            .tx
+            .witnesses
+            .iter()
+            .all(|w| verify_encoded(&w.owner.0, id.0.as_bytes(), &w.signature));
         if all_valid {
             return Err(ProofError::TransactionValid);
         }

@@ -207,7 +207,8 @@ pub struct ShardSetup {
     pub roster_keys: Vec<ValidatorKey>,
     /// The roster they form.
     pub roster: Roster,
-    /// Seed of the CoSi nonce material (fresh per run).
+    /// Fresh bytes of the run: seed of the CoSi nonce material and of the signature
+    /// verifiers' batch weights.
     pub nonce_seed: [u8; 32],
     /// The run's seed (validator keys and standing, Byzantine plans).
     pub seed: u64,
@@ -253,6 +254,18 @@ impl std::fmt::Debug for ShardSetup {
 /// Sampled signatures are verified once this many are pending (or when the oldest
 /// OptBlock waiting for them is half a challenge window old).
 const SAMPLE_BATCH: usize = 512;
+
+/// The seed of one of a shard's signature verifiers' batch weights, from the run's fresh
+/// bytes (unpredictable to clients; the verdicts do not depend on it).
+fn weights_seed(fresh: &[u8; 32], shard: ShardId, role: &[u8]) -> [u8; 32] {
+    Prg::new(&[
+        b"ioschain/batch-weights",
+        fresh,
+        &shard.0.to_le_bytes(),
+        role,
+    ])
+    .bytes32()
+}
 
 /// The shard's state.
 pub struct Shard {
@@ -386,8 +399,14 @@ impl Shard {
             utxo,
             utxo_order,
             keys: KeyCache::new(),
-            verifier: BatchVerifier::with_capacity(setup.verify_batch_max * 2),
-            sample_verifier: BatchVerifier::with_capacity(SAMPLE_BATCH * 2),
+            verifier: BatchVerifier::with_capacity(
+                setup.verify_batch_max * 2,
+                weights_seed(&setup.nonce_seed, setup.id, b"ordering"),
+            ),
+            sample_verifier: BatchVerifier::with_capacity(
+                SAMPLE_BATCH * 2,
+                weights_seed(&setup.nonce_seed, setup.id, b"sampling"),
+            ),
             roster_keys: setup.roster_keys,
             roster,
             nonce_seed: Prg::new(&[
