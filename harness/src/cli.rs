@@ -252,6 +252,11 @@ pub struct RunArgs {
     /// before a cross-shard transaction's output is spent).
     #[arg(long)]
     pub cross_maturity: Option<u32>,
+    /// Fraction of intra-shard transactions whose client signs with an edge-case
+    /// signature (torsion components, non-canonical encodings, S ≥ L), some valid and
+    /// some invalid under ZIP-215.
+    #[arg(long)]
+    pub client_edge_signatures: Option<f64>,
     /// Fraction of cross-shard transactions drawn as conflicting pairs.
     #[arg(long)]
     pub cross_conflicts: Option<f64>,
@@ -336,6 +341,7 @@ impl RunArgs {
         set!(self.cross_maturity => config.workload.cross_maturity);
         set!(self.cross_conflicts => config.workload.cross_conflicts);
         set!(self.client_never_unlock => config.workload.client_never_unlock);
+        set!(self.client_edge_signatures => config.workload.client_edge_signatures);
         set!(self.client_partial_commit => config.workload.client_partial_commit);
         set!(self.client_forged_proof => config.workload.client_forged_proof);
         set!(self.client_replay_commit => config.workload.client_replay_commit);

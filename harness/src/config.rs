@@ -116,6 +116,10 @@ pub struct WorkloadSection {
     /// Fraction of deliberately invalid transactions (bad signature, unknown input,
     /// double spend, overspend).
     pub invalid_fraction: f64,
+    /// Fraction of intra-shard transactions whose client signs with an edge-case
+    /// signature (torsion components, non-canonical encodings, `S ≥ L`), some valid and
+    /// some invalid under ZIP-215.
+    pub client_edge_signatures: f64,
     /// Fraction of transactions that are cross-shard (Atomix); ignored with one shard
     /// (there is no other shard to cross to).
     pub cross_shard: f64,
@@ -149,6 +153,7 @@ impl Default for WorkloadSection {
             sender: "uniform".into(),
             zipf_theta: 0.99,
             invalid_fraction: 0.0,
+            client_edge_signatures: 0.0,
             cross_shard: 0.1,
             cross_input_shards: 2,
             cross_maturity: 20_000,
@@ -648,6 +653,7 @@ impl Config {
                 SenderDistribution::Uniform
             },
             invalid_fraction: w.invalid_fraction,
+            client_edge_signatures: w.client_edge_signatures,
             txs_per_shard: if self.run.shards.is_some() {
                 self.txs_per_shard()
             } else {
@@ -914,6 +920,10 @@ mod tests {
             (
                 "[workload]\ninvalid_fraction = 1.5\n",
                 "workload.invalid_fraction",
+            ),
+            (
+                "[workload]\nclient_edge_signatures = 2.0\n",
+                "workload.client_edge_signatures",
             ),
             (
                 "[engine]\nvalidators_per_shard = 2\n",

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use ioschain_core::atomix::{CrossTx, Entry};
 use ioschain_core::merkle;
+use ioschain_core::pob::final_body::Proof;
 use ioschain_core::tx::Witness;
 use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
 use ioschain_core::utxo::UtxoState;
@@ -101,6 +102,15 @@ struct Replay {
     fees: u128,
     signatures_checked: u64,
     signature_failures: u64,
+    /// Witnesses of logged edge-signed transactions re-verified (all of them).
+    edge_checked: u64,
+    /// Released edge-signed transactions the answer key says must be rejected, and
+    /// those of them ed25519-zebra accepts (the answer key would be wrong).
+    edge_rejected: u64,
+    edge_disputed: u64,
+    /// Bad-signature fraud proofs, and those whose transaction ed25519-zebra accepts.
+    fraud_proofs: u64,
+    fraud_disputed: u64,
 }
 
 /// One shard's Atomix entries about one transaction, as its log holds them.
@@ -353,6 +363,29 @@ fn replay_shard(
         .filter(|(_, e)| **e == Expected::Valid)
         .map(|(tx, _)| (tx.witnessed_hash(), ()))
         .collect();
+    // Edge-signed transactions (answer key): every logged one is re-verified whole, and
+    // every one expected rejected must fail under ed25519-zebra too.
+    let mut edge_logged: HashMap<Hash, ()> = HashMap::new();
+    for &i in part
+        .edge_signatures
+        .iter()
+        .filter(|i| (**i as usize) < released)
+    {
+        let tx = &part.txs[i as usize];
+        if part.expected[i as usize] == Expected::Valid {
+            edge_logged.insert(tx.witnessed_hash(), ());
+        } else {
+            replay.edge_rejected += 1;
+            let id = tx.id();
+            if tx
+                .witnesses
+                .iter()
+                .all(|w| zip215_valid(w, id.0.as_bytes()))
+            {
+                replay.edge_disputed += 1;
+            }
+        }
+    }
     // OptBlock signing keys of the roster, derived from the seed.
     let opt_keys: HashMap<[u8; 32], u32> =
         crate::engine::pob::Validators::genesis(workload.spec.seed, shard.id, roster.len(), 1)
@@ -407,8 +440,21 @@ fn replay_shard(
                     proof.kind()
                 )),
             }
-            if let ioschain_core::pob::final_body::Proof::FailedCheck(check) = proof {
-                failed_checks.push((check.tx.clone(), check.reason));
+            match proof {
+                Proof::FailedCheck(check) => failed_checks.push((check.tx.clone(), check.reason)),
+                Proof::BadSignature(fraud) => {
+                    replay.fraud_proofs += 1;
+                    let id = fraud.tx.id();
+                    if fraud
+                        .tx
+                        .witnesses
+                        .iter()
+                        .all(|w| zip215_valid(w, id.0.as_bytes()))
+                    {
+                        replay.fraud_disputed += 1;
+                    }
+                }
+                Proof::Equivocation(_) => {}
             }
         }
         let ids: Vec<Hash> = record.txs.iter().map(|tx| tx.id().0).collect();
@@ -462,10 +508,13 @@ fn replay_shard(
                 };
                 replay.unspent.insert(outpoint, (out.owner, out.amount.0));
             }
-            if expected_valid.remove(&tx.witnessed_hash()).is_none() {
+            let witnessed = tx.witnessed_hash();
+            if expected_valid.remove(&witnessed).is_none() {
                 replay.out_of_stream += 1;
             }
-            if (tx_seen + sample_offset).is_multiple_of(SIGNATURE_SAMPLE_EVERY) {
+            let edge = edge_logged.remove(&witnessed).is_some();
+            replay.edge_checked += if edge { tx.witnesses.len() as u64 } else { 0 };
+            if edge || (tx_seen + sample_offset).is_multiple_of(SIGNATURE_SAMPLE_EVERY) {
                 for witness in &tx.witnesses {
                     replay.signatures_checked += 1;
                     if !zip215_valid(witness, id.as_bytes()) {
@@ -685,12 +734,19 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         format!("engine's unspent outputs vs. the log's replay: {state_diff} differences"),
     ));
 
-    let checked: u64 = replays.iter().map(|r| r.signatures_checked).sum();
-    let failed: u64 = replays.iter().map(|r| r.signature_failures).sum();
+    let sum = |f: fn(&Replay) -> u64| replays.iter().map(f).sum::<u64>();
+    let (checked, failed) = (sum(|r| r.signatures_checked), sum(|r| r.signature_failures));
+    let (edge_checked, edge_rejected) = (sum(|r| r.edge_checked), sum(|r| r.edge_rejected));
+    let (fraud, disputed) = (
+        sum(|r| r.fraud_proofs),
+        sum(|r| r.fraud_disputed) + sum(|r| r.edge_disputed),
+    );
     checks.push(check(
         "signatures_resampled",
-        failed == 0,
-        format!("{checked} signatures of every {SIGNATURE_SAMPLE_EVERY}th logged transaction re-verified one by one, {failed} failed"),
+        failed == 0 && disputed == 0,
+        format!(
+            "{checked} signatures re-verified alone by ed25519-zebra (every {SIGNATURE_SAMPLE_EVERY}th logged transaction's, and all {edge_checked} of logged edge-signed transactions), {failed} failed; {edge_rejected} edge-signed transactions expected rejected and {fraud} bad-signature fraud proofs in the log, {disputed} of them valid under ed25519-zebra"
+        ),
     ));
 
     let mut unaccounted = 0u64;
@@ -778,6 +834,38 @@ mod tests {
     use super::*;
 
     const SHARDS: u32 = 2;
+
+    #[test]
+    fn the_oracle_judges_witnesses_by_zip215_not_by_a_cofactorless_rule() {
+        use ed25519_dalek::{SigningKey, Verifier};
+        use ioschain_workloads::edge::EdgeSignature;
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let message = [3u8; 32];
+        let witness = |kind: EdgeSignature| Witness {
+            owner: Owner(key.verifying_key().to_bytes()),
+            signature: kind.sign(&key, &message, b"oracle"),
+        };
+        // Valid only under the cofactored equation: ed25519-dalek's own verify rejects it.
+        let torsion = witness(EdgeSignature::TorsionR8);
+        assert!(
+            key.verifying_key()
+                .verify(
+                    &message,
+                    &ed25519_dalek::Signature::from_bytes(&torsion.signature)
+                )
+                .is_err()
+        );
+        assert!(zip215_valid(&torsion, &message));
+        // And the oracle fails what the rule fails.
+        for kind in [
+            EdgeSignature::NonCanonicalS,
+            EdgeSignature::RNotOnCurve,
+            EdgeSignature::TorsionRHashMismatch,
+        ] {
+            assert!(!zip215_valid(&witness(kind), &message), "{kind:?}");
+        }
+        assert!(!zip215_valid(&torsion, &[4u8; 32]));
+    }
 
     fn owner_in(shard: u32) -> Owner {
         (0u8..=255)

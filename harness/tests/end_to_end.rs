@@ -200,6 +200,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
         outputs_per_tx: 2,
         sender: SenderDistribution::Uniform,
         invalid_fraction: 0.0,
+        client_edge_signatures: 0.0,
         txs_per_shard: 1500,
         cross_shard: 0.0,
         cross_input_shards: 2,

@@ -4,14 +4,15 @@
 //! at ~80k/s per core), so generated workloads are stored under a cache directory, one
 //! file per spec, named by the spec's key (a hash of every parameter and the seed).
 //!
-//! File layout: magic `IOSWL002`, the 32-byte spec key, the body length (`u64`), the
+//! File layout: magic `IOSWL003`, the 32-byte spec key, the body length (`u64`), the
 //! blake3 hash of the body, then the body: per shard the genesis outputs, then the
 //! transactions, each preceded by its expected outcome. The outcome is one code byte;
 //! for a cross-shard transaction ([`Expected::Cross`]) the code is followed by `k` and
 //! the [`CrossItem`] it names: its index, its declaration (`u16` count, then per input
 //! the shard `u32` and amount `u64`), a client code and an outcome code (followed by the
 //! partner's index `u32` for a conflicting pair). Items appear in stream order, so `k`
-//! counts them.
+//! counts them. The code of an intra-shard transaction signed with an edge case
+//! (`ShardWorkload::edge_signatures`) has bit `0x40` set.
 //!
 //! A file whose length, key or checksum does not match, or whose body does not decode
 //! to a consistent workload (bad codes, cross items out of order or not matching their
@@ -32,7 +33,9 @@ use crate::generate::{
 };
 use crate::spec::WorkloadSpec;
 
-const MAGIC: &[u8; 8] = b"IOSWL002";
+const MAGIC: &[u8; 8] = b"IOSWL003";
+/// Set in the outcome code of a transaction whose client signed with an edge case.
+const EDGE_FLAG: u8 = 0x40;
 /// The expected-outcome code of a cross-shard transaction (the others are 0 for valid
 /// and `1 + position in RejectReason::ALL` for invalid).
 const CROSS_CODE: u8 = 0xff;
@@ -91,8 +94,14 @@ fn encode_body(workload: &Workload) -> Vec<u8> {
             out.amount.encode(&mut body);
         }
         body.extend_from_slice(&(shard.txs.len() as u64).to_le_bytes());
-        for (tx, expected) in shard.txs.iter().zip(&shard.expected) {
-            body.push(expected_code(*expected));
+        let mut edge = shard.edge_signatures.iter().peekable();
+        for (index, (tx, expected)) in shard.txs.iter().zip(&shard.expected).enumerate() {
+            let flag = if edge.next_if(|&&i| i as usize == index).is_some() {
+                EDGE_FLAG
+            } else {
+                0
+            };
+            body.push(expected_code(*expected) | flag);
             if let Expected::Cross(k) = *expected {
                 body.extend_from_slice(&k.to_le_bytes());
                 encode_cross_item(&shard.cross[k as usize], &mut body);
@@ -247,8 +256,13 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
         let mut txs = Vec::with_capacity(tx_len.min(reader.remaining() / 7));
         let mut expected = Vec::with_capacity(txs.capacity());
         let mut cross = Vec::new();
+        let mut edge_signatures = Vec::new();
         for index in 0..tx_len {
-            let code = reader.u8("expected outcome")?;
+            let mut code = reader.u8("expected outcome")?;
+            if code != CROSS_CODE && code & EDGE_FLAG != 0 {
+                code &= !EDGE_FLAG;
+                edge_signatures.push(index as u32);
+            }
             let outcome = if code == CROSS_CODE {
                 let k = cross.len();
                 cross.push(decode_cross_item(&mut reader, spec, k, index)?);
@@ -288,6 +302,7 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
             txs,
             expected,
             cross,
+            edge_signatures,
         });
     }
     reader.finish()?;
@@ -374,6 +389,7 @@ mod tests {
             outputs_per_tx: 2,
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.1,
+            client_edge_signatures: 0.1,
             txs_per_shard: 50,
             cross_shard: 0.0,
             cross_input_shards: 2,

@@ -81,6 +81,7 @@ use ioschain_core::tx::{RejectReason, Transaction, TxOut, Witness};
 use ioschain_core::types::{Amount, OutPoint, Owner, ShardId, TxId};
 use rayon::prelude::*;
 
+use crate::edge::EdgeSignature;
 use crate::spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};
 
 /// Injected double spends re-spend one of this many most recent spends of the shard's
@@ -157,6 +158,10 @@ pub struct ShardWorkload {
     /// The cross-shard transactions of the stream, by position (`Expected::Cross(k)`
     /// names `cross[k]`).
     pub cross: Vec<CrossItem>,
+    /// Positions of the transactions whose client signed with an edge case
+    /// ([`crate::edge::EdgeSignature`]; part of the answer key, for the oracle), in
+    /// order. Their outcome is in `expected` like any other's.
+    pub edge_signatures: Vec<u32>,
 }
 
 /// A generated workload.
@@ -200,8 +205,19 @@ struct Draft {
     id: TxId,
     /// The accounts that sign it, in witness order.
     signers: Vec<u32>,
-    /// Corrupt the first signature (the invalid kind "bad signature").
-    corrupt_signature: bool,
+    /// How the first signer signs.
+    signature: SignatureKind,
+}
+
+/// How a draft's first signer signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignatureKind {
+    /// ed25519-dalek's signature.
+    Honest,
+    /// An honest signature with one bit flipped (the invalid kind "bad signature").
+    Corrupt,
+    /// An edge case (`client_edge_signatures`), valid or not under ZIP-215.
+    Edge(EdgeSignature),
 }
 
 /// Draws ranks `0..n` with probability proportional to `1 / (rank + 1)^theta`.
@@ -342,10 +358,15 @@ struct Stream {
     drafts: Vec<Draft>,
     expected: Vec<Expected>,
     cross: Vec<CrossItem>,
+    /// Positions of the drafts signed with an edge case.
+    edge_signatures: Vec<u32>,
 }
 
 impl Stream {
     fn push(&mut self, draft: Draft, expected: Expected) {
+        if matches!(draft.signature, SignatureKind::Edge(_)) {
+            self.edge_signatures.push(self.drafts.len() as u32);
+        }
         self.drafts.push(draft);
         self.expected.push(expected);
     }
@@ -482,10 +503,18 @@ pub fn generate(
                 let mut tx = draft.tx;
                 for (position, &signer) in draft.signers.iter().enumerate() {
                     let key = &keys[signer as usize];
-                    let mut signature = key.sign(draft.id.0.as_bytes()).to_bytes();
-                    if draft.corrupt_signature && position == 0 {
-                        signature[9] ^= 0x10;
-                    }
+                    let message = draft.id.0.as_bytes();
+                    let signature = match draft.signature {
+                        SignatureKind::Edge(kind) if position == 0 => {
+                            kind.sign(key, message, message)
+                        }
+                        SignatureKind::Corrupt if position == 0 => {
+                            let mut signature = key.sign(message).to_bytes();
+                            signature[9] ^= 0x10;
+                            signature
+                        }
+                        _ => key.sign(message).to_bytes(),
+                    };
                     tx.witnesses.push(Witness {
                         owner: owners[signer as usize],
                         signature,
@@ -502,6 +531,7 @@ pub fn generate(
             genesis,
             txs,
             expected: stream.expected,
+            edge_signatures: stream.edge_signatures,
             cross: stream.cross,
         });
     }
@@ -549,6 +579,7 @@ fn draft_streams(
             drafts: Vec::with_capacity(stream_len),
             expected: Vec::with_capacity(stream_len),
             cross: Vec::new(),
+            edge_signatures: Vec::new(),
         });
     }
     let mut place = vec![(0, 0); owners.len()];
@@ -657,9 +688,16 @@ fn draft_intra(
         })?;
     let recipient = stream.prg.below(count as u64) as usize;
     let invalid = spec.invalid_fraction > 0.0 && stream.prg.unit() < spec.invalid_fraction;
-    if invalid {
-        let kind = stream.prg.below(4);
-        let (draft, reason) = draft_invalid(
+    // A client that signs with an edge case (drawn only when asked for, so other
+    // workloads keep their streams).
+    let edge = (!invalid
+        && spec.client_edge_signatures > 0.0
+        && stream.prg.unit() < spec.client_edge_signatures)
+        .then(|| EdgeSignature::ALL[stream.prg.below(EdgeSignature::ALL.len() as u64) as usize]);
+    if invalid || edge.is_some_and(|kind| !kind.valid()) {
+        // An edge case that ZIP-215 rejects is a bad signature like a corrupted one.
+        let kind = if invalid { stream.prg.below(4) } else { 0 };
+        let (mut draft, reason) = draft_invalid(
             kind,
             spec,
             position,
@@ -677,6 +715,9 @@ fn draft_intra(
             for coin in wallets[sender].iter_mut().take(need) {
                 coin.cross_from = coin.cross_from.max(mature);
             }
+        }
+        if let Some(kind) = edge {
+            draft.signature = SignatureKind::Edge(kind);
         }
         stream.push(draft, Expected::Invalid(reason));
         return Ok(());
@@ -720,7 +761,7 @@ fn draft_intra(
             tx,
             id,
             signers: vec![accounts[sender]],
-            corrupt_signature: false,
+            signature: edge.map_or(SignatureKind::Honest, SignatureKind::Edge),
         },
         Expected::Valid,
     );
@@ -868,7 +909,7 @@ fn draft_cross(
             tx,
             id,
             signers: senders,
-            corrupt_signature: false,
+            signature: SignatureKind::Honest,
         },
         declared,
         client,
@@ -929,7 +970,7 @@ fn draft_conflicting_pair(
                 tx,
                 id,
                 signers: senders.clone(),
-                corrupt_signature: false,
+                signature: SignatureKind::Honest,
             },
             declared.clone(),
             ClientBehaviour::Honest,
@@ -996,7 +1037,11 @@ fn draft_invalid(
             tx,
             id,
             signers: vec![accounts[signer]],
-            corrupt_signature: corrupt,
+            signature: if corrupt {
+                SignatureKind::Corrupt
+            } else {
+                SignatureKind::Honest
+            },
         }
     };
     let own_inputs = || own.iter().map(|coin| coin.outpoint).collect::<Vec<_>>();
@@ -1054,6 +1099,7 @@ mod tests {
             outputs_per_tx: 2,
             sender,
             invalid_fraction,
+            client_edge_signatures: 0.0,
             txs_per_shard: 400,
             cross_shard: 0.0,
             cross_input_shards: 2,
@@ -1127,6 +1173,40 @@ mod tests {
     }
 
     #[test]
+    fn edge_signed_transactions_get_the_verdict_zip215_gives_them() {
+        let mut edge = spec(0.05, SenderDistribution::Uniform);
+        edge.client_edge_signatures = 0.3;
+        let workload = generate(&edge, &|_| {}).unwrap();
+        let (mut valid, mut invalid) = (0, 0);
+        for shard in &workload.shards {
+            // The engine's verifier and UTXO rules meet every expectation…
+            assert_eq!(replay(shard), shard.expected);
+            for &i in &shard.edge_signatures {
+                let (tx, expected) = (&shard.txs[i as usize], shard.expected[i as usize]);
+                // …and ed25519-zebra, alone, agrees with each edge case's verdict.
+                let witness = &tx.witnesses[0];
+                let zebra = ed25519_zebra::VerificationKey::try_from(witness.owner.0)
+                    .unwrap()
+                    .verify(
+                        &ed25519_zebra::Signature::from_bytes(&witness.signature),
+                        tx.id().0.as_bytes(),
+                    )
+                    .is_ok();
+                assert_eq!(zebra, expected == Expected::Valid, "shard tx {i}");
+                match expected {
+                    Expected::Valid => valid += 1,
+                    Expected::Invalid(RejectReason::BadSignature) => invalid += 1,
+                    other => panic!("edge case {i} expected {other:?}"),
+                }
+            }
+        }
+        assert!(
+            valid > 20 && invalid > 10,
+            "{valid} valid, {invalid} invalid"
+        );
+    }
+
+    #[test]
     fn generation_is_deterministic() {
         for s in [spec(0.1, SenderDistribution::Uniform), cross_spec(3)] {
             let first = generate(&s, &|_| {}).unwrap();
@@ -1195,6 +1275,7 @@ mod tests {
             outputs_per_tx: 3,
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.1,
+            client_edge_signatures: 0.0,
             txs_per_shard: 600,
             cross_shard: 0.3,
             cross_input_shards: shards.min(3),

@@ -37,6 +37,10 @@ pub struct WorkloadSpec {
     pub sender: SenderDistribution,
     /// Fraction of transactions that are deliberately invalid, `0..=1`.
     pub invalid_fraction: f64,
+    /// Fraction of intra-shard transactions whose client signs with an edge case
+    /// ([`crate::edge::EdgeSignature`]: torsion components, non-canonical encodings,
+    /// `S ≥ L`, …), `0..=1`; each is expected valid or rejected as ZIP-215 rules.
+    pub client_edge_signatures: f64,
     /// Transactions in each shard's stream (valid and invalid).
     pub txs_per_shard: u64,
     /// Fraction of each stream's transactions that are cross-shard, `0..=1` (needs at
@@ -91,7 +95,7 @@ fn bad(key: &'static str, value: impl ToString, allowed: impl ToString) -> SpecE
 }
 
 /// Bumped whenever generation changes, so stale caches are never reused.
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 
 /// Slack for the sum of the client fractions (so `0.1 + 0.2 + 0.3 + 0.4` passes).
 const FRACTION_SUM_SLACK: f64 = 1e-9;
@@ -159,6 +163,13 @@ impl WorkloadSpec {
         }
         if !(0.0..=1.0).contains(&self.invalid_fraction) {
             return Err(bad("invalid_fraction", self.invalid_fraction, "0.0..=1.0"));
+        }
+        if !(0.0..=1.0).contains(&self.client_edge_signatures) {
+            return Err(bad(
+                "client_edge_signatures",
+                self.client_edge_signatures,
+                "0.0..=1.0",
+            ));
         }
         if let SenderDistribution::Zipf { theta } = self.sender
             && !(theta > 0.0 && theta.is_finite())
@@ -256,6 +267,7 @@ impl WorkloadSpec {
             &[kind],
             &theta.to_le_bytes(),
             &self.invalid_fraction.to_le_bytes(),
+            &self.client_edge_signatures.to_le_bytes(),
             &self.txs_per_shard.to_le_bytes(),
             &self.cross_shard.to_le_bytes(),
             &self.cross_input_shards.to_le_bytes(),
@@ -284,6 +296,7 @@ mod tests {
             outputs_per_tx: 2,
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.0,
+            client_edge_signatures: 0.0,
             txs_per_shard: 100,
             cross_shard: 0.1,
             cross_input_shards: 2,
@@ -317,6 +330,7 @@ mod tests {
                 s.sender = SenderDistribution::Zipf { theta: 0.99 }
             }),
             ("invalid_fraction", |s| s.invalid_fraction = 0.1),
+            ("client_edge_signatures", |s| s.client_edge_signatures = 0.1),
             ("txs_per_shard", |s| s.txs_per_shard = 101),
             ("cross_shard", |s| s.cross_shard = 0.2),
             ("cross_input_shards", |s| s.cross_input_shards = 1),
@@ -343,6 +357,12 @@ mod tests {
     fn out_of_range_values_name_the_key() {
         let cases: Vec<Change> = vec![
             ("invalid_fraction", |s| s.invalid_fraction = 1.5),
+            ("client_edge_signatures", |s| {
+                s.client_edge_signatures = -0.1
+            }),
+            ("client_edge_signatures", |s| {
+                s.client_edge_signatures = f64::NAN
+            }),
             ("inputs_per_tx", |s| s.inputs_per_tx = 3),
             ("shards", |s| s.shards = 0),
             ("zipf_theta", |s| {
