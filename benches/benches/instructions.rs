@@ -46,6 +46,40 @@ fn sig_verify_batch((entries, mut verifier, mut bad): SigInput) -> SigInput {
     (entries, verifier, bad)
 }
 
+/// The entries of [`sig_input`] as ed25519-dalek's `verify_batch` takes them.
+type DalekInput = (
+    Vec<[u8; 32]>,
+    Vec<ed25519_dalek::Signature>,
+    Vec<ed25519_dalek::VerifyingKey>,
+);
+
+fn dalek_input(size: usize) -> DalekInput {
+    let entries = signed_entries(size);
+    (
+        entries.iter().map(|e| e.0).collect(),
+        entries
+            .iter()
+            .map(|e| ed25519_dalek::Signature::from_bytes(&e.1))
+            .collect(),
+        entries
+            .iter()
+            .map(|e| ed25519_dalek::VerifyingKey::from_bytes(e.2.as_bytes()).expect("a key"))
+            .collect(),
+    )
+}
+
+// `sig::verify_batch_dalek`: the same batch through ed25519-dalek's own `verify_batch`
+// (cofactorless, batch-dependent verdicts: never used to verify). The reference the
+// ZIP-215 verifier above is compared with, instruction for instruction.
+#[library_benchmark]
+#[bench::size_256(args = (256), setup = dalek_input)]
+fn sig_verify_batch_dalek((messages, signatures, keys): DalekInput) -> DalekInput {
+    let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+    ed25519_dalek::verify_batch(black_box(&refs), black_box(&signatures), black_box(&keys))
+        .expect("honest signatures");
+    (messages, signatures, keys)
+}
+
 /// A UTXO set of `keys` outputs of 100 owned by key 0, and transactions each spending
 /// two of them into two outputs of 100, signed by key 0.
 fn tx_input(keys: u64, txs: usize) -> (UtxoSet, Vec<Transaction>) {
@@ -137,6 +171,7 @@ library_benchmark_group!(
     name = hot_paths,
     benchmarks = [
         sig_verify_batch,
+        sig_verify_batch_dalek,
         tx_validate_apply,
         merkle_root,
         channel_batch_hop,
