@@ -1,7 +1,8 @@
 //! Raw ceilings of this machine, measured in-process (BENCHMARKING.md rule 7): how many
-//! ed25519 signatures per second batched verification reaches on one core and on the
-//! cores a run uses, how many short blake3 hashes per second, and what one channel hop
-//! costs. A run's `efficiency` is its final throughput (in signatures) over the ceiling
+//! ed25519 signatures per second batched verification (the engine's own ZIP-215
+//! `BatchVerifier`, keys decoded once as the key cache does) reaches on one core and on
+//! the cores a run uses, how many short blake3 hashes per second, and what one channel
+//! hop costs. A run's `efficiency` is its final throughput (in signatures) over the ceiling
 //! of the same cores.
 
 use std::sync::Barrier;
@@ -18,7 +19,7 @@ pub const LIMIT_BATCH: usize = 1024;
 /// Measured ceilings.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Limits {
-    /// Batched ed25519 verification on one core, signatures per second.
+    /// Batched ed25519 verification (ZIP-215) on one core, signatures per second.
     pub verify_sigs_per_s_per_core: f64,
     /// The same on `cores` pinned threads at once.
     pub verify_sigs_per_s_cores: f64,

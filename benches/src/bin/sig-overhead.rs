@@ -6,7 +6,8 @@
 //! rule 7);
 //! the ZIP-215 verifier should lose at most 3%.
 //!
-//! Run: `cargo run --release -p ioschain-benches --bin sig-overhead [ROUNDS]`
+//! Run: `cargo run --release -p ioschain-benches --bin sig-overhead [ROUNDS] [BATCH]`
+//! (defaults 9 and 1024).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -14,26 +15,28 @@ use std::time::Instant;
 use ed25519_dalek::{Signer, SigningKey};
 use ioschain_core::crypto::sig::{BatchVerifier, VerificationKey};
 
-const BATCH: usize = 1024;
 const ITERATIONS: u32 = 40;
 
 fn main() {
-    let rounds: usize = match std::env::args().nth(1).map(|a| a.parse()) {
-        None => 9,
+    let mut args = std::env::args().skip(1);
+    let mut number = |default: usize| match args.next().map(|a| a.parse::<usize>()) {
+        None => default,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {
-            eprintln!("usage: sig-overhead [ROUNDS]  (ROUNDS: a whole number above 0)");
+            eprintln!("usage: sig-overhead [ROUNDS] [BATCH]  (whole numbers above 0)");
             std::process::exit(2);
         }
     };
-    let keys: Vec<SigningKey> = (0..BATCH as u64)
+    let rounds = number(9);
+    let batch = number(1024);
+    let keys: Vec<SigningKey> = (0..batch as u64)
         .map(|i| {
             let mut seed = [0u8; 32];
             seed[..8].copy_from_slice(&i.to_le_bytes());
             SigningKey::from_bytes(&seed)
         })
         .collect();
-    let messages: Vec<[u8; 32]> = (0..BATCH as u64)
+    let messages: Vec<[u8; 32]> = (0..batch as u64)
         .map(|i| {
             let mut m = [0u8; 32];
             m[..8].copy_from_slice(&(i * 7).to_le_bytes());
@@ -47,11 +50,11 @@ fn main() {
         keys.iter().map(SigningKey::verifying_key).collect();
     let decoded: Vec<VerificationKey> = verifying.iter().map(VerificationKey::from).collect();
     let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-    let mut verifier = BatchVerifier::with_capacity(BATCH, [9; 32]);
+    let mut verifier = BatchVerifier::with_capacity(batch, [9; 32]);
     let mut bad = Vec::new();
     let mut ratios = Vec::new();
     println!(
-        "batch {BATCH}, {ITERATIONS} batches per side per round, alternating, {rounds} rounds"
+        "batch {batch}, {ITERATIONS} batches per side per round, alternating, {rounds} rounds"
     );
     let run_dalek = || {
         let start = Instant::now();
@@ -98,8 +101,8 @@ fn main() {
         ratios.push(ratio);
         println!(
             "round {round}: dalek verify_batch {:.0} sig/s, ZIP-215 BatchVerifier {:.0} sig/s, ratio {ratio:.3}",
-            BATCH as f64 / dalek,
-            BATCH as f64 / zip215
+            batch as f64 / dalek,
+            batch as f64 / zip215
         );
     }
     ratios.sort_by(f64::total_cmp);
