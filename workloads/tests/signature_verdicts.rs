@@ -56,46 +56,41 @@ fn scalar_from(prg: &mut Prg) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&wide)
 }
 
+/// One side of a Schnorr equation, `(secret, encoding)`, picked by `selector` among
+/// `cases` kinds: `[x]B` canonical, `[x]B + T` (T of order 2, 4 or 8), or a small-order
+/// point in any of its encodings (secret 0).
+fn point_side(
+    selector: u8,
+    cases: u8,
+    x: Scalar,
+    small: &[(EdwardsPoint, [u8; 32])],
+) -> (Scalar, [u8; 32]) {
+    let pick = usize::from(selector / cases);
+    match selector % cases {
+        0 => (x, (ED25519_BASEPOINT_POINT * x).compress().to_bytes()),
+        1 => {
+            let torsion = torsion_point([2, 4, 8][pick % 3]);
+            (
+                x,
+                (ED25519_BASEPOINT_POINT * x + torsion)
+                    .compress()
+                    .to_bytes(),
+            )
+        }
+        _ => (Scalar::ZERO, small[pick % small.len()].1),
+    }
+}
+
 /// Builds the case named by `choice` (key side, `R` side, and what is broken), using
 /// `prg` for keys, nonces and the message.
 fn craft(choice: [u8; 4], prg: &mut Prg) -> Case {
     let small = small_order_encodings();
     let mut message = [0u8; 32];
     prg.fill(&mut message);
-    // Key side: (a, A bytes).
-    let honest_a = scalar_from(prg);
-    let (a, key) = match choice[0] % 4 {
-        0 => (
-            honest_a,
-            (ED25519_BASEPOINT_POINT * honest_a).compress().to_bytes(),
-        ),
-        1 => {
-            let order = [2, 4, 8][usize::from(choice[0] / 4) % 3];
-            let point = ED25519_BASEPOINT_POINT * honest_a + torsion_point(order);
-            (honest_a, point.compress().to_bytes())
-        }
-        _ => (
-            Scalar::ZERO,
-            small[usize::from(choice[0] / 4) % small.len()].1,
-        ),
-    };
-    // R side: (r, R bytes).
-    let honest_r = scalar_from(prg);
-    let (r, r_bytes) = match choice[1] % 3 {
-        0 => (
-            honest_r,
-            (ED25519_BASEPOINT_POINT * honest_r).compress().to_bytes(),
-        ),
-        1 => {
-            let order = [2, 4, 8][usize::from(choice[1] / 3) % 3];
-            let point = ED25519_BASEPOINT_POINT * honest_r + torsion_point(order);
-            (honest_r, point.compress().to_bytes())
-        }
-        _ => (
-            Scalar::ZERO,
-            small[usize::from(choice[1] / 3) % small.len()].1,
-        ),
-    };
+    // Key side (a, A bytes) and R side (r, R bytes); small-order keys are drawn more
+    // often than small-order R (`cases` 4 against 3).
+    let (a, key) = point_side(choice[0], 4, scalar_from(prg), &small);
+    let (r, r_bytes) = point_side(choice[1], 3, scalar_from(prg), &small);
     let mut signature = sign_raw(a, &key, r, &r_bytes, &message);
     let mut valid = true;
     match choice[2] % 8 {
