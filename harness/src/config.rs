@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use ioschain_workloads::{ClientMix, SenderDistribution, WorkloadSpec};
 use serde::{Deserialize, Serialize};
 
+pub use ioschain_reports::summary::{Backend, Fsync};
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -387,49 +389,6 @@ fn bad(key: &str, value: impl ToString, allowed: impl ToString) -> ConfigError {
         key: key.to_string(),
         value: value.to_string(),
         allowed: allowed.to_string(),
-    }
-}
-
-/// Store backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backend {
-    /// `write` + `fdatasync`.
-    Write,
-    /// io_uring writes and `fdatasync`.
-    IoUring,
-}
-
-/// Flush policies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fsync {
-    /// One flush per group of blocks.
-    Group,
-    /// One flush per block.
-    Every,
-    /// No flush (the OS writes back when it likes).
-    Never,
-}
-
-impl Backend {
-    /// The name used in configuration and output.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Backend::Write => "write",
-            Backend::IoUring => "io_uring",
-        }
-    }
-}
-
-impl Fsync {
-    /// The name used in configuration and output.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Fsync::Group => "group",
-            Fsync::Every => "every",
-            Fsync::Never => "never",
-        }
     }
 }
 

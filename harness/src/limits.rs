@@ -11,27 +11,10 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{Signer, SigningKey};
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::crypto::sig::{BatchVerifier, VerificationKey};
-use serde::Serialize;
+pub use ioschain_reports::summary::Limits;
 
 /// Signatures per batch when measuring the ceiling (the engine's default batch).
 pub const LIMIT_BATCH: usize = 1024;
-
-/// Measured ceilings.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Limits {
-    /// Batched ed25519 verification (ZIP-215) on one core, signatures per second.
-    pub verify_sigs_per_s_per_core: f64,
-    /// The same on `cores` pinned threads at once.
-    pub verify_sigs_per_s_cores: f64,
-    /// Cores measured together.
-    pub cores: usize,
-    /// Batch size used.
-    pub batch: usize,
-    /// blake3 of 150 bytes per second on one core (only measured by `ioschain limits`).
-    pub blake3_150b_per_s: Option<f64>,
-    /// One channel round trip between two threads, µs (only by `ioschain limits`).
-    pub channel_round_trip_us: Option<f64>,
-}
 
 fn signed_batch(seed: u64) -> Vec<([u8; 32], [u8; 64], VerificationKey)> {
     (0..LIMIT_BATCH as u64)

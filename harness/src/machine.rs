@@ -1,27 +1,6 @@
 //! The context a result needs to be comparable (BENCHMARKING.md rule 6).
 
-use serde::Serialize;
-
-/// Where and with what a run was made.
-#[derive(Clone, Debug, Serialize)]
-pub struct Machine {
-    /// CPU model.
-    pub cpu: String,
-    /// Cores available to this process.
-    pub cores: usize,
-    /// Kernel release.
-    pub kernel: String,
-    /// Host name.
-    pub hostname: String,
-    /// rustc that built this binary.
-    pub rustc: String,
-    /// Build profile.
-    pub profile: String,
-    /// Git commit of the build.
-    pub git_sha: String,
-    /// Whether the working tree had uncommitted changes at build time.
-    pub git_dirty: bool,
-}
+pub use ioschain_reports::summary::Machine;
 
 fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path)

@@ -223,39 +223,7 @@ impl ShardMetrics {
     }
 }
 
-/// Percentiles of a histogram, in microseconds.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Largest value.
-    pub max: u64,
-    /// Values recorded.
-    pub count: u64,
-}
-
-impl Percentiles {
-    /// Reads the percentiles of `h` (all zero when empty).
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
-        if h.is_empty() {
-            return Percentiles::default();
-        }
-        Percentiles {
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            count: h.len(),
-        }
-    }
-}
+pub use ioschain_reports::summary::Percentiles;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
 use crate::engine::{self, EngineParams, store};
 use crate::metrics::{Percentiles, Stage, latency_histogram};
-use crate::output::{self, Counts, Latency, Load, Summary, Tps, Validity};
+use crate::output::{self, Counts, Latency, Load, RunSummary, Tps, Validity};
 use crate::{limits, machine, validity};
 
 /// How a run ended, as the process exit code (DESIGN.md §5).
@@ -373,8 +373,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             offered_tps * valid_share
         ));
     }
-    let summary = Summary {
-        schema: output::SCHEMA,
+    let summary = RunSummary {
+        schema: output::SCHEMA.into(),
         config: serde_json::to_value(&config).expect("the configuration serializes"),
         machine: machine::describe(),
         limits,
@@ -407,9 +407,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         pinning: outcome.pinning.clone(),
         workload_key: workload.spec.key().to_string(),
         warnings,
-        pob: output::PobSummary::collect(&outcome.shards, counts_signatures),
-        atomix: output::AtomixSummary::collect(&outcome.shards),
+        pob: output::pob_summary(&outcome.shards, counts_signatures),
+        atomix: output::atomix_summary(&outcome.shards),
         validity: Validity { valid, checks },
+        path: std::path::PathBuf::new(),
     };
     std::fs::write(
         out.join("summary.json"),

@@ -255,9 +255,9 @@ fn point(shards: u32, cores: u32, rate: u64, repeat: u32, s: &RunSummary) -> Poi
         rate,
         repeat,
         tps_final: s.tps.final_,
-        final_p50_ms: s.latency_us.final_.p50 / 1000.0,
-        final_p99_ms: s.latency_us.final_.p99 / 1000.0,
-        provisional_p99_ms: s.latency_us.provisional.p99 / 1000.0,
+        final_p50_ms: s.latency_us.final_.p50 as f64 / 1000.0,
+        final_p99_ms: s.latency_us.final_.p99 as f64 / 1000.0,
+        provisional_p99_ms: s.latency_us.provisional.p99 as f64 / 1000.0,
         efficiency: s.efficiency,
         valid: s.validity.valid,
     }

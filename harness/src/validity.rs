@@ -28,26 +28,20 @@ use ioschain_core::tx::Witness;
 use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
 use ioschain_core::utxo::UtxoState;
 use ioschain_workloads::{CrossExpected, Expected, Workload};
+
+pub use ioschain_reports::summary::Check;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::blocklog::{read_log, shard_path};
 use crate::engine::shard::Shard;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
 
-/// One check's result.
-#[derive(Clone, Debug, Serialize)]
-pub struct Check {
-    /// Stable name.
-    pub name: &'static str,
-    /// Whether it passed.
-    pub ok: bool,
-    /// What was found.
-    pub detail: String,
-}
-
-fn check(name: &'static str, ok: bool, detail: String) -> Check {
-    Check { name, ok, detail }
+fn check(name: &str, ok: bool, detail: String) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail,
+    }
 }
 
 /// Every `SIGNATURE_SAMPLE_EVERY`-th transaction in the log has its signatures

@@ -252,7 +252,11 @@ fn validity_oracle_catches_a_tampered_block_log() {
     bytes[8 + payload_len..8 + payload_len + 32].copy_from_slice(checksum.as_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let checks = validity::check_run(&params.log_dir, &workload, &outcome);
-    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
     assert!(
         failed.contains(&"blocks_certified_and_linked"),
         "{failed:?}"

@@ -418,21 +418,21 @@ const METRICS: [Metric; 6] = [
         better: Better::Lower,
         unit: Unit::Micros,
         band: BandKind::Latency,
-        get: |s| Some(s.latency_us.final_.p50),
+        get: |s| Some(s.latency_us.final_.p50 as f64),
     },
     Metric {
         name: "latency_us.final.p99",
         better: Better::Lower,
         unit: Unit::Micros,
         band: BandKind::Latency,
-        get: |s| Some(s.latency_us.final_.p99),
+        get: |s| Some(s.latency_us.final_.p99 as f64),
     },
     Metric {
         name: "latency_us.provisional.p99",
         better: Better::Lower,
         unit: Unit::Micros,
         band: BandKind::Latency,
-        get: |s| Some(s.latency_us.provisional.p99),
+        get: |s| Some(s.latency_us.provisional.p99 as f64),
     },
     Metric {
         name: "efficiency",
@@ -632,11 +632,13 @@ fn comparable_settings(run: &RunSummary) -> Vec<(String, serde_json::Value)> {
             }
         }
     }
-    for key in ["cpu", "cores", "profile"] {
-        settings.push((
-            format!("machine.{key}"),
-            at(&run.machine, &format!("/{key}")),
-        ));
+    let machine = &run.machine;
+    for (key, value) in [
+        ("cpu", serde_json::json!(machine.cpu)),
+        ("cores", serde_json::json!(machine.cores)),
+        ("profile", serde_json::json!(machine.profile)),
+    ] {
+        settings.push((format!("machine.{key}"), value));
     }
     settings
 }

@@ -10,6 +10,7 @@
 //! writes text as `<text>` elements and so needs no font files.
 
 use crate::numbers::thousands;
+use crate::summary::{Percentiles, RunSummary, SummaryError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,10 +21,9 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Deserialize;
 
 /// The schema tag `summary.json` must carry.
-pub const RUN_SCHEMA: &str = "ioschain.run/1";
+pub const RUN_SCHEMA: &str = crate::summary::SCHEMA;
 /// The Markdown report's file name inside the output directory.
 pub const REPORT_MD: &str = "report.md";
 /// The HTML report's file name inside the output directory (written with `html`).
@@ -149,113 +149,20 @@ fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
 // Inputs: summary.json (tolerant of extra and missing fields), timeline.csv, latency.hlog.
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Summary {
-    schema: Option<String>,
-    config: serde_json::Value,
-    machine: serde_json::Value,
-    limits: Option<Limits>,
-    offered_tps: Option<f64>,
-    tps: Tps,
-    latency_us: LatencyUs,
-    efficiency: Option<f64>,
-    counts: Counts,
-    load: Option<Load>,
-    store: Option<Store>,
-    warnings: Vec<String>,
-    validity: Option<Validity>,
-}
+/// The run summary: the schema's one definition ([`crate::summary`]).
+type Summary = RunSummary;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Limits {
-    verify_sigs_per_s_cores: Option<f64>,
-    cores: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Tps {
-    #[serde(rename = "final")]
-    final_: Option<f64>,
-    provisional: Option<f64>,
-    intra_shard: Option<f64>,
-    cross_shard: Option<f64>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-struct Percentiles {
-    p50: u64,
-    p90: u64,
-    p99: u64,
-    p999: u64,
-    max: u64,
-    count: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct LatencyUs {
-    provisional: Option<Percentiles>,
-    #[serde(rename = "final")]
-    final_: Option<Percentiles>,
-    cross_shard: Option<Percentiles>,
-}
-
-impl LatencyUs {
-    fn stage(&self, stage: &str) -> Option<&Percentiles> {
-        match stage {
-            "provisional" => self.provisional.as_ref(),
-            "final" => self.final_.as_ref(),
-            "cross_shard" => self.cross_shard.as_ref(),
-            _ => None,
-        }
+/// The percentiles of `stage` (`provisional`, `final`, `cross_shard`), if any were
+/// recorded.
+fn stage_percentiles<'a>(s: &'a Summary, stage: &str) -> Option<&'a Percentiles> {
+    let latency = &s.latency_us;
+    match stage {
+        "provisional" => Some(&latency.provisional),
+        "final" => Some(&latency.final_),
+        "cross_shard" => latency.cross_shard.as_ref(),
+        _ => None,
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Counts {
-    submitted: Option<u64>,
-    provisional: Option<u64>,
-    #[serde(rename = "final")]
-    final_: Option<u64>,
-    aborted: Option<u64>,
-    rejected: BTreeMap<String, u64>,
-    blocks: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Load {
-    mode: Option<String>,
-    achieved_tps: Option<f64>,
-    inbox_backpressure: Option<u64>,
-    store_backpressure: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Store {
-    backend: Option<String>,
-    fsync: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Validity {
-    valid: bool,
-    checks: Vec<Check>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Check {
-    name: String,
-    ok: bool,
-    detail: String,
+    .filter(|p| p.count > 0 || p.max > 0)
 }
 
 /// One row of `timeline.csv`.
@@ -315,17 +222,21 @@ fn load_run(dir: &Path) -> Result<Run, ReportError> {
             });
         }
     };
-    let summary: Summary =
-        serde_json::from_str(&text).map_err(|source| ReportError::ParseSummary {
+    // The schema is checked before the fields, so another file names its schema.
+    let summary = RunSummary::from_json(&text, summary_path.clone()).map_err(|e| match e {
+        SummaryError::Schema { path, found } => ReportError::Schema {
+            path,
+            found: found.unwrap_or_default(),
+        },
+        SummaryError::Parse { path, error } => ReportError::ParseSummary {
+            path,
+            source: error,
+        },
+        other => ReportError::ParseSummary {
             path: summary_path.clone(),
-            source,
-        })?;
-    if summary.schema.as_deref() != Some(RUN_SCHEMA) {
-        return Err(ReportError::Schema {
-            path: summary_path,
-            found: summary.schema.clone().unwrap_or_default(),
-        });
-    }
+            source: serde_json::Error::io(std::io::Error::other(other.to_string())),
+        },
+    })?;
 
     let mut notes = Vec::new();
     let timeline_path = dir.join("timeline.csv");
@@ -363,9 +274,7 @@ fn load_run(dir: &Path) -> Result<Run, ReportError> {
             let spectra = STAGES
                 .iter()
                 .filter_map(|stage| {
-                    summary
-                        .latency_us
-                        .stage(stage)
+                    stage_percentiles(&summary, stage)
                         .filter(|p| p.count > 0)
                         .map(|p| spectrum_of_summary(stage, p))
                 })
@@ -799,8 +708,8 @@ fn config_line(s: &Summary) -> String {
     if let Some(v) = get(&["run", "cores"]) {
         parts.push(format!("{v} cores"));
     }
-    let offered = s
-        .offered_tps
+    let offered = Some(s.offered_tps)
+        .filter(|v| *v > 0.0)
         .or_else(|| config_str(c, &["run", "rate"]).and_then(serde_json::Value::as_f64));
     if let Some(v) = offered {
         parts.push(format!("offered {} tx/s", thousands(v)));
@@ -810,12 +719,12 @@ fn config_line(s: &Summary) -> String {
         (None, Some(d)) => parts.push(format!("measured {d} s")),
         _ => {}
     }
-    let used = s.store.as_ref().and_then(|st| st.backend.clone());
+    let used = s.store.backend.map(|b| b.name().to_string());
     let asked = get(&["store", "backend"]);
     let fsync = s
         .store
-        .as_ref()
-        .and_then(|st| st.fsync.clone())
+        .fsync
+        .map(|f| f.name().to_string())
         .or_else(|| get(&["store", "fsync"]));
     let store = match (used, asked) {
         (Some(u), Some(a)) if u != a => format!("store {u} (asked: {a})"),
@@ -829,7 +738,7 @@ fn config_line(s: &Summary) -> String {
             None => store,
         });
     }
-    if let Some(mode) = s.load.as_ref().and_then(|l| l.mode.clone()) {
+    if let Some(mode) = Some(&s.load.mode).filter(|m| !m.is_empty()) {
         parts.push(format!("{mode} loop"));
     }
     if let Some(v) = get(&["workload", "sender"]) {
@@ -848,8 +757,8 @@ fn config_line(s: &Summary) -> String {
 }
 
 fn machine_line(s: &Summary) -> Option<String> {
-    let m = &s.machine;
-    let get = |k: &str| config_str(m, &[k]).map(value_text);
+    let m = serde_json::to_value(&s.machine).unwrap_or_default();
+    let get = |k: &str| config_str(&m, &[k]).map(value_text);
     let mut parts = Vec::new();
     if let Some(v) = get("cpu") {
         parts.push(v);
@@ -879,7 +788,7 @@ fn machine_line(s: &Summary) -> Option<String> {
 }
 
 fn validity_inline(s: &Summary) -> Vec<Inline> {
-    match &s.validity {
+    match Some(&s.validity).filter(|v| !v.checks.is_empty()) {
         None => vec![
             text("Validity: "),
             Inline::Bold("UNKNOWN".into()),
@@ -902,19 +811,21 @@ fn validity_inline(s: &Summary) -> Vec<Inline> {
 }
 
 fn valid_word(s: &Summary) -> &'static str {
-    match &s.validity {
+    match Some(&s.validity).filter(|v| !v.checks.is_empty()) {
         Some(v) if v.valid => "VALID",
         Some(_) => "INVALID",
         None => "unknown",
     }
 }
 
-fn opt_tps(v: Option<f64>) -> String {
-    v.map(thousands).unwrap_or_else(|| "—".into())
+fn opt_tps(v: impl Into<Option<f64>>) -> String {
+    v.into().map(thousands).unwrap_or_else(|| "—".into())
 }
 
-fn opt_count(v: Option<u64>) -> String {
-    v.map(|n| thousands(n as f64)).unwrap_or_else(|| "—".into())
+fn opt_count(v: impl Into<Option<u64>>) -> String {
+    v.into()
+        .map(|n| thousands(n as f64))
+        .unwrap_or_else(|| "—".into())
 }
 
 fn stage_name(stage: &str) -> String {
@@ -933,10 +844,11 @@ fn efficiency_text(s: &Summary) -> String {
                 e * 100.0
             );
             if let Some(l) = &s.limits
-                && let Some(limit) = l.verify_sigs_per_s_cores
+                && let limit = l.verify_sigs_per_s_cores
+                && limit > 0.0
             {
-                let cores = l
-                    .cores
+                let cores = Some(l.cores)
+                    .filter(|c| *c > 0)
                     .map(|c| format!(" on {c} cores"))
                     .unwrap_or_default();
                 let _ = write!(t, " of {} per second{cores}", thousands(limit));
@@ -976,7 +888,7 @@ fn run_section(doc: &mut Document, n: usize, run: &Run, out_dir: &Path) -> Resul
 
     // Throughput.
     doc.blocks.push(Block::Heading(3, "Throughput".into()));
-    let achieved = s.load.as_ref().and_then(|l| l.achieved_tps);
+    let achieved = Some(s.load.achieved_tps).filter(|v| *v > 0.0);
     doc.blocks.push(Block::Table {
         head: vec![
             cell("final tx/s"),
@@ -987,11 +899,11 @@ fn run_section(doc: &mut Document, n: usize, run: &Run, out_dir: &Path) -> Resul
             cell("submitted tx/s"),
         ],
         rows: vec![vec![
-            vec![Inline::Bold(opt_tps(s.tps.final_))],
-            cell(opt_tps(s.tps.provisional)),
-            cell(opt_tps(s.tps.intra_shard)),
-            cell(opt_tps(s.tps.cross_shard)),
-            cell(opt_tps(s.offered_tps)),
+            vec![Inline::Bold(opt_tps(Some(s.tps.final_)))],
+            cell(opt_tps(Some(s.tps.provisional))),
+            cell(opt_tps(Some(s.tps.intra_shard))),
+            cell(opt_tps(Some(s.tps.cross_shard))),
+            cell(opt_tps(Some(s.offered_tps))),
             cell(opt_tps(achieved)),
         ]],
     });
@@ -1009,7 +921,7 @@ fn run_section(doc: &mut Document, n: usize, run: &Run, out_dir: &Path) -> Resul
             .iter()
             .find(|sp| sp.stage == stage)
             .and_then(|sp| sp.p9999_us);
-        match s.latency_us.stage(stage) {
+        match stage_percentiles(s, stage) {
             Some(p) => rows.push(vec![
                 cell(stage_name(stage)),
                 cell(ms(p.p50)),
@@ -1067,10 +979,7 @@ fn run_section(doc: &mut Document, n: usize, run: &Run, out_dir: &Path) -> Resul
     // Counts.
     doc.blocks.push(Block::Heading(3, "Counts".into()));
     let c = &s.counts;
-    let backpressure = s
-        .load
-        .as_ref()
-        .map(|l| l.inbox_backpressure.unwrap_or(0) + l.store_backpressure.unwrap_or(0));
+    let backpressure = Some(s.load.inbox_backpressure + s.load.store_backpressure);
     doc.blocks.push(Block::Table {
         head: [
             "submitted",
@@ -1134,7 +1043,7 @@ fn run_section(doc: &mut Document, n: usize, run: &Run, out_dir: &Path) -> Resul
 
     // Validity.
     doc.blocks.push(Block::Heading(3, "Validity checks".into()));
-    match &s.validity {
+    match Some(&s.validity) {
         Some(v) if !v.checks.is_empty() => doc.blocks.push(Block::Table {
             head: vec![cell("check"), cell("result"), cell("detail")],
             rows: v
@@ -1170,9 +1079,7 @@ fn comparison_section(doc: &mut Document, runs: &[Run], out_dir: &Path) -> Resul
             .unwrap_or_else(|| "—".into())
     };
     let lat = |r: &Run, stage: &str, f: fn(&Percentiles) -> u64| {
-        r.summary
-            .latency_us
-            .stage(stage)
+        stage_percentiles(&r.summary, stage)
             .map(|p| ms(f(p)))
             .unwrap_or_else(|| "—".into())
     };

@@ -1,16 +1,19 @@
 //! Reading `summary.json`, the run summary that `ioschain run --out DIR` writes (schema
 //! `ioschain.run/1`, DESIGN.md §5).
 //!
-//! [`RunSummary`] holds only the fields the reports use: the schema tag, the resolved
-//! configuration and machine (kept as JSON, to check that two runs are comparable), the
-//! offered rate, throughputs, latency percentiles, `efficiency` and validity. Every other
-//! field is ignored, so the reader keeps working as the producer
-//! (`harness/src/output.rs`) grows. Errors are typed ([`SummaryError`]) and always name
-//! the file.
+//! [`RunSummary`] and the types it holds are the schema's one definition: the harness
+//! fills and writes them (`harness/src/run.rs`), the reports load them. A round-trip test
+//! (`harness/tests/summary_schema.rs`) loads a real run's `summary.json` and writes it
+//! back identical, so no field the writer produces is unknown to the reader. Every
+//! section has defaults, so summaries written before a field existed still load (the
+//! field reads as zero or empty). Errors are typed ([`SummaryError`]) and always name the
+//! file.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// The schema tag this reader understands.
 pub const SCHEMA: &str = "ioschain.run/1";
@@ -62,89 +65,453 @@ pub enum SummaryError {
     },
 }
 
-/// Throughputs in the measured window, transactions per second.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Tps {
-    /// Finalized (certified, persisted) transactions per second.
-    #[serde(rename = "final")]
-    pub final_: f64,
-    /// Transactions per second included in built blocks.
-    pub provisional: f64,
-}
-
-/// Latency percentiles of one stage, µs from the intended send time.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest value.
-    pub max: f64,
-}
-
-/// Latency per stage.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Latency {
-    /// To a certified, persisted block.
-    #[serde(rename = "final")]
-    pub final_: Percentiles,
-    /// To inclusion in a built block.
-    pub provisional: Percentiles,
-}
-
-/// One validity check of the run.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Check {
-    /// Its name.
-    pub name: String,
-    /// Whether it passed.
-    pub ok: bool,
-    /// What was checked and found.
-    #[serde(default)]
-    pub detail: String,
-}
-
-/// Validity of the run.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Validity {
-    /// True only if every check passed.
-    pub valid: bool,
-    /// The checks.
-    #[serde(default)]
-    pub checks: Vec<Check>,
-}
-
-/// The fields of `summary.json` the reports use.
-#[derive(Clone, Debug, Deserialize)]
+/// The run summary, `summary.json`: written by `ioschain run`, read by the reports. A
+/// file without the schema tag, the offered rate, throughputs, latencies or validity is
+/// not a run summary; every other section defaults when absent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunSummary {
-    /// Always [`SCHEMA`] once loaded.
+    /// Always [`SCHEMA`].
     pub schema: String,
-    /// The fully resolved configuration of the run.
+    /// The fully resolved configuration (every default filled in), kept as JSON: the
+    /// reports compare two runs' settings key by key.
     #[serde(default)]
     pub config: serde_json::Value,
-    /// Where it ran (cpu, cores, profile, git sha...).
+    /// Where it ran.
     #[serde(default)]
-    pub machine: serde_json::Value,
+    pub machine: Machine,
+    /// Ceilings measured at start (`None` when disabled).
+    #[serde(default)]
+    pub limits: Option<Limits>,
     /// The schedule's rate, tx/s.
     pub offered_tps: f64,
     /// Throughputs.
     pub tps: Tps,
     /// Latencies.
     pub latency_us: Latency,
-    /// Final throughput against the verification ceiling of the cores used (`None` when
-    /// the run skipped the ceiling measurement).
+    /// `(tps.final × signatures per transaction) / limits.verify_sigs_per_s_cores`
+    /// (`None` when the run skipped the ceiling measurement).
     #[serde(default)]
     pub efficiency: Option<f64>,
+    /// Counts.
+    #[serde(default)]
+    pub counts: Counts,
+    /// Load.
+    #[serde(default)]
+    pub load: Load,
+    /// The block log.
+    #[serde(default)]
+    pub store: StoreReport,
+    /// Shard → core.
+    #[serde(default)]
+    pub pinning: Vec<Option<usize>>,
+    /// The workload's cache key.
+    #[serde(default)]
+    pub workload_key: String,
+    /// Warnings about the run (shown in the summary block too).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Proof-of-Believability.
+    #[serde(default)]
+    pub pob: PobSummary,
+    /// Atomix (cross-shard transactions).
+    #[serde(default)]
+    pub atomix: AtomixSummary,
     /// Validity.
     pub validity: Validity,
-    /// The file it was read from (empty when parsed from a string without one).
+    /// The file it was read from (empty when written, or parsed without one).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// Where and with what a run was made (BENCHMARKING.md rule 6).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available to the process.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// Host name.
+    pub hostname: String,
+    /// rustc that built the binary.
+    pub rustc: String,
+    /// Build profile.
+    pub profile: String,
+    /// Git commit of the build.
+    pub git_sha: String,
+    /// Whether the working tree had uncommitted changes at build time.
+    pub git_dirty: bool,
+}
+
+/// Ceilings of the machine, measured in the run's process.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Batched ed25519 verification (ZIP-215) on one core, signatures per second.
+    pub verify_sigs_per_s_per_core: f64,
+    /// The same on `cores` pinned threads at once.
+    pub verify_sigs_per_s_cores: f64,
+    /// Cores measured together.
+    pub cores: usize,
+    /// Batch size used.
+    pub batch: usize,
+    /// blake3 of 150 bytes per second on one core (only measured by `ioschain limits`).
+    pub blake3_150b_per_s: Option<f64>,
+    /// One channel round trip between two threads, µs (only by `ioschain limits`).
+    pub channel_round_trip_us: Option<f64>,
+}
+
+/// Throughputs in the measured window, transactions per second.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tps {
+    /// Intra-shard transactions in a certified block persisted to the log, plus
+    /// cross-shard ones committed everywhere.
+    #[serde(rename = "final")]
+    pub final_: f64,
+    /// In a built block.
+    pub provisional: f64,
+    /// Final transactions touching one shard (`final` = `intra_shard` + `cross_shard`).
+    pub intra_shard: f64,
+    /// Cross-shard transactions committed everywhere (the last involved shard's commit
+    /// final).
+    pub cross_shard: f64,
+}
+
+/// Latency percentiles of one stage, µs from the intended send time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest value.
+    pub max: u64,
+    /// Values recorded.
+    pub count: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of `h` (all zero when empty).
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            count: h.len(),
+        }
+    }
+}
+
+/// Latency percentiles per stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Latency {
+    /// To inclusion in a built block.
+    pub provisional: Percentiles,
+    /// To a certified, persisted block (intra-shard transactions).
+    #[serde(rename = "final")]
+    pub final_: Percentiles,
+    /// Cross-shard transactions, to the last involved shard's commit being final
+    /// (`None` without any).
+    pub cross_shard: Option<Percentiles>,
+}
+
+/// Transaction counts over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// Released by the driver.
+    pub submitted: u64,
+    /// Included in built blocks.
+    pub provisional: u64,
+    /// Final: intra-shard transactions in persisted FinalBlocks, and cross-shard ones
+    /// committed everywhere.
+    #[serde(rename = "final")]
+    pub final_: u64,
+    /// Cross-shard transactions aborted everywhere.
+    pub aborted: u64,
+    /// Rejected, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Blocks sealed.
+    pub blocks: u64,
+    /// Signatures verified by the ordering step.
+    pub signatures_verified: u64,
+    /// Batch equations evaluated (one per clean batch or chunk).
+    pub verify_batches: u64,
+    /// Signatures verified one by one (the entries of failed batches).
+    pub verify_singles: u64,
+}
+
+/// Load figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Load {
+    /// `"open"` or `"closed"`.
+    pub mode: String,
+    /// Achieved submission rate over the measured window, tx/s.
+    pub achieved_tps: f64,
+    /// Sends to a full shard inbox (driver) — retried, never dropped.
+    pub inbox_backpressure: u64,
+    /// Sends to a full store queue (shards).
+    pub store_backpressure: u64,
+    /// Seconds from start to the end of the drain.
+    pub elapsed_s: f64,
+}
+
+/// Block-log backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// `write` + `fdatasync`.
+    Write,
+    /// io_uring writes and `fdatasync`.
+    IoUring,
+}
+
+impl Backend {
+    /// The name used in configuration and output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Write => "write",
+            Backend::IoUring => "io_uring",
+        }
+    }
+}
+
+/// Flush policies of the block log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// One flush per group of blocks.
+    Group,
+    /// One flush per block.
+    Every,
+    /// No flush (the OS writes back when it likes).
+    Never,
+}
+
+impl Fsync {
+    /// The name used in configuration and output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fsync::Group => "group",
+            Fsync::Every => "every",
+            Fsync::Never => "never",
+        }
+    }
+}
+
+/// What the block log's store did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreReport {
+    /// Backend used.
+    pub backend: Option<Backend>,
+    /// Flush policy.
+    pub fsync: Option<Fsync>,
+    /// Records written.
+    pub blocks: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Flushes issued.
+    pub flushes: u64,
+    /// Groups written (one drain of the channel each).
+    pub groups: u64,
+    /// Total time in flushes, µs.
+    pub flush_us_total: u64,
+    /// Longest flush, µs.
+    pub flush_us_max: u64,
+}
+
+/// Proof counts by kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProofCounts {
+    /// Invalid signature found by a sampler.
+    pub bad_signature: u64,
+    /// Two OptBlocks for one slot.
+    pub equivocation: u64,
+    /// A transaction failing a cheap check (double spend, unknown input).
+    pub failed_check: u64,
+}
+
+/// Forged transactions (Byzantine `bad-signature`) and whether sampling caught them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Escape {
+    /// Forged transactions that reached the normal league.
+    pub forged: u64,
+    /// Of those, selected by at least one sampler.
+    pub sampled: u64,
+    /// Selected by no sampler: the measured escape rate is `unsampled / forged`.
+    pub unsampled: u64,
+    /// Forged transactions that ended in a FinalBlock.
+    pub final_: u64,
+    /// `unsampled / forged` (`None` without forged transactions).
+    pub measured: Option<f64>,
+    /// The model: the mean of `(1 − p)^V` over the forged transactions, `V` the samplers
+    /// of each one's OptBlock (1 with `samplers = "one"`; the normal validators not
+    /// banned with `"all"`).
+    pub model: f64,
+    /// Samplers `V` per OptBlock at the end of the run.
+    pub samplers: u64,
+    /// Standard deviation of the unsampled count under the model (binomial).
+    pub model_sd: f64,
+}
+
+/// One validator's standing at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Standing {
+    /// Roster index.
+    pub validator: u32,
+    /// Believability score.
+    pub score: f64,
+    /// Stake.
+    pub stake: u64,
+    /// Servi.
+    pub servi: u64,
+    /// Reputation (0–1).
+    pub reputation: f64,
+    /// Banned after proven fraud.
+    pub banned: bool,
+}
+
+/// The Proof-of-Believability part of the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PobSummary {
+    /// Believable validators per shard (`0`: one league).
+    pub believable: u64,
+    /// `"one"` or `"all"`.
+    pub samplers: String,
+    /// Sampling probability.
+    pub p: f64,
+    /// OptBlocks signed.
+    pub opt_blocks: u64,
+    /// FinalBlocks that finalized OptBlocks.
+    pub final_blocks: u64,
+    /// FinalBlocks with no OptBlock in them (only transactions the normal league
+    /// ordered itself, or only proofs).
+    pub blocks_without_optblocks: u64,
+    /// Proofs.
+    pub proofs: ProofCounts,
+    /// Validators slashed.
+    pub slashes: u64,
+    /// Stake slashed (the compensation pool).
+    pub slashed_stake: u128,
+    /// Transactions excluded from finality.
+    pub excluded: u64,
+    /// Clients whose provisional confirmation was reverted (they re-submitted).
+    pub harmed: u64,
+    /// Value of those transactions (compensation owed from the slashed stake).
+    pub compensation: u128,
+    /// Transactions re-routed by their clients (timeout, ban, exposure cap).
+    pub reroutes: u64,
+    /// Transactions a believable validator's exposure cap held back.
+    pub exposure_deferrals: u64,
+    /// Signatures verified by the normal league's samples.
+    pub sampled_signatures: u64,
+    /// Signatures re-verified in full after a slash.
+    pub recheck_signatures: u64,
+    /// Sampled signatures as a share of all signatures verified.
+    pub sampling_share: f64,
+    /// VRF evaluations.
+    pub vrf_proofs: u64,
+    /// Escape of forged transactions.
+    pub escape: Escape,
+    /// Epochs (league selections) per shard.
+    pub epochs: u64,
+    /// Epochs that ran as one league.
+    pub single_league_epochs: u64,
+    /// Distinct validators that were believable in some epoch, per shard.
+    pub distinct_believable: Vec<u64>,
+    /// Byzantine validators (roster indices), per shard.
+    pub byzantine: Vec<Vec<u32>>,
+    /// Slashed validators (roster indices), per shard.
+    pub slashed: Vec<Vec<u32>>,
+    /// The believable league of every epoch (roster indices), per shard.
+    pub leagues: Vec<Vec<Vec<u32>>>,
+    /// The ten highest believability scores at the end, per shard.
+    pub top_believability: Vec<Vec<Standing>>,
+}
+
+/// The Atomix part of the summary: what the clients saw, what the shards committed,
+/// and what the coordinator rule did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AtomixSummary {
+    /// Cross-shard transactions whose clients started.
+    pub dispatched: u64,
+    /// Committed everywhere.
+    pub committed: u64,
+    /// Aborted everywhere.
+    pub aborted: u64,
+    /// Aborts by the refusal that caused them (`other_declaration`: a lock under another
+    /// declaration of the transaction).
+    pub aborted_by: BTreeMap<String, u64>,
+    /// Entries committed in FinalBlocks, by kind.
+    pub entries: BTreeMap<String, u64>,
+    /// Requests that changed nothing (repeated lock requests, replayed or duplicate
+    /// unlocks).
+    pub repeats: u64,
+    /// Unlocks refused, by error (forged proofs show up as `bad_proof`).
+    pub refused: BTreeMap<String, u64>,
+    /// Coordinator (or backup) actions sent.
+    pub coordinator: BTreeMap<String, u64>,
+    /// Misbehaving clients' messages: forged proofs and replayed commits sent.
+    pub forged_sent: u64,
+    /// See `forged_sent`.
+    pub replays_sent: u64,
+    /// Proofs published to clients and named input shards.
+    pub proofs_published: u64,
+    /// Intra-shard transactions that waited for an output a cross-shard transaction
+    /// pays them.
+    pub waits: u64,
+    /// Lock requests held back a FinalBlock because an input was not known yet (the
+    /// client waits for its funds to confirm at the input shard).
+    pub lock_waits: u64,
+    /// Cross-shard messages sent between workers, and sends that found a full channel.
+    pub messages: u64,
+    /// See `messages`.
+    pub backpressure: u64,
+    /// Outcomes that differ from the workload's expectation.
+    pub mismatched: u64,
+}
+
+/// One validity check of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Check {
+    /// Stable name.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was checked and found.
+    pub detail: String,
+}
+
+/// Validity of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Validity {
+    /// True only if every check passed.
+    pub valid: bool,
+    /// The checks.
+    pub checks: Vec<Check>,
 }
 
 #[derive(Deserialize)]

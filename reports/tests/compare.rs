@@ -56,7 +56,12 @@ fn fixture() -> Value {
 fn scale(mut v: Value, pointer: &str, factor: f64) -> Value {
     let slot = v.pointer_mut(pointer).expect("field exists");
     let x = slot.as_f64().expect("a number") * factor;
-    *slot = json!(x);
+    // Integers stay integers (latencies are whole microseconds).
+    *slot = if slot.is_u64() {
+        json!(x.round() as u64)
+    } else {
+        json!(x)
+    };
     v
 }
 
@@ -334,7 +339,7 @@ fn summaries_load_from_a_directory_or_a_file_and_errors_name_the_file() {
     let from_file = RunSummary::load(&file).unwrap();
     assert_eq!(from_dir.path, file);
     assert_eq!(from_file.tps.final_, 100001.3);
-    assert_eq!(from_file.latency_us.final_.p99, 89087.0);
+    assert_eq!(from_file.latency_us.final_.p99, 89087);
     assert_eq!(
         from_file.label(),
         dir.path().join("run").display().to_string()

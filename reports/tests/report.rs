@@ -40,7 +40,7 @@ fn summary_json(final_tps: f64, out: &str) -> String {
               "signatures_verified": 6000, "verify_batches": 12 }},
   "load": {{ "mode": "open", "achieved_tps": 1000.0, "inbox_backpressure": 0,
             "store_backpressure": 0, "elapsed_s": 6.0 }},
-  "store": {{ "backend": "pwrite", "fsync": "group", "blocks": 120, "bytes": 123456 }},
+  "store": {{ "backend": "write", "fsync": "group", "blocks": 120, "bytes": 123456 }},
   "pinning": [0, 1],
   "workload_key": "abc",
   "warnings": [],
@@ -151,7 +151,7 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
         "{md}"
     );
     assert!(md.contains("warm-up 2 s, measured 3 s"), "{md}");
-    assert!(md.contains("store pwrite (asked: auto)"), "{md}");
+    assert!(md.contains("store write (asked: auto)"), "{md}");
     assert!(
         md.contains("| final | 4.00 | 6.00 | 11.0 | 14.0 |"),
         "final latency row: {md}"

@@ -20,9 +20,9 @@ use ioschain_core::pob::optblock::SignedOptHeader;
 use ioschain_core::pob::score::{ScoreParams, ValidatorRecord, believability};
 use ioschain_core::prg::Prg;
 use ioschain_core::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
-use serde::Serialize;
 
 use crate::config::Behaviour;
+pub use ioschain_reports::summary::Standing;
 
 /// PoB parameters of a run (from `[pob]` and `[byzantine]`).
 #[derive(Clone, Debug)]
@@ -158,23 +158,6 @@ pub struct Believable {
     pub missed: u64,
     /// A transaction it included before (replayed by a `double-spend` fault).
     pub last_included: Option<OptTx>,
-}
-
-/// One validator's standing at the end of a run (summary).
-#[derive(Clone, Debug, Serialize)]
-pub struct Standing {
-    /// Roster index.
-    pub validator: u32,
-    /// Believability score.
-    pub score: f64,
-    /// Stake.
-    pub stake: u64,
-    /// Servi.
-    pub servi: u64,
-    /// Reputation (0–1).
-    pub reputation: f64,
-    /// Banned after proven fraud.
-    pub banned: bool,
 }
 
 /// PoB counts of one shard.

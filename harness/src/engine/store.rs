@@ -14,10 +14,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
-use serde::Serialize;
 
 use crate::blocklog::shard_path;
 use crate::config::{Backend, Fsync};
+pub use ioschain_reports::summary::StoreReport;
 
 /// A record to append.
 #[derive(Debug)]
@@ -41,27 +41,6 @@ pub struct Persisted {
     pub height: u64,
     /// Buffers of the acknowledged records, for reuse.
     pub buffers: Vec<Vec<u8>>,
-}
-
-/// What the store did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct StoreReport {
-    /// Backend used.
-    pub backend: Option<Backend>,
-    /// Flush policy.
-    pub fsync: Option<Fsync>,
-    /// Records written.
-    pub blocks: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// Flushes issued.
-    pub flushes: u64,
-    /// Groups written (one drain of the channel each).
-    pub groups: u64,
-    /// Total time in flushes, µs.
-    pub flush_us_total: u64,
-    /// Longest flush, µs.
-    pub flush_us_max: u64,
 }
 
 /// Writes records to per-shard files.
