@@ -252,6 +252,10 @@ pub struct RunArgs {
     /// before a cross-shard transaction's output is spent).
     #[arg(long)]
     pub cross_maturity: Option<u32>,
+    /// Fraction of intra-shard transactions that are canaries (must be rejected: a bad
+    /// signature, an unknown input, a double spend); 0 turns them off.
+    #[arg(long)]
+    pub canary_rate: Option<f64>,
     /// Fraction of intra-shard transactions whose client signs with an edge-case
     /// signature (torsion components, non-canonical encodings, S ≥ L), some valid and
     /// some invalid under ZIP-215.
@@ -342,6 +346,7 @@ impl RunArgs {
         set!(self.cross_conflicts => config.workload.cross_conflicts);
         set!(self.client_never_unlock => config.workload.client_never_unlock);
         set!(self.client_edge_signatures => config.workload.client_edge_signatures);
+        set!(self.canary_rate => config.workload.canary_rate);
         set!(self.client_partial_commit => config.workload.client_partial_commit);
         set!(self.client_forged_proof => config.workload.client_forged_proof);
         set!(self.client_replay_commit => config.workload.client_replay_commit);

@@ -122,6 +122,9 @@ pub struct WorkloadSection {
     /// signature (torsion components, non-canonical encodings, `S ≥ L`), some valid and
     /// some invalid under ZIP-215.
     pub client_edge_signatures: f64,
+    /// Fraction of intra-shard transactions that are canaries (a bad signature, an
+    /// unknown input, a double spend), which every correct run rejects; 0 turns them off.
+    pub canary_rate: f64,
     /// Fraction of transactions that are cross-shard (Atomix); ignored with one shard
     /// (there is no other shard to cross to).
     pub cross_shard: f64,
@@ -156,6 +159,7 @@ impl Default for WorkloadSection {
             zipf_theta: 0.99,
             invalid_fraction: 0.0,
             client_edge_signatures: 0.0,
+            canary_rate: 1e-5,
             cross_shard: 0.1,
             cross_input_shards: 2,
             cross_maturity: 20_000,
@@ -613,6 +617,7 @@ impl Config {
             },
             invalid_fraction: w.invalid_fraction,
             client_edge_signatures: w.client_edge_signatures,
+            canary_rate: w.canary_rate,
             txs_per_shard: if self.run.shards.is_some() {
                 self.txs_per_shard()
             } else {
@@ -884,6 +889,7 @@ mod tests {
                 "[workload]\nclient_edge_signatures = 2.0\n",
                 "workload.client_edge_signatures",
             ),
+            ("[workload]\ncanary_rate = -1.0\n", "workload.canary_rate"),
             (
                 "[engine]\nvalidators_per_shard = 2\n",
                 "engine.validators_per_shard",

@@ -105,6 +105,8 @@ struct Replay {
     /// Bad-signature fraud proofs, and those whose transaction ed25519-zebra accepts.
     fraud_proofs: u64,
     fraud_disputed: u64,
+    /// Released canaries found in the log (each must have been rejected).
+    canaries_logged: u64,
 }
 
 /// One shard's Atomix entries about one transaction, as its log holds them.
@@ -357,6 +359,13 @@ fn replay_shard(
         .filter(|(_, e)| **e == Expected::Valid)
         .map(|(tx, _)| (tx.witnessed_hash(), ()))
         .collect();
+    // Canaries (answer key): none may be in the log.
+    let canaries: HashMap<Hash, ()> = part
+        .canaries
+        .iter()
+        .filter(|i| (**i as usize) < released)
+        .map(|&i| (part.txs[i as usize].witnessed_hash(), ()))
+        .collect();
     // Edge-signed transactions (answer key): every logged one is re-verified whole, and
     // every one expected rejected must fail under ed25519-zebra too.
     let mut edge_logged: HashMap<Hash, ()> = HashMap::new();
@@ -506,6 +515,7 @@ fn replay_shard(
             if expected_valid.remove(&witnessed).is_none() {
                 replay.out_of_stream += 1;
             }
+            replay.canaries_logged += u64::from(canaries.contains_key(&witnessed));
             let edge = edge_logged.remove(&witnessed).is_some();
             replay.edge_checked += if edge { tx.witnesses.len() as u64 } else { 0 };
             if edge || (tx_seen + sample_offset).is_multiple_of(SIGNATURE_SAMPLE_EVERY) {
@@ -549,6 +559,78 @@ fn replay_shard(
     }
     replay.missing_valid = expected_valid.len() as u64;
     replay
+}
+
+/// `canaries`: every released canary (a bad signature, an unknown input, a double spend
+/// the workload planted, DESIGN.md §2) was rejected by the engine for its reason and is
+/// not in the log: proof that the checks ran.
+fn canaries_check(
+    workload: &Workload,
+    shards: &[Shard],
+    driver: &crate::engine::driver::DriverReport,
+    replays: &[Replay],
+) -> Check {
+    let mut problems = Vec::new();
+    let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for shard in shards {
+        let part = &workload.shards[shard.id.0 as usize];
+        let released = driver
+            .released
+            .get(shard.id.0 as usize)
+            .copied()
+            .unwrap_or(0);
+        let rejected: HashMap<u32, ioschain_core::tx::RejectReason> =
+            shard.rejections.iter().copied().collect();
+        for &i in part.canaries.iter().filter(|i| u64::from(**i) < released) {
+            let Expected::Invalid(reason) = part.expected[i as usize] else {
+                problems.push(format!(
+                    "shard {} canary {i} is not expected rejected",
+                    shard.id
+                ));
+                continue;
+            };
+            *by_kind.entry(reason.as_str()).or_default() += 1;
+            match rejected.get(&i) {
+                Some(r) if *r == reason => {}
+                Some(r) => problems.push(format!(
+                    "shard {} canary {i} ({}) rejected as {}",
+                    shard.id,
+                    reason.as_str(),
+                    r.as_str()
+                )),
+                None => problems.push(format!(
+                    "shard {} canary {i} ({}) was not rejected",
+                    shard.id,
+                    reason.as_str()
+                )),
+            }
+        }
+    }
+    let logged: u64 = replays.iter().map(|r| r.canaries_logged).sum();
+    if logged > 0 {
+        problems.push(format!("{logged} canaries are in the block log"));
+    }
+    let released: u64 = by_kind.values().sum();
+    let kinds = by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    check(
+        "canaries",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "{released} canaries released ({kinds}), each rejected for its reason and absent from the log"
+            )
+        } else {
+            format!(
+                "{} problems of {released} canaries released, first: {}",
+                problems.len(),
+                problems[0]
+            )
+        },
+    )
 }
 
 /// Runs every check on a finished run whose block log is under `log_dir`.
@@ -742,6 +824,8 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
             "{checked} signatures re-verified alone by ed25519-zebra (every {SIGNATURE_SAMPLE_EVERY}th logged transaction's, and all {edge_checked} of logged edge-signed transactions), {failed} failed; {edge_rejected} edge-signed transactions expected rejected and {fraud} bad-signature fraud proofs in the log, {disputed} of them valid under ed25519-zebra"
         ),
     ));
+
+    checks.push(canaries_check(workload, shards, driver, &replays));
 
     let mut unaccounted = 0u64;
     let mut details = Vec::new();

@@ -1,6 +1,7 @@
 //! End-to-end runs of the engine on small workloads: every validity check must pass,
-//! injected invalid transactions must be rejected for their reason with nothing else
-//! lost, and the validity oracle must catch a tampered block log.
+//! injected invalid transactions and the default workload's canaries must be rejected
+//! for their reason with nothing else lost, and the validity oracle must catch a
+//! tampered block log.
 
 mod common;
 
@@ -27,7 +28,21 @@ fn small_engine_run_is_valid_and_finalizes_everything() {
         "{checks:#?}"
     );
     assert_eq!(s["counts"]["submitted"], 4500);
-    assert_eq!(s["counts"]["final"], 4500);
+    // The default workload's canaries: one of each kind per shard, each rejected for its
+    // reason (the oracle's `canaries` check), everything else final.
+    let rejected = &s["counts"]["rejected"];
+    for reason in ["bad_signature", "unknown_input", "double_spend"] {
+        assert_eq!(rejected[reason], 2, "{rejected}");
+    }
+    assert_eq!(s["counts"]["final"], 4500 - 6);
+    let canaries = checks.iter().find(|c| c["name"] == "canaries").unwrap();
+    assert!(
+        canaries["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("6 canaries released"),
+        "{canaries}"
+    );
     assert!(s["tps"]["final"].as_f64().unwrap() > 0.0);
     assert!(s["latency_us"]["final"]["p99"].as_u64().unwrap() > 0);
     for file in ["summary.json", "timeline.csv", "latency.hlog"] {
@@ -201,6 +216,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
         sender: SenderDistribution::Uniform,
         invalid_fraction: 0.0,
         client_edge_signatures: 0.0,
+        canary_rate: 0.0,
         txs_per_shard: 1500,
         cross_shard: 0.0,
         cross_input_shards: 2,

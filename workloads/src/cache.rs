@@ -12,7 +12,8 @@
 //! the shard `u32` and amount `u64`), a client code and an outcome code (followed by the
 //! partner's index `u32` for a conflicting pair). Items appear in stream order, so `k`
 //! counts them. The code of an intra-shard transaction signed with an edge case
-//! (`ShardWorkload::edge_signatures`) has bit `0x40` set.
+//! (`ShardWorkload::edge_signatures`) has bit `0x40` set, a canary's
+//! (`ShardWorkload::canaries`) bit `0x20`.
 //!
 //! A file whose length, key or checksum does not match, or whose body does not decode
 //! to a consistent workload (bad codes, cross items out of order or not matching their
@@ -36,6 +37,8 @@ use crate::spec::WorkloadSpec;
 const MAGIC: &[u8; 8] = b"IOSWL003";
 /// Set in the outcome code of a transaction whose client signed with an edge case.
 const EDGE_FLAG: u8 = 0x40;
+/// Set in the outcome code of a canary.
+const CANARY_FLAG: u8 = 0x20;
 /// The expected-outcome code of a cross-shard transaction (the others are 0 for valid
 /// and `1 + position in RejectReason::ALL` for invalid).
 const CROSS_CODE: u8 = 0xff;
@@ -95,12 +98,19 @@ fn encode_body(workload: &Workload) -> Vec<u8> {
         }
         body.extend_from_slice(&(shard.txs.len() as u64).to_le_bytes());
         let mut edge = shard.edge_signatures.iter().peekable();
+        let mut canary = shard.canaries.iter().peekable();
         for (index, (tx, expected)) in shard.txs.iter().zip(&shard.expected).enumerate() {
             let flag = if edge.next_if(|&&i| i as usize == index).is_some() {
                 EDGE_FLAG
             } else {
                 0
             };
+            let flag = flag
+                | if canary.next_if(|&&i| i as usize == index).is_some() {
+                    CANARY_FLAG
+                } else {
+                    0
+                };
             body.push(expected_code(*expected) | flag);
             if let Expected::Cross(k) = *expected {
                 body.extend_from_slice(&k.to_le_bytes());
@@ -257,11 +267,16 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
         let mut expected = Vec::with_capacity(txs.capacity());
         let mut cross = Vec::new();
         let mut edge_signatures = Vec::new();
+        let mut canaries = Vec::new();
         for index in 0..tx_len {
             let mut code = reader.u8("expected outcome")?;
             if code != CROSS_CODE && code & EDGE_FLAG != 0 {
                 code &= !EDGE_FLAG;
                 edge_signatures.push(index as u32);
+            }
+            if code != CROSS_CODE && code & CANARY_FLAG != 0 {
+                code &= !CANARY_FLAG;
+                canaries.push(index as u32);
             }
             let outcome = if code == CROSS_CODE {
                 let k = cross.len();
@@ -303,6 +318,7 @@ fn decode_body(spec: &WorkloadSpec, body: &[u8]) -> Result<Workload, DecodeError
             expected,
             cross,
             edge_signatures,
+            canaries,
         });
     }
     reader.finish()?;
@@ -390,6 +406,7 @@ mod tests {
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.1,
             client_edge_signatures: 0.1,
+            canary_rate: 0.02,
             txs_per_shard: 50,
             cross_shard: 0.0,
             cross_input_shards: 2,

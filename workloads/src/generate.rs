@@ -84,6 +84,27 @@ use rayon::prelude::*;
 use crate::edge::EdgeSignature;
 use crate::spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};
 
+/// The canaries' kinds: a corrupted signature, an input that never existed, an input the
+/// stream already spent.
+pub const CANARY_KINDS: [RejectReason; 3] = [
+    RejectReason::BadSignature,
+    RejectReason::UnknownInput,
+    RejectReason::DoubleSpend,
+];
+
+/// With canaries on, each stream carries one of each kind within its first this many
+/// intra-shard slots (after the first spend, for the double spend), so even a short run
+/// releases them; the rest come at `canary_rate`.
+pub const CANARY_EARLY: u64 = 512;
+
+/// A double-spend canary re-spends the oldest of the stream's recent spends, and only
+/// once the stream has made this many (so the spend it repeats is at least about
+/// `CANARY_SPEND_AGE / inputs_per_tx` positions old).
+pub const CANARY_SPEND_AGE: usize = 256;
+
+/// `draft_invalid` kind: a double spend of the oldest spend in the window.
+const OLDEST_DOUBLE_SPEND: u64 = 4;
+
 /// Injected double spends re-spend one of this many most recent spends of the shard's
 /// stream, so an engine that remembers at least this many spent outputs can tell them
 /// from unknown inputs.
@@ -162,6 +183,9 @@ pub struct ShardWorkload {
     /// ([`crate::edge::EdgeSignature`]; part of the answer key, for the oracle), in
     /// order. Their outcome is in `expected` like any other's.
     pub edge_signatures: Vec<u32>,
+    /// Positions of the canaries (answer key, for the oracle's `canaries` check), in
+    /// order: transactions that must be rejected, each for its `expected` reason.
+    pub canaries: Vec<u32>,
 }
 
 /// A generated workload.
@@ -360,6 +384,10 @@ struct Stream {
     cross: Vec<CrossItem>,
     /// Positions of the drafts signed with an edge case.
     edge_signatures: Vec<u32>,
+    /// Positions of the canaries drafted so far.
+    canaries: Vec<u32>,
+    /// Canary kinds still owed to the stream's first positions (see [`CANARY_EARLY`]).
+    canaries_owed: Vec<RejectReason>,
 }
 
 impl Stream {
@@ -532,6 +560,7 @@ pub fn generate(
             txs,
             expected: stream.expected,
             edge_signatures: stream.edge_signatures,
+            canaries: stream.canaries,
             cross: stream.cross,
         });
     }
@@ -580,6 +609,12 @@ fn draft_streams(
             expected: Vec::with_capacity(stream_len),
             cross: Vec::new(),
             edge_signatures: Vec::new(),
+            canaries: Vec::new(),
+            canaries_owed: if spec.canary_rate > 0.0 {
+                CANARY_KINDS.to_vec()
+            } else {
+                Vec::new()
+            },
         });
     }
     let mut place = vec![(0, 0); owners.len()];
@@ -687,6 +722,36 @@ fn draft_intra(
             ),
         })?;
     let recipient = stream.prg.below(count as u64) as usize;
+    if let Some(reason) = draw_canary(spec, stream, position) {
+        let kind = match reason {
+            RejectReason::BadSignature => 0,
+            RejectReason::UnknownInput => 1,
+            _ => OLDEST_DOUBLE_SPEND,
+        };
+        let (draft, drawn) = draft_invalid(
+            kind,
+            spec,
+            position,
+            sender,
+            recipient,
+            accounts,
+            population.owners,
+            wallets,
+            &stream.spent,
+        );
+        debug_assert_eq!(drawn, reason, "a double-spend canary waits for a spend");
+        if drawn == RejectReason::BadSignature {
+            // Its inputs are the sender's oldest outputs: keep cross-shard transactions
+            // off them until it is rejected (as for the invalid kind).
+            let mature = position + u64::from(spec.cross_maturity);
+            for coin in wallets[sender].iter_mut().take(need) {
+                coin.cross_from = coin.cross_from.max(mature);
+            }
+        }
+        stream.canaries.push(stream.drafts.len() as u32);
+        stream.push(draft, Expected::Invalid(drawn));
+        return Ok(());
+    }
     let invalid = spec.invalid_fraction > 0.0 && stream.prg.unit() < spec.invalid_fraction;
     // A client that signs with an edge case (drawn only when asked for, so other
     // workloads keep their streams).
@@ -766,6 +831,39 @@ fn draft_intra(
         Expected::Valid,
     );
     Ok(())
+}
+
+/// Whether the intra-shard slot at `position` holds a canary, and of which kind: the
+/// kinds still owed while `position` is below [`CANARY_EARLY`] (each with a chance that
+/// spreads them over those slots), then one of [`CANARY_KINDS`] at `canary_rate`. A
+/// double spend needs an earlier spend of the stream to repeat. Draws nothing when
+/// canaries are off, so other workloads keep their streams.
+fn draw_canary(spec: &WorkloadSpec, stream: &mut Stream, position: u64) -> Option<RejectReason> {
+    if spec.canary_rate <= 0.0 {
+        return None;
+    }
+    let possible = |reason: &RejectReason| {
+        *reason != RejectReason::DoubleSpend || stream.spent.len() >= CANARY_SPEND_AGE
+    };
+    if let Some(slot) = stream.canaries_owed.iter().position(possible) {
+        // Spread over the first slots, all placed by the horizon (if the stream is
+        // shorter, by its end).
+        let horizon = CANARY_EARLY.min(spec.txs_per_shard);
+        let owed = stream.canaries_owed.len() as u64;
+        let left = horizon.saturating_sub(position);
+        if left <= owed || stream.prg.below(left) < owed {
+            return Some(stream.canaries_owed.remove(slot));
+        }
+    }
+    if stream.prg.unit() < spec.canary_rate {
+        let reason = CANARY_KINDS[stream.prg.below(CANARY_KINDS.len() as u64) as usize];
+        return Some(if possible(&reason) {
+            reason
+        } else {
+            RejectReason::UnknownInput
+        });
+    }
+    None
 }
 
 /// Draws `count` distinct shards of `shard_count`, in random order.
@@ -1064,8 +1162,15 @@ fn draft_invalid(
                 RejectReason::UnknownInput,
             )
         }
-        2 if !spent.is_empty() => {
-            let (outpoint, owner) = spent[(n_tx as usize) % spent.len()];
+        2 | OLDEST_DOUBLE_SPEND if !spent.is_empty() => {
+            // A canary re-spends the oldest spend in the window: an engine that re-orders
+            // a little (re-routes, exposure deferrals) has long applied that one.
+            let at = if kind == OLDEST_DOUBLE_SPEND {
+                0
+            } else {
+                (n_tx as usize) % spent.len()
+            };
+            let (outpoint, owner) = spent[at];
             (
                 draft(vec![outpoint], 1, owner, false),
                 RejectReason::DoubleSpend,
@@ -1100,6 +1205,7 @@ mod tests {
             sender,
             invalid_fraction,
             client_edge_signatures: 0.0,
+            canary_rate: 0.0,
             txs_per_shard: 400,
             cross_shard: 0.0,
             cross_input_shards: 2,
@@ -1207,6 +1313,43 @@ mod tests {
     }
 
     #[test]
+    fn every_stream_carries_each_canary_kind_early_and_each_is_rejected_for_it() {
+        let mut with_canaries = spec(0.0, SenderDistribution::Uniform);
+        with_canaries.canary_rate = 0.002;
+        let workload = generate(&with_canaries, &|_| {}).unwrap();
+        for shard in &workload.shards {
+            // The engine's rules reject exactly the canaries, each for its reason.
+            assert_eq!(replay(shard), shard.expected);
+            let kinds: Vec<RejectReason> = shard
+                .canaries
+                .iter()
+                .map(|&i| match shard.expected[i as usize] {
+                    Expected::Invalid(reason) => reason,
+                    other => panic!("canary {i} expected {other:?}"),
+                })
+                .collect();
+            let early: std::collections::BTreeSet<_> = shard
+                .canaries
+                .iter()
+                .zip(&kinds)
+                .filter(|(i, _)| u64::from(**i) < CANARY_EARLY + 64)
+                .map(|(_, k)| *k)
+                .collect();
+            assert_eq!(early.len(), 3, "{kinds:?} at {:?}", shard.canaries);
+            // Everything else is valid (no invalid_fraction here).
+            let invalid = shard
+                .expected
+                .iter()
+                .filter(|e| matches!(e, Expected::Invalid(_)))
+                .count();
+            assert_eq!(invalid, shard.canaries.len());
+        }
+        // Off, nothing is drawn: the stream is the one without canaries.
+        let off = generate(&spec(0.0, SenderDistribution::Uniform), &|_| {}).unwrap();
+        assert!(off.shards.iter().all(|s| s.canaries.is_empty()));
+    }
+
+    #[test]
     fn generation_is_deterministic() {
         for s in [spec(0.1, SenderDistribution::Uniform), cross_spec(3)] {
             let first = generate(&s, &|_| {}).unwrap();
@@ -1276,6 +1419,7 @@ mod tests {
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.1,
             client_edge_signatures: 0.0,
+            canary_rate: 0.0,
             txs_per_shard: 600,
             cross_shard: 0.3,
             cross_input_shards: shards.min(3),

@@ -23,7 +23,7 @@ mod generate;
 mod spec;
 
 pub use generate::{
-    ClientBehaviour, CrossExpected, CrossItem, DOUBLE_SPEND_WINDOW, Expected, ShardWorkload,
-    Workload, generate,
+    CANARY_EARLY, CANARY_KINDS, ClientBehaviour, CrossExpected, CrossItem, DOUBLE_SPEND_WINDOW,
+    Expected, ShardWorkload, Workload, generate,
 };
 pub use spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};

@@ -41,6 +41,11 @@ pub struct WorkloadSpec {
     /// ([`crate::edge::EdgeSignature`]: torsion components, non-canonical encodings,
     /// `S ≥ L`, …), `0..=1`; each is expected valid or rejected as ZIP-215 rules.
     pub client_edge_signatures: f64,
+    /// Fraction of intra-shard transactions that are canaries: a bad signature, an
+    /// unknown input or a double spend, `0..=1` (0 turns them off; otherwise each stream
+    /// also carries one of each kind early, see `CANARY_EARLY`). A correct engine rejects
+    /// every canary for its reason; the oracle checks it did.
+    pub canary_rate: f64,
     /// Transactions in each shard's stream (valid and invalid).
     pub txs_per_shard: u64,
     /// Fraction of each stream's transactions that are cross-shard, `0..=1` (needs at
@@ -164,6 +169,9 @@ impl WorkloadSpec {
         if !(0.0..=1.0).contains(&self.invalid_fraction) {
             return Err(bad("invalid_fraction", self.invalid_fraction, "0.0..=1.0"));
         }
+        if !(0.0..=1.0).contains(&self.canary_rate) {
+            return Err(bad("canary_rate", self.canary_rate, "0.0..=1.0"));
+        }
         if !(0.0..=1.0).contains(&self.client_edge_signatures) {
             return Err(bad(
                 "client_edge_signatures",
@@ -268,6 +276,7 @@ impl WorkloadSpec {
             &theta.to_le_bytes(),
             &self.invalid_fraction.to_le_bytes(),
             &self.client_edge_signatures.to_le_bytes(),
+            &self.canary_rate.to_le_bytes(),
             &self.txs_per_shard.to_le_bytes(),
             &self.cross_shard.to_le_bytes(),
             &self.cross_input_shards.to_le_bytes(),
@@ -297,6 +306,7 @@ mod tests {
             sender: SenderDistribution::Uniform,
             invalid_fraction: 0.0,
             client_edge_signatures: 0.0,
+            canary_rate: 0.0,
             txs_per_shard: 100,
             cross_shard: 0.1,
             cross_input_shards: 2,
@@ -331,6 +341,7 @@ mod tests {
             }),
             ("invalid_fraction", |s| s.invalid_fraction = 0.1),
             ("client_edge_signatures", |s| s.client_edge_signatures = 0.1),
+            ("canary_rate", |s| s.canary_rate = 0.001),
             ("txs_per_shard", |s| s.txs_per_shard = 101),
             ("cross_shard", |s| s.cross_shard = 0.2),
             ("cross_input_shards", |s| s.cross_input_shards = 1),
@@ -357,6 +368,7 @@ mod tests {
     fn out_of_range_values_name_the_key() {
         let cases: Vec<Change> = vec![
             ("invalid_fraction", |s| s.invalid_fraction = 1.5),
+            ("canary_rate", |s| s.canary_rate = 1.5),
             ("client_edge_signatures", |s| {
                 s.client_edge_signatures = -0.1
             }),

@@ -161,6 +161,9 @@ fn holds(a: &EdwardsPoint, p: &Prepared) -> bool {
 
 /// Verifies one signature over `message` under ZIP-215.
 pub fn verify_one(key: &VerificationKey, message: &[u8], signature: &[u8; 64]) -> bool {
+    if cfg!(feature = "test-skip-signatures") {
+        return true;
+    }
     prepare(key, message, signature).is_some_and(|p| holds(&key.point, &p))
 }
 
@@ -291,7 +294,8 @@ impl BatchVerifier {
     /// and empties the verifier for the next batch.
     pub fn verify(&mut self, bad: &mut Vec<u32>) {
         let total = self.pushed as usize;
-        if total > 0 {
+        // Test-only (feature `test-skip-signatures`): every entry passes unchecked.
+        if total > 0 && !cfg!(feature = "test-skip-signatures") {
             let n = self.entries.len();
             let chunk = self.chunk_len(total);
             let mut start = 0;

@@ -354,6 +354,9 @@ pub struct Shard {
     pub done: Arc<AtomicU64>,
     /// Counters.
     pub counters: ShardCounters,
+    /// Every intra-shard rejection: the transaction's stream position and the reason
+    /// (what the oracle checks the canaries against).
+    pub rejections: Vec<(u32, RejectReason)>,
     /// Latency recorder.
     pub metrics: ShardMetrics,
     /// The run's clock (set when the run starts).
@@ -471,6 +474,7 @@ impl Shard {
             ),
             done: Arc::new(AtomicU64::new(0)),
             counters: ShardCounters::default(),
+            rejections: Vec::new(),
             metrics: setup.metrics,
             clock: setup.clock,
             store_failed: false,
@@ -907,6 +911,7 @@ impl Shard {
                         .position(|r| *r == reason)
                         .expect("listed");
                     self.counters.rejected[slot] += 1;
+                    self.rejections.push((index, reason));
                     self.metrics.rejected();
                     self.done.fetch_add(1, Ordering::Relaxed);
                 }

@@ -42,6 +42,23 @@ pub fn run_args(args: &[&str]) -> RunArgs {
     *args
 }
 
+/// The canaries a run released, from its `canaries` check (which must have passed: each
+/// was rejected for its reason).
+pub fn canaries(s: &serde_json::Value) -> u64 {
+    let check = s["validity"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "canaries")
+        .expect("the oracle checks the canaries");
+    assert_eq!(check["ok"], true, "{check}");
+    check["detail"]
+        .as_str()
+        .and_then(|d| d.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no canary count in {check}"))
+}
+
 /// The `summary.json` of a run's output directory.
 pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
