@@ -722,46 +722,26 @@ fn draft_intra(
             ),
         })?;
     let recipient = stream.prg.below(count as u64) as usize;
-    if let Some(reason) = draw_canary(spec, stream, position) {
-        let kind = match reason {
-            RejectReason::BadSignature => 0,
-            RejectReason::UnknownInput => 1,
-            _ => OLDEST_DOUBLE_SPEND,
-        };
-        let (draft, drawn) = draft_invalid(
-            kind,
-            spec,
-            position,
-            sender,
-            recipient,
-            accounts,
-            population.owners,
-            wallets,
-            &stream.spent,
-        );
-        debug_assert_eq!(drawn, reason, "a double-spend canary waits for a spend");
-        if drawn == RejectReason::BadSignature {
-            // Its inputs are the sender's oldest outputs: keep cross-shard transactions
-            // off them until it is rejected (as for the invalid kind).
-            let mature = position + u64::from(spec.cross_maturity);
-            for coin in wallets[sender].iter_mut().take(need) {
-                coin.cross_from = coin.cross_from.max(mature);
-            }
-        }
-        stream.canaries.push(stream.drafts.len() as u32);
-        stream.push(draft, Expected::Invalid(drawn));
-        return Ok(());
-    }
-    let invalid = spec.invalid_fraction > 0.0 && stream.prg.unit() < spec.invalid_fraction;
-    // A client that signs with an edge case (drawn only when asked for, so other
-    // workloads keep their streams).
-    let edge = (!invalid
+    // A canary, an injected invalid transaction, or a client that signs with an edge
+    // case (each drawn only when asked for, so other workloads keep their streams).
+    let canary = draw_canary(spec, stream, position);
+    let invalid = canary.is_none()
+        && spec.invalid_fraction > 0.0
+        && stream.prg.unit() < spec.invalid_fraction;
+    let edge = (canary.is_none()
+        && !invalid
         && spec.client_edge_signatures > 0.0
         && stream.prg.unit() < spec.client_edge_signatures)
         .then(|| EdgeSignature::ALL[stream.prg.below(EdgeSignature::ALL.len() as u64) as usize]);
-    if invalid || edge.is_some_and(|kind| !kind.valid()) {
+    if canary.is_some() || invalid || edge.is_some_and(|kind| !kind.valid()) {
         // An edge case that ZIP-215 rejects is a bad signature like a corrupted one.
-        let kind = if invalid { stream.prg.below(4) } else { 0 };
+        let kind = match canary {
+            Some(RejectReason::BadSignature) => 0,
+            Some(RejectReason::UnknownInput) => 1,
+            Some(_) => OLDEST_DOUBLE_SPEND,
+            None if invalid => stream.prg.below(4),
+            None => 0,
+        };
         let (mut draft, reason) = draft_invalid(
             kind,
             spec,
@@ -783,6 +763,10 @@ fn draft_intra(
         }
         if let Some(kind) = edge {
             draft.signature = SignatureKind::Edge(kind);
+        }
+        if let Some(planted) = canary {
+            debug_assert_eq!(reason, planted, "a double-spend canary waits for spends");
+            stream.canaries.push(stream.drafts.len() as u32);
         }
         stream.push(draft, Expected::Invalid(reason));
         return Ok(());
