@@ -62,7 +62,6 @@ pub fn atomix_summary(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
         s.lock_waits += c.lock_waits;
         s.messages += c.messages;
         s.backpressure += c.backpressure;
-        s.mismatched += c.mismatched;
     }
     s
 }

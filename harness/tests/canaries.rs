@@ -54,6 +54,10 @@ fn run_with_a_check_skipped() -> Value {
     assert_eq!(exit, Exit::Invalid, "{:#}", s["validity"]);
     let canaries = check(&s, "canaries");
     assert_eq!(canaries["ok"], false, "{canaries}");
+    // The oracle's outcome check (the engine's rejections against the answer key) fails
+    // on the same transactions.
+    let outcomes = check(&s, "outcomes_as_expected");
+    assert_eq!(outcomes["ok"], false, "{outcomes}");
     s
 }
 

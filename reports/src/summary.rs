@@ -488,8 +488,6 @@ pub struct AtomixSummary {
     pub messages: u64,
     /// See `messages`.
     pub backpressure: u64,
-    /// Outcomes that differ from the workload's expectation.
-    pub mismatched: u64,
 }
 
 /// One validity check of the run.

@@ -221,8 +221,6 @@ pub struct Finished {
     /// For an abort, the refusal that caused it (`None`: a lock under another
     /// declaration).
     pub refusal: Option<Refusal>,
-    /// What the workload expected.
-    pub expected: CrossExpected,
 }
 
 /// A cross-shard transaction of the home stream, released by the driver.
@@ -291,8 +289,6 @@ pub struct AtomixCounters {
     pub lock_waits: u64,
     /// Value of the outputs commits created here.
     pub created: u128,
-    /// Outcomes that differ from the workload's expectation.
-    pub mismatched: u64,
     /// Messages this shard sent to shards of other workers.
     pub messages: u64,
     /// Sends to another worker that found its channel full (kept and sent later).
@@ -309,7 +305,6 @@ struct ClientTx {
     index: u32,
     intended: u64,
     client: ClientBehaviour,
-    expected: CrossExpected,
     proofs: Vec<Arc<Proof>>,
     unlock_sent: bool,
     /// The client resolved the decided transaction (and sent its unlock, unless it
@@ -520,7 +515,6 @@ impl AtomixNode {
                 index: item.index,
                 intended,
                 client: item.client,
-                expected: item.expected,
                 proofs: Vec::new(),
                 unlock_sent: false,
                 acted: false,
@@ -759,20 +753,11 @@ impl AtomixNode {
                 self.send(shard, XBody::Unpaid { tx });
             }
         }
-        let as_expected = match c.expected {
-            CrossExpected::Commit => committed,
-            CrossExpected::Abort => !committed,
-            CrossExpected::AtMostOne { .. } => true,
-        };
-        if !as_expected {
-            self.counters.mismatched += 1;
-        }
         self.finished.push(Finished {
             index: c.index,
             intended: c.intended,
             committed,
             refusal,
-            expected: c.expected,
         });
         true
     }

@@ -126,10 +126,6 @@ pub struct ShardCounters {
     pub final_: u64,
     /// Rejections by reason (indexed like [`RejectReason::ALL`]).
     pub rejected: [u64; RejectReason::ALL.len()],
-    /// Outcomes that differ from what the workload expected (must be zero).
-    pub mismatched: u64,
-    /// The first mismatch, for the report.
-    pub first_mismatch: Option<String>,
     /// FinalBlocks sealed.
     pub blocks: u64,
     /// Signature batch equations evaluated (bisection included).
@@ -837,7 +833,6 @@ impl Shard {
                 Some(rejection) => Err(rejection),
                 None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
-            let expected = part.expected[index as usize];
             if !self.awaiting.is_empty() {
                 // A re-submitted (or held) transaction: decided now (unless deferred
                 // again below).
@@ -845,9 +840,6 @@ impl Shard {
             }
             match outcome {
                 Ok(()) => {
-                    if expected != Expected::Valid {
-                        self.mismatch(index, format!("accepted, expected {expected:?}"));
-                    }
                     let opt = OptTx {
                         index,
                         id,
@@ -900,12 +892,6 @@ impl Shard {
                         }
                     }
                     let reason = rejection.reason();
-                    if expected != Expected::Invalid(reason) {
-                        self.mismatch(
-                            index,
-                            format!("rejected ({rejection}), expected {expected:?}"),
-                        );
-                    }
                     let slot = RejectReason::ALL
                         .iter()
                         .position(|r| *r == reason)
@@ -1024,13 +1010,6 @@ impl Shard {
     /// corrupted it).
     fn tx_of(&self, opt: &OptTx) -> &Transaction {
         tx_in(&self.forged, &self.workload.shards[self.id.0 as usize], opt)
-    }
-
-    fn mismatch(&mut self, index: u32, what: String) {
-        self.counters.mismatched += 1;
-        if self.counters.first_mismatch.is_none() {
-            self.counters.first_mismatch = Some(format!("shard {} tx {index}: {what}", self.id));
-        }
     }
 
     /// Believable validator `b` signs its open OptBlock; the normal validator checks it.
