@@ -17,15 +17,18 @@
 //! entry applied twice (A5), value conserved over all shards (A6), and no lock left at
 //! the end of a drained run (A7). Exclusivity (A2) is the replay itself: a locked output
 //! is not unspent, so a second lock or a spend of it fails.
+//!
+//! Submodules: `atomix` (the Atomix replay and invariants), `outcomes` (the engine's
+//! outcomes against the answer key: `canaries`, `outcomes_as_expected`).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use ioschain_core::atomix::{CrossTx, Entry};
+use ioschain_core::atomix::Entry;
 use ioschain_core::merkle;
 use ioschain_core::pob::final_body::Proof;
 use ioschain_core::tx::Witness;
-use ioschain_core::types::{Hash, OutPoint, Owner, ShardId, TxId};
+use ioschain_core::types::{Hash, OutPoint, Owner, TxId};
 use ioschain_core::utxo::UtxoState;
 use ioschain_workloads::{CrossExpected, Expected, Workload};
 
@@ -33,8 +36,13 @@ pub use ioschain_reports::summary::Check;
 use rayon::prelude::*;
 
 use crate::blocklog::{read_log, shard_path};
+
+mod atomix;
+mod outcomes;
+
 use crate::engine::shard::Shard;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
+use atomix::{XsSeen, check_atomix};
 
 fn check(name: &str, ok: bool, detail: String) -> Check {
     Check {
@@ -107,222 +115,6 @@ struct Replay {
     fraud_disputed: u64,
     /// Released canaries found in the log (each must have been rejected).
     canaries_logged: u64,
-}
-
-/// One shard's Atomix entries about one transaction, as its log holds them.
-#[derive(Debug)]
-struct XsSeen {
-    xtx: CrossTx,
-    /// `(declaration, value)` of its lock entries.
-    locks: Vec<(Hash, u64)>,
-    rejects: u32,
-    commits: u32,
-    aborts: u32,
-}
-
-impl Replay {
-    /// Applies one Atomix entry of this shard's log (see the module doc).
-    fn apply_entry(&mut self, shard: ShardId, shard_count: u32, entry: &Entry, xtx: &CrossTx) {
-        let id = xtx.id();
-        if entry.tx() != id || entry.shard() != shard {
-            self.xs_problems.push(format!(
-                "shard {shard}: a {} entry for {:?} of shard {} logged with transaction {id:?}",
-                entry.kind(),
-                entry.tx(),
-                entry.shard()
-            ));
-            return;
-        }
-        let part: Vec<OutPoint> = xtx.part(shard).map(|(o, _)| *o).collect();
-        let seen = self.xs.entry(id).or_insert_with(|| XsSeen {
-            xtx: xtx.clone(),
-            locks: Vec::new(),
-            rejects: 0,
-            commits: 0,
-            aborts: 0,
-        });
-        match *entry {
-            Entry::Lock {
-                value, declaration, ..
-            } => {
-                seen.locks.push((declaration, value.0));
-                if declaration != xtx.declaration_hash(id) {
-                    self.xs_problems.push(format!(
-                        "shard {shard}: lock of {id:?} logged with another declaration than its entry's"
-                    ));
-                }
-                let mut sum = 0u64;
-                for outpoint in &part {
-                    match self.unspent.remove(outpoint) {
-                        Some((owner, amount)) => {
-                            if !xtx.tx.witnesses.iter().any(|w| w.owner == owner) {
-                                self.xs_problems.push(format!(
-                                    "shard {shard}: {id:?} locks {outpoint:?} without its owner's witness"
-                                ));
-                            }
-                            sum = sum.saturating_add(amount);
-                            self.locked.insert(*outpoint, (id, owner, amount));
-                        }
-                        None => self.xs_problems.push(format!(
-                            "A2: shard {shard} locks {outpoint:?} for {id:?}, which is not unspent"
-                        )),
-                    }
-                }
-                if sum != value.0 {
-                    self.xs_problems.push(format!(
-                        "shard {shard}: lock of {id:?} states {} but its inputs hold {sum}",
-                        value.0
-                    ));
-                }
-            }
-            Entry::Reject { .. } => seen.rejects += 1,
-            Entry::Commit { .. } => {
-                seen.commits += 1;
-                if seen.commits > 1 {
-                    self.problems
-                        .push(format!("A5: shard {shard} commits {id:?} twice"));
-                    return;
-                }
-                if !seen.locks.is_empty() {
-                    for outpoint in &part {
-                        if self.locked.remove(outpoint).is_none() {
-                            self.xs_problems.push(format!(
-                                "shard {shard}: commit of {id:?} spends {outpoint:?}, which it does not hold locked"
-                            ));
-                        }
-                    }
-                }
-                for (index, out) in xtx.tx.outputs.iter().enumerate() {
-                    if out.owner.shard(shard_count) == shard {
-                        let outpoint = OutPoint {
-                            tx: id,
-                            index: index as u32,
-                        };
-                        if self
-                            .unspent
-                            .insert(outpoint, (out.owner, out.amount.0))
-                            .is_some()
-                        {
-                            self.xs_problems.push(format!(
-                                "shard {shard}: commit of {id:?} creates {outpoint:?} twice"
-                            ));
-                        }
-                    }
-                }
-            }
-            Entry::Abort { .. } => {
-                seen.aborts += 1;
-                if seen.aborts > 1 {
-                    self.problems
-                        .push(format!("A5: shard {shard} aborts {id:?} twice"));
-                    return;
-                }
-                for outpoint in &part {
-                    match self.locked.remove(outpoint) {
-                        Some((by, owner, amount)) if by == id => {
-                            self.unspent.insert(*outpoint, (owner, amount));
-                        }
-                        _ => self.xs_problems.push(format!(
-                            "shard {shard}: abort of {id:?} returns {outpoint:?}, which it does not hold locked"
-                        )),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The Atomix invariants over every shard's entries (see the module doc). Returns the
-/// problems found, the cross-shard fees (locked value of committed transactions minus
-/// their outputs), and per transaction whether it committed.
-fn check_atomix(
-    replays: &[Replay],
-    shard_count: u32,
-    drained: bool,
-) -> (Vec<String>, u128, HashMap<TxId, bool>) {
-    let mut problems: Vec<String> = replays
-        .iter()
-        .flat_map(|r| r.xs_problems.iter().cloned())
-        .collect();
-    let mut by_tx: HashMap<TxId, Vec<(ShardId, &XsSeen)>> = HashMap::new();
-    for (shard, replay) in replays.iter().enumerate() {
-        for (id, seen) in &replay.xs {
-            by_tx
-                .entry(*id)
-                .or_default()
-                .push((ShardId(shard as u32), seen));
-        }
-    }
-    let mut fees = 0u128;
-    let mut outcome = HashMap::with_capacity(by_tx.len());
-    for (id, seen) in &by_tx {
-        for (shard, s) in seen {
-            if s.locks.len() + s.rejects as usize > 1 {
-                problems.push(format!(
-                    "A3: shard {shard} decided {id:?} {} times ({} locks, {} rejects)",
-                    s.locks.len() + s.rejects as usize,
-                    s.locks.len(),
-                    s.rejects
-                ));
-            }
-        }
-        let committed: Vec<&(ShardId, &XsSeen)> =
-            seen.iter().filter(|(_, s)| s.commits > 0).collect();
-        let aborted = seen.iter().any(|(_, s)| s.aborts > 0);
-        let lock_of = |shard: ShardId| {
-            seen.iter()
-                .find(|(s, _)| *s == shard)
-                .and_then(|(_, x)| x.locks.first().copied())
-        };
-        if let Some((_, first)) = committed.first() {
-            let xtx = &first.xtx;
-            let declaration = xtx.declaration_hash(*id);
-            let mut locked_value = 0u128;
-            for shard in xtx.input_shards() {
-                match lock_of(shard) {
-                    Some((d, value)) if d == declaration => locked_value += u128::from(value),
-                    _ => problems.push(format!(
-                        "A4: {id:?} committed without a lock of input shard {shard} under its declaration"
-                    )),
-                }
-            }
-            // Not drained: a commit may still be on its way to some shards.
-            for shard in xtx.involved_shards(shard_count) {
-                if drained && !seen.iter().any(|(s, x)| *s == shard && x.commits > 0) {
-                    problems.push(format!(
-                        "A1: {id:?} committed, but shard {shard} never applied the commit"
-                    ));
-                }
-            }
-            if aborted {
-                problems.push(format!("A1: {id:?} both committed and aborted"));
-            }
-            let outputs: u128 = xtx.tx.outputs.iter().map(|o| u128::from(o.amount.0)).sum();
-            fees += locked_value.saturating_sub(outputs);
-        } else {
-            // Not committed: every lock must have been returned, and only with evidence.
-            let xtx = &seen[0].1.xtx;
-            let declaration = xtx.declaration_hash(*id);
-            let evidence = seen.iter().any(|(shard, s)| {
-                xtx.input_shards().contains(shard)
-                    && (s.rejects > 0 || s.locks.iter().any(|(d, _)| *d != declaration))
-            });
-            if aborted && !evidence {
-                problems.push(format!(
-                    "A4: {id:?} aborted without a refusal of a named shard in the logs"
-                ));
-            }
-            for (shard, s) in seen {
-                if !s.locks.is_empty() && s.aborts == 0 && drained {
-                    problems.push(format!(
-                        "A7: shard {shard} still holds the inputs of {id:?} locked at the end of a drained run"
-                    ));
-                }
-            }
-        }
-        outcome.insert(*id, !committed.is_empty());
-    }
-    (problems, fees, outcome)
 }
 
 fn replay_shard(
@@ -561,78 +353,6 @@ fn replay_shard(
     replay
 }
 
-/// `canaries`: every released canary (a bad signature, an unknown input, a double spend
-/// the workload planted, DESIGN.md §2) was rejected by the engine for its reason and is
-/// not in the log: proof that the checks ran.
-fn canaries_check(
-    workload: &Workload,
-    shards: &[Shard],
-    driver: &crate::engine::driver::DriverReport,
-    replays: &[Replay],
-) -> Check {
-    let mut problems = Vec::new();
-    let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
-    for shard in shards {
-        let part = &workload.shards[shard.id.0 as usize];
-        let released = driver
-            .released
-            .get(shard.id.0 as usize)
-            .copied()
-            .unwrap_or(0);
-        let rejected: HashMap<u32, ioschain_core::tx::RejectReason> =
-            shard.rejections.iter().copied().collect();
-        for &i in part.canaries.iter().filter(|i| u64::from(**i) < released) {
-            let Expected::Invalid(reason) = part.expected[i as usize] else {
-                problems.push(format!(
-                    "shard {} canary {i} is not expected rejected",
-                    shard.id
-                ));
-                continue;
-            };
-            *by_kind.entry(reason.as_str()).or_default() += 1;
-            match rejected.get(&i) {
-                Some(r) if *r == reason => {}
-                Some(r) => problems.push(format!(
-                    "shard {} canary {i} ({}) rejected as {}",
-                    shard.id,
-                    reason.as_str(),
-                    r.as_str()
-                )),
-                None => problems.push(format!(
-                    "shard {} canary {i} ({}) was not rejected",
-                    shard.id,
-                    reason.as_str()
-                )),
-            }
-        }
-    }
-    let logged: u64 = replays.iter().map(|r| r.canaries_logged).sum();
-    if logged > 0 {
-        problems.push(format!("{logged} canaries are in the block log"));
-    }
-    let released: u64 = by_kind.values().sum();
-    let kinds = by_kind
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    check(
-        "canaries",
-        problems.is_empty(),
-        if problems.is_empty() {
-            format!(
-                "{released} canaries released ({kinds}), each rejected for its reason and absent from the log"
-            )
-        } else {
-            format!(
-                "{} problems of {released} canaries released, first: {}",
-                problems.len(),
-                problems[0]
-            )
-        },
-    )
-}
-
 /// Runs every check on a finished run whose block log is under `log_dir`.
 pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -> Vec<Check> {
     let shards: &[Shard] = &outcome.shards;
@@ -825,7 +545,8 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         ),
     ));
 
-    checks.push(canaries_check(workload, shards, driver, &replays));
+    let outcomes = outcomes::ShardOutcomes::collect(workload, shards, driver);
+    checks.push(outcomes::canaries_check(&outcomes, &replays));
 
     let mut unaccounted = 0u64;
     let mut details = Vec::new();
@@ -866,79 +587,16 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         },
     ));
 
-    // Each released intra-shard transaction's outcome, as the engine reported it (its
-    // rejections), against the answer key: the engine never sees the answer key.
-    // Cross-shard outcomes are judged by `atomix_invariants`; whether a valid one is
-    // final, by the log below.
-    let mut mismatched = 0u64;
-    let mut first = None;
-    for shard in shards {
-        let part = &workload.shards[shard.id.0 as usize];
-        let released = driver
-            .released
-            .get(shard.id.0 as usize)
-            .copied()
-            .unwrap_or(0);
-        let rejected: HashMap<u32, ioschain_core::tx::RejectReason> =
-            shard.rejections.iter().copied().collect();
-        for (index, expected) in part.expected.iter().enumerate().take(released as usize) {
-            let got = rejected.get(&(index as u32));
-            let ok = match (expected, got) {
-                (Expected::Valid, got) => got.is_none(),
-                (Expected::Invalid(reason), Some(got)) => reason == got,
-                (Expected::Invalid(_), None) => false,
-                (Expected::Cross(_), _) => true,
-            };
-            if !ok {
-                mismatched += 1;
-                first.get_or_insert_with(|| {
-                    format!(
-                        "shard {} tx {index}: expected {expected:?}, engine {}",
-                        shard.id,
-                        got.map_or("did not reject it".into(), |r| format!(
-                            "rejected it as {}",
-                            r.as_str()
-                        ))
-                    )
-                });
-            }
-        }
-    }
-    let mut logged_vs_expected = Vec::new();
-    for (shard, replay) in shards.iter().zip(&replays) {
-        if replay.out_of_stream > 0 || replay.missing_valid > 0 {
-            logged_vs_expected.push(format!(
-                "shard {}: {} logged transactions are not a valid released transaction of the stream (or are logged twice), {} valid released ones are missing",
-                shard.id, replay.out_of_stream, replay.missing_valid
-            ));
-        }
-        if replay.txs != shard.counters.final_ {
-            logged_vs_expected.push(format!(
-                "shard {}: {} logged, engine counted {} final",
-                shard.id, replay.txs, shard.counters.final_
-            ));
-        }
-    }
-    checks.push(check(
-        "outcomes_as_expected",
-        mismatched == 0 && logged_vs_expected.is_empty(),
-        match (first, logged_vs_expected.first()) {
-            (None, None) => {
-                "every valid transaction final (the log holds exactly the stream's valid released transactions, each once, witnesses included), every invalid one rejected for the injected reason"
-                    .into()
-            }
-            (Some(first), _) => format!("{mismatched} outcomes differ; first: {first}"),
-            (None, Some(diff)) => diff.clone(),
-        },
-    ));
+    checks.push(outcomes::outcomes_check(&outcomes, &replays));
     checks
 }
 
 #[cfg(test)]
 mod tests {
-    use ioschain_core::atomix::DeclaredInput;
+    use ioschain_core::atomix::{CrossTx, DeclaredInput};
     use ioschain_core::tx::{Transaction, TxOut};
     use ioschain_core::types::Amount;
+    use ioschain_core::types::ShardId;
 
     use super::*;
 
