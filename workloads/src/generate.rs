@@ -1,5 +1,8 @@
 //! Deterministic generation of genesis and per-shard transaction streams.
 //!
+//! Submodules: `cross` drafts cross-shard transactions and conflicting pairs, `invalid`
+//! the transactions that must be rejected (injected invalid kinds and canaries).
+//!
 //! Every shard has a stream and its own [`Prg`]. Generation keeps each account's unspent
 //! outputs (a wallet) and walks the positions of all streams in interleaved order —
 //! position 0 of shard 0, 1, …, then position 1 of every shard, and so on — drafting the
@@ -78,32 +81,18 @@ use ioschain_core::atomix::DeclaredInput;
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Transaction, TxOut, Witness};
-use ioschain_core::types::{Amount, OutPoint, Owner, ShardId, TxId};
+use ioschain_core::types::{Amount, OutPoint, Owner, TxId};
 use rayon::prelude::*;
 
 use crate::edge::EdgeSignature;
-use crate::spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};
 
-/// The canaries' kinds: a corrupted signature, an input that never existed, an input the
-/// stream already spent.
-pub const CANARY_KINDS: [RejectReason; 3] = [
-    RejectReason::BadSignature,
-    RejectReason::UnknownInput,
-    RejectReason::DoubleSpend,
-];
+mod cross;
+mod invalid;
 
-/// With canaries on, each stream carries one of each kind within its first this many
-/// intra-shard slots (after the first spend, for the double spend), so even a short run
-/// releases them; the rest come at `canary_rate`.
-pub const CANARY_EARLY: u64 = 512;
-
-/// A double-spend canary re-spends the oldest of the stream's recent spends, and only
-/// once the stream has made this many (so the spend it repeats is at least about
-/// `CANARY_SPEND_AGE / inputs_per_tx` positions old).
-pub const CANARY_SPEND_AGE: usize = 256;
-
-/// `draft_invalid` kind: a double spend of the oldest spend in the window.
-const OLDEST_DOUBLE_SPEND: u64 = 4;
+use crate::spec::{SenderDistribution, SpecError, WorkloadSpec};
+use cross::draft_cross;
+pub use invalid::{CANARY_EARLY, CANARY_KINDS};
+use invalid::{OLDEST_DOUBLE_SPEND, draft_invalid, draw_canary};
 
 /// Injected double spends re-spend one of this many most recent spends of the shard's
 /// stream, so an engine that remembers at least this many spent outputs can tell them
@@ -817,253 +806,6 @@ fn draft_intra(
     Ok(())
 }
 
-/// Whether the intra-shard slot at `position` holds a canary, and of which kind: the
-/// kinds still owed while `position` is below [`CANARY_EARLY`] (each with a chance that
-/// spreads them over those slots), then one of [`CANARY_KINDS`] at `canary_rate`. A
-/// double spend needs an earlier spend of the stream to repeat. Draws nothing when
-/// canaries are off, so other workloads keep their streams.
-fn draw_canary(spec: &WorkloadSpec, stream: &mut Stream, position: u64) -> Option<RejectReason> {
-    if spec.canary_rate <= 0.0 {
-        return None;
-    }
-    let possible = |reason: &RejectReason| {
-        *reason != RejectReason::DoubleSpend || stream.spent.len() >= CANARY_SPEND_AGE
-    };
-    if let Some(slot) = stream.canaries_owed.iter().position(possible) {
-        // Spread over the first slots, all placed by the horizon (if the stream is
-        // shorter, by its end).
-        let horizon = CANARY_EARLY.min(spec.txs_per_shard);
-        let owed = stream.canaries_owed.len() as u64;
-        let left = horizon.saturating_sub(position);
-        if left <= owed || stream.prg.below(left) < owed {
-            return Some(stream.canaries_owed.remove(slot));
-        }
-    }
-    if stream.prg.unit() < spec.canary_rate {
-        let reason = CANARY_KINDS[stream.prg.below(CANARY_KINDS.len() as u64) as usize];
-        return Some(if possible(&reason) {
-            reason
-        } else {
-            RejectReason::UnknownInput
-        });
-    }
-    None
-}
-
-/// Draws `count` distinct shards of `shard_count`, in random order.
-fn draw_shards(prg: &mut Prg, shard_count: u32, count: usize) -> Vec<usize> {
-    let mut shards: Vec<usize> = (0..shard_count as usize).collect();
-    for i in 0..count {
-        let j = i + prg.below((shards.len() - i) as u64) as usize;
-        shards.swap(i, j);
-    }
-    shards.truncate(count);
-    shards
-}
-
-/// Draws the behaviour of an honest cross-shard transaction's client.
-fn draw_client(prg: &mut Prg, clients: &ClientMix) -> ClientBehaviour {
-    let fractions = [
-        (clients.never_unlock, ClientBehaviour::NeverUnlock),
-        (clients.partial_commit, ClientBehaviour::PartialCommit),
-        (clients.forged_proof, ClientBehaviour::ForgedProof),
-        (clients.replay_commit, ClientBehaviour::ReplayCommit),
-    ];
-    if fractions.iter().all(|(fraction, _)| *fraction == 0.0) {
-        return ClientBehaviour::Honest;
-    }
-    let u = prg.unit();
-    let mut bound = 0.0;
-    for (fraction, behaviour) in fractions {
-        bound += fraction;
-        if u < bound {
-            return behaviour;
-        }
-    }
-    ClientBehaviour::Honest
-}
-
-/// An outpoint that never existed, for the refused input of the cross-shard
-/// transaction at `position` of `home`'s stream.
-fn never_existing_cross_input(spec: &WorkloadSpec, home: usize, position: u64) -> OutPoint {
-    OutPoint {
-        tx: TxId(Domain::Prg.hash_parts(&[
-            b"ioschain/unknown-cross-input",
-            &spec.seed.to_le_bytes(),
-            &(home as u32).to_le_bytes(),
-            &position.to_le_bytes(),
-        ])),
-        index: 0,
-    }
-}
-
-/// Drafts the cross-shard transaction (or conflicting pair) at `position` of `home`'s
-/// stream.
-fn draft_cross(
-    population: &Population<'_>,
-    ledger: &mut Ledger,
-    stream: &mut Stream,
-    home: usize,
-    position: u64,
-) -> Result<(), SpecError> {
-    let spec = population.spec;
-    let pair_fits =
-        spec.cross_conflicts > 0.0 && spec.inputs_per_tx >= 2 && position + 1 < spec.txs_per_shard;
-    if pair_fits && stream.prg.unit() < spec.cross_conflicts {
-        return draft_conflicting_pair(population, ledger, stream, position);
-    }
-    let prg = &mut stream.prg;
-    let invalid = spec.invalid_fraction > 0.0 && prg.unit() < spec.invalid_fraction;
-    let client = if invalid {
-        ClientBehaviour::Honest
-    } else {
-        draw_client(prg, &spec.clients)
-    };
-    let refused = invalid || client == ClientBehaviour::ForgedProof;
-    let input_shard_count = 1 + prg.below(u64::from(spec.cross_input_shards)) as usize;
-    let input_shards = draw_shards(prg, spec.shards, input_shard_count);
-    let need = spec.inputs_per_tx as usize;
-    let mut per_shard = vec![1usize; input_shard_count];
-    for _ in input_shard_count..need {
-        per_shard[prg.below(input_shard_count as u64) as usize] += 1;
-    }
-    // The input replaced by one that never existed, if the transaction must abort.
-    let refused_input = refused.then(|| prg.below(need as u64) as usize);
-    let mut senders = Vec::with_capacity(input_shard_count);
-    let mut inputs = Vec::with_capacity(need);
-    let mut declared = Vec::with_capacity(need);
-    for (&shard, &count) in input_shards.iter().zip(&per_shard) {
-        let sender =
-            population.mature_sender(prg, &ledger.wallets[shard], shard, count, position)?;
-        senders.push(population.members[shard][sender]);
-        let wallet = &mut ledger.wallets[shard][sender];
-        let chosen: Vec<usize> = mature_coins(wallet, position).take(count).collect();
-        let mut taken = Vec::with_capacity(count);
-        for at in chosen {
-            let coin = wallet[at];
-            if refused_input == Some(inputs.len()) {
-                // Declared with the amount of the coin it stands for; the coin stays.
-                inputs.push(never_existing_cross_input(spec, home, position));
-            } else {
-                inputs.push(coin.outpoint);
-                taken.push(at);
-            }
-            declared.push(DeclaredInput {
-                shard: ShardId(shard as u32),
-                amount: Amount(coin.amount),
-            });
-        }
-        for &at in taken.iter().rev() {
-            wallet.remove(at);
-        }
-    }
-    let recipient = population.draw_recipient(prg, &input_shards, &senders);
-    let total: u64 = declared.iter().map(|d| d.amount.0).sum();
-    let tx = Transaction {
-        inputs,
-        outputs: split(
-            total,
-            spec.outputs_per_tx,
-            population.owner(recipient),
-            population.owner(senders[0]),
-        ),
-        witnesses: Vec::with_capacity(senders.len()),
-    };
-    let id = tx.id();
-    // Outputs become spendable only if the transaction commits, and in time: an abort
-    // creates none, and a client that never unlocks or unlocks in part leaves the
-    // outputs to the coordinator, whose timeout a stream position does not bound.
-    let committed_on_time = !refused
-        && matches!(
-            client,
-            ClientBehaviour::Honest | ClientBehaviour::ReplayCommit
-        );
-    if committed_on_time {
-        ledger.schedule_outputs(population, &tx, id, (recipient, senders[0]), position);
-    }
-    let expected = if refused {
-        CrossExpected::Abort
-    } else {
-        CrossExpected::Commit
-    };
-    stream.push_cross(
-        Draft {
-            tx,
-            id,
-            signers: senders,
-            signature: SignatureKind::Honest,
-        },
-        declared,
-        client,
-        expected,
-    );
-    Ok(())
-}
-
-/// Drafts a conflicting pair at `position` and `position + 1` of a stream: both spend
-/// one input from each of two shards and pay different recipients.
-fn draft_conflicting_pair(
-    population: &Population<'_>,
-    ledger: &mut Ledger,
-    stream: &mut Stream,
-    position: u64,
-) -> Result<(), SpecError> {
-    debug_assert_eq!(stream.drafts.len() as u64, position);
-    let spec = population.spec;
-    let prg = &mut stream.prg;
-    let input_shards = draw_shards(prg, spec.shards, 2);
-    let mut senders = Vec::with_capacity(2);
-    let mut inputs = Vec::with_capacity(2);
-    let mut declared = Vec::with_capacity(2);
-    for &shard in &input_shards {
-        let sender = population.mature_sender(prg, &ledger.wallets[shard], shard, 1, position)?;
-        senders.push(population.members[shard][sender]);
-        let wallet = &mut ledger.wallets[shard][sender];
-        let at = mature_coins(wallet, position)
-            .next()
-            .expect("the sender holds a mature coin");
-        let coin = wallet.remove(at).expect("an index of the wallet");
-        inputs.push(coin.outpoint);
-        declared.push(DeclaredInput {
-            shard: ShardId(shard as u32),
-            amount: Amount(coin.amount),
-        });
-    }
-    let total: u64 = declared.iter().map(|d| d.amount.0).sum();
-    let first = population.draw_recipient(prg, &input_shards, &senders);
-    let mut excluded = senders.clone();
-    excluded.push(first);
-    let second = population.draw_recipient(prg, &input_shards, &excluded);
-    let pair = [(first, position + 1), (second, position)];
-    for (recipient, partner) in pair {
-        let tx = Transaction {
-            inputs: inputs.clone(),
-            outputs: split(
-                total,
-                spec.outputs_per_tx,
-                population.owner(recipient),
-                population.owner(senders[0]),
-            ),
-            witnesses: Vec::with_capacity(2),
-        };
-        let id = tx.id();
-        stream.push_cross(
-            Draft {
-                tx,
-                id,
-                signers: senders.clone(),
-                signature: SignatureKind::Honest,
-            },
-            declared.clone(),
-            ClientBehaviour::Honest,
-            CrossExpected::AtMostOne {
-                partner: partner as u32,
-            },
-        );
-    }
-    Ok(())
-}
-
 /// Splits `total` into `count` outputs: half to the recipient (over `count − 1`
 /// outputs), the rest back to the sender as change in the last output. Falls back to
 /// one output when `total` is too small for every output to be non-zero.
@@ -1089,84 +831,6 @@ fn split(total: u64, count: u32, recipient: Owner, sender: Owner) -> Vec<TxOut> 
     outputs
 }
 
-#[allow(clippy::too_many_arguments)]
-fn draft_invalid(
-    kind: u64,
-    spec: &WorkloadSpec,
-    n_tx: u64,
-    sender: usize,
-    recipient: usize,
-    accounts: &[u32],
-    owners: &[Owner],
-    wallets: &[VecDeque<Coin>],
-    spent: &VecDeque<(OutPoint, usize)>,
-) -> (Draft, RejectReason) {
-    let need = spec.inputs_per_tx as usize;
-    let to = owners[accounts[recipient] as usize];
-    let own: Vec<Coin> = wallets[sender].iter().take(need).copied().collect();
-    let own_total: u64 = own.iter().map(|coin| coin.amount).sum();
-    let draft = |inputs: Vec<OutPoint>, amount: u64, signer: usize, corrupt: bool| {
-        let tx = Transaction {
-            inputs,
-            outputs: vec![TxOut {
-                owner: to,
-                amount: Amount(amount),
-            }],
-            witnesses: Vec::with_capacity(1),
-        };
-        let id = tx.id();
-        Draft {
-            tx,
-            id,
-            signers: vec![accounts[signer]],
-            signature: if corrupt {
-                SignatureKind::Corrupt
-            } else {
-                SignatureKind::Honest
-            },
-        }
-    };
-    let own_inputs = || own.iter().map(|coin| coin.outpoint).collect::<Vec<_>>();
-    match kind {
-        0 => (
-            draft(own_inputs(), own_total, sender, true),
-            RejectReason::BadSignature,
-        ),
-        1 => {
-            let never = OutPoint {
-                tx: TxId(Domain::Prg.hash_parts(&[
-                    b"ioschain/unknown-input",
-                    &spec.seed.to_le_bytes(),
-                    &n_tx.to_le_bytes(),
-                ])),
-                index: 0,
-            };
-            (
-                draft(vec![never], 1, sender, false),
-                RejectReason::UnknownInput,
-            )
-        }
-        2 | OLDEST_DOUBLE_SPEND if !spent.is_empty() => {
-            // A canary re-spends the oldest spend in the window: an engine that re-orders
-            // a little (re-routes, exposure deferrals) has long applied that one.
-            let at = if kind == OLDEST_DOUBLE_SPEND {
-                0
-            } else {
-                (n_tx as usize) % spent.len()
-            };
-            let (outpoint, owner) = spent[at];
-            (
-                draft(vec![outpoint], 1, owner, false),
-                RejectReason::DoubleSpend,
-            )
-        }
-        _ => (
-            draft(own_inputs(), own_total + 1, sender, false),
-            RejectReason::Overspend,
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -1176,6 +840,7 @@ mod tests {
     use ioschain_core::utxo::{UtxoSet, UtxoState};
 
     use super::*;
+    use crate::spec::ClientMix;
 
     fn spec(invalid_fraction: f64, sender: SenderDistribution) -> WorkloadSpec {
         WorkloadSpec {
