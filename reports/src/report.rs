@@ -2,6 +2,10 @@
 //! self-contained HTML) report of one or more run directories written by
 //! `ioschain run --out DIR` (DESIGN.md §5, schema `ioschain.run/1`).
 //!
+//! Why one file of about 1,800 lines: it was written as one pipeline (inputs → document
+//! model → Markdown/HTML → SVG charts) and has not been split yet; those four stages are
+//! its seams, and the split belongs with the report rework of the results issue (14).
+//!
 //! Per run: a summary (configuration, throughput, latency per stage, efficiency, counts,
 //! validity with each check), a throughput timeline chart from `timeline.csv` and a latency
 //! percentile spectrum per stage from `latency.hlog` (falling back to the percentiles of

@@ -3,6 +3,9 @@
 //! coordinator rule. The state machines are `ioschain_core::atomix`; this module moves
 //! messages, orders operations into FinalBlocks and publishes proofs.
 //!
+//! Why one file of about 1,180 lines: like `shard.rs`, it is replaced by the node issue
+//! (12), whose client module and `core` Atomix shard side and coordinator are its seams.
+//!
 //! # Message flow
 //!
 //! 1. The driver releases a cross-shard transaction into its *home* shard's stream; the

@@ -1,6 +1,11 @@
 //! One shard: the per-shard state machine the worker threads poll, running
 //! Proof-of-Believability (PROTOCOL.md §6.5; what is computed per shard: DESIGN.md §2).
 //!
+//! Why one file of about 1,950 lines: it is the protocol logic that the node issue (12)
+//! moves into `core` as a state machine split by the steps of PROTOCOL.md §6.5
+//! (ordering, checking and sampling, proofs and slashing, finality); splitting it here
+//! first would draw the same seams twice.
+//!
 //! Flow per poll:
 //! 1. **Ordering** (believable league, phase 1; goes first, it is what clients wait
 //!    for): take the ranges of the stream the driver released, and the transactions
