@@ -119,36 +119,25 @@ impl EdgeSignature {
     }
 }
 
+/// 32 little-endian bytes: `first`, then 30 × `fill`, then `last`.
+const fn le_bytes(first: u8, fill: u8, last: u8) -> [u8; 32] {
+    let mut bytes = [fill; 32];
+    bytes[0] = first;
+    bytes[31] = last;
+    bytes
+}
+
 /// The identity encoded as `y = p + 1` (non-canonical; `p + 1 < 2^255`).
-pub const IDENTITY_Y_P_PLUS_1: [u8; 32] = {
-    let mut y = [0xff; 32];
-    y[0] = 0xee;
-    y[31] = 0x7f;
-    y
-};
+pub const IDENTITY_Y_P_PLUS_1: [u8; 32] = le_bytes(0xee, 0xff, 0x7f);
 
 /// The identity encoded as `y = 1` with the sign bit of `x` set (`x = 0` has no sign).
-pub const IDENTITY_SIGN_BIT: [u8; 32] = {
-    let mut y = [0; 32];
-    y[0] = 1;
-    y[31] = 0x80;
-    y
-};
+pub const IDENTITY_SIGN_BIT: [u8; 32] = le_bytes(1, 0, 0x80);
 
 /// A point of order 4 encoded as `y = p` (`y = 0` non-canonically).
-pub const ORDER4_Y_P: [u8; 32] = {
-    let mut y = [0xff; 32];
-    y[0] = 0xed;
-    y[31] = 0x7f;
-    y
-};
+pub const ORDER4_Y_P: [u8; 32] = P_BYTES;
 
 /// `y = 2`: no point of the curve has it.
-pub const NOT_A_POINT: [u8; 32] = {
-    let mut y = [0; 32];
-    y[0] = 2;
-    y
-};
+pub const NOT_A_POINT: [u8; 32] = le_bytes(2, 0, 0);
 
 /// The Schnorr equation by hand: `R_bytes ‖ S` with `S = r + k·a mod L` and
 /// `k = SHA-512(R_bytes ‖ A_bytes ‖ M)`, whatever points the bytes encode.
@@ -228,27 +217,13 @@ pub fn noncanonical_encodings(point: &EdwardsPoint) -> Vec<[u8; 32]> {
 }
 
 /// `p = 2^255 − 19`, little-endian.
-const P_BYTES: [u8; 32] = {
-    let mut p = [0xff; 32];
-    p[0] = 0xed;
-    p[31] = 0x7f;
-    p
-};
+const P_BYTES: [u8; 32] = le_bytes(0xed, 0xff, 0x7f);
 
 /// `1`, little-endian.
-const ONE_BYTES: [u8; 32] = {
-    let mut one = [0; 32];
-    one[0] = 1;
-    one
-};
+const ONE_BYTES: [u8; 32] = le_bytes(1, 0, 0);
 
 /// `p − 1` (`y = −1`: the point of order 2, whose `x` is 0).
-const P_MINUS_1: [u8; 32] = {
-    let mut p = [0xff; 32];
-    p[0] = 0xec;
-    p[31] = 0x7f;
-    p
-};
+const P_MINUS_1: [u8; 32] = le_bytes(0xec, 0xff, 0x7f);
 
 /// `S + L` (non-canonical; fits, as `S < L < 2^253`).
 pub fn add_group_order(s: &[u8; 32]) -> [u8; 32] {
