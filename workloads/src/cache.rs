@@ -213,6 +213,10 @@ fn decode_cross_item(
         index: item_index,
         declared,
         client,
+        partner: match expected {
+            CrossExpected::AtMostOne { partner } => Some(partner),
+            _ => None,
+        },
         expected,
     })
 }

@@ -152,7 +152,10 @@ pub struct CrossItem {
     pub declared: Vec<DeclaredInput>,
     /// How its client behaves.
     pub client: ClientBehaviour,
-    /// What must become of it.
+    /// The other transaction of a conflicting pair its client sends (client knowledge:
+    /// the client sends both, in opposite orders to the two input shards).
+    pub partner: Option<u32>,
+    /// What must become of it (answer key: only the validity oracle reads it).
     pub expected: CrossExpected,
 }
 
@@ -184,6 +187,17 @@ pub struct Workload {
     pub spec: WorkloadSpec,
     /// Per shard, indexed by shard id.
     pub shards: Vec<ShardWorkload>,
+}
+
+impl ShardWorkload {
+    /// The cross-shard transaction at stream position `index`, if it is one (what its
+    /// client knows: declaration, behaviour, pair partner).
+    pub fn cross_item(&self, index: u32) -> Option<&CrossItem> {
+        self.cross
+            .binary_search_by_key(&index, |c| c.index)
+            .ok()
+            .map(|k| &self.cross[k])
+    }
 }
 
 impl Workload {
@@ -400,6 +414,10 @@ impl Stream {
             index: self.drafts.len() as u32,
             declared,
             client,
+            partner: match expected {
+                CrossExpected::AtMostOne { partner } => Some(partner),
+                _ => None,
+            },
             expected,
         });
         self.push(draft, Expected::Cross(k));

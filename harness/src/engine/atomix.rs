@@ -480,7 +480,7 @@ impl AtomixNode {
     /// `true`). A first whose partner is not released goes out alone, so a pair split
     /// by the end of the schedule (or a closed loop's budget) never waits forever.
     pub fn hold_pair(&mut self, item: &CrossItem, intended: u64, released_end: u32) -> bool {
-        if let CrossExpected::AtMostOne { partner } = item.expected
+        if let Some(partner) = item.partner
             && partner > item.index
             && partner < released_end
         {
@@ -492,8 +492,8 @@ impl AtomixNode {
 
     /// The first of the pair whose second one is `item`, taken.
     pub fn take_pair_first(&mut self, item: &CrossItem) -> Option<(u32, u64)> {
-        match (item.expected, self.pair_first) {
-            (CrossExpected::AtMostOne { partner }, Some((first, intended))) if partner == first => {
+        match (item.partner, self.pair_first) {
+            (Some(partner), Some((first, intended))) if partner == first => {
                 self.pair_first = None;
                 Some((first, intended))
             }

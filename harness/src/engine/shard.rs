@@ -76,7 +76,7 @@ use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
-use ioschain_workloads::{Expected, ShardWorkload, Workload};
+use ioschain_workloads::{ShardWorkload, Workload};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Clock;
@@ -614,21 +614,17 @@ impl Shard {
             let part = &self.workload.shards[self.id.0 as usize];
             for index in front.start..front.start + take {
                 let intended = front.timing.intended_ns(index);
-                if let Expected::Cross(k) = part.expected[index as usize] {
+                if let Some(item) = part.cross_item(index) {
                     // Its client takes it (Atomix), not the ordering step.
-                    let item = &part.cross[k as usize];
                     if self.atomix.hold_pair(item, intended, released_end) {
                         continue;
                     }
-                    let release = |index: u32, intended: u64| {
-                        let Expected::Cross(k) = part.expected[index as usize] else {
-                            unreachable!("a pair is two cross-shard transactions")
-                        };
-                        Release {
-                            tx: &part.txs[index as usize],
-                            item: &part.cross[k as usize],
-                            intended,
-                        }
+                    let release = |index: u32, intended: u64| Release {
+                        tx: &part.txs[index as usize],
+                        item: part
+                            .cross_item(index)
+                            .expect("a pair is two cross-shard transactions"),
+                        intended,
                     };
                     match self.atomix.take_pair_first(item) {
                         Some((first, first_intended)) => self.atomix.dispatch(
