@@ -28,6 +28,13 @@ pub const CANARY_EARLY: u64 = 512;
 /// A double-spend canary re-spends the oldest of the stream's recent spends, and only
 /// once the stream has made this many (so the spend it repeats is at least about
 /// `CANARY_SPEND_AGE / inputs_per_tx` positions old).
+///
+/// Limit: the spend repeated is at most about `DOUBLE_SPEND_WINDOW / inputs_per_tx`
+/// positions old (an engine need remember no more spent outputs). An engine so overloaded
+/// that it re-orders a client's transactions by more than that (re-routes behind a
+/// backlog of seconds) can apply the canary first and reject the original: the run then
+/// fails `canaries` and `outcomes_as_expected` along with the drain. The fix is the
+/// client sending its transactions in order of finality (the node issue's clients).
 pub const CANARY_SPEND_AGE: usize = 256;
 
 /// `draft_invalid` kind: a double spend of the oldest spend in the window.
