@@ -240,9 +240,12 @@ mod tests {
             next = submit.end;
         }
         assert_eq!(next, 50);
-        // 10..50 ms is the measured window: 40 transactions due in it.
+        // 10..50 ms is the measured window: 40 transactions due in it. The window's
+        // edges are read from the wall clock at the driver's ticks, so a loaded machine
+        // (seen: 42 while a release build ran beside the tests) moves them by a tick or
+        // two.
         assert!(
-            (39..=41).contains(&report.window_offered),
+            (38..=42).contains(&report.window_offered),
             "{}",
             report.window_offered
         );
