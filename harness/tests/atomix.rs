@@ -18,19 +18,25 @@ fn u(v: &Value) -> u64 {
 /// of the stream cross-shard, outputs mature after 300 positions, coordinators acting
 /// after 10 silent FinalBlocks, then `extra`.
 fn cross_run(shards: &str, extra: &[&str]) -> (Exit, Value) {
+    cross_run_at(shards, "3000", "300", extra)
+}
+
+/// [`cross_run`] at `rate` tx/s with outputs maturing after `maturity` positions.
+fn cross_run_at(shards: &str, rate: &str, maturity: &str, extra: &[&str]) -> (Exit, Value) {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
         "--cross-shard",
         "0.25",
         "--cross-maturity",
-        "300",
+        maturity,
         "--accounts",
         "2000",
         "--t-unlock-blocks",
         "10",
     ];
     args.extend_from_slice(extra);
-    let (exit, s) = common::small_run_with(dir.path(), shards, common::tiny_run_any_mix(), &args);
+    let (exit, s) =
+        common::small_run_at(dir.path(), shards, rate, common::tiny_run_any_mix(), &args);
     (exit, s)
 }
 
@@ -166,4 +172,21 @@ fn a_replayed_commit_changes_nothing() {
     // Each replay reaches every involved shard, which has the transaction committed.
     assert!(u(&x["repeats"]) >= u(&x["replays_sent"]), "{x:#}");
     assert_eq!(u(&x["entries"]["commit"]), u(&x["committed"]) * 2, "{x:#}");
+}
+
+#[test]
+fn clients_wait_for_their_funds_so_a_backlogged_shard_still_commits_everything() {
+    // Outputs are spent 8 positions after they are created, at a rate the tiny engine
+    // cannot keep up with: the transactions that create a cross-shard transaction's
+    // inputs, or an intra-shard transaction's Atomix payment, are still queued when it
+    // is released. Clients hold their transactions until those are done (receipts), so
+    // no lock request reaches a shard that has not seen its inputs, and no shard is told
+    // which payments are coming: nothing aborts, nothing is rejected for an unknown
+    // input, and the oracle finds every outcome as the workload expected.
+    let (exit, s) = cross_run_at("2", "30000", "8", &[]);
+    assert_atomic(exit, &s);
+    let x = &s["atomix"];
+    assert_eq!(u(&x["aborted"]), 0, "{x:#}");
+    assert!(u(&x["waits"]) > 0, "no client waited for its funds: {x:#}");
+    assert_eq!(u(&x["entries"]["reject"]), 0, "a lock was refused: {x:#}");
 }

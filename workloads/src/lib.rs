@@ -18,6 +18,7 @@
 //! shards run within that many positions of each other meets every expectation too.
 
 pub mod cache;
+pub mod clients;
 pub mod edge;
 mod generate;
 mod spec;

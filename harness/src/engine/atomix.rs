@@ -17,9 +17,11 @@
 //!    the normal league orders the queue ([`AtomixNode::apply`]), after every OptBlock
 //!    before it is signed and checked, so the ordering view and the normal view agree:
 //!    lock or reject, unlock-to-commit, unlock-to-abort, each applied to both views. A
-//!    lock request waits (the client asks again later) while an input it takes is
-//!    unknown here or created by a transaction that is not final yet; see
-//!    [`XOp::Lock`] for how long.
+//!    lock request waits while an input it takes is created by a transaction that is not
+//!    final yet; one whose input is unknown here waits at most `t_unlock` FinalBlocks and
+//!    is then refused. The rule is the same for every sender: clients send their lock
+//!    requests only once the transactions that created their inputs are done
+//!    (`ioschain_workloads::clients`), so an honest request finds its inputs.
 //! 3. Each decision is an [`Entry`] of the next FinalBlock (its header's `xs_root`),
 //!    ahead of OptBlocks still in their challenge window: the normal league checked the
 //!    operation in full, and a lock only takes final outputs, so the block log still
@@ -43,10 +45,10 @@
 //! checked against the roster of its block's shard (each distinct certificate once, then
 //! a Merkle path per proof). (A coordinator forgets a finished transaction on the
 //! entries it was sent, unverified: that can cost liveness, never safety. A client's
-//! `Unpaid` only releases the transactions its own payees held back.) Clients only hold their own transactions, what their
-//! workload says about them, and the proofs published to them. The client of an aborted
-//! transaction tells its payees' shards ([`XBody::Unpaid`]), so intra-shard
-//! transactions held for its outputs go out (and fail) instead of waiting forever.
+//! Clients only hold their own transactions, what they know about them (declaration,
+//! behaviour, pair partner, where their inputs come from), and the proofs published to
+//! them; when a client's transaction is done it tells the clients waiting for it
+//! ([`XBody::Receipt`], sent by the shard's client side in `super::shard`).
 //!
 //! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], identically
 //! in both UTXO views; one decision per (transaction, shard); an entry is published only
@@ -68,7 +70,7 @@ use ioschain_core::crypto::cosi::Roster;
 use ioschain_core::tx::Transaction;
 use ioschain_core::types::{Epoch, OutPoint, ShardId, TxId};
 use ioschain_core::utxo::UtxoSet;
-use ioschain_workloads::{ClientBehaviour, CrossExpected, CrossItem, Workload};
+use ioschain_workloads::{ClientBehaviour, CrossItem, Workload};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The rosters of every shard: public knowledge (the identity chain). The engine's
@@ -109,11 +111,12 @@ pub enum XBody {
         /// The receiver is a named input shard (coordinator logic takes it).
         named: bool,
     },
-    /// The client of a cross-shard transaction that aborted tells its payees' shards:
-    /// what their clients held back waiting for its outputs goes out now (and fails).
-    Unpaid {
-        /// The transaction.
-        tx: TxId,
+    /// A client tells another: the transaction whose outcome the receiver's client of
+    /// stream position `index` waits for is done (final, committed, or failed). Handled
+    /// by the receiving shard's client side, not by its validators.
+    Receipt {
+        /// The waiting transaction's position in the receiving shard's stream.
+        index: u32,
     },
 }
 
@@ -138,14 +141,9 @@ pub enum XOp {
         id: TxId,
         /// The client's home.
         client: ShardId,
-        /// The receiving shard's height when the request reached it (a held-back request
-        /// counts its wait in FinalBlocks from there).
+        /// The receiving shard's height when the request reached it: a request whose
+        /// input is unknown here waits at most `t_unlock` FinalBlocks from there.
         queued_at: u64,
-        /// The sender spends outputs it knows exist (its own, confirmed): the shard
-        /// holds the request until it knows them too, however long that takes. A
-        /// request without this (a coordinator's forward, a client spending an output
-        /// that never existed) waits at most `t_unlock` FinalBlocks.
-        funded: bool,
         /// The verdict on the witnesses this shard verifies, once verified (in the
         /// ordering step's next batch, or at the FinalBlock).
         verdict: Option<Signatures>,
@@ -168,13 +166,12 @@ pub enum XOp {
 
 impl XOp {
     /// A lock request, as its sender makes it.
-    pub fn lock(xtx: Arc<CrossTx>, client: ShardId, funded: bool) -> XOp {
+    pub fn lock(xtx: Arc<CrossTx>, client: ShardId) -> XOp {
         XOp::Lock {
             id: xtx.id(),
             xtx,
             client,
             queued_at: 0,
-            funded,
             verdict: None,
         }
     }
@@ -237,17 +234,6 @@ pub struct Release<'a> {
     pub intended: u64,
 }
 
-/// An intra-shard transaction waiting for an output a cross-shard transaction pays it.
-#[derive(Clone, Copy, Debug)]
-pub struct Held {
-    /// Stream position.
-    pub index: u32,
-    /// Its client's attempt.
-    pub retry: u16,
-    /// Intended send time.
-    pub intended: u64,
-}
-
 /// Atomix counts of a shard (its own operations and the clients homed there).
 #[derive(Clone, Debug, Default)]
 pub struct AtomixCounters {
@@ -285,10 +271,11 @@ pub struct AtomixCounters {
     pub replays_sent: u64,
     /// Proofs published (entries of persisted blocks × recipients).
     pub proofs_published: u64,
-    /// Intra-shard transactions that waited for a cross-shard output.
+    /// Transactions whose client waited before sending for the transactions that
+    /// created their inputs (`ioschain_workloads::clients`).
     pub waits: u64,
     /// Times a lock request was held back at an ordering round because an input was
-    /// not known, or not final, yet.
+    /// not known, or not final, yet (an unknown one for at most `t_unlock` FinalBlocks).
     pub lock_waits: u64,
     /// Value of the outputs commits created here.
     pub created: u128,
@@ -351,15 +338,8 @@ pub struct AtomixNode {
     /// When each watched transaction is next looked at (height), earliest first; an
     /// entry made stale by news is re-queued when popped.
     due: BinaryHeap<Reverse<(u64, TxId)>>,
-    /// Cross-shard transactions that pay outputs into this shard and have not committed
-    /// here (their payees know they are coming).
-    incoming: FxHashSet<TxId>,
-    held: FxHashMap<TxId, Vec<Held>>,
     /// Clients that finished since the shard last looked.
     pub finished: Vec<Finished>,
-    /// Held transactions whose payment came (a commit here) or will never come (its
-    /// transaction aborted), since the shard last looked: their clients send them now.
-    pub released: Vec<Held>,
     t_unlock: u64,
     /// Counts.
     pub counters: AtomixCounters,
@@ -374,17 +354,6 @@ impl AtomixNode {
         t_unlock: u64,
     ) -> Self {
         let shard_count = workload.shards.len() as u32;
-        let incoming = workload
-            .shards
-            .iter()
-            .flat_map(|part| part.cross.iter().map(move |c| &part.txs[c.index as usize]))
-            .filter(|tx| {
-                tx.outputs
-                    .iter()
-                    .any(|o| o.owner.shard(shard_count) == shard)
-            })
-            .map(|tx| tx.id())
-            .collect();
         AtomixNode {
             shard,
             shard_count,
@@ -398,10 +367,7 @@ impl AtomixNode {
             pair_first: None,
             watch: FxHashMap::default(),
             due: BinaryHeap::new(),
-            incoming,
-            held: FxHashMap::default(),
             finished: Vec::new(),
-            released: Vec::new(),
             t_unlock,
             counters: AtomixCounters::default(),
         }
@@ -422,14 +388,13 @@ impl AtomixNode {
         !self.watch.is_empty()
     }
 
-    /// Clients still working, transactions held (for a drain that timed out).
+    /// Clients still working (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(
-            "atomix: ops {} clients {} watch {} held {}",
+            "atomix: ops {} clients {} watch {}",
             self.ops.len(),
             self.clients.len(),
             self.watch.len(),
-            self.held.values().map(Vec::len).sum::<usize>()
         )
     }
 
@@ -438,22 +403,14 @@ impl AtomixNode {
     /// The first of a conflicting pair waits for its partner, then both go out with
     /// their lock requests in opposite orders at the two input shards.
     pub fn dispatch(&mut self, first: Release<'_>, second: Option<Release<'_>>) {
-        // An honest client spends only its own confirmed outputs; the workload's
-        // transactions meant to abort spend one that never existed.
-        let funded = |r: &Release<'_>| r.item.expected != CrossExpected::Abort;
-        let first_funded = funded(&first);
         let first = self.start(first);
         let Some(second) = second else {
             for shard in first.input_shards() {
                 let xtx = Arc::clone(&first);
-                self.send(
-                    shard,
-                    XBody::Request(XOp::lock(xtx, self.shard, first_funded)),
-                );
+                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard)));
             }
             return;
         };
-        let second_funded = funded(&second);
         let second = self.start(second);
         // Opposite orders: the smallest input shard hears the first one first, every
         // other shard the second one first.
@@ -464,13 +421,8 @@ impl AtomixNode {
                 (&second, &first)
             };
             for xtx in [a, b] {
-                let funded = if Arc::ptr_eq(xtx, &first) {
-                    first_funded
-                } else {
-                    second_funded
-                };
                 let xtx = Arc::clone(xtx);
-                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard, funded)));
+                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard)));
             }
         }
     }
@@ -549,29 +501,13 @@ impl AtomixNode {
     /// A message arrived for this shard.
     pub fn deliver(&mut self, body: XBody, height: u64) {
         match body {
-            XBody::Request(XOp::Lock {
-                xtx,
-                client,
-                funded,
-                ..
-            }) => {
+            XBody::Request(XOp::Lock { xtx, client, .. }) => {
                 // The id as this shard computes it (not the sender's word).
                 let id = xtx.id();
                 // A request for a transaction whose request is still queued (held back
-                // for its inputs) joins it: one decision, made when the funds are here.
+                // for its inputs) joins it: one decision.
                 if !self.queued.insert(id) {
                     self.counters.repeats += 1;
-                    if funded {
-                        for op in &mut self.ops {
-                            if let XOp::Lock {
-                                id: queued, funded, ..
-                            } = op
-                                && *queued == id
-                            {
-                                *funded = true;
-                            }
-                        }
-                    }
                     return;
                 }
                 self.ops.push(XOp::Lock {
@@ -579,17 +515,12 @@ impl AtomixNode {
                     id,
                     client,
                     queued_at: height,
-                    funded,
                     verdict: None,
                 })
             }
             XBody::Request(op) => self.ops.push(op),
-            XBody::Unpaid { tx } => {
-                if self.incoming.remove(&tx)
-                    && let Some(held) = self.held.remove(&tx)
-                {
-                    self.released.extend(held);
-                }
+            XBody::Receipt { .. } => {
+                unreachable!("receipts are for the shard's client side (Shard::deliver)")
             }
             XBody::Proof {
                 proof,
@@ -751,10 +682,6 @@ impl AtomixNode {
                 Refusal::ALL.iter().position(|x| *x == r).expect("listed")
             });
             self.counters.aborted_by[slot] += 1;
-            let tx = c.xtx.id();
-            for shard in c.xtx.output_shards(self.shard_count) {
-                self.send(shard, XBody::Unpaid { tx });
-            }
         }
         self.finished.push(Finished {
             index: c.index,
@@ -824,7 +751,7 @@ impl AtomixNode {
     /// agree on entry; every lock request's signatures are verified): applies it to
     /// `utxo` with the core state machine and mirrors the effect on `utxo_order`.
     /// `unfinal` holds the transactions not final yet. Returns the entries for the
-    /// FinalBlock; the held transactions a commit here released go to `released`.
+    /// FinalBlock.
     pub fn apply(
         &mut self,
         utxo: &mut UtxoSet,
@@ -843,24 +770,22 @@ impl AtomixNode {
                     id,
                     client,
                     queued_at,
-                    funded,
                     verdict,
-                } if ((funded || height < queued_at + self.t_unlock)
+                } if (height < queued_at + self.t_unlock
                     && xtx.part(self.shard).any(|(o, _)| utxo.get(o).is_none())
                     || xtx.part(self.shard).any(|(o, _)| unfinal.contains(&o.tx)))
                     && self.state.decision(&id).is_none() =>
                 {
-                    // An input this shard does not know (yet), or one created by a
-                    // transaction that is not final yet: the client asks again once its
-                    // funds are confirmed (final) here, modelled as the request waiting
-                    // for the next FinalBlock (see `XOp::Lock::funded`). So a lock,
-                    // final in the next FinalBlock, never holds an output that is not.
+                    // An input created by a transaction that is not final yet waits for
+                    // it, so a lock, final in the next FinalBlock, never holds an output
+                    // that is not. An input this shard does not know waits at most
+                    // `t_unlock` FinalBlocks (its creator may be on its way), then the
+                    // lock is refused: the same bound for every sender.
                     self.counters.lock_waits += 1;
                     held_back.push(XOp::Lock {
                         xtx,
                         id,
                         client,
-                        funded,
                         queued_at,
                         verdict,
                     });
@@ -938,11 +863,6 @@ impl AtomixNode {
                             }
                             self.counters.commits += 1;
                             self.counters.created += u128::from(created.0);
-                            if self.incoming.remove(&id)
-                                && let Some(held) = self.held.remove(&id)
-                            {
-                                self.released.extend(held);
-                            }
                             entries.push(XEntry {
                                 entry,
                                 xtx: TxRef::Unlock(Arc::clone(&unlock)),
@@ -1019,17 +939,6 @@ impl AtomixNode {
             AtomixError::Utxo(_) => "utxo",
         };
         *self.counters.refused.entry(kind).or_default() += 1;
-    }
-
-    /// Whether an intra-shard transaction that found `outpoint` unknown waits for it: a
-    /// cross-shard transaction pays it and has not committed here yet.
-    pub fn hold(&mut self, outpoint: &OutPoint, held: Held) -> bool {
-        if !self.incoming.contains(&outpoint.tx) {
-            return false;
-        }
-        self.counters.waits += 1;
-        self.held.entry(outpoint.tx).or_default().push(held);
-        true
     }
 
     /// The block holding `entries` is persisted: publish their proofs to each
@@ -1123,10 +1032,7 @@ impl AtomixNode {
                     self.counters.coordinator_forwards += 1;
                     let xtx = Arc::new(xtx);
                     for shard in to {
-                        self.send(
-                            shard,
-                            XBody::Request(XOp::lock(Arc::clone(&xtx), client, false)),
-                        );
+                        self.send(shard, XBody::Request(XOp::lock(Arc::clone(&xtx), client)));
                     }
                 }
                 Some(Resolution::Commit { unlock, to }) => {

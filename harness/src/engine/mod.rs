@@ -201,6 +201,8 @@ pub fn run(
         .map(|keys| roster_of(keys).expect("roster keys derived from seeds are valid and distinct"))
         .collect();
     let federation = Arc::new(atomix::Federation::new(rosters.clone()));
+    // What the clients know of where their inputs come from (derived from the streams).
+    let dependencies = Arc::new(params.workload.dependencies());
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -218,6 +220,7 @@ pub fn run(
         let s = Shard::new(ShardSetup {
             id: ShardId(shard as u32),
             workload: Arc::clone(&params.workload),
+            dependencies: Arc::clone(&dependencies),
             roster_keys: keys,
             roster,
             nonce_seed,

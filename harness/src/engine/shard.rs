@@ -39,9 +39,14 @@
 //!    ordering step; lock requests and unlocks from any shard's clients (or
 //!    coordinators) are ordered by the normal league at each FinalBlock, after every
 //!    OptBlock before them is signed and checked, and their entries go into that
-//!    FinalBlock. An intra-shard transaction that spends an output a cross-shard
-//!    transaction has not created here yet waits for it, and so do the transactions
-//!    spending its own outputs.
+//!    FinalBlock.
+//! 5. **Clients** (`ioschain_workloads::clients`): the client of a released transaction
+//!    holds it until the transactions that created its inputs are done, as their
+//!    clients' receipts ([`XBody::Receipt`]) say: a cross-shard transaction until each
+//!    is final (or committed), an intra-shard one until the Atomix payment it spends
+//!    committed. A transaction of the stream spending the outputs of a held one waits
+//!    with it. The shard's validators never learn what is on its way: a lock request
+//!    for an input they do not know is refused after `t_unlock` FinalBlocks.
 //!
 //! With fewer eligible believable validators than `league_min` (or `believable = 0`)
 //! the shard runs one league: verified transactions go straight into the normal
@@ -76,11 +81,12 @@ use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
+use ioschain_workloads::clients::Dependencies;
 use ioschain_workloads::{ShardWorkload, Workload};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Clock;
-use super::atomix::{AtomixNode, Federation, Held, Release, TxRef, XBody, XEntry};
+use super::atomix::{AtomixNode, Federation, Release, TxRef, XBody, XEntry, XMsg};
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
@@ -157,6 +163,9 @@ struct Sealed {
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
     publish: Vec<(xs::Proof, TxRef, ShardId)>,
+    /// Stream positions of its transactions whose outcome other clients wait for: their
+    /// clients send the receipts once it is persisted.
+    receipts: Vec<u32>,
 }
 
 /// Where the ordering step sends a transaction.
@@ -204,6 +213,8 @@ pub struct ShardSetup {
     pub id: ShardId,
     /// The workload (genesis and stream).
     pub workload: Arc<Workload>,
+    /// What the clients know of where their inputs come from (who waits for whom).
+    pub dependencies: Arc<Dependencies>,
     /// The roster's keys (the simulated validators), member `i` = roster index `i`.
     pub roster_keys: Vec<ValidatorKey>,
     /// The roster they form.
@@ -289,7 +300,20 @@ pub struct Shard {
     prev: Hash,
     inbox: Receiver<Submit>,
     pending: VecDeque<Submit>,
+    /// One past the last stream position released.
+    released_end: u32,
     resubmits: VecDeque<Resubmit>,
+    // Clients (`ioschain_workloads::clients`): a client holds a transaction until the
+    // transactions that created its inputs are done, as their clients' receipts say.
+    dependencies: Arc<Dependencies>,
+    /// The first entry of this stream's `waiting` list not yet passed by the releases.
+    next_wait: usize,
+    /// Receipts still missing, by the waiting transaction's stream position.
+    waits: FxHashMap<u32, u8>,
+    /// Released transactions their clients hold for receipts: position → intended time.
+    parked: FxHashMap<u32, u64>,
+    /// Held transactions whose receipts all came: their clients send them now.
+    unparked: VecDeque<(u32, u64)>,
     batch_index: Vec<u32>,
     batch_id: Vec<TxId>,
     batch_intended: Vec<u64>,
@@ -423,7 +447,17 @@ impl Shard {
             prev: Hash::ZERO,
             inbox: setup.inbox,
             pending: VecDeque::new(),
+            released_end: 0,
             resubmits: VecDeque::new(),
+            waits: setup.dependencies.shards[setup.id.0 as usize]
+                .waiting
+                .iter()
+                .copied()
+                .collect(),
+            dependencies: setup.dependencies,
+            next_wait: 0,
+            parked: FxHashMap::default(),
+            unparked: VecDeque::new(),
             batch_index: Vec::with_capacity(setup.verify_batch_max),
             batch_id: Vec::with_capacity(setup.verify_batch_max),
             batch_intended: Vec::with_capacity(setup.verify_batch_max),
@@ -497,6 +531,8 @@ impl Shard {
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
             && self.resubmits.is_empty()
+            && self.parked.is_empty()
+            && self.unparked.is_empty()
             && self.direct.is_empty()
             && self.believable.iter().all(|b| b.open.is_empty())
             && self.arrivals.is_empty()
@@ -521,6 +557,7 @@ impl Shard {
         while let Ok(submit) = self.inbox.try_recv() {
             self.counters.submitted += u64::from(submit.end - submit.start);
             self.pending_count += (submit.end - submit.start) as usize;
+            self.released_end = submit.end;
             self.pending.push_back(submit);
             worked = true;
         }
@@ -528,7 +565,8 @@ impl Shard {
         // 67k sig/s at 64, 98k at 1024 on one core), so a shard that keeps up waits for
         // `verify_batch_min` transactions, but never lets the oldest wait past
         // `verify_wait`. Re-submitted transactions go at once.
-        let resubmit_due = self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns);
+        let resubmit_due =
+            self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns) || !self.unparked.is_empty();
         let ordering_due = resubmit_due
             || self.pending.front().is_some_and(|front| {
                 self.pending_count >= self.verify_batch_min
@@ -602,48 +640,130 @@ impl Shard {
             self.batch_intended.push(r.intended);
             self.batch_retry.push(r.retry);
         }
+        while self.batch_index.len() < self.verify_batch_max
+            && let Some((index, intended)) = self.unparked.pop_front()
+        {
+            self.release(index, intended);
+        }
         while self.batch_index.len() < self.verify_batch_max {
-            // Everything released so far ends here (a conflicting pair waits for its
-            // second transaction only if that one is released too).
-            let released_end = self.pending.back().map_or(0, |s| s.end);
             let Some(front) = self.pending.front_mut() else {
                 break;
             };
             let take = (front.end - front.start)
                 .min((self.verify_batch_max - self.batch_index.len()) as u32);
-            let part = &self.workload.shards[self.id.0 as usize];
-            for index in front.start..front.start + take {
-                let intended = front.timing.intended_ns(index);
-                if let Some(item) = part.cross_item(index) {
-                    // Its client takes it (Atomix), not the ordering step.
-                    if self.atomix.hold_pair(item, intended, released_end) {
-                        continue;
-                    }
-                    let release = |index: u32, intended: u64| Release {
-                        tx: &part.txs[index as usize],
-                        item: part
-                            .cross_item(index)
-                            .expect("a pair is two cross-shard transactions"),
-                        intended,
-                    };
-                    match self.atomix.take_pair_first(item) {
-                        Some((first, first_intended)) => self.atomix.dispatch(
-                            release(first, first_intended),
-                            Some(release(index, intended)),
-                        ),
-                        None => self.atomix.dispatch(release(index, intended), None),
-                    }
-                    continue;
-                }
-                self.batch_index.push(index);
-                self.batch_intended.push(intended);
-                self.batch_retry.push(0);
-            }
+            let (start, timing) = (front.start, front.timing);
             front.start += take;
-            self.pending_count -= take as usize;
             if front.start == front.end {
                 self.pending.pop_front();
             }
+            self.pending_count -= take as usize;
+            for index in start..start + take {
+                let intended = timing.intended_ns(index);
+                if self.client_waits(index) {
+                    self.park(index, intended, now_ns);
+                } else {
+                    self.release(index, intended);
+                }
+            }
+        }
+    }
+
+    /// Whether the client of stream position `index` (released now, in stream order)
+    /// still waits for receipts before it sends.
+    fn client_waits(&mut self, index: u32) -> bool {
+        let waiting = &self.dependencies.shards[self.id.0 as usize].waiting;
+        while waiting
+            .get(self.next_wait)
+            .is_some_and(|&(position, _)| position < index)
+        {
+            self.next_wait += 1;
+        }
+        if waiting
+            .get(self.next_wait)
+            .is_none_or(|&(position, _)| position != index)
+        {
+            return false;
+        }
+        self.next_wait += 1;
+        self.waits.contains_key(&index)
+    }
+
+    /// The client of stream position `index` holds it until its receipts come. Until
+    /// then, an intra-shard transaction of the stream spending its outputs waits with it
+    /// (looking again every FinalBlock interval).
+    fn park(&mut self, index: u32, intended: u64, now_ns: u64) {
+        self.atomix.counters.waits += 1;
+        self.parked.insert(index, intended);
+        let part = &self.workload.shards[self.id.0 as usize];
+        if part.cross_item(index).is_none() {
+            let id = part.txs[index as usize].id();
+            self.awaiting
+                .insert(id, now_ns + self.params.final_interval_ns);
+        }
+    }
+
+    /// A receipt for the client of stream position `index`: once it has them all, it
+    /// sends its transaction (if released; otherwise at its release).
+    fn on_receipt(&mut self, index: u32) {
+        let Some(missing) = self.waits.get_mut(&index) else {
+            return;
+        };
+        *missing -= 1;
+        if *missing == 0 {
+            self.waits.remove(&index);
+            if let Some(intended) = self.parked.remove(&index) {
+                self.unparked.push_back((index, intended));
+            }
+        }
+    }
+
+    /// The transaction at stream position `index` is done here (final or rejected; a
+    /// cross-shard one committed or aborted): its client tells the clients waiting for
+    /// it.
+    fn send_receipts(&mut self, index: u32) {
+        let Some(waiters) = self.dependencies.shards[self.id.0 as usize]
+            .waiters
+            .get(&index)
+        else {
+            return;
+        };
+        for &(to, index) in waiters {
+            self.atomix.outbox.push(XMsg {
+                to,
+                body: XBody::Receipt { index },
+            });
+        }
+    }
+
+    /// The client of stream position `index` sends it: a cross-shard transaction through
+    /// its Atomix client (the first of a conflicting pair waits for its partner), an
+    /// intra-shard one into the ordering batch.
+    fn release(&mut self, index: u32, intended: u64) {
+        let part = &self.workload.shards[self.id.0 as usize];
+        let Some(item) = part.cross_item(index) else {
+            self.batch_index.push(index);
+            self.batch_intended.push(intended);
+            self.batch_retry.push(0);
+            return;
+        };
+        // A conflicting pair waits for its second transaction only if that one is
+        // released too.
+        if self.atomix.hold_pair(item, intended, self.released_end) {
+            return;
+        }
+        let release = |index: u32, intended: u64| Release {
+            tx: &part.txs[index as usize],
+            item: part
+                .cross_item(index)
+                .expect("a pair is two cross-shard transactions"),
+            intended,
+        };
+        match self.atomix.take_pair_first(item) {
+            Some((first, first_intended)) => self.atomix.dispatch(
+                release(first, first_intended),
+                Some(release(index, intended)),
+            ),
+            None => self.atomix.dispatch(release(index, intended), None),
         }
     }
 
@@ -863,34 +983,19 @@ impl Shard {
                         let signer = self.believable[b as usize].id.0 as usize;
                         self.exposure[signer].settle(value);
                     }
-                    if let Rejection::UnknownInput { outpoint } = rejection {
-                        if let Some(due) = self.awaiting.get_mut(&outpoint.tx) {
-                            // Its input comes from a transaction being re-submitted (or
-                            // held): the client sends it once that one is in, looking
-                            // again every FinalBlock interval while it is not.
-                            if *due <= now_ns {
-                                *due = now_ns + self.params.final_interval_ns;
-                            }
-                            let due = *due;
-                            // Waiting, not a re-route: same attempt.
-                            self.requeue(index, retry, intended, due);
-                            continue;
+                    if let Rejection::UnknownInput { outpoint } = rejection
+                        && let Some(due) = self.awaiting.get_mut(&outpoint.tx)
+                    {
+                        // Its input comes from a transaction being re-submitted (or
+                        // held by its client): the client sends it once that one is in,
+                        // looking again every FinalBlock interval while it is not.
+                        if *due <= now_ns {
+                            *due = now_ns + self.params.final_interval_ns;
                         }
-                        // A cross-shard transaction pays it that input and has not
-                        // committed here yet: its client sends it once that one did.
-                        let held = Held {
-                            index,
-                            retry,
-                            intended,
-                        };
-                        if self.atomix.hold(&outpoint, held) {
-                            // Its own outputs are not there either: a transaction
-                            // spending them waits with it (checking again every
-                            // FinalBlock interval).
-                            self.awaiting
-                                .insert(id, now_ns + self.params.final_interval_ns);
-                            continue;
-                        }
+                        let due = *due;
+                        // Waiting, not a re-route: same attempt.
+                        self.requeue(index, retry, intended, due);
+                        continue;
                     }
                     let reason = rejection.reason();
                     let slot = RejectReason::ALL
@@ -901,6 +1006,7 @@ impl Shard {
                     self.rejections.push((index, reason));
                     self.metrics.rejected();
                     self.done.fetch_add(1, Ordering::Relaxed);
+                    self.send_receipts(index);
                 }
             }
         }
@@ -1557,13 +1663,22 @@ impl Shard {
             .filter(|t| !t.replay)
             .map(|t| t.intended)
             .collect();
+        let waiters = &self.dependencies.shards[self.id.0 as usize].waiters;
+        let receipts: Vec<u32> = if waiters.is_empty() {
+            Vec::new()
+        } else {
+            txs.iter()
+                .filter(|t| !t.replay && waiters.contains_key(&t.index))
+                .map(|t| t.index)
+                .collect()
+        };
         self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
         let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
         let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
-        self.commit_block(&ids, tx_refs, &body, &entries, &signers, intended);
+        self.commit_block(&ids, tx_refs, &body, &entries, &signers, intended, receipts);
         self.forged = forged;
         self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
@@ -1606,6 +1721,7 @@ impl Shard {
 
     /// Builds the FinalBlock over `txs`, has `signers` cosign it, and sends its record
     /// to the store.
+    #[allow(clippy::too_many_arguments)]
     fn commit_block(
         &mut self,
         ids: &[TxId],
@@ -1614,6 +1730,7 @@ impl Shard {
         entries: &[XEntry],
         signers: &Signers,
         intended: Vec<u64>,
+        receipts: Vec<u32>,
     ) {
         let xs_entries: Vec<xs::Entry> = entries.iter().map(|e| e.entry).collect();
         self.metrics.at(self.clock.now_ns());
@@ -1685,6 +1802,7 @@ impl Shard {
             height: self.height,
             intended,
             publish,
+            receipts,
         });
         self.counters.blocks += 1;
         self.prev = header_hash;
@@ -1770,6 +1888,9 @@ impl Shard {
             if !block.publish.is_empty() {
                 self.atomix.publish(std::mem::take(&mut block.publish));
             }
+            for index in std::mem::take(&mut block.receipts) {
+                self.send_receipts(index);
+            }
             block.intended.clear();
             self.spare_intended.push(block.intended);
         }
@@ -1816,21 +1937,6 @@ impl Shard {
                 .apply(&mut self.utxo, &mut self.utxo_order, self.height, &unfinal);
         self.unfinal = unfinal;
         self.xs_entries.extend(entries);
-        self.send_released();
-    }
-
-    /// Transactions held for a cross-shard payment that came (or will never come): their
-    /// clients send them now.
-    fn send_released(&mut self) {
-        let now_ns = self.clock.now_ns();
-        for held in std::mem::take(&mut self.atomix.released) {
-            self.resubmits.push_front(Resubmit {
-                index: held.index,
-                retry: held.retry,
-                intended: held.intended,
-                due_ns: now_ns,
-            });
-        }
     }
 
     /// Queues the witnesses of every unverified lock request into the ordering
@@ -1890,13 +1996,17 @@ impl Shard {
     /// A cross-shard message arrived for this shard.
     pub fn deliver(&mut self, body: XBody) {
         self.metrics.at(self.clock.now_ns());
+        if let XBody::Receipt { index } = body {
+            self.on_receipt(index);
+            return;
+        }
         self.atomix.deliver(body, self.height);
-        self.send_released();
         for finished in std::mem::take(&mut self.atomix.finished) {
             if finished.committed {
                 self.metrics.record(Stage::CrossShard, finished.intended);
             }
             self.done.fetch_add(1, Ordering::Relaxed);
+            self.send_receipts(finished.index);
         }
     }
 
@@ -1909,8 +2019,9 @@ impl Shard {
     /// What keeps the shard busy (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(
-            "pending {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}; {}",
+            "pending {} parked {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}; {}",
             self.pending.len(),
+            self.parked.len() + self.unparked.len(),
             self.resubmits.len(),
             self.direct.len(),
             self.believable

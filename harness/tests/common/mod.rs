@@ -83,6 +83,17 @@ pub fn small_run_with(
     tiny: &[&str],
     extra: &[&str],
 ) -> (Exit, serde_json::Value) {
+    small_run_at(dir, shards, "3000", tiny, extra)
+}
+
+/// [`small_run_with`] at `rate` tx/s.
+pub fn small_run_at(
+    dir: &Path,
+    shards: &str,
+    rate: &str,
+    tiny: &[&str],
+    extra: &[&str],
+) -> (Exit, serde_json::Value) {
     let out = dir.join("out");
     let cache = dir.join("cache");
     let mut args = vec![
@@ -91,7 +102,7 @@ pub fn small_run_with(
         "--cores",
         "2",
         "--rate",
-        "3000",
+        rate,
         "--block-interval-ms",
         "20",
         "--out",
