@@ -332,8 +332,14 @@ pub struct AtomixNode {
     /// Messages to send.
     pub outbox: Vec<XMsg>,
     clients: FxHashMap<TxId, ClientTx>,
-    /// The first of a conflicting pair, waiting for its partner's release.
-    pair_first: Option<(u32, u64)>,
+    /// The firsts of conflicting pairs waiting for their partners, by the partner's
+    /// stream position: (the first's position, its intended time). Several can wait at
+    /// once: a client holding a pair for its funds sends it when its receipts come.
+    pair_firsts: FxHashMap<u32, (u32, u64)>,
+    /// Pairs one of whose transactions went out alone (the first before its partner was
+    /// released, or the second before its first was sent), by the position of the one
+    /// still to come: it goes out alone too.
+    pair_alone: FxHashSet<u32>,
     watch: FxHashMap<TxId, Watch>,
     /// When each watched transaction is next looked at (height), earliest first; an
     /// entry made stale by news is re-queued when popped.
@@ -364,7 +370,8 @@ impl AtomixNode {
             queued: FxHashSet::default(),
             outbox: Vec::new(),
             clients: FxHashMap::default(),
-            pair_first: None,
+            pair_firsts: FxHashMap::default(),
+            pair_alone: FxHashSet::default(),
             watch: FxHashMap::default(),
             due: BinaryHeap::new(),
             finished: Vec::new(),
@@ -379,7 +386,7 @@ impl AtomixNode {
         self.ops.is_empty()
             && self.outbox.is_empty()
             && self.clients.is_empty()
-            && self.pair_first.is_none()
+            && self.pair_firsts.is_empty()
     }
 
     /// Whether coordinator duties are pending (the shard keeps producing FinalBlocks,
@@ -428,29 +435,37 @@ impl AtomixNode {
     }
 
     /// Whether the stream position is the first of a conflicting pair whose partner is
-    /// released too (before `released_end`) but not taken yet: it waits for it (returns
+    /// released too (before `released_end`) and not sent yet: it waits for it (returns
     /// `true`). A first whose partner is not released goes out alone, so a pair split
     /// by the end of the schedule (or a closed loop's budget) never waits forever.
     pub fn hold_pair(&mut self, item: &CrossItem, intended: u64, released_end: u32) -> bool {
-        if let Some(partner) = item.partner
-            && partner > item.index
-            && partner < released_end
-        {
-            self.pair_first = Some((item.index, intended));
+        let Some(partner) = item.partner else {
+            return false;
+        };
+        if partner < item.index || self.pair_alone.remove(&item.index) {
+            return false;
+        }
+        if partner < released_end {
+            self.pair_firsts.insert(partner, (item.index, intended));
             return true;
         }
+        self.pair_alone.insert(partner);
         false
     }
 
-    /// The first of the pair whose second one is `item`, taken.
+    /// The first of the pair whose second one is `item`, taken (`None`: it went out
+    /// alone, or has not been sent yet and will go alone).
     pub fn take_pair_first(&mut self, item: &CrossItem) -> Option<(u32, u64)> {
-        match (item.partner, self.pair_first) {
-            (Some(partner), Some((first, intended))) if partner == first => {
-                self.pair_first = None;
-                Some((first, intended))
-            }
-            _ => None,
+        let partner = item.partner?;
+        if partner > item.index {
+            return None;
         }
+        let first = self.pair_firsts.remove(&item.index);
+        if first.is_none() && !self.pair_alone.remove(&item.index) {
+            // Its first is still held by its client (waiting for funds): it goes alone.
+            self.pair_alone.insert(partner);
+        }
+        first
     }
 
     fn start(&mut self, release: Release<'_>) -> Arc<CrossTx> {
