@@ -71,6 +71,33 @@ pub enum Command {
     /// Run a grid of shard counts × offered rates: scaling curves and the highest rate
     /// that meets a p99 SLO (BENCHMARKING.md rule 10).
     Sweep(Box<SweepArgs>),
+    /// Drive the shards and their clients on one thread with a seeded scheduler
+    /// (logical time, seeded message order and store delays), check the result with the
+    /// validity oracle and print a digest of every effect: same seed, same digest.
+    Sim(Box<SimArgs>),
+}
+
+/// `ioschain sim`: `--seed` seeds everything (workload, validators, scheduler); the other
+/// `ioschain run` flags configure the shards as they would a run.
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("print_config", |a| a.hide(true)),
+    mut_arg("warmup", |a| a.hide(true)),
+    mut_arg("duration", |a| a.hide(true)),
+    mut_arg("inflight", |a| a.hide(true)),
+    mut_arg("cores", |a| a.hide(true)),
+    mut_arg("out", |a| a.help("Output directory: the block logs (default: target/ioschain/sim/seed<SEED>)")),
+    after_help = "The schedule releases --txs transactions over all shards at --rate (logical time); \
+--shards defaults to 2. Exit codes: 0 valid, 1 a validity check failed or the run stalled (the \
+command that replays it is printed), 2 bad input."
+)]
+pub struct SimArgs {
+    /// Transactions to simulate, over all shards.
+    #[arg(long, default_value_t = 20_000)]
+    pub txs: u64,
+    /// The `ioschain run` flags (`--seed`, `--shards`, `--rate`, roster, PoB, Atomix…).
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `ioschain sweep`: every other `ioschain run` flag is passed through to every run.

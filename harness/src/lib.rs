@@ -10,5 +10,6 @@ pub mod machine;
 pub mod metrics;
 pub mod output;
 pub mod run;
+pub mod sim;
 pub mod sweep;
 pub mod validity;

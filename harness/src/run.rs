@@ -162,6 +162,42 @@ fn config_line(config: &Config, backend: Backend) -> String {
     )
 }
 
+/// The engine's parameters for `config`, on `workload`, writing its block log under
+/// `log_dir` with `backend`.
+pub fn engine_params(
+    config: &Config,
+    workload: Arc<Workload>,
+    log_dir: PathBuf,
+    backend: Backend,
+) -> anyhow::Result<EngineParams> {
+    Ok(EngineParams {
+        workload,
+        cores: config.cores() as usize,
+        rate: config.run.rate,
+        inflight: config.run.inflight,
+        warmup_s: config.run.warmup_s,
+        duration_s: config.run.duration_s,
+        drain_timeout_s: config.run.drain_timeout_s,
+        seed: config.run.seed,
+        verify_batch_max: config.engine.verify_batch_max as usize,
+        verify_batch_min: config.engine.verify_batch_min as usize,
+        verify_wait_us: config.engine.verify_wait_us,
+        block_tx_max: config.engine.block_tx_max as usize,
+        block_interval_ms: config.engine.block_interval_ms,
+        validators_per_shard: config.engine.validators_per_shard as usize,
+        spent_retention: config.engine.spent_retention as usize,
+        channel_capacity: config.engine.channel_capacity as usize,
+        idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
+        log_dir,
+        backend,
+        fsync: config.fsync()?,
+        group_blocks_max: config.store.group_blocks_max as usize,
+        pin: true,
+        pob: config.pob_params()?,
+        t_unlock_blocks: config.atomix.t_unlock_blocks,
+    })
+}
+
 /// Runs `ioschain run` and returns the exit status.
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let config = match resolve_config(args) {
@@ -205,32 +241,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         limits::measure(config.cores() as usize, Duration::from_millis(500))
     });
 
-    let params = EngineParams {
-        workload: Arc::clone(&workload),
-        cores: config.cores() as usize,
-        rate: config.run.rate,
-        inflight: config.run.inflight,
-        warmup_s: config.run.warmup_s,
-        duration_s: config.run.duration_s,
-        drain_timeout_s: config.run.drain_timeout_s,
-        seed: config.run.seed,
-        verify_batch_max: config.engine.verify_batch_max as usize,
-        verify_batch_min: config.engine.verify_batch_min as usize,
-        verify_wait_us: config.engine.verify_wait_us,
-        block_tx_max: config.engine.block_tx_max as usize,
-        block_interval_ms: config.engine.block_interval_ms,
-        validators_per_shard: config.engine.validators_per_shard as usize,
-        spent_retention: config.engine.spent_retention as usize,
-        channel_capacity: config.engine.channel_capacity as usize,
-        idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
-        log_dir: out.join("blocks"),
-        backend,
-        fsync: config.fsync()?,
-        group_blocks_max: config.store.group_blocks_max as usize,
-        pin: true,
-        pob: config.pob_params()?,
-        t_unlock_blocks: config.atomix.t_unlock_blocks,
-    };
+    let params = engine_params(&config, Arc::clone(&workload), out.join("blocks"), backend)?;
     let status = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
     status.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
     let warmup_s = config.run.warmup_s;

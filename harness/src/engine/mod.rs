@@ -37,24 +37,30 @@ use driver::{DriverPlan, DriverReport, drive};
 use shard::{Shard, ShardSetup};
 use store::{StoreReport, run_store};
 
-/// Nanoseconds since the run's start.
+/// Nanoseconds since the run's start: the wall clock in the engine, logical time in the
+/// simulator (`crate::sim`), which sets it between steps. A shard reads it as a node reads
+/// its local clock; with logical time, its state is a function of its inputs alone.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    start: Instant,
+pub enum Clock {
+    /// Wall-clock time since this instant.
+    Wall(Instant),
+    /// Logical time, set by its driver.
+    Logical(&'static AtomicU64),
 }
 
 impl Clock {
-    /// A clock starting now.
+    /// A wall clock starting now.
     pub fn start() -> Clock {
-        Clock {
-            start: Instant::now(),
-        }
+        Clock::Wall(Instant::now())
     }
 
     /// Nanoseconds since the start.
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        match self {
+            Clock::Wall(start) => start.elapsed().as_nanos() as u64,
+            Clock::Logical(now) => now.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -168,6 +174,72 @@ fn os_random() -> std::io::Result<[u8; 32]> {
     Ok(out)
 }
 
+/// The shards of a run at genesis, with the senders of their inboxes.
+pub(crate) struct BuiltShards {
+    /// By shard id.
+    pub shards: Vec<Shard>,
+    /// Each shard's inbox (the driver's side).
+    pub inboxes: Vec<Sender<shard::Submit>>,
+}
+
+/// Builds every shard of `params.workload` at genesis: rosters and their federation, the
+/// clients' dependencies, one inbox each (capacity `params.channel_capacity`), the store
+/// and report channels given, shard `s` on worker `s % workers`.
+pub(crate) fn build_shards(
+    params: &EngineParams,
+    nonce_seed: [u8; 32],
+    workers: usize,
+    store: &Sender<store::Append>,
+    reports: &Sender<IntervalReport>,
+    window: Window,
+    clock: Clock,
+) -> BuiltShards {
+    let shards = params.workload.shards.len();
+    let keys: Vec<Vec<ValidatorKey>> = (0..shards)
+        .map(|shard| roster_keys(params.seed, shard as u32, params.validators_per_shard))
+        .collect();
+    let rosters: Vec<Roster> = keys
+        .iter()
+        .map(|keys| roster_of(keys).expect("roster keys derived from seeds are valid and distinct"))
+        .collect();
+    let federation = Arc::new(atomix::Federation::new(rosters.clone()));
+    // What the clients know of where their inputs come from (derived from the streams).
+    let dependencies = Arc::new(params.workload.dependencies());
+    let mut inboxes = Vec::with_capacity(shards);
+    let mut built = Vec::with_capacity(shards);
+    for (shard, (keys, roster)) in keys.into_iter().zip(rosters).enumerate() {
+        let (tx, rx) = bounded(params.channel_capacity);
+        inboxes.push(tx);
+        built.push(Shard::new(ShardSetup {
+            id: ShardId(shard as u32),
+            workload: Arc::clone(&params.workload),
+            dependencies: Arc::clone(&dependencies),
+            roster_keys: keys,
+            roster,
+            nonce_seed,
+            seed: params.seed,
+            inbox: rx,
+            store: store.clone(),
+            worker: shard % workers,
+            verify_batch_max: params.verify_batch_max,
+            verify_batch_min: params.verify_batch_min,
+            verify_wait_ns: params.verify_wait_us * 1000,
+            block_tx_max: params.block_tx_max,
+            block_interval_ns: params.block_interval_ms * 1_000_000,
+            spent_retention: params.spent_retention,
+            pob: params.pob.clone(),
+            federation: Arc::clone(&federation),
+            t_unlock_blocks: params.t_unlock_blocks,
+            metrics: ShardMetrics::new(window, reports.clone()),
+            clock,
+        }));
+    }
+    BuiltShards {
+        shards: built,
+        inboxes,
+    }
+}
+
 /// Runs the engine on `params.workload` and returns the raw outcome. `on_interval` sees
 /// every interval report as it arrives (for the live status line).
 pub fn run(
@@ -192,17 +264,15 @@ pub fn run(
     let (report_tx, report_rx) = unbounded::<IntervalReport>();
     let nonce_seed = os_random()?;
     // Shards are built (rosters registered, genesis loaded) before the clock starts.
-    let setup_clock = Clock::start();
-    let keys: Vec<Vec<ValidatorKey>> = (0..shards)
-        .map(|shard| roster_keys(params.seed, shard as u32, params.validators_per_shard))
-        .collect();
-    let rosters: Vec<Roster> = keys
-        .iter()
-        .map(|keys| roster_of(keys).expect("roster keys derived from seeds are valid and distinct"))
-        .collect();
-    let federation = Arc::new(atomix::Federation::new(rosters.clone()));
-    // What the clients know of where their inputs come from (derived from the streams).
-    let dependencies = Arc::new(params.workload.dependencies());
+    let built = build_shards(
+        params,
+        nonce_seed,
+        workers,
+        &store_tx,
+        &report_tx,
+        window,
+        Clock::start(),
+    );
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -210,38 +280,11 @@ pub fn run(
         link_txs.push(tx);
         link_rxs.push(rx);
     }
-    let mut inbox_txs = Vec::with_capacity(shards);
+    let inbox_txs = built.inboxes;
+    let done: Vec<Arc<AtomicU64>> = built.shards.iter().map(|s| Arc::clone(&s.done)).collect();
     let mut per_worker: Vec<Vec<Shard>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut done = Vec::with_capacity(shards);
-    for (shard, (keys, roster)) in keys.into_iter().zip(rosters).enumerate() {
-        let (tx, rx) = bounded(params.channel_capacity);
-        inbox_txs.push(tx);
-        let worker = shard % workers;
-        let s = Shard::new(ShardSetup {
-            id: ShardId(shard as u32),
-            workload: Arc::clone(&params.workload),
-            dependencies: Arc::clone(&dependencies),
-            roster_keys: keys,
-            roster,
-            nonce_seed,
-            seed: params.seed,
-            inbox: rx,
-            store: store_tx.clone(),
-            worker,
-            verify_batch_max: params.verify_batch_max,
-            verify_batch_min: params.verify_batch_min,
-            verify_wait_ns: params.verify_wait_us * 1000,
-            block_tx_max: params.block_tx_max,
-            block_interval_ns: params.block_interval_ms * 1_000_000,
-            spent_retention: params.spent_retention,
-            pob: params.pob.clone(),
-            federation: Arc::clone(&federation),
-            t_unlock_blocks: params.t_unlock_blocks,
-            metrics: ShardMetrics::new(window, report_tx.clone()),
-            clock: setup_clock,
-        });
-        done.push(Arc::clone(&s.done));
-        per_worker[worker].push(s);
+    for s in built.shards {
+        per_worker[s.id.0 as usize % workers].push(s);
     }
     drop(store_tx);
     let released: Vec<Arc<AtomicU64>> = (0..shards).map(|_| Arc::new(AtomicU64::new(0))).collect();
