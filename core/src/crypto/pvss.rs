@@ -669,9 +669,64 @@ fn mul_small(point: &RistrettoPoint, z: u64) -> RistrettoPoint {
     acc
 }
 
-/// A holder's check of its own share (position `index`, key `key`) given the
-/// commitments' digest and the share's evaluation `X_index` (the DRP's `I2` carries
-/// both; that `X_index` matches the commitments is checked by whoever holds them).
+/// One share a holder checks: the dealing's commitment digest, the share's evaluation
+/// `X` (compressed) and the encrypted share.
+pub type HeldShare<'a> = (&'a Hash, &'a [u8; 32], &'a EncryptedShare);
+
+/// A holder's check of its own shares (position `index` in every dealing, key `key`)
+/// given each dealing's commitment digest and the share's evaluation `X_index` (the
+/// DRP's `I2` carries both; that `X_index` matches the commitments is checked by whoever
+/// holds them). All shares are checked in one batch; on failure the first bad one is
+/// named by its place in `held`.
+pub fn verify_shares(
+    context: &Hash,
+    index: usize,
+    key: &PvssPublicKey,
+    held: &[HeldShare<'_>],
+) -> Result<(), (usize, PvssError)> {
+    let mut seed = Domain::PvssBatch.hasher();
+    seed.update(context.as_bytes());
+    seed.update(&key.bytes);
+    let open = held
+        .iter()
+        .enumerate()
+        .map(|(k, (digest, evaluation, share))| {
+            let open = open_share(context, digest, index, key, share).map_err(|e| (k, e))?;
+            let x = decode_point(evaluation)
+                .ok_or((k, PvssError::MalformedEncryptedShare { index }))?;
+            seed.update(open.c.as_bytes());
+            seed.update(open.r.as_bytes());
+            seed.update(*evaluation);
+            Ok((open, x))
+        })
+        .collect::<Result<Vec<_>, (usize, PvssError)>>()?;
+    let mut prg = Prg::new(&[b"pvss-held", seed.finalize().as_bytes()]);
+    let mut batch = Batch::with_capacity(4 * open.len() + 1);
+    let mut key_coefficient = Scalar::ZERO;
+    for (share, x) in &open {
+        let (w1, w2) = (batch_weight(&mut prg), batch_weight(&mut prg));
+        // r·G + c·X − A1 = 0.
+        batch.g += w1 * share.r;
+        batch.push(w1 * share.c, *x);
+        batch.push(-w1, share.a1);
+        // r·PK + c·Y − A2 = 0.
+        key_coefficient += w2 * share.r;
+        batch.push(w2 * share.c, share.y);
+        batch.push(-w2, share.a2);
+    }
+    batch.push(key_coefficient, key.point);
+    if batch.holds() {
+        return Ok(());
+    }
+    for (k, (share, x)) in open.iter().enumerate() {
+        if !share_holds(share, key, x) {
+            return Err((k, PvssError::BadEncryptedShare { index }));
+        }
+    }
+    Ok(())
+}
+
+/// [`verify_shares`] for one share.
 pub fn verify_share(
     context: &Hash,
     digest: &Hash,
@@ -680,13 +735,7 @@ pub fn verify_share(
     key: &PvssPublicKey,
     share: &EncryptedShare,
 ) -> Result<(), PvssError> {
-    let open = open_share(context, digest, index, key, share)?;
-    let x = decode_point(evaluation).ok_or(PvssError::MalformedEncryptedShare { index })?;
-    if share_holds(&open, key, &x) {
-        Ok(())
-    } else {
-        Err(PvssError::BadEncryptedShare { index })
-    }
+    verify_shares(context, index, key, &[(digest, evaluation, share)]).map_err(|(_, e)| e)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -981,6 +1030,38 @@ mod tests {
                 Err(PvssError::BadEncryptedShare { index: i })
             );
         }
+    }
+
+    #[test]
+    fn a_holder_checks_its_shares_of_several_dealings_in_one_batch() {
+        let keys = keys(4);
+        let publics = publics(&keys);
+        let dealings: Vec<Dealing> = (0..3u8)
+            .map(|seed| deal(&[seed; 32], &CONTEXT, 2, &publics).unwrap().0)
+            .collect();
+        let digests: Vec<Hash> = dealings
+            .iter()
+            .map(|d| commitments_digest(&d.commitments))
+            .collect();
+        let mut evaluations: Vec<[u8; 32]> = dealings
+            .iter()
+            .map(|d| {
+                let points = decode_commitments(&d.commitments).unwrap();
+                evaluate(&points, 2).compress().to_bytes()
+            })
+            .collect();
+        let held = |evaluations: &[[u8; 32]]| -> Result<(), (usize, PvssError)> {
+            let list: Vec<HeldShare<'_>> = (0..3)
+                .map(|k| (&digests[k], &evaluations[k], &dealings[k].shares[2]))
+                .collect();
+            verify_shares(&CONTEXT, 2, &publics[2], &list)
+        };
+        held(&evaluations).unwrap();
+        evaluations[1] = evaluations[0];
+        assert_eq!(
+            held(&evaluations),
+            Err((1, PvssError::BadEncryptedShare { index: 2 }))
+        );
     }
 
     #[test]

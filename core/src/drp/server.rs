@@ -210,20 +210,17 @@ impl Server {
             });
         }
         let key = self.set.pvss(self.index as usize);
-        for (dealer, held) in mine.iter().zip(&i2.held) {
-            pvss::verify_share(
-                &sid,
-                &held.digest,
-                position as usize,
-                &held.evaluation,
-                key,
-                &held.share,
-            )
-            .map_err(|error| DrpError::Pvss {
-                server: *dealer,
+        let list: Vec<pvss::HeldShare<'_>> = i2
+            .held
+            .iter()
+            .map(|held| (&held.digest, &held.evaluation, &held.share))
+            .collect();
+        pvss::verify_shares(&sid, position as usize, key, &list).map_err(|(k, error)| {
+            DrpError::Pvss {
+                server: mine[k],
                 error,
-            })?;
-        }
+            }
+        })?;
         // The challenge must be CoSi's challenge on the chosen list for these signers.
         if !i2.signers.contains(self.index as usize) {
             return Err(DrpError::Malformed {
