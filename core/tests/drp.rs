@@ -320,6 +320,13 @@ fn d5_same_inputs_give_the_same_rnd_transcript_and_grouping() {
     // Fresh inputs change the output.
     let three = run(16, 6, &Faults::default()).unwrap();
     assert_ne!(one.rnd, three.rnd);
+    // The grouping is a function of its seed alone.
+    let grouping = |seed: u8| {
+        let (client, _) = Client::new(leader().clone(), set(16), &params(), [seed; 32]).unwrap();
+        client.session().groups().to_vec()
+    };
+    assert_eq!(grouping(1), grouping(1));
+    assert_ne!(grouping(1), grouping(2));
 }
 
 #[test]
@@ -472,4 +479,39 @@ fn attack_client_cannot_swap_the_chosen_list_after_cosigning() {
         swapped.verify(),
         Err(DrpError::BadCollectiveSignature(_))
     ));
+}
+
+#[test]
+fn signer_withholding_r2_ends_the_cosi_round_in_a_failure_outcome() {
+    // CoSi binds its signer set into the challenge, so a missing response cannot be
+    // absorbed: the run fails (and the next leader runs the DRP, §3).
+    let set = set(16);
+    let params = params();
+    let mut servers = servers(&set, &params);
+    let (mut client, i1) = Client::new(leader().clone(), set, &params, [9; 32]).unwrap();
+    let mut output = ClientOutput::Wait;
+    for server in &mut servers {
+        let ServerOutput::R1(r1) = server.handle(ServerInput::I1(i1.clone())).unwrap() else {
+            panic!("R1 expected");
+        };
+        output = client.handle(ClientInput::R1(r1)).unwrap();
+    }
+    let ClientOutput::I2(i2s) = output else {
+        panic!("I2 expected");
+    };
+    let withheld = i2s[3].to;
+    for i2 in i2s.into_iter().filter(|i2| i2.to != withheld) {
+        let ServerOutput::R2(r2) = servers[i2.to as usize].handle(ServerInput::I2(i2)).unwrap()
+        else {
+            panic!("R2 expected");
+        };
+        assert!(matches!(
+            client.handle(ClientInput::R2(r2)).unwrap(),
+            ClientOutput::Wait
+        ));
+    }
+    let ClientOutput::Failed(error) = client.handle(ClientInput::Timeout).unwrap() else {
+        panic!("failure expected");
+    };
+    assert_eq!(error, DrpError::CosiIncomplete { server: withheld });
 }

@@ -16,7 +16,11 @@
 //! 3. **Choose / `I2`** (client → each server): once every server answered (or on
 //!    timeout, if more than `2n/3` did), the client checks dealings group by group in
 //!    position order and keeps the first `t` whose every share verifies; a dealer with
-//!    a failing proof is blamed ([`Blame`]) and its secret dropped. It then fixes the
+//!    a failing proof is blamed ([`Blame`]) and its secret dropped. (Stricter than the
+//!    spec's "usable if ≥ `t` shares verify": an honest dealer never makes a bad share,
+//!    and with all `c` shares valid any `t` reveals of the group recover the secret.
+//!    Dealings after a group's first `t` usable ones are not checked, since their
+//!    secrets are not chosen; a bad dealer among them goes unblamed.) It then fixes the
 //!    CoSi signers (the `R1` responders), aggregates their commitments, computes the
 //!    challenge on `H(SID ‖ chosen list)` and sends each signer its `I2`: the chosen
 //!    list, the challenge and the chosen shares addressed to it with their evaluations
@@ -653,16 +657,11 @@ pub fn run_local(
     }
 }
 
-/// Every server times out; their common outcome.
+/// Every server times out waiting for the leader; their common outcome.
 fn leader_silence(nodes: &mut [Server]) -> DrpError {
-    let mut outcome = DrpError::LeaderSilent { awaited: "?" };
+    let mut outcome = DrpError::LeaderSilent { awaited: "I1" };
     for node in nodes {
-        if let ServerOutput::Abandoned(error) =
-            node.handle(ServerInput::Timeout)
-                .unwrap_or(ServerOutput::Abandoned(DrpError::LeaderSilent {
-                    awaited: "?",
-                }))
-        {
+        if let Ok(ServerOutput::Abandoned(error)) = node.handle(ServerInput::Timeout) {
             outcome = error;
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::crypto::cosi::{self, Challenge, Nonce};
 use crate::crypto::hash::Domain;
-use crate::crypto::pvss::{self, PvssPublicKey};
+use crate::crypto::pvss::{self, PvssPublicKey, Signature};
 use crate::drp::{DrpError, I1, I2, I3, R1, R2, R3, ServerKey, ServerSet, Session};
 use crate::prg::Prg;
 use crate::types::Hash;
@@ -169,7 +169,7 @@ impl Server {
             commitments: dealing.commitments,
             shares: dealing.shares,
             cosi_commitment: commitment.to_bytes(),
-            sig: crate::crypto::pvss::Signature::from_bytes(&[0; 64]),
+            sig: Signature::from_bytes(&[0; 64]),
         };
         r1.sig = self.key.pvss().sign(&r1.body_hash());
         self.phase = Phase::AwaitI2 {
@@ -234,6 +234,8 @@ impl Server {
             .aggregate_key(&i2.signers)
             .map_err(DrpError::BadCollectiveSignature)?;
         let message = session.chosen_message(&i2.chosen);
+        // CoSi's challenge `H_wide(CosiChallenge ‖ R ‖ A ‖ signers ‖ m)`, from the bytes
+        // the server has (it never sees the other signers' commitments, only `R`).
         let expected = Domain::CosiChallenge.wide(&[
             &i2.cosi_commitment,
             &aggregate.to_bytes(),
@@ -256,7 +258,7 @@ impl Server {
             server: self.index,
             i2_hash: i2.body_hash(),
             response: response.to_bytes(),
-            sig: crate::crypto::pvss::Signature::from_bytes(&[0; 64]),
+            sig: Signature::from_bytes(&[0; 64]),
         };
         r2.sig = self.key.pvss().sign(&r2.body_hash());
         self.phase = Phase::AwaitI3 {
@@ -305,7 +307,7 @@ impl Server {
             server: self.index,
             i3_hash: i3.body_hash(),
             decrypted,
-            sig: crate::crypto::pvss::Signature::from_bytes(&[0; 64]),
+            sig: Signature::from_bytes(&[0; 64]),
         };
         r3.sig = self.key.pvss().sign(&r3.body_hash());
         self.phase = Phase::Finished;
