@@ -2,6 +2,10 @@
 //! single-threaded, and its CPU time; then the transcript's verification time.
 //!
 //! `cargo run --release -p ioschain-core --example drp_512`
+//!
+//! Measured on the 2-core development machine (AVX2 backend), commit after 570f8bf:
+//! run 1.83–1.86 s CPU (target < 2 s), of which dealing (`R1`) ≈ 1.0 s, choosing and
+//! `I2` ≈ 0.3 s, decryption (`R3`) ≈ 0.35 s; transcript 1.15 MB, verified in 0.27 s.
 
 use std::time::Instant;
 
