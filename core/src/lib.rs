@@ -5,14 +5,15 @@
 //! inputs in the same order always give the same results (DESIGN.md §1, §7). Where a
 //! protocol step needs fresh randomness (CoSi nonces), the caller passes it in.
 //!
-//! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi);
-//! [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`] (cross-shard
-//! transactions).
+//! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi,
+//! VRF, PVSS); [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`]
+//! (cross-shard transactions); [`drp`] (epoch randomness).
 
 pub mod atomix;
 pub mod block;
 pub mod codec;
 pub mod crypto;
+pub mod drp;
 pub mod merkle;
 pub mod pob;
 pub mod prg;

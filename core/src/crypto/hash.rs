@@ -48,6 +48,32 @@ pub enum Domain {
     /// Hash of a cross-shard transaction's declaration (its id and, per input, the
     /// declared shard and amount), which a lock entry commits to.
     AtomixDeclaration,
+    /// Derivation of the PVSS key base `H` (independent of the basepoint `G`).
+    PvssBase,
+    /// Digest of a PVSS dealing's Feldman commitments.
+    PvssCommitments,
+    /// DLEQ challenge of an encrypted PVSS share.
+    PvssEncryptedShare,
+    /// DLEQ challenge of a decrypted PVSS share.
+    PvssDecryptedShare,
+    /// PVSS proof nonces and dealing polynomials.
+    PvssNonce,
+    /// Weights of a batched PVSS proof check.
+    PvssBatch,
+    /// Derivation of a DRP (PVSS and message-signing) key from its seed.
+    DrpKey,
+    /// Challenge of a DRP message signature.
+    DrpSignature,
+    /// Nonce of a DRP message signature.
+    DrpSignatureNonce,
+    /// DRP session id `SID` (PROTOCOL.md §2.2).
+    DrpSession,
+    /// Hash of a DRP message body (what its sender signs, and `H(I*)`).
+    DrpMessage,
+    /// The message the chosen-set CoSi signs: `SID ‖ chosen list`.
+    DrpChosen,
+    /// The DRP output `rnd = H(encode(Z))`.
+    DrpOutput,
 }
 
 /// The context string of [`Domain`] key derivation.
@@ -55,7 +81,7 @@ pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
 
 impl Domain {
     /// Every domain (for tests and documentation).
-    pub const ALL: [Domain; 17] = [
+    pub const ALL: [Domain; 30] = [
         Domain::TxId,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -73,6 +99,19 @@ impl Domain {
         Domain::PobBody,
         Domain::AtomixEntry,
         Domain::AtomixDeclaration,
+        Domain::PvssBase,
+        Domain::PvssCommitments,
+        Domain::PvssEncryptedShare,
+        Domain::PvssDecryptedShare,
+        Domain::PvssNonce,
+        Domain::PvssBatch,
+        Domain::DrpKey,
+        Domain::DrpSignature,
+        Domain::DrpSignatureNonce,
+        Domain::DrpSession,
+        Domain::DrpMessage,
+        Domain::DrpChosen,
+        Domain::DrpOutput,
     ];
 
     /// The label the domain's key is derived from.
@@ -95,6 +134,19 @@ impl Domain {
             Domain::PobBody => "pob-body",
             Domain::AtomixEntry => "atomix-entry",
             Domain::AtomixDeclaration => "atomix-declaration",
+            Domain::PvssBase => "pvss-base",
+            Domain::PvssCommitments => "pvss-commitments",
+            Domain::PvssEncryptedShare => "pvss-encrypted-share",
+            Domain::PvssDecryptedShare => "pvss-decrypted-share",
+            Domain::PvssNonce => "pvss-nonce",
+            Domain::PvssBatch => "pvss-batch",
+            Domain::DrpKey => "drp-key",
+            Domain::DrpSignature => "drp-signature",
+            Domain::DrpSignatureNonce => "drp-signature-nonce",
+            Domain::DrpSession => "drp-session",
+            Domain::DrpMessage => "drp-message",
+            Domain::DrpChosen => "drp-chosen",
+            Domain::DrpOutput => "drp-output",
         }
     }
 
@@ -168,6 +220,58 @@ impl Domain {
             Domain::AtomixDeclaration => &[
                 57, 218, 66, 0, 213, 164, 50, 12, 144, 230, 203, 217, 34, 78, 123, 221, 116, 96,
                 143, 21, 55, 56, 121, 61, 80, 171, 7, 251, 131, 150, 65, 7,
+            ],
+            Domain::PvssBase => &[
+                73, 88, 92, 144, 141, 217, 118, 85, 34, 11, 44, 104, 126, 191, 119, 78, 219, 169,
+                155, 200, 56, 238, 6, 99, 176, 217, 1, 65, 184, 134, 255, 84,
+            ],
+            Domain::PvssCommitments => &[
+                203, 36, 17, 63, 11, 11, 176, 239, 110, 138, 50, 63, 198, 98, 45, 180, 105, 27,
+                221, 225, 99, 134, 32, 216, 177, 223, 243, 51, 135, 173, 146, 222,
+            ],
+            Domain::PvssEncryptedShare => &[
+                78, 254, 161, 69, 23, 216, 236, 80, 139, 47, 56, 83, 4, 95, 91, 59, 107, 139, 227,
+                10, 118, 222, 133, 49, 239, 90, 51, 147, 104, 152, 135, 28,
+            ],
+            Domain::PvssDecryptedShare => &[
+                189, 134, 153, 21, 141, 73, 121, 254, 143, 158, 140, 18, 253, 5, 112, 236, 23, 249,
+                240, 171, 86, 103, 89, 216, 194, 214, 30, 208, 99, 91, 211, 204,
+            ],
+            Domain::PvssNonce => &[
+                79, 8, 53, 142, 235, 71, 179, 76, 62, 46, 152, 155, 179, 37, 100, 176, 125, 62,
+                215, 131, 183, 178, 18, 183, 188, 109, 138, 38, 176, 160, 152, 244,
+            ],
+            Domain::PvssBatch => &[
+                238, 106, 231, 131, 150, 35, 45, 32, 177, 94, 39, 5, 182, 137, 150, 118, 25, 50,
+                83, 179, 216, 186, 101, 250, 124, 93, 82, 157, 18, 166, 13, 41,
+            ],
+            Domain::DrpKey => &[
+                9, 38, 5, 179, 160, 82, 65, 92, 124, 172, 220, 101, 173, 204, 57, 133, 227, 85, 54,
+                31, 65, 198, 148, 138, 120, 168, 121, 123, 38, 10, 21, 238,
+            ],
+            Domain::DrpSignature => &[
+                199, 101, 200, 69, 182, 240, 254, 118, 1, 142, 230, 193, 204, 140, 171, 64, 46, 27,
+                39, 7, 205, 36, 240, 120, 100, 37, 56, 90, 186, 10, 201, 134,
+            ],
+            Domain::DrpSignatureNonce => &[
+                186, 255, 212, 178, 177, 230, 114, 221, 47, 134, 55, 184, 125, 3, 146, 194, 231,
+                76, 174, 189, 221, 218, 247, 127, 175, 127, 83, 208, 66, 86, 161, 233,
+            ],
+            Domain::DrpSession => &[
+                216, 61, 5, 196, 123, 95, 237, 161, 195, 106, 208, 218, 148, 127, 42, 46, 7, 15,
+                83, 106, 107, 217, 98, 185, 192, 52, 192, 88, 179, 58, 136, 16,
+            ],
+            Domain::DrpMessage => &[
+                230, 224, 197, 205, 232, 77, 132, 200, 101, 59, 7, 243, 237, 59, 40, 54, 63, 44,
+                92, 122, 248, 73, 49, 52, 77, 17, 87, 21, 109, 56, 254, 44,
+            ],
+            Domain::DrpChosen => &[
+                81, 93, 98, 81, 40, 194, 79, 157, 195, 169, 217, 119, 50, 79, 184, 93, 76, 12, 38,
+                200, 126, 19, 144, 138, 206, 137, 173, 100, 67, 150, 25, 56,
+            ],
+            Domain::DrpOutput => &[
+                100, 225, 250, 75, 138, 18, 164, 214, 240, 210, 64, 206, 58, 44, 156, 89, 132, 71,
+                226, 188, 126, 8, 7, 26, 231, 8, 192, 41, 221, 23, 230, 46,
             ],
         }
     }
