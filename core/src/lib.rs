@@ -7,12 +7,13 @@
 //!
 //! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi);
 //! [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`] (cross-shard
-//! transactions).
+//! transactions); [`eds`] (the DRP-leader lottery, shard assignment and shard sizing).
 
 pub mod atomix;
 pub mod block;
 pub mod codec;
 pub mod crypto;
+pub mod eds;
 pub mod merkle;
 pub mod pob;
 pub mod prg;
