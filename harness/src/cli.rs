@@ -1,4 +1,4 @@
-//! The command line: `ioschain run`, `sweep`, `limits`, `compare` and `report`.
+//! The command line: `ioschain run`, `sweep`, `limits`, `compare`, `report` and `plan`.
 
 use std::path::PathBuf;
 
@@ -71,6 +71,9 @@ pub enum Command {
     /// Run a grid of shard counts × offered rates: scaling curves and the highest rate
     /// that meets a p99 SLO (BENCHMARKING.md rule 10).
     Sweep(Box<SweepArgs>),
+    /// Size shards: per-shard and per-epoch failure probability, years to failure
+    /// (PROTOCOL.md §3.4), optionally measured on simulated EDS epochs.
+    Plan(crate::plan::PlanArgs),
 }
 
 /// `ioschain sweep`: every other `ioschain run` flag is passed through to every run.

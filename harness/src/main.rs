@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
-use ioschain_harness::{limits, run, sweep};
+use ioschain_harness::{limits, plan, run, sweep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare_command(&args),
         Command::Report(args) => report_command(&args).map(|()| 0),
         Command::Sweep(args) => sweep::sweep(&args).map(|exit| exit as u8),
+        Command::Plan(args) => plan::plan(&args).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code),
