@@ -519,6 +519,49 @@ fn attack_leader_withholding_fails_over_to_backups_then_the_next_view() {
 }
 
 #[test]
+fn attack_adversary_that_wins_the_lottery_and_aborts_keeps_control_about_f_to_the_a() {
+    // §3.6: an adversary holding a fraction f of the validators wins the lottery about f
+    // of the time; aborting only hands the DRP to the next ticket, so it keeps control
+    // for a attempts with probability about f^a (exactly 3/12 · 2/11 for a = 2 here,
+    // drawing without replacement). 300 epochs; tolerance 4σ of each proportion.
+    let keys = keys(12);
+    let bad: Vec<VrfPublicKey> = keys[..3].iter().map(VrfSecretKey::public).collect();
+    let publics: Vec<VrfPublicKey> = keys.iter().map(VrfSecretKey::public).collect();
+    let epochs = 300u64;
+    let (mut won, mut kept_twice) = (0u64, 0u64);
+    for epoch in 0..epochs {
+        let mut e = Election::new(config(), Epoch(epoch), &publics);
+        let mut effects = Vec::new();
+        for k in &keys {
+            let ticket = Ticket::draw(k, &config(), Epoch(epoch), View(0));
+            e.handle(Input::Ticket(ticket), &mut effects).unwrap();
+        }
+        e.handle(Input::GossipWindowClosed, &mut effects).unwrap();
+        let mut attempts = 0;
+        while let Phase::Drp { rank } = e.phase() {
+            let leader = e.candidates().nth(rank).unwrap();
+            if !bad.contains(&leader) {
+                break;
+            }
+            attempts += 1;
+            e.handle(Input::DrpTimeout, &mut effects).unwrap();
+            assert!(e.is_excluded(&leader));
+        }
+        won += u64::from(attempts >= 1);
+        kept_twice += u64::from(attempts >= 2);
+    }
+    let within = |count: u64, p: f64| {
+        let sigma = (p * (1.0 - p) / epochs as f64).sqrt();
+        ((count as f64 / epochs as f64) - p).abs() < 4.0 * sigma
+    };
+    assert!(within(won, 0.25), "won {won} of {epochs}");
+    assert!(
+        within(kept_twice, 3.0 / 12.0 * 2.0 / 11.0),
+        "kept twice {kept_twice}"
+    );
+}
+
+#[test]
 fn e4_a_failed_leader_is_never_selected_again_in_the_epoch() {
     let keys = keys(10);
     let publics: Vec<_> = keys.iter().map(VrfSecretKey::public).collect();
