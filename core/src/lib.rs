@@ -7,13 +7,15 @@
 //!
 //! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi,
 //! VRF, PVSS); [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`]
-//! (cross-shard transactions); [`drp`] (epoch randomness).
+//! (cross-shard transactions); [`drp`] (epoch randomness);
+//! [`eds`] (the DRP-leader lottery, shard assignment and shard sizing).
 
 pub mod atomix;
 pub mod block;
 pub mod codec;
 pub mod crypto;
 pub mod drp;
+pub mod eds;
 pub mod merkle;
 pub mod pob;
 pub mod prg;

@@ -1,4 +1,4 @@
-//! The command line: `ioschain run`, `sweep`, `limits`, `compare` and `report`.
+//! The command line: `ioschain run`, `sweep`, `limits`, `compare`, `report` and `plan`.
 
 use std::path::PathBuf;
 
@@ -74,6 +74,9 @@ pub enum Command {
     /// Drive the shards and their clients on one thread with a seeded scheduler
     /// (logical time, seeded message order and store delays), check the result with the
     /// validity oracle and print a digest of every effect: same seed, same digest.
+    /// Size shards: per-shard and per-epoch failure probability, years to failure
+    /// (PROTOCOL.md §3.4), optionally measured on simulated EDS epochs.
+    Plan(crate::plan::PlanArgs),
     Sim(Box<SimArgs>),
 }
 

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod machine;
 pub mod metrics;
 pub mod output;
+pub mod plan;
 pub mod run;
 pub mod sim;
 pub mod sweep;
