@@ -58,7 +58,7 @@ pub fn atomix_summary(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
         s.forged_sent += c.forged_sent;
         s.replays_sent += c.replays_sent;
         s.proofs_published += c.proofs_published;
-        s.waits += c.waits;
+        s.waits += shard.funds.waited;
         s.lock_waits += c.lock_waits;
         s.messages += c.messages;
         s.backpressure += c.backpressure;

@@ -478,11 +478,12 @@ pub struct AtomixSummary {
     pub replays_sent: u64,
     /// Proofs published to clients and named input shards.
     pub proofs_published: u64,
-    /// Intra-shard transactions that waited for an output a cross-shard transaction
-    /// pays them.
+    /// Transactions whose client held them until the transactions that created their
+    /// inputs were done (a cross-shard one: every creator final or committed; an
+    /// intra-shard one: the Atomix payment it spends committed).
     pub waits: u64,
-    /// Lock requests held back a FinalBlock because an input was not known yet (the
-    /// client waits for its funds to confirm at the input shard).
+    /// Lock requests held back a FinalBlock because an input was not final, or not
+    /// known, yet (an unknown one for at most `t_unlock` FinalBlocks).
     pub lock_waits: u64,
     /// Cross-shard messages sent between workers, and sends that found a full channel.
     pub messages: u64,

@@ -271,9 +271,6 @@ pub struct AtomixCounters {
     pub replays_sent: u64,
     /// Proofs published (entries of persisted blocks × recipients).
     pub proofs_published: u64,
-    /// Transactions whose client waited before sending for the transactions that
-    /// created their inputs (`ioschain_workloads::clients`).
-    pub waits: u64,
     /// Times a lock request was held back at an ordering round because an input was
     /// not known, or not final, yet (an unknown one for at most `t_unlock` FinalBlocks).
     pub lock_waits: u64,

@@ -15,6 +15,7 @@
 
 pub mod atomix;
 pub mod driver;
+pub mod funds;
 pub mod pob;
 pub mod shard;
 pub mod store;

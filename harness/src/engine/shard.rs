@@ -87,6 +87,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Clock;
 use super::atomix::{AtomixNode, Federation, Release, TxRef, XBody, XEntry, XMsg};
+use super::funds::Funds;
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
@@ -303,17 +304,8 @@ pub struct Shard {
     /// One past the last stream position released.
     released_end: u32,
     resubmits: VecDeque<Resubmit>,
-    // Clients (`ioschain_workloads::clients`): a client holds a transaction until the
-    // transactions that created its inputs are done, as their clients' receipts say.
-    dependencies: Arc<Dependencies>,
-    /// The first entry of this stream's `waiting` list not yet passed by the releases.
-    next_wait: usize,
-    /// Receipts still missing, by the waiting transaction's stream position.
-    waits: FxHashMap<u32, u8>,
-    /// Released transactions their clients hold for receipts: position → intended time.
-    parked: FxHashMap<u32, u64>,
-    /// Held transactions whose receipts all came: their clients send them now.
-    unparked: VecDeque<(u32, u64)>,
+    /// The stream's clients waiting for their funds.
+    pub funds: Funds,
     batch_index: Vec<u32>,
     batch_id: Vec<TxId>,
     batch_intended: Vec<u64>,
@@ -449,15 +441,7 @@ impl Shard {
             pending: VecDeque::new(),
             released_end: 0,
             resubmits: VecDeque::new(),
-            waits: setup.dependencies.shards[setup.id.0 as usize]
-                .waiting
-                .iter()
-                .copied()
-                .collect(),
-            dependencies: setup.dependencies,
-            next_wait: 0,
-            parked: FxHashMap::default(),
-            unparked: VecDeque::new(),
+            funds: Funds::new(setup.id, setup.dependencies),
             batch_index: Vec::with_capacity(setup.verify_batch_max),
             batch_id: Vec::with_capacity(setup.verify_batch_max),
             batch_intended: Vec::with_capacity(setup.verify_batch_max),
@@ -531,8 +515,7 @@ impl Shard {
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
             && self.resubmits.is_empty()
-            && self.parked.is_empty()
-            && self.unparked.is_empty()
+            && self.funds.held() == 0
             && self.direct.is_empty()
             && self.believable.iter().all(|b| b.open.is_empty())
             && self.arrivals.is_empty()
@@ -565,8 +548,8 @@ impl Shard {
         // 67k sig/s at 64, 98k at 1024 on one core), so a shard that keeps up waits for
         // `verify_batch_min` transactions, but never lets the oldest wait past
         // `verify_wait`. Re-submitted transactions go at once.
-        let resubmit_due =
-            self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns) || !self.unparked.is_empty();
+        let resubmit_due = self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
+            || !self.funds.unparked.is_empty();
         let ordering_due = resubmit_due
             || self.pending.front().is_some_and(|front| {
                 self.pending_count >= self.verify_batch_min
@@ -641,7 +624,7 @@ impl Shard {
             self.batch_retry.push(r.retry);
         }
         while self.batch_index.len() < self.verify_batch_max
-            && let Some((index, intended)) = self.unparked.pop_front()
+            && let Some((index, intended)) = self.funds.unparked.pop_front()
         {
             self.release(index, intended);
         }
@@ -659,7 +642,7 @@ impl Shard {
             self.pending_count -= take as usize;
             for index in start..start + take {
                 let intended = timing.intended_ns(index);
-                if self.client_waits(index) {
+                if self.funds.must_wait(index) {
                     self.park(index, intended, now_ns);
                 } else {
                     self.release(index, intended);
@@ -668,32 +651,11 @@ impl Shard {
         }
     }
 
-    /// Whether the client of stream position `index` (released now, in stream order)
-    /// still waits for receipts before it sends.
-    fn client_waits(&mut self, index: u32) -> bool {
-        let waiting = &self.dependencies.shards[self.id.0 as usize].waiting;
-        while waiting
-            .get(self.next_wait)
-            .is_some_and(|&(position, _)| position < index)
-        {
-            self.next_wait += 1;
-        }
-        if waiting
-            .get(self.next_wait)
-            .is_none_or(|&(position, _)| position != index)
-        {
-            return false;
-        }
-        self.next_wait += 1;
-        self.waits.contains_key(&index)
-    }
-
     /// The client of stream position `index` holds it until its receipts come. Until
     /// then, an intra-shard transaction of the stream spending its outputs waits with it
     /// (looking again every FinalBlock interval).
     fn park(&mut self, index: u32, intended: u64, now_ns: u64) {
-        self.atomix.counters.waits += 1;
-        self.parked.insert(index, intended);
+        self.funds.park(index, intended);
         let part = &self.workload.shards[self.id.0 as usize];
         if part.cross_item(index).is_none() {
             let id = part.txs[index as usize].id();
@@ -702,32 +664,11 @@ impl Shard {
         }
     }
 
-    /// A receipt for the client of stream position `index`: once it has them all, it
-    /// sends its transaction (if released; otherwise at its release).
-    fn on_receipt(&mut self, index: u32) {
-        let Some(missing) = self.waits.get_mut(&index) else {
-            return;
-        };
-        *missing -= 1;
-        if *missing == 0 {
-            self.waits.remove(&index);
-            if let Some(intended) = self.parked.remove(&index) {
-                self.unparked.push_back((index, intended));
-            }
-        }
-    }
-
     /// The transaction at stream position `index` is done here (final or rejected; a
     /// cross-shard one committed or aborted): its client tells the clients waiting for
     /// it.
     fn send_receipts(&mut self, index: u32) {
-        let Some(waiters) = self.dependencies.shards[self.id.0 as usize]
-            .waiters
-            .get(&index)
-        else {
-            return;
-        };
-        for &(to, index) in waiters {
+        for &(to, index) in self.funds.waiters(index) {
             self.atomix.outbox.push(XMsg {
                 to,
                 body: XBody::Receipt { index },
@@ -1663,14 +1604,13 @@ impl Shard {
             .filter(|t| !t.replay)
             .map(|t| t.intended)
             .collect();
-        let waiters = &self.dependencies.shards[self.id.0 as usize].waiters;
-        let receipts: Vec<u32> = if waiters.is_empty() {
-            Vec::new()
-        } else {
+        let receipts: Vec<u32> = if self.funds.anyone_waits() {
             txs.iter()
-                .filter(|t| !t.replay && waiters.contains_key(&t.index))
+                .filter(|t| !t.replay && !self.funds.waiters(t.index).is_empty())
                 .map(|t| t.index)
                 .collect()
+        } else {
+            Vec::new()
         };
         self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
         let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
@@ -1997,7 +1937,7 @@ impl Shard {
     pub fn deliver(&mut self, body: XBody) {
         self.metrics.at(self.clock.now_ns());
         if let XBody::Receipt { index } = body {
-            self.on_receipt(index);
+            self.funds.on_receipt(index);
             return;
         }
         self.atomix.deliver(body, self.height);
@@ -2021,7 +1961,7 @@ impl Shard {
         format!(
             "pending {} parked {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}; {}",
             self.pending.len(),
-            self.parked.len() + self.unparked.len(),
+            self.funds.held(),
             self.resubmits.len(),
             self.direct.len(),
             self.believable

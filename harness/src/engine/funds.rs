@@ -1,0 +1,181 @@
+//! The clients of one shard's stream waiting for their funds (issue 12, item 4; what a
+//! client knows: `ioschain_workloads::clients`).
+//!
+//! Message flow: the driver releases a range of the stream; for each transaction, in
+//! stream order, [`Funds::must_wait`] says whether its client still waits for the
+//! receipts of the transactions that created its inputs, and [`Funds::park`] holds it.
+//! When such a transaction is done (final, rejected, or an Atomix transaction finished),
+//! the shard where it was sent asks [`Funds::waiters`] and sends each waiting client an
+//! [`XBody::Receipt`](super::atomix::XBody::Receipt); the receiving shard hands it to
+//! [`Funds::on_receipt`], and a client with all its receipts sends its transaction
+//! ([`Funds::unparked`], taken before the rest of the stream).
+//!
+//! Invariants: a transaction is parked at most once (at its release); it leaves
+//! `parked` exactly when its last receipt arrives; a receipt that arrives before the
+//! release only lowers the count, so a client whose funds are in by then never waits.
+//! The shard's validators never see any of this: it is what clients do before they send.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ioschain_core::types::ShardId;
+use ioschain_workloads::clients::Dependencies;
+use rustc_hash::FxHashMap;
+
+/// The waits of one shard's clients.
+#[derive(Debug)]
+pub struct Funds {
+    shard: ShardId,
+    dependencies: Arc<Dependencies>,
+    /// The first entry of this stream's `waiting` list the releases have not passed.
+    next_wait: usize,
+    /// Receipts still missing, by the waiting transaction's stream position.
+    missing: FxHashMap<u32, u8>,
+    /// Released transactions held for receipts: position → intended send time.
+    parked: FxHashMap<u32, u64>,
+    /// Held transactions whose receipts all came, in that order: their clients send
+    /// them now.
+    pub unparked: VecDeque<(u32, u64)>,
+    /// Transactions whose clients waited (counted at the wait).
+    pub waited: u64,
+}
+
+impl Funds {
+    /// The clients of `shard`'s stream.
+    pub fn new(shard: ShardId, dependencies: Arc<Dependencies>) -> Funds {
+        let missing = dependencies.shards[shard.0 as usize]
+            .waiting
+            .iter()
+            .copied()
+            .collect();
+        Funds {
+            shard,
+            dependencies,
+            next_wait: 0,
+            missing,
+            parked: FxHashMap::default(),
+            unparked: VecDeque::new(),
+            waited: 0,
+        }
+    }
+
+    /// Whether the client of stream position `index` (released now; releases come in
+    /// stream order) still waits for receipts before it sends.
+    pub fn must_wait(&mut self, index: u32) -> bool {
+        let waiting = &self.dependencies.shards[self.shard.0 as usize].waiting;
+        while waiting
+            .get(self.next_wait)
+            .is_some_and(|&(position, _)| position < index)
+        {
+            self.next_wait += 1;
+        }
+        if waiting
+            .get(self.next_wait)
+            .is_none_or(|&(position, _)| position != index)
+        {
+            return false;
+        }
+        self.next_wait += 1;
+        self.missing.contains_key(&index)
+    }
+
+    /// The client of `index` holds it until its receipts come.
+    pub fn park(&mut self, index: u32, intended: u64) {
+        self.waited += 1;
+        self.parked.insert(index, intended);
+    }
+
+    /// A receipt for the client of stream position `index`.
+    pub fn on_receipt(&mut self, index: u32) {
+        let Some(missing) = self.missing.get_mut(&index) else {
+            return;
+        };
+        *missing -= 1;
+        if *missing == 0 {
+            self.missing.remove(&index);
+            if let Some(intended) = self.parked.remove(&index) {
+                self.unparked.push_back((index, intended));
+            }
+        }
+    }
+
+    /// The clients waiting for the transaction at stream position `index` of this
+    /// shard: (their shard, their stream position).
+    pub fn waiters(&self, index: u32) -> &[(ShardId, u32)] {
+        self.dependencies.shards[self.shard.0 as usize]
+            .waiters
+            .get(&index)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether any client waits for a transaction of this stream (if not, finality
+    /// needs no look-up per transaction).
+    pub fn anyone_waits(&self) -> bool {
+        !self.dependencies.shards[self.shard.0 as usize]
+            .waiters
+            .is_empty()
+    }
+
+    /// Transactions held or about to be sent.
+    pub fn held(&self) -> usize {
+        self.parked.len() + self.unparked.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ioschain_workloads::clients::ShardDependencies;
+
+    /// Shard 0's position 5 waits for two transactions; shard 1's position 2 is one of
+    /// them.
+    fn funds() -> Funds {
+        let mut waiters = FxHashMap::default();
+        waiters.insert(2, vec![(ShardId(0), 5)]);
+        let deps = Dependencies {
+            shards: vec![
+                ShardDependencies {
+                    waiting: vec![(5, 2)],
+                    waiters: FxHashMap::default(),
+                },
+                ShardDependencies {
+                    waiting: Vec::new(),
+                    waiters,
+                },
+            ],
+        };
+        Funds::new(ShardId(0), Arc::new(deps))
+    }
+
+    #[test]
+    fn a_client_sends_once_its_last_receipt_comes() {
+        let mut f = funds();
+        assert!(!f.must_wait(4));
+        assert!(f.must_wait(5));
+        f.park(5, 77);
+        f.on_receipt(5);
+        assert!(f.unparked.is_empty(), "one receipt of two");
+        f.on_receipt(5);
+        assert_eq!(f.unparked.pop_front(), Some((5, 77)));
+        assert_eq!(f.held(), 0);
+        assert_eq!(f.waited, 1);
+    }
+
+    #[test]
+    fn receipts_before_the_release_mean_no_wait() {
+        let mut f = funds();
+        f.on_receipt(5);
+        f.on_receipt(5);
+        assert!(!f.must_wait(5));
+        assert!(f.unparked.is_empty());
+    }
+
+    #[test]
+    fn waiters_are_found_by_the_source_position() {
+        let other = Funds::new(ShardId(1), Arc::clone(&funds().dependencies));
+        assert_eq!(other.waiters(2), &[(ShardId(0), 5)]);
+        assert!(other.waiters(3).is_empty());
+        assert!(other.anyone_waits());
+        assert!(!funds().anyone_waits());
+    }
+}
