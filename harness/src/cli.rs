@@ -71,12 +71,12 @@ pub enum Command {
     /// Run a grid of shard counts × offered rates: scaling curves and the highest rate
     /// that meets a p99 SLO (BENCHMARKING.md rule 10).
     Sweep(Box<SweepArgs>),
-    /// Drive the shards and their clients on one thread with a seeded scheduler
-    /// (logical time, seeded message order and store delays), check the result with the
-    /// validity oracle and print a digest of every effect: same seed, same digest.
     /// Size shards: per-shard and per-epoch failure probability, years to failure
     /// (PROTOCOL.md §3.4), optionally measured on simulated EDS epochs.
     Plan(crate::plan::PlanArgs),
+    /// Drive the shards and their clients on one thread with a seeded scheduler
+    /// (logical time, seeded message order and store delays), check the result with the
+    /// validity oracle and print a digest of every effect: same seed, same digest.
     Sim(Box<SimArgs>),
 }
 
