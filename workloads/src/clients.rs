@@ -13,7 +13,12 @@
 //!   that its funds are coming, and refuses after a bound what it does not know;
 //! - the client of an **intra-shard transaction** that spends the output of a cross-shard
 //!   transaction holds it until that transaction committed (its client passes the word
-//!   on), so the shard never has to know which cross-shard payments are on their way.
+//!   on), so the shard never has to know which cross-shard payments are on their way;
+//! - a client that spends again a coin it already spent in an earlier intra-shard
+//!   transaction (after an invalid attempt, or as a planted double spend) sends it only
+//!   once the latest such spend is done, so the shard sees a coin's spends in the order
+//!   the client made them — whatever re-routing or holding the earlier ones went
+//!   through — and which of two spends wins is not a race.
 //!
 //! An input that no transaction of the run created (a genesis coin, or one the client
 //! only believes it has) is spent at once. [`Dependencies`] is derived from the streams
@@ -23,7 +28,7 @@
 
 use std::collections::HashMap;
 
-use ioschain_core::types::{ShardId, TxId};
+use ioschain_core::types::{OutPoint, ShardId, TxId};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::Workload;
@@ -49,46 +54,90 @@ pub struct ShardDependencies {
 impl Workload {
     /// The clients' waits (see the module doc), derived from the streams.
     pub fn dependencies(&self) -> Dependencies {
+        // Keys are the first 8 bytes of an id (ids are hashes), and of an id with an
+        // output index: a collision could only add a wait, never lose one.
+        let tx_key = |id: &TxId| u64::from_le_bytes(id.0.0[..8].try_into().expect("8 bytes"));
+        // A coin as a stream's clients name it (two streams may name the same outpoint that
+        // never existed: their clients know nothing of each other).
+        let coin_key = |shard: usize, o: &OutPoint| {
+            tx_key(&o.tx) ^ u64::from(o.index).rotate_left(40) ^ (shard as u64).rotate_left(20)
+        };
         let count: usize = self.shards.iter().map(|s| s.txs.len()).sum();
-        let mut created: FxHashMap<TxId, (u32, u32)> =
+        let mut created: FxHashMap<u64, (u32, u32)> =
             HashMap::with_capacity_and_hasher(count, FxBuildHasher);
         for (shard, part) in self.shards.iter().enumerate() {
             for (index, tx) in part.txs.iter().enumerate() {
-                created.insert(tx.id(), (shard as u32, index as u32));
+                created.insert(tx_key(&tx.id()), (shard as u32, index as u32));
             }
         }
         let mut out: Vec<ShardDependencies> = (0..self.shards.len())
             .map(|_| ShardDependencies::default())
             .collect();
+        let mut record = |shard: usize, index: usize, sources: &[(u32, u32)]| {
+            if sources.is_empty() {
+                return;
+            }
+            let waits = u8::try_from(sources.len()).expect("a transaction has few inputs");
+            out[shard].waiting.push((index as u32, waits));
+            for &(s, k) in sources {
+                out[s as usize]
+                    .waiters
+                    .entry(k)
+                    .or_default()
+                    .push((ShardId(shard as u32), index as u32));
+            }
+        };
         let mut sources: Vec<(u32, u32)> = Vec::new();
+        let mut add = |sources: &mut Vec<(u32, u32)>, source: (u32, u32)| {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        };
+        // Intra-shard transactions, in stream order: each coin's latest spend so far.
+        let mut last_spender: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
         for (shard, part) in self.shards.iter().enumerate() {
             for (index, tx) in part.txs.iter().enumerate() {
-                let cross = part.cross_item(index as u32).is_some();
-                sources.clear();
-                for input in &tx.inputs {
-                    let Some(&(s, k)) = created.get(&input.tx) else {
-                        continue;
-                    };
-                    // An intra-shard transaction waits only for cross-shard payments: its
-                    // own stream's order (and the shard's UTXO check) covers the rest.
-                    let wanted = cross || self.shards[s as usize].cross_item(k).is_some();
-                    if wanted && !sources.contains(&(s, k)) {
-                        sources.push((s, k));
-                    }
-                }
-                if sources.is_empty() {
+                if part.cross_item(index as u32).is_some() {
                     continue;
                 }
-                let waits = u8::try_from(sources.len()).expect("a transaction has few inputs");
-                out[shard].waiting.push((index as u32, waits));
-                for &(s, k) in &sources {
-                    out[s as usize]
-                        .waiters
-                        .entry(k)
-                        .or_default()
-                        .push((ShardId(shard as u32), index as u32));
+                sources.clear();
+                let me = (shard as u32, index as u32);
+                for input in &tx.inputs {
+                    if let Some(before) = last_spender.insert(coin_key(shard, input), me) {
+                        add(&mut sources, before);
+                    }
+                    // Only cross-shard payments: the stream's order (and the shard's
+                    // UTXO check) covers the rest.
+                    if let Some(&(s, k)) = created.get(&tx_key(&input.tx))
+                        && self.shards[s as usize].cross_item(k).is_some()
+                    {
+                        add(&mut sources, (s, k));
+                    }
                 }
+                record(shard, index, &sources);
             }
+        }
+        // Cross-shard transactions: every creator of an input, and every intra-shard
+        // transaction that named one of them (all come before it: an input leaves its
+        // owner's wallet when a cross-shard transaction takes it).
+        for (shard, part) in self.shards.iter().enumerate() {
+            for item in &part.cross {
+                sources.clear();
+                let inputs = &part.txs[item.index as usize].inputs;
+                for (input, declared) in inputs.iter().zip(&item.declared) {
+                    let held_by = declared.shard.0 as usize;
+                    if let Some(&before) = last_spender.get(&coin_key(held_by, input)) {
+                        add(&mut sources, before);
+                    }
+                    if let Some(&creator) = created.get(&tx_key(&input.tx)) {
+                        add(&mut sources, creator);
+                    }
+                }
+                record(shard, item.index as usize, &sources);
+            }
+        }
+        for shard in &mut out {
+            shard.waiting.sort_unstable();
         }
         Dependencies { shards: out }
     }
@@ -98,7 +147,11 @@ impl Workload {
 mod tests {
     use ioschain_core::types::ShardId;
 
-    use crate::{ClientMix, CrossExpected, SenderDistribution, Workload, WorkloadSpec, generate};
+    use ioschain_core::tx::RejectReason;
+
+    use crate::{
+        ClientMix, CrossExpected, Expected, SenderDistribution, Workload, WorkloadSpec, generate,
+    };
 
     fn workload() -> Workload {
         let spec = WorkloadSpec {
@@ -154,9 +207,18 @@ mod tests {
                 let sources = sources_of(&deps, shard, index);
                 assert_eq!(sources.len(), usize::from(waits));
                 for (s, k) in sources {
-                    let id = w.shards[s].txs[k as usize].id();
-                    assert!(tx.inputs.iter().any(|i| i.tx == id));
-                    if part.cross_item(index).is_none() {
+                    let source = &w.shards[s].txs[k as usize];
+                    let created_an_input = tx.inputs.iter().any(|i| i.tx == source.id());
+                    // An earlier intra-shard spend of one of its inputs (for a
+                    // cross-shard transaction, in another stream).
+                    let spent_an_input_first = w.shards[s].cross_item(k).is_none()
+                        && (part.cross_item(index).is_some() || (s == shard && k < index))
+                        && tx.inputs.iter().any(|i| source.inputs.contains(i));
+                    assert!(
+                        created_an_input || spent_an_input_first,
+                        "shard {shard} tx {index} waits for shard {s} tx {k}"
+                    );
+                    if part.cross_item(index).is_none() && created_an_input {
                         assert!(
                             w.shards[s].cross_item(k).is_some(),
                             "an intra-shard transaction waits only for Atomix payments"
@@ -202,5 +264,35 @@ mod tests {
             }
         }
         assert!(aborting > 0);
+    }
+
+    #[test]
+    fn a_planted_double_spend_waits_for_the_spend_it_repeats() {
+        let w = workload();
+        let deps = w.dependencies();
+        let mut planted = 0;
+        for (shard, part) in w.shards.iter().enumerate() {
+            for (index, expected) in part.expected.iter().enumerate() {
+                if *expected != Expected::Invalid(RejectReason::DoubleSpend) {
+                    continue;
+                }
+                planted += 1;
+                let tx = &part.txs[index];
+                // The latest earlier intra-shard spend of its input (by brute force).
+                let before = (0..index)
+                    .rev()
+                    .find(|&k| {
+                        part.cross_item(k as u32).is_none()
+                            && tx.inputs.iter().any(|i| part.txs[k].inputs.contains(i))
+                    })
+                    .expect("a planted double spend repeats an earlier spend");
+                let sources = sources_of(&deps, shard, index as u32);
+                assert!(
+                    sources.contains(&(shard, before as u32)),
+                    "shard {shard} tx {index} does not wait for {before}: {sources:?}"
+                );
+            }
+        }
+        assert!(planted > 0);
     }
 }
