@@ -92,3 +92,21 @@ fn bad_flags_are_refused_before_anything_runs() {
     assert_eq!(sim::sim(&args).unwrap(), Exit::BadInput);
     assert!(!dir.path().join("out").exists(), "nothing ran");
 }
+
+#[test]
+fn a_crashed_validator_reorders_transactions_but_every_coin_is_spent_in_client_order() {
+    // Crashes re-route transactions behind later ones; with injected invalid attempts,
+    // planted double spends and cross-shard transactions taking coins that invalid
+    // attempts named, only clients that send a coin's spends in order (and wait for
+    // their funds) keep every outcome as the answer key says.
+    let extra = [
+        "--byzantine",
+        "crash",
+        "--byzantine-q",
+        "0.3",
+        "--invalid-fraction",
+        "0.05",
+    ];
+    let outcome = simulate("3", &extra);
+    assert!(outcome.valid(), "{:#?}", outcome.checks);
+}
