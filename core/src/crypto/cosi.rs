@@ -61,6 +61,7 @@ use rustc_hash::FxHashMap;
 use thiserror::Error;
 
 use crate::crypto::hash::Domain;
+use crate::crypto::scalar::{decode_scalar, nonzero_from_seed, wide_scalar};
 
 /// Why a roster, a round message or a collective signature was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -179,16 +180,6 @@ fn decode_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
     decode_point(bytes).filter(|point| !point.is_small_order() && point.is_torsion_free())
 }
 
-/// Decodes a canonical scalar (`< ℓ`).
-fn decode_scalar(bytes: &[u8; 32]) -> Option<Scalar> {
-    Option::from(Scalar::from_canonical_bytes(*bytes))
-}
-
-/// Reduces 64 bytes of hash output to a scalar.
-fn wide_scalar(domain: Domain, parts: &[&[u8]]) -> Scalar {
-    Scalar::from_bytes_mod_order_wide(&domain.wide(parts))
-}
-
 // ---------------------------------------------------------------------------------------
 // Keys and proofs of possession.
 
@@ -212,12 +203,7 @@ impl ValidatorKey {
     /// Derives a key from a 32-byte seed: `x = H_wide(ValidatorKey ‖ seed) mod ℓ`
     /// (re-derived with a counter in the negligible case that it is zero, so `x ≠ 0`).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let mut secret = wide_scalar(Domain::ValidatorKey, &[seed]);
-        let mut counter: u64 = 0;
-        while secret == Scalar::ZERO {
-            counter += 1;
-            secret = wide_scalar(Domain::ValidatorKey, &[seed, &counter.to_le_bytes()]);
-        }
+        let secret = nonzero_from_seed(Domain::ValidatorKey, seed);
         let public = PublicKey(EdwardsPoint::mul_base(&secret).compress().to_bytes());
         ValidatorKey { secret, public }
     }

@@ -5,5 +5,6 @@
 pub mod cosi;
 pub mod hash;
 pub mod pvss;
+mod scalar;
 pub mod sig;
 pub mod vrf;

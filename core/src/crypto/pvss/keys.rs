@@ -32,12 +32,7 @@ impl PvssSecretKey {
     /// Derives a key from a seed: `x = H_wide(DrpKey ‖ seed)` (re-derived with a counter
     /// in the negligible case that it is zero).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let mut x = wide_scalar(Domain::DrpKey, &[seed]);
-        let mut counter: u64 = 0;
-        while x == Scalar::ZERO {
-            counter += 1;
-            x = wide_scalar(Domain::DrpKey, &[seed, &counter.to_le_bytes()]);
-        }
+        let x = crate::crypto::scalar::nonzero_from_seed(Domain::DrpKey, seed);
         let point = &x * &base_h().1;
         PvssSecretKey {
             x,

@@ -48,6 +48,7 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use thiserror::Error;
 
 use crate::crypto::hash::Domain;
+use crate::crypto::scalar::{decode_scalar, wide_scalar};
 use crate::prg::Prg;
 
 mod keys;
@@ -156,14 +157,6 @@ fn compress_doubled(halves: &[RistrettoPoint]) -> Vec<[u8; 32]> {
 
 fn decode_point(bytes: &[u8; 32]) -> Option<RistrettoPoint> {
     CompressedRistretto(*bytes).decompress()
-}
-
-fn decode_scalar(bytes: &[u8; 32]) -> Option<Scalar> {
-    Option::from(Scalar::from_canonical_bytes(*bytes))
-}
-
-fn wide_scalar(domain: Domain, parts: &[&[u8]]) -> Scalar {
-    Scalar::from_bytes_mod_order_wide(&domain.wide(parts))
 }
 
 fn prg_scalar(prg: &mut Prg) -> Scalar {
