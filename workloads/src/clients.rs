@@ -88,7 +88,7 @@ impl Workload {
             }
         };
         let mut sources: Vec<(u32, u32)> = Vec::new();
-        let mut add = |sources: &mut Vec<(u32, u32)>, source: (u32, u32)| {
+        let add = |sources: &mut Vec<(u32, u32)>, source: (u32, u32)| {
             if !sources.contains(&source) {
                 sources.push(source);
             }

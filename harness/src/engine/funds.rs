@@ -10,15 +10,21 @@
 //! [`Funds::on_receipt`], and a client with all its receipts sends its transaction
 //! ([`Funds::unparked`], taken before the rest of the stream).
 //!
+//! A transaction of the stream spending an output of one its client holds is held with
+//! it ([`Funds::follows_held`], [`Funds::park_after`]) and sent right after it
+//! ([`Funds::sent`]), so it never reaches the shard before its input exists.
+//!
 //! Invariants: a transaction is parked at most once (at its release); it leaves
-//! `parked` exactly when its last receipt arrives; a receipt that arrives before the
-//! release only lowers the count, so a client whose funds are in by then never waits.
+//! `parked` exactly when its last receipt arrives, and its followers with it, in order;
+//! a receipt that arrives before the release only lowers the count, so a client whose
+//! funds are in by then never waits.
 //! The shard's validators never see any of this: it is what clients do before they send.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ioschain_core::types::ShardId;
+use ioschain_core::tx::Transaction;
+use ioschain_core::types::{ShardId, TxId};
 use ioschain_workloads::clients::Dependencies;
 use rustc_hash::FxHashMap;
 
@@ -33,6 +39,13 @@ pub struct Funds {
     missing: FxHashMap<u32, u8>,
     /// Released transactions held for receipts: position → intended send time.
     parked: FxHashMap<u32, u64>,
+    /// The held intra-shard transactions (parked, or following a parked one), by id:
+    /// their positions.
+    held_ids: FxHashMap<TxId, u32>,
+    /// Transactions held until the one at the key is sent, in release order.
+    followers: FxHashMap<u32, Vec<(u32, u64)>>,
+    /// Transactions in `followers`.
+    following: usize,
     /// Held transactions whose receipts all came, in that order: their clients send
     /// them now.
     pub unparked: VecDeque<(u32, u64)>,
@@ -54,6 +67,9 @@ impl Funds {
             next_wait: 0,
             missing,
             parked: FxHashMap::default(),
+            held_ids: FxHashMap::default(),
+            followers: FxHashMap::default(),
+            following: 0,
             unparked: VecDeque::new(),
             waited: 0,
         }
@@ -79,10 +95,53 @@ impl Funds {
         self.missing.contains_key(&index)
     }
 
-    /// The client of `index` holds it until its receipts come.
-    pub fn park(&mut self, index: u32, intended: u64) {
+    /// The client of `index` holds it until its receipts come. `id`: an intra-shard
+    /// transaction's id (later transactions spending its outputs follow it).
+    pub fn park(&mut self, index: u32, intended: u64, id: Option<TxId>) {
         self.waited += 1;
         self.parked.insert(index, intended);
+        if let Some(id) = id {
+            self.held_ids.insert(id, index);
+        }
+    }
+
+    /// The held transaction whose output `tx` spends, if any.
+    pub fn follows_held(&self, tx: &Transaction) -> Option<u32> {
+        if self.held_ids.is_empty() {
+            return None;
+        }
+        tx.inputs
+            .iter()
+            .find_map(|input| self.held_ids.get(&input.tx).copied())
+    }
+
+    /// The client of `index` (transaction `id`) holds it until the held transaction at
+    /// `leader` is sent, and sends it right after.
+    pub fn park_after(&mut self, leader: u32, index: u32, intended: u64, id: TxId) {
+        // (One that waited for receipts first is counted once.)
+        if self.held_ids.insert(id, index).is_none() {
+            self.waited += 1;
+        }
+        self.following += 1;
+        self.followers
+            .entry(leader)
+            .or_default()
+            .push((index, intended));
+    }
+
+    /// The intra-shard transaction at `index` (id `id`) was sent: it no longer holds
+    /// back what spends its outputs, and what followed it is sent next, in order.
+    pub fn sent(&mut self, index: u32, id: &TxId) {
+        if self.held_ids.is_empty() {
+            return;
+        }
+        self.held_ids.remove(id);
+        if let Some(followers) = self.followers.remove(&index) {
+            self.following -= followers.len();
+            for follower in followers.into_iter().rev() {
+                self.unparked.push_front(follower);
+            }
+        }
     }
 
     /// A receipt for the client of stream position `index`.
@@ -118,7 +177,7 @@ impl Funds {
 
     /// Transactions held or about to be sent.
     pub fn held(&self) -> usize {
-        self.parked.len() + self.unparked.len()
+        self.parked.len() + self.following + self.unparked.len()
     }
 }
 
@@ -152,7 +211,7 @@ mod tests {
         let mut f = funds();
         assert!(!f.must_wait(4));
         assert!(f.must_wait(5));
-        f.park(5, 77);
+        f.park(5, 77, None);
         f.on_receipt(5);
         assert!(f.unparked.is_empty(), "one receipt of two");
         f.on_receipt(5);
@@ -177,5 +236,41 @@ mod tests {
         assert!(other.waiters(3).is_empty());
         assert!(other.anyone_waits());
         assert!(!funds().anyone_waits());
+    }
+
+    #[test]
+    fn what_spends_a_held_transaction_follows_it_in_order() {
+        use ioschain_core::types::{Hash, OutPoint};
+        let spending = |id: TxId| Transaction {
+            inputs: vec![OutPoint { tx: id, index: 0 }],
+            outputs: Vec::new(),
+            witnesses: Vec::new(),
+        };
+        let (p, d, e) = (
+            TxId(Hash([5; 32])),
+            TxId(Hash([6; 32])),
+            TxId(Hash([7; 32])),
+        );
+        let mut f = funds();
+        assert!(f.must_wait(5));
+        f.park(5, 50, Some(p));
+        // 6 spends 5's output, 7 spends 6's: both follow.
+        assert_eq!(f.follows_held(&spending(p)), Some(5));
+        f.park_after(5, 6, 60, d);
+        assert_eq!(f.follows_held(&spending(d)), Some(6));
+        f.park_after(6, 7, 70, e);
+        assert_eq!(f.held(), 3);
+        f.on_receipt(5);
+        f.on_receipt(5);
+        // Each goes once the one it follows is sent.
+        let mut sent = Vec::new();
+        for id in [p, d, e] {
+            let (index, intended) = f.unparked.pop_front().expect("next in line");
+            sent.push((index, intended));
+            f.sent(index, &id);
+        }
+        assert_eq!(sent, vec![(5, 50), (6, 60), (7, 70)]);
+        assert_eq!(f.follows_held(&spending(p)), None);
+        assert_eq!(f.held(), 0);
     }
 }

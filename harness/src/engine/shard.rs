@@ -615,6 +615,26 @@ impl Shard {
         self.batch_index.clear();
         self.batch_intended.clear();
         self.batch_retry.clear();
+        // Held transactions whose funds came go first: others may wait for them.
+        while self.batch_index.len() < self.verify_batch_max
+            && let Some((index, intended)) = self.funds.unparked.pop_front()
+        {
+            let part = &self.workload.shards[self.id.0 as usize];
+            if part.cross_item(index).is_some() {
+                self.release(index, intended);
+                continue;
+            }
+            let id = part.txs[index as usize].id();
+            // Its funds came, but an input of its own stream is still held: after that.
+            if let Some(leader) = self.follows_held(index)
+                && leader != index
+            {
+                self.funds.park_after(leader, index, intended, id);
+                continue;
+            }
+            self.release(index, intended);
+            self.funds.sent(index, &id);
+        }
         while self.batch_index.len() < self.verify_batch_max
             && self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
         {
@@ -622,11 +642,6 @@ impl Shard {
             self.batch_index.push(r.index);
             self.batch_intended.push(r.intended);
             self.batch_retry.push(r.retry);
-        }
-        while self.batch_index.len() < self.verify_batch_max
-            && let Some((index, intended)) = self.funds.unparked.pop_front()
-        {
-            self.release(index, intended);
         }
         while self.batch_index.len() < self.verify_batch_max {
             let Some(front) = self.pending.front_mut() else {
@@ -643,7 +658,10 @@ impl Shard {
             for index in start..start + take {
                 let intended = timing.intended_ns(index);
                 if self.funds.must_wait(index) {
-                    self.park(index, intended, now_ns);
+                    self.park(index, intended);
+                } else if let Some(leader) = self.follows_held(index) {
+                    let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
+                    self.funds.park_after(leader, index, intended, id);
                 } else {
                     self.release(index, intended);
                 }
@@ -651,17 +669,25 @@ impl Shard {
         }
     }
 
-    /// The client of stream position `index` holds it until its receipts come. Until
-    /// then, an intra-shard transaction of the stream spending its outputs waits with it
-    /// (looking again every FinalBlock interval).
-    fn park(&mut self, index: u32, intended: u64, now_ns: u64) {
-        self.funds.park(index, intended);
+    /// The client of stream position `index` holds it until its receipts come; an
+    /// intra-shard transaction of the stream spending its outputs follows it.
+    fn park(&mut self, index: u32, intended: u64) {
         let part = &self.workload.shards[self.id.0 as usize];
-        if part.cross_item(index).is_none() {
-            let id = part.txs[index as usize].id();
-            self.awaiting
-                .insert(id, now_ns + self.params.final_interval_ns);
+        let id = part
+            .cross_item(index)
+            .is_none()
+            .then(|| part.txs[index as usize].id());
+        self.funds.park(index, intended, id);
+    }
+
+    /// The held transaction of the stream whose output the intra-shard transaction at
+    /// `index` spends: its client sends it after that one.
+    fn follows_held(&self, index: u32) -> Option<u32> {
+        let part = &self.workload.shards[self.id.0 as usize];
+        if part.cross_item(index).is_some() {
+            return None;
         }
+        self.funds.follows_held(&part.txs[index as usize])
     }
 
     /// The transaction at stream position `index` is done here (final or rejected; a
@@ -896,8 +922,8 @@ impl Shard {
                 None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
             if !self.awaiting.is_empty() {
-                // A re-submitted (or held) transaction: decided now (unless deferred
-                // again below).
+                // A re-submitted transaction: decided now (unless deferred again
+                // below).
                 self.awaiting.remove(&id);
             }
             match outcome {
@@ -927,9 +953,9 @@ impl Shard {
                     if let Rejection::UnknownInput { outpoint } = rejection
                         && let Some(due) = self.awaiting.get_mut(&outpoint.tx)
                     {
-                        // Its input comes from a transaction being re-submitted (or
-                        // held by its client): the client sends it once that one is in,
-                        // looking again every FinalBlock interval while it is not.
+                        // Its input comes from a transaction being re-submitted: the
+                        // client sends it once that one is in, looking again every
+                        // FinalBlock interval while it is not.
                         if *due <= now_ns {
                             *due = now_ns + self.params.final_interval_ns;
                         }
