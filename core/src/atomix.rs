@@ -18,7 +18,7 @@
 //!    either its part moves to `LOCKED(tx)` and it commits [`Entry::Lock`], or it commits
 //!    [`Entry::Reject`]. Repeating the request returns the same decision and changes
 //!    nothing. The entry goes into `j`'s next FinalBlock as a leaf ([`Entry::hash`]) of
-//!    the header's `xs_root`; its [`Proof`] (entry, header, certificate, Merkle path) is a
+//!    the header's `atomix_root`; its [`Proof`] (entry, header, certificate, Merkle path) is a
 //!    *proof of acceptance* (PoA) for a lock, a *proof of rejection* (PoR) for a reject.
 //! 3. **Unlock.**
 //!    - Every named shard locked: [`UnlockToCommit`] (the transaction and a PoA from every
@@ -97,7 +97,7 @@
 //!   ([`CrossTx::check_signatures`] does it one by one).
 //! - Entries: a [`Decided`] with `fresh` set, a [`CommitOutcome::Applied`] or an
 //!   [`AbortOutcome::Applied`] carries an entry to commit into the shard's next
-//!   FinalBlock; [`xs_root`] gives the header's root and [`block_proofs`] the proofs once
+//!   FinalBlock; [`atomix_root`] gives the header's root and [`block_proofs`] the proofs once
 //!   the block is certified.
 //! - Proofs from other shards go through one [`ProofVerifier`] per shard, which checks
 //!   each FinalBlock certificate once and then only Merkle paths.
@@ -476,7 +476,7 @@ impl Refusal {
     }
 }
 
-/// A cross-shard entry of a FinalBlock: a leaf of its header's `xs_root`.
+/// A cross-shard entry of a FinalBlock: a leaf of its header's `atomix_root`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// Input shard `shard` locked its part of `tx` (worth `value`) under the declaration
@@ -582,7 +582,7 @@ impl Entry {
         }
     }
 
-    /// `H(AtomixEntry ‖ encoding)`: the entry's leaf in `xs_root`.
+    /// `H(AtomixEntry ‖ encoding)`: the entry's leaf in `atomix_root`.
     pub fn hash(&self) -> Hash {
         let mut buf = [0u8; Self::ENCODED_LEN_MAX];
         let len = self.write(&mut buf);
@@ -627,9 +627,9 @@ impl Decode for Entry {
     }
 }
 
-/// The `xs_root` of a block whose cross-shard entries are `entries`, in order
+/// The `atomix_root` of a block whose cross-shard entries are `entries`, in order
 /// ([`Hash::ZERO`] for none, as for a block without Atomix entries).
-pub fn xs_root(entries: &[Entry]) -> Hash {
+pub fn atomix_root(entries: &[Entry]) -> Hash {
     if entries.is_empty() {
         return Hash::ZERO;
     }
@@ -637,7 +637,7 @@ pub fn xs_root(entries: &[Entry]) -> Hash {
     merkle::root(&leaves)
 }
 
-/// The proofs of every entry of a certified block whose header's `xs_root` is over
+/// The proofs of every entry of a certified block whose header's `atomix_root` is over
 /// `entries` (a caller bug otherwise, which debug builds catch). All paths come from one
 /// pass over the tree ([`merkle::prove_all`]).
 pub fn block_proofs(
@@ -648,13 +648,13 @@ pub fn block_proofs(
     let leaves: Vec<Hash> = entries.iter().map(Entry::hash).collect();
     // A caller bug, checked in debug builds (the caller just computed the root).
     debug_assert_eq!(
-        header.xs_root,
+        header.atomix_root,
         if leaves.is_empty() {
             Hash::ZERO
         } else {
             merkle::root(&leaves)
         },
-        "the header's xs_root is not over these entries"
+        "the header's atomix_root is not over these entries"
     );
     entries
         .iter()
@@ -672,7 +672,7 @@ pub fn block_proofs(
 // Proofs and their verification.
 
 /// A proof that a shard committed an entry in a final block: the entry, the FinalBlock
-/// header, its certificate and the Merkle path of the entry's hash to `header.xs_root`.
+/// header, its certificate and the Merkle path of the entry's hash to `header.atomix_root`.
 /// A proof of a lock is a PoA, of a reject a PoR.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
@@ -682,7 +682,7 @@ pub struct Proof {
     pub header: BlockHeader,
     /// The block's certificate.
     pub certificate: FinalCertificate,
-    /// Path of [`Entry::hash`] to `header.xs_root`.
+    /// Path of [`Entry::hash`] to `header.atomix_root`.
     pub path: MerkleProof,
 }
 
@@ -697,8 +697,8 @@ pub enum ProofError {
         /// The block's shard.
         block: ShardId,
     },
-    /// The path does not lead from the entry to the header's `xs_root`.
-    #[error("the Merkle path does not lead from the entry to the block's xs_root")]
+    /// The path does not lead from the entry to the header's `atomix_root`.
+    #[error("the Merkle path does not lead from the entry to the block's atomix_root")]
     PathMismatch,
     /// The certificate is for another header.
     #[error("the certificate is for another header")]
@@ -718,7 +718,7 @@ pub enum ProofError {
 
 impl Proof {
     /// The checks without a signature: entry in the block's shard, certificate for this
-    /// header, path to `xs_root`. Returns the header hash.
+    /// header, path to `atomix_root`. Returns the header hash.
     fn check_inclusion(&self) -> Result<Hash, ProofError> {
         if self.entry.shard() != self.header.shard {
             return Err(ProofError::WrongShard {
@@ -730,7 +730,10 @@ impl Proof {
         if self.certificate.header_hash != header_hash {
             return Err(ProofError::CertificateMismatch);
         }
-        if !self.path.verify(&self.header.xs_root, &self.entry.hash()) {
+        if !self
+            .path
+            .verify(&self.header.atomix_root, &self.entry.hash())
+        {
             return Err(ProofError::PathMismatch);
         }
         Ok(header_hash)
@@ -1799,7 +1802,7 @@ mod tests {
             tx_root: merkle::root(&[]),
             tx_count: 0,
             pob_root: Hash::ZERO,
-            xs_root: xs_root(entries),
+            atomix_root: atomix_root(entries),
         }
     }
 

@@ -20,7 +20,7 @@ pub const BLOCK_TXS_MAX: usize = 1 << 16;
 
 /// A block header. Encoded as a fixed 152-byte layout:
 /// `shard u32, epoch u64, height u64, prev 32, tx_root 32, tx_count u32, pob_root 32,
-/// xs_root 32`.
+/// atomix_root 32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     /// The shard whose chain this block extends.
@@ -43,7 +43,7 @@ pub struct BlockHeader {
     /// Merkle root of the block's cross-shard (Atomix) entries — locks, rejections,
     /// commits, aborts — that proofs of acceptance and rejection point into
     /// ([`Hash::ZERO`] when there are none; PROTOCOL.md §5.3).
-    pub xs_root: Hash,
+    pub atomix_root: Hash,
 }
 
 impl BlockHeader {
@@ -59,7 +59,7 @@ impl BlockHeader {
         out[52..84].copy_from_slice(&self.tx_root.0);
         out[84..88].copy_from_slice(&self.tx_count.to_le_bytes());
         out[88..120].copy_from_slice(&self.pob_root.0);
-        out[120..152].copy_from_slice(&self.xs_root.0);
+        out[120..152].copy_from_slice(&self.atomix_root.0);
         out
     }
 
@@ -85,7 +85,7 @@ impl Decode for BlockHeader {
             tx_root: Hash::decode(reader)?,
             tx_count: reader.u32("tx count")?,
             pob_root: Hash::decode(reader)?,
-            xs_root: Hash::decode(reader)?,
+            atomix_root: Hash::decode(reader)?,
         })
     }
 }
@@ -138,7 +138,7 @@ impl Block {
                 tx_root: merkle::root_of(ids.iter().map(|id| id.0), scratch),
                 tx_count: txs.len() as u32,
                 pob_root: Hash::ZERO,
-                xs_root: Hash::ZERO,
+                atomix_root: Hash::ZERO,
             },
             txs,
         }

@@ -54,7 +54,7 @@ fn header() -> impl Strategy<Value = BlockHeader> {
         hash(),
     )
         .prop_map(
-            |(shard, epoch, height, prev, tx_root, tx_count, pob_root, xs_root)| BlockHeader {
+            |(shard, epoch, height, prev, tx_root, tx_count, pob_root, atomix_root)| BlockHeader {
                 shard: ShardId(shard),
                 epoch: Epoch(epoch),
                 height: Height(height),
@@ -62,7 +62,7 @@ fn header() -> impl Strategy<Value = BlockHeader> {
                 tx_root,
                 tx_count,
                 pob_root,
-                xs_root,
+                atomix_root,
             },
         )
 }

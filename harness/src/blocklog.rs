@@ -6,7 +6,7 @@
 //! PoB body (the OptBlocks the block finalizes, fraud proofs, excluded transaction ids;
 //! committed to by the header's `pob_root`), then the Atomix entries (`u32` count, each
 //! entry followed by the cross-shard transaction it is about, declaration included; the
-//! entries are committed to by the header's `xs_root`). The checksum catches torn or
+//! entries are committed to by the header's `atomix_root`). The checksum catches torn or
 //! damaged writes; the certificate proves the league finalized the block.
 
 use std::path::{Path, PathBuf};

@@ -35,7 +35,7 @@ use ioschain_core::types::ShardId;
 
 use crate::cli::SimArgs;
 use crate::config::Backend;
-use crate::engine::atomix::{XBody, XMsg, XOp};
+use crate::engine::atomix::{AtomixRequest, MessageBody, ShardMessage};
 use crate::engine::driver::DriverReport;
 use crate::engine::shard::{Submit, Timing};
 use crate::engine::store::{self, Append, Persisted, StoreReport};
@@ -84,7 +84,7 @@ impl SimOutcome {
 /// Something due at a logical time: ordered by time, then by a seeded key.
 #[derive(Debug)]
 enum Due {
-    Message(XMsg),
+    Message(ShardMessage),
     Ack(Persisted),
 }
 
@@ -374,29 +374,29 @@ fn shuffle(prg: &mut Prg, order: &mut [usize]) {
 }
 
 /// Folds a message into the digest: sender, receiver, kind and what it is about.
-fn digest_message(digest: &mut blake3::Hasher, from: ShardId, msg: &XMsg) {
+fn digest_message(digest: &mut blake3::Hasher, from: ShardId, msg: &ShardMessage) {
     digest.update(b"msg");
     digest.update(&from.0.to_le_bytes());
     digest.update(&msg.to.0.to_le_bytes());
     match &msg.body {
-        XBody::Request(XOp::Lock { id, .. }) => {
+        MessageBody::Request(AtomixRequest::Lock { id, .. }) => {
             digest.update(b"lock");
             digest.update(&id.0.0);
         }
-        XBody::Request(XOp::Commit { unlock, .. }) => {
+        MessageBody::Request(AtomixRequest::Commit { unlock, .. }) => {
             digest.update(b"commit");
             digest.update(&unlock.xtx.id().0.0);
         }
-        XBody::Request(XOp::Abort { unlock, .. }) => {
+        MessageBody::Request(AtomixRequest::Abort { unlock, .. }) => {
             digest.update(b"abort");
             digest.update(&unlock.tx.0.0);
         }
-        XBody::Proof { proof, .. } => {
+        MessageBody::Proof { proof, .. } => {
             digest.update(b"proof");
             digest.update(&proof.entry.hash().0);
             digest.update(&proof.header.hash().0);
         }
-        XBody::Receipt { index } => {
+        MessageBody::Receipt { index } => {
             digest.update(b"receipt");
             digest.update(&index.to_le_bytes());
         }

@@ -42,7 +42,7 @@ mod outcomes;
 
 use crate::engine::shard::Shard;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
-use atomix::{XsSeen, check_atomix};
+use atomix::{AtomixSeen, check_atomix};
 
 fn check(name: &str, ok: bool, detail: String) -> Check {
     Check {
@@ -97,10 +97,10 @@ struct Replay {
     /// Outputs locked by a cross-shard transaction (Atomix), with it.
     locked: HashMap<OutPoint, (TxId, Owner, u64)>,
     /// This shard's Atomix entries, per transaction.
-    xs: HashMap<TxId, XsSeen>,
+    atomix_seen: HashMap<TxId, AtomixSeen>,
     /// Atomix problems found replaying this shard's entries (reported by
     /// `atomix_invariants`).
-    xs_problems: Vec<String>,
+    atomix_problems: Vec<String>,
     fees: u128,
     signatures_checked: u64,
     signature_failures: u64,
@@ -265,9 +265,9 @@ fn replay_shard(
         // final, and the outputs a commit creates are spent only in later blocks.
         let shard_count = workload.shards.len() as u32;
         let entries: Vec<Entry> = record.atomix.iter().map(|(e, _)| *e).collect();
-        if ioschain_core::atomix::xs_root(&entries) != header.xs_root {
-            replay.xs_problems.push(format!(
-                "block {} of shard {}: Atomix entries do not match the header's xs_root",
+        if ioschain_core::atomix::atomix_root(&entries) != header.atomix_root {
+            replay.atomix_problems.push(format!(
+                "block {} of shard {}: Atomix entries do not match the header's atomix_root",
                 header.height, shard.id
             ));
         }
@@ -430,19 +430,20 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     ));
 
     let shard_count = workload.shards.len() as u32;
-    let (xs_problems, cross_fees, xs_outcome) = check_atomix(&replays, shard_count, drained);
+    let (atomix_problems, cross_fees, atomix_outcome) =
+        check_atomix(&replays, shard_count, drained);
     // Every released cross-shard transaction's outcome, from the logs, against what the
     // workload expected (a transaction no shard logged anything about never reached one).
-    let mut xs_unexpected = Vec::new();
-    let mut xs_released = 0u64;
-    let mut xs_committed = 0u64;
+    let mut atomix_unexpected = Vec::new();
+    let mut atomix_released = 0u64;
+    let mut atomix_committed = 0u64;
     for (shard, part) in workload.shards.iter().enumerate() {
         let released = driver.released.get(shard).copied().unwrap_or(0) as u32;
         for item in part.cross.iter().filter(|c| c.index < released) {
-            xs_released += 1;
+            atomix_released += 1;
             let id = part.txs[item.index as usize].id();
-            let committed = xs_outcome.get(&id).copied();
-            xs_committed += u64::from(committed == Some(true));
+            let committed = atomix_outcome.get(&id).copied();
+            atomix_committed += u64::from(committed == Some(true));
             // Both of a conflicting pair committed is a violation whenever it shows;
             // any other outcome is only known once the run drained.
             let ok = match item.expected {
@@ -451,11 +452,11 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
                 CrossExpected::AtMostOne { partner } => {
                     let other = part.txs[partner as usize].id();
                     (!drained || committed.is_some())
-                        && !(committed == Some(true) && xs_outcome.get(&other) == Some(&true))
+                        && !(committed == Some(true) && atomix_outcome.get(&other) == Some(&true))
                 }
             };
             if !ok {
-                xs_unexpected.push(format!(
+                atomix_unexpected.push(format!(
                     "shard {shard} tx {}: expected {:?}, logs show {}",
                     item.index,
                     item.expected,
@@ -470,15 +471,15 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     }
     checks.push(check(
         "atomix_invariants",
-        xs_problems.is_empty() && xs_unexpected.is_empty(),
-        if xs_problems.is_empty() && xs_unexpected.is_empty() {
+        atomix_problems.is_empty() && atomix_unexpected.is_empty(),
+        if atomix_problems.is_empty() && atomix_unexpected.is_empty() {
             format!(
-                "{} cross-shard transactions in the logs, {xs_released} released: {xs_committed} committed at every involved shard with a lock of every named shard, the rest aborted with a refusal in the logs; one decision per (tx, shard), no entry applied twice, no lock left (A1–A7), every outcome as the workload expected",
-                xs_outcome.len()
+                "{} cross-shard transactions in the logs, {atomix_released} released: {atomix_committed} committed at every involved shard with a lock of every named shard, the rest aborted with a refusal in the logs; one decision per (tx, shard), no entry applied twice, no lock left (A1–A7), every outcome as the workload expected",
+                atomix_outcome.len()
             )
         } else {
-            let mut all = xs_problems.clone();
-            all.extend(xs_unexpected.iter().cloned());
+            let mut all = atomix_problems.clone();
+            all.extend(atomix_unexpected.iter().cloned());
             format!("{} problems, first: {}", all.len(), all[0])
         },
     ));
@@ -682,9 +683,9 @@ mod tests {
                 let mut lock_list = vec![(declaration, 100); locks as usize];
                 lock_list.extend(vec![(Hash([9; 32]), 100); other as usize]);
                 if locks + other + rejects + commits + aborts > 0 {
-                    replay.xs.insert(
+                    replay.atomix_seen.insert(
                         id,
-                        XsSeen {
+                        AtomixSeen {
                             xtx: x.clone(),
                             locks: lock_list,
                             rejects,

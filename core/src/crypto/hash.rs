@@ -43,7 +43,7 @@ pub enum Domain {
     TxWitnessed,
     /// Root of a FinalBlock's PoB body (finalized OptBlocks, fraud proofs, exclusions).
     PobBody,
-    /// Hash of an Atomix entry (lock, reject, commit, abort): a leaf of `xs_root`.
+    /// Hash of an Atomix entry (lock, reject, commit, abort): a leaf of `atomix_root`.
     AtomixEntry,
     /// Hash of a cross-shard transaction's declaration (its id and, per input, the
     /// declared shard and amount), which a lock entry commits to.

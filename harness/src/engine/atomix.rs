@@ -9,7 +9,7 @@
 //! # Message flow
 //!
 //! 1. The driver releases a cross-shard transaction into its *home* shard's stream; the
-//!    client logic there ([`AtomixNode::dispatch`]) sends an [`XBody::Lock`] to every
+//!    client logic there ([`AtomixNode::dispatch`]) sends an [`MessageBody::Lock`] to every
 //!    named input shard (the two of a conflicting pair go out together, in opposite
 //!    orders at the two input shards).
 //! 2. A shard queues every request it receives ([`AtomixNode::deliver`]). Lock requests'
@@ -22,7 +22,7 @@
 //!    is then refused. The rule is the same for every sender: clients send their lock
 //!    requests only once the transactions that created their inputs are done
 //!    (`ioschain_workloads::clients`), so an honest request finds its inputs.
-//! 3. Each decision is an [`Entry`] of the next FinalBlock (its header's `xs_root`),
+//! 3. Each decision is an [`Entry`] of the next FinalBlock (its header's `atomix_root`),
 //!    ahead of OptBlocks still in their challenge window: the normal league checked the
 //!    operation in full, and a lock only takes final outputs, so the block log still
 //!    replays in order. Once that block is persisted its entries are final, and the
@@ -48,7 +48,7 @@
 //! Clients only hold their own transactions, what they know about them (declaration,
 //! behaviour, pair partner, where their inputs come from), and the proofs published to
 //! them; when a client's transaction is done it tells the clients waiting for it
-//! ([`XBody::Receipt`], sent by the shard's client side in `super::shard`).
+//! ([`MessageBody::Receipt`], sent by the shard's client side in `super::shard`).
 //!
 //! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], identically
 //! in both UTXO views; one decision per (transaction, shard); an entry is published only
@@ -96,10 +96,10 @@ impl Rosters for Federation {
 
 /// A message to a shard.
 #[derive(Clone, Debug)]
-pub enum XBody {
+pub enum MessageBody {
     /// A request the receiving shard orders at its next FinalBlock: a lock request,
     /// an unlock-to-commit or an unlock-to-abort.
-    Request(XOp),
+    Request(AtomixRequest),
     /// A published proof about a transaction.
     Proof {
         /// The proof.
@@ -122,16 +122,16 @@ pub enum XBody {
 
 /// A message and its destination.
 #[derive(Clone, Debug)]
-pub struct XMsg {
+pub struct ShardMessage {
     /// The shard it is for.
     pub to: ShardId,
     /// What it says.
-    pub body: XBody,
+    pub body: MessageBody,
 }
 
 /// An operation the normal league orders into the next FinalBlock.
 #[derive(Clone, Debug)]
-pub enum XOp {
+pub enum AtomixRequest {
     /// A lock request.
     Lock {
         /// The transaction.
@@ -164,10 +164,10 @@ pub enum XOp {
     },
 }
 
-impl XOp {
+impl AtomixRequest {
     /// A lock request, as its sender makes it.
-    pub fn lock(xtx: Arc<CrossTx>, client: ShardId) -> XOp {
-        XOp::Lock {
+    pub fn lock(xtx: Arc<CrossTx>, client: ShardId) -> AtomixRequest {
+        AtomixRequest::Lock {
             id: xtx.id(),
             xtx,
             client,
@@ -200,7 +200,7 @@ impl std::ops::Deref for TxRef {
 
 /// An entry a FinalBlock carries, with what publishing its proof needs.
 #[derive(Clone, Debug)]
-pub struct XEntry {
+pub struct BlockEntry {
     /// The entry.
     pub entry: Entry,
     /// The transaction it is about (logged with the entry).
@@ -323,11 +323,11 @@ pub struct AtomixNode {
     federation: Arc<Federation>,
     verifier: ProofVerifier,
     /// Requests waiting for the next FinalBlock.
-    pub ops: Vec<XOp>,
+    pub ops: Vec<AtomixRequest>,
     /// The transactions of the lock requests in `ops`.
     queued: FxHashSet<TxId>,
     /// Messages to send.
-    pub outbox: Vec<XMsg>,
+    pub outbox: Vec<ShardMessage>,
     clients: FxHashMap<TxId, ClientTx>,
     /// The firsts of conflicting pairs waiting for their partners, by the partner's
     /// stream position: (the first's position, its intended time). Several can wait at
@@ -411,7 +411,10 @@ impl AtomixNode {
         let Some(second) = second else {
             for shard in first.input_shards() {
                 let xtx = Arc::clone(&first);
-                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard)));
+                self.send(
+                    shard,
+                    MessageBody::Request(AtomixRequest::lock(xtx, self.shard)),
+                );
             }
             return;
         };
@@ -426,7 +429,10 @@ impl AtomixNode {
             };
             for xtx in [a, b] {
                 let xtx = Arc::clone(xtx);
-                self.send(shard, XBody::Request(XOp::lock(xtx, self.shard)));
+                self.send(
+                    shard,
+                    MessageBody::Request(AtomixRequest::lock(xtx, self.shard)),
+                );
             }
         }
     }
@@ -499,21 +505,21 @@ impl AtomixNode {
         xtx
     }
 
-    fn send(&mut self, to: ShardId, body: XBody) {
-        self.outbox.push(XMsg { to, body });
+    fn send(&mut self, to: ShardId, body: MessageBody) {
+        self.outbox.push(ShardMessage { to, body });
     }
 
     /// Sends the request `op` to each of `to` (a clone each: the payload is shared).
-    fn send_all(&mut self, to: impl IntoIterator<Item = ShardId>, op: XOp) {
+    fn send_all(&mut self, to: impl IntoIterator<Item = ShardId>, op: AtomixRequest) {
         for shard in to {
-            self.send(shard, XBody::Request(op.clone()));
+            self.send(shard, MessageBody::Request(op.clone()));
         }
     }
 
     /// A message arrived for this shard.
-    pub fn deliver(&mut self, body: XBody, height: u64) {
+    pub fn deliver(&mut self, body: MessageBody, height: u64) {
         match body {
-            XBody::Request(XOp::Lock { xtx, client, .. }) => {
+            MessageBody::Request(AtomixRequest::Lock { xtx, client, .. }) => {
                 // The id as this shard computes it (not the sender's word).
                 let id = xtx.id();
                 // A request for a transaction whose request is still queued (held back
@@ -522,7 +528,7 @@ impl AtomixNode {
                     self.counters.repeats += 1;
                     return;
                 }
-                self.ops.push(XOp::Lock {
+                self.ops.push(AtomixRequest::Lock {
                     xtx,
                     id,
                     client,
@@ -530,11 +536,11 @@ impl AtomixNode {
                     verdict: None,
                 })
             }
-            XBody::Request(op) => self.ops.push(op),
-            XBody::Receipt { .. } => {
+            MessageBody::Request(op) => self.ops.push(op),
+            MessageBody::Receipt { .. } => {
                 unreachable!("receipts are for the shard's client side (Shard::deliver)")
             }
-            XBody::Proof {
+            MessageBody::Proof {
                 proof,
                 client,
                 for_client,
@@ -623,7 +629,7 @@ impl AtomixNode {
                     };
                     self.send_all(
                         to,
-                        XOp::Commit {
+                        AtomixRequest::Commit {
                             unlock: Arc::clone(&unlock),
                             client: self.shard,
                         },
@@ -643,7 +649,7 @@ impl AtomixNode {
                     let unlock = Arc::new(*unlock);
                     self.send_all(
                         to,
-                        XOp::Abort {
+                        AtomixRequest::Abort {
                             unlock: Arc::clone(&unlock),
                             client: self.shard,
                         },
@@ -671,7 +677,7 @@ impl AtomixNode {
             for &shard in &c.involved {
                 self.send(
                     shard,
-                    XBody::Request(XOp::Commit {
+                    MessageBody::Request(AtomixRequest::Commit {
                         unlock: Arc::clone(&unlock),
                         client: self.shard,
                     }),
@@ -734,7 +740,7 @@ impl AtomixNode {
         });
         self.send_all(
             c.xtx.output_shards(self.shard_count),
-            XOp::Commit {
+            AtomixRequest::Commit {
                 unlock: Arc::clone(&unlock),
                 client: self.shard,
             },
@@ -745,7 +751,7 @@ impl AtomixNode {
     /// position.
     pub fn unverified(&self) -> impl Iterator<Item = (usize, &CrossTx)> {
         self.ops.iter().enumerate().filter_map(|(k, op)| match op {
-            XOp::Lock {
+            AtomixRequest::Lock {
                 xtx, verdict: None, ..
             } => Some((k, &**xtx)),
             _ => None,
@@ -754,7 +760,7 @@ impl AtomixNode {
 
     /// Records the verdict on the witnesses of the lock request at queue position `k`.
     pub fn set_verdict(&mut self, k: usize, signatures: Signatures) {
-        if let Some(XOp::Lock { verdict, .. }) = self.ops.get_mut(k) {
+        if let Some(AtomixRequest::Lock { verdict, .. }) = self.ops.get_mut(k) {
             *verdict = Some(signatures);
         }
     }
@@ -770,14 +776,14 @@ impl AtomixNode {
         utxo_order: &mut UtxoSet,
         height: u64,
         unfinal: &FxHashSet<TxId>,
-    ) -> Vec<XEntry> {
+    ) -> Vec<BlockEntry> {
         let ops = std::mem::take(&mut self.ops);
         let mut held_back = Vec::new();
         let t_unlock = self.t_unlock;
         let mut entries = Vec::with_capacity(ops.len());
         for op in ops {
             match op {
-                XOp::Lock {
+                AtomixRequest::Lock {
                     xtx,
                     id,
                     client,
@@ -794,7 +800,7 @@ impl AtomixNode {
                     // `t_unlock` FinalBlocks (its creator may be on its way), then the
                     // lock is refused: the same bound for every sender.
                     self.counters.lock_waits += 1;
-                    held_back.push(XOp::Lock {
+                    held_back.push(AtomixRequest::Lock {
                         xtx,
                         id,
                         client,
@@ -802,7 +808,7 @@ impl AtomixNode {
                         verdict,
                     });
                 }
-                XOp::Lock {
+                AtomixRequest::Lock {
                     xtx,
                     id,
                     client,
@@ -835,7 +841,7 @@ impl AtomixNode {
                                     client,
                                 }
                             });
-                            entries.push(XEntry {
+                            entries.push(BlockEntry {
                                 entry: decided.entry,
                                 xtx: TxRef::Tx(xtx),
                                 client,
@@ -845,7 +851,7 @@ impl AtomixNode {
                         Err(e) => self.refused(&e),
                     }
                 }
-                XOp::Commit { unlock, client } => {
+                AtomixRequest::Commit { unlock, client } => {
                     match self.state.unlock_commit(
                         utxo,
                         &unlock,
@@ -875,7 +881,7 @@ impl AtomixNode {
                             }
                             self.counters.commits += 1;
                             self.counters.created += u128::from(created.0);
-                            entries.push(XEntry {
+                            entries.push(BlockEntry {
                                 entry,
                                 xtx: TxRef::Unlock(Arc::clone(&unlock)),
                                 client,
@@ -887,7 +893,7 @@ impl AtomixNode {
                         Err(e) => self.refused(&e),
                     }
                 }
-                XOp::Abort { unlock, client } => {
+                AtomixRequest::Abort { unlock, client } => {
                     match self.state.unlock_abort(
                         utxo,
                         &unlock,
@@ -910,7 +916,7 @@ impl AtomixNode {
                                 .abort_lock(entry.tx(), &part)
                                 .expect("both views agree");
                             self.counters.aborts += 1;
-                            entries.push(XEntry {
+                            entries.push(BlockEntry {
                                 entry,
                                 xtx: TxRef::Tx(xtx),
                                 client,
@@ -967,7 +973,7 @@ impl AtomixNode {
                 self.counters.proofs_published += 1;
                 self.send(
                     shard,
-                    XBody::Proof {
+                    MessageBody::Proof {
                         proof: Arc::clone(&proof),
                         client,
                         for_client: shard == client,
@@ -1044,7 +1050,10 @@ impl AtomixNode {
                     self.counters.coordinator_forwards += 1;
                     let xtx = Arc::new(xtx);
                     for shard in to {
-                        self.send(shard, XBody::Request(XOp::lock(Arc::clone(&xtx), client)));
+                        self.send(
+                            shard,
+                            MessageBody::Request(AtomixRequest::lock(Arc::clone(&xtx), client)),
+                        );
                     }
                 }
                 Some(Resolution::Commit { unlock, to }) => {
@@ -1052,7 +1061,7 @@ impl AtomixNode {
                     let unlock = Arc::new(unlock);
                     self.send_all(
                         to,
-                        XOp::Commit {
+                        AtomixRequest::Commit {
                             unlock: Arc::clone(&unlock),
                             client,
                         },
@@ -1063,7 +1072,7 @@ impl AtomixNode {
                     let unlock = Arc::new(*unlock);
                     self.send_all(
                         to,
-                        XOp::Abort {
+                        AtomixRequest::Abort {
                             unlock: Arc::clone(&unlock),
                             client,
                         },

@@ -6,7 +6,7 @@
 //! driver → shard inbox ([`shard::Submit`], a range of the stream per tick), shard →
 //! store ([`store::Append`], one record per block), store → worker
 //! ([`store::Persisted`], per shard per flush group), worker → worker (Atomix messages,
-//! [`atomix::XMsg`], batched: one channel per (sender worker, receiver worker), one send
+//! [`atomix::ShardMessage`], batched: one channel per (sender worker, receiver worker), one send
 //! per poll round and destination), and every thread → main ([`IntervalReport`], one
 //! per second). All channels are bounded except the store's acknowledgements (at most
 //! one per block in flight), so a full queue slows its producer and is counted; a
@@ -277,7 +277,7 @@ pub fn run(
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (tx, rx) = bounded::<Vec<atomix::XMsg>>(params.channel_capacity);
+        let (tx, rx) = bounded::<Vec<atomix::ShardMessage>>(params.channel_capacity);
         link_txs.push(tx);
         link_rxs.push(rx);
     }
@@ -450,10 +450,10 @@ pub fn run(
 /// A worker's ends of the worker-to-worker channels.
 struct Links {
     me: usize,
-    inbox: Receiver<Vec<atomix::XMsg>>,
-    peers: Vec<Sender<Vec<atomix::XMsg>>>,
+    inbox: Receiver<Vec<atomix::ShardMessage>>,
+    peers: Vec<Sender<Vec<atomix::ShardMessage>>>,
     /// Per destination worker, messages not sent yet (its channel was full).
-    waiting: Vec<Vec<atomix::XMsg>>,
+    waiting: Vec<Vec<atomix::ShardMessage>>,
 }
 
 impl Links {

@@ -42,7 +42,7 @@
 //!    FinalBlock.
 //! 5. **Clients** (`ioschain_workloads::clients`): the client of a released transaction
 //!    holds it until the transactions that created its inputs are done, as their
-//!    clients' receipts ([`XBody::Receipt`]) say: a cross-shard transaction until each
+//!    clients' receipts ([`MessageBody::Receipt`]) say: a cross-shard transaction until each
 //!    is final (or committed), an intra-shard one until the Atomix payment it spends
 //!    committed. A transaction of the stream spending the outputs of a held one waits
 //!    with it. The shard's validators never learn what is on its way: a lock request
@@ -65,7 +65,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError};
-use ioschain_core::atomix::{self as xs, Signatures};
+use ioschain_core::atomix::{self as core_atomix, Signatures};
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
 use ioschain_core::crypto::sig::{BatchVerifier, KeyCache};
@@ -86,7 +86,9 @@ use ioschain_workloads::{ShardWorkload, Workload};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Clock;
-use super::atomix::{AtomixNode, Federation, Release, TxRef, XBody, XEntry, XMsg};
+use super::atomix::{
+    AtomixNode, BlockEntry, Federation, MessageBody, Release, ShardMessage, TxRef,
+};
 use super::funds::Funds;
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
@@ -138,7 +140,7 @@ pub struct ShardCounters {
     pub final_: u64,
     /// Rejections by reason (indexed like [`RejectReason::ALL`]).
     pub rejected: [u64; RejectReason::ALL.len()],
-    /// FinalBlocks sealed.
+    /// FinalBlocks built.
     pub blocks: u64,
     /// Signature batch equations evaluated (bisection included).
     pub verify_batches: u64,
@@ -157,13 +159,13 @@ impl ShardCounters {
     }
 }
 
-/// A sealed block waiting for persistence.
-struct Sealed {
+/// A FinalBlock waiting for persistence.
+struct Unpersisted {
     height: u64,
     intended: Vec<u64>,
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
-    publish: Vec<(xs::Proof, TxRef, ShardId)>,
+    publish: Vec<(core_atomix::Proof, TxRef, ShardId)>,
     /// Stream positions of its transactions whose outcome other clients wait for: their
     /// clients send the receipts once it is persisted.
     receipts: Vec<u32>,
@@ -317,7 +319,7 @@ pub struct Shard {
     /// believable validator served), not yet in the inflight sequence.
     direct: Vec<OptTx>,
     direct_since_ns: u64,
-    sealed: VecDeque<Sealed>,
+    unpersisted: VecDeque<Unpersisted>,
     spare_intended: Vec<Vec<u64>>,
     spare_buffers: Vec<Vec<u8>>,
     merkle_scratch: Vec<Hash>,
@@ -357,7 +359,7 @@ pub struct Shard {
     proofs: Vec<Proof>,
     excluded: Vec<TxId>,
     /// Atomix entries ordered since the last FinalBlock (they go into the next one).
-    xs_entries: Vec<XEntry>,
+    atomix_entries: Vec<BlockEntry>,
     /// When the normal league last ordered Atomix requests.
     last_ordered_ns: u64,
     /// Scratch set of the transactions not final yet (see `order_atomix`).
@@ -451,7 +453,7 @@ impl Shard {
             bad: Vec::new(),
             direct: Vec::with_capacity(capacity),
             direct_since_ns: 0,
-            sealed: VecDeque::new(),
+            unpersisted: VecDeque::new(),
             spare_intended: Vec::new(),
             spare_buffers: Vec::new(),
             merkle_scratch: Vec::with_capacity(capacity),
@@ -480,7 +482,7 @@ impl Shard {
             sample_since_ns: None,
             proofs: Vec::new(),
             excluded: Vec::new(),
-            xs_entries: Vec::new(),
+            atomix_entries: Vec::new(),
             last_ordered_ns: 0,
             unfinal: FxHashSet::default(),
             last_final_ns: 0,
@@ -522,9 +524,9 @@ impl Shard {
             && self.inflight.is_empty()
             && self.proofs.is_empty()
             && self.excluded.is_empty()
-            && self.sealed.is_empty()
+            && self.unpersisted.is_empty()
             && self.inbox.is_empty()
-            && self.xs_entries.is_empty()
+            && self.atomix_entries.is_empty()
             && self.atomix.is_idle()
     }
 
@@ -695,9 +697,9 @@ impl Shard {
     /// it.
     fn send_receipts(&mut self, index: u32) {
         for &(to, index) in self.funds.waiters(index) {
-            self.atomix.outbox.push(XMsg {
+            self.atomix.outbox.push(ShardMessage {
                 to,
-                body: XBody::Receipt { index },
+                body: MessageBody::Receipt { index },
             });
         }
     }
@@ -1567,7 +1569,7 @@ impl Shard {
 
     /// The normal league's leader proposes a FinalBlock over the OptBlocks older than
     /// the challenge window (a prefix of the order they were applied in), with the proofs
-    /// and exclusions since the last one. Returns whether it sealed one.
+    /// and exclusions since the last one. Returns whether it built one.
     fn finalize(&mut self, now_ns: u64) -> bool {
         self.order_atomix();
         self.flush_direct();
@@ -1588,7 +1590,7 @@ impl Shard {
             && self.proofs.is_empty()
             && self.excluded.is_empty()
             && !self.atomix.watching()
-            && self.xs_entries.is_empty()
+            && self.atomix_entries.is_empty()
         {
             return false;
         }
@@ -1599,7 +1601,7 @@ impl Shard {
         for block in &blocks {
             txs.extend(block.txs.iter().filter(|t| !t.excluded));
         }
-        let entries = std::mem::take(&mut self.xs_entries);
+        let entries = std::mem::take(&mut self.atomix_entries);
         let body = PobBody {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
             proofs: std::mem::take(&mut self.proofs),
@@ -1693,12 +1695,12 @@ impl Shard {
         ids: &[TxId],
         txs: Vec<&Transaction>,
         body: &PobBody,
-        entries: &[XEntry],
+        entries: &[BlockEntry],
         signers: &Signers,
         intended: Vec<u64>,
         receipts: Vec<u32>,
     ) {
-        let xs_entries: Vec<xs::Entry> = entries.iter().map(|e| e.entry).collect();
+        let atomix_entries: Vec<core_atomix::Entry> = entries.iter().map(|e| e.entry).collect();
         self.metrics.at(self.clock.now_ns());
         let header = BlockHeader {
             shard: self.id,
@@ -1708,7 +1710,7 @@ impl Shard {
             tx_root: merkle::root_of(ids.iter().map(|id| id.0), &mut self.merkle_scratch),
             tx_count: ids.len() as u32,
             pob_root: body.root(),
-            xs_root: xs::xs_root(&xs_entries),
+            atomix_root: core_atomix::atomix_root(&atomix_entries),
         };
         let header_hash = header.hash();
         let fresh = self.nonce_seed.bytes32();
@@ -1737,7 +1739,7 @@ impl Shard {
         let publish = if entries.is_empty() {
             Vec::new()
         } else {
-            xs::block_proofs(&header, &certificate, &xs_entries)
+            core_atomix::block_proofs(&header, &certificate, &atomix_entries)
                 .into_iter()
                 .zip(entries)
                 .map(|(proof, e)| (proof, e.xtx.clone(), e.client))
@@ -1764,7 +1766,7 @@ impl Shard {
         if !sent {
             self.store_failed = true;
         }
-        self.sealed.push_back(Sealed {
+        self.unpersisted.push_back(Unpersisted {
             height: self.height,
             intended,
             publish,
@@ -1843,8 +1845,12 @@ impl Shard {
     pub fn on_persisted(&mut self, ack: Persisted) {
         self.metrics.at(self.clock.now_ns());
         self.spare_buffers.extend(ack.buffers);
-        while self.sealed.front().is_some_and(|s| s.height <= ack.height) {
-            let mut block = self.sealed.pop_front().expect("checked");
+        while self
+            .unpersisted
+            .front()
+            .is_some_and(|s| s.height <= ack.height)
+        {
+            let mut block = self.unpersisted.pop_front().expect("checked");
             for &intended in &block.intended {
                 self.metrics.record(Stage::Final, intended);
             }
@@ -1902,7 +1908,7 @@ impl Shard {
             self.atomix
                 .apply(&mut self.utxo, &mut self.utxo_order, self.height, &unfinal);
         self.unfinal = unfinal;
-        self.xs_entries.extend(entries);
+        self.atomix_entries.extend(entries);
     }
 
     /// Queues the witnesses of every unverified lock request into the ordering
@@ -1960,9 +1966,9 @@ impl Shard {
     }
 
     /// A cross-shard message arrived for this shard.
-    pub fn deliver(&mut self, body: XBody) {
+    pub fn deliver(&mut self, body: MessageBody) {
         self.metrics.at(self.clock.now_ns());
-        if let XBody::Receipt { index } = body {
+        if let MessageBody::Receipt { index } = body {
             self.funds.on_receipt(index);
             return;
         }
@@ -1985,7 +1991,7 @@ impl Shard {
     /// What keeps the shard busy (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(
-            "pending {} parked {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} sealed {}; {}",
+            "pending {} parked {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} unpersisted {}; {}",
             self.pending.len(),
             self.funds.held(),
             self.resubmits.len(),
@@ -2002,7 +2008,7 @@ impl Shard {
                 .collect::<Vec<_>>(),
             self.proofs.len(),
             self.excluded.len(),
-            self.sealed.len(),
+            self.unpersisted.len(),
             self.atomix.busy()
         )
     }

@@ -13,7 +13,7 @@ use super::Replay;
 
 /// One shard's Atomix entries about one transaction, as its log holds them.
 #[derive(Debug)]
-pub(super) struct XsSeen {
+pub(super) struct AtomixSeen {
     pub(super) xtx: CrossTx,
     /// `(declaration, value)` of its lock entries.
     pub(super) locks: Vec<(Hash, u64)>,
@@ -33,7 +33,7 @@ impl Replay {
     ) {
         let id = xtx.id();
         if entry.tx() != id || entry.shard() != shard {
-            self.xs_problems.push(format!(
+            self.atomix_problems.push(format!(
                 "shard {shard}: a {} entry for {:?} of shard {} logged with transaction {id:?}",
                 entry.kind(),
                 entry.tx(),
@@ -42,7 +42,7 @@ impl Replay {
             return;
         }
         let part: Vec<OutPoint> = xtx.part(shard).map(|(o, _)| *o).collect();
-        let seen = self.xs.entry(id).or_insert_with(|| XsSeen {
+        let seen = self.atomix_seen.entry(id).or_insert_with(|| AtomixSeen {
             xtx: xtx.clone(),
             locks: Vec::new(),
             rejects: 0,
@@ -55,7 +55,7 @@ impl Replay {
             } => {
                 seen.locks.push((declaration, value.0));
                 if declaration != xtx.declaration_hash(id) {
-                    self.xs_problems.push(format!(
+                    self.atomix_problems.push(format!(
                         "shard {shard}: lock of {id:?} logged with another declaration than its entry's"
                     ));
                 }
@@ -64,20 +64,20 @@ impl Replay {
                     match self.unspent.remove(outpoint) {
                         Some((owner, amount)) => {
                             if !xtx.tx.witnesses.iter().any(|w| w.owner == owner) {
-                                self.xs_problems.push(format!(
+                                self.atomix_problems.push(format!(
                                     "shard {shard}: {id:?} locks {outpoint:?} without its owner's witness"
                                 ));
                             }
                             sum = sum.saturating_add(amount);
                             self.locked.insert(*outpoint, (id, owner, amount));
                         }
-                        None => self.xs_problems.push(format!(
+                        None => self.atomix_problems.push(format!(
                             "A2: shard {shard} locks {outpoint:?} for {id:?}, which is not unspent"
                         )),
                     }
                 }
                 if sum != value.0 {
-                    self.xs_problems.push(format!(
+                    self.atomix_problems.push(format!(
                         "shard {shard}: lock of {id:?} states {} but its inputs hold {sum}",
                         value.0
                     ));
@@ -94,7 +94,7 @@ impl Replay {
                 if !seen.locks.is_empty() {
                     for outpoint in &part {
                         if self.locked.remove(outpoint).is_none() {
-                            self.xs_problems.push(format!(
+                            self.atomix_problems.push(format!(
                                 "shard {shard}: commit of {id:?} spends {outpoint:?}, which it does not hold locked"
                             ));
                         }
@@ -111,7 +111,7 @@ impl Replay {
                             .insert(outpoint, (out.owner, out.amount.0))
                             .is_some()
                         {
-                            self.xs_problems.push(format!(
+                            self.atomix_problems.push(format!(
                                 "shard {shard}: commit of {id:?} creates {outpoint:?} twice"
                             ));
                         }
@@ -130,7 +130,7 @@ impl Replay {
                         Some((by, owner, amount)) if by == id => {
                             self.unspent.insert(*outpoint, (owner, amount));
                         }
-                        _ => self.xs_problems.push(format!(
+                        _ => self.atomix_problems.push(format!(
                             "shard {shard}: abort of {id:?} returns {outpoint:?}, which it does not hold locked"
                         )),
                     }
@@ -150,11 +150,11 @@ pub(super) fn check_atomix(
 ) -> (Vec<String>, u128, HashMap<TxId, bool>) {
     let mut problems: Vec<String> = replays
         .iter()
-        .flat_map(|r| r.xs_problems.iter().cloned())
+        .flat_map(|r| r.atomix_problems.iter().cloned())
         .collect();
-    let mut by_tx: HashMap<TxId, Vec<(ShardId, &XsSeen)>> = HashMap::new();
+    let mut by_tx: HashMap<TxId, Vec<(ShardId, &AtomixSeen)>> = HashMap::new();
     for (shard, replay) in replays.iter().enumerate() {
-        for (id, seen) in &replay.xs {
+        for (id, seen) in &replay.atomix_seen {
             by_tx
                 .entry(*id)
                 .or_default()
@@ -174,7 +174,7 @@ pub(super) fn check_atomix(
                 ));
             }
         }
-        let committed: Vec<&(ShardId, &XsSeen)> =
+        let committed: Vec<&(ShardId, &AtomixSeen)> =
             seen.iter().filter(|(_, s)| s.commits > 0).collect();
         let aborted = seen.iter().any(|(_, s)| s.aborts > 0);
         let lock_of = |shard: ShardId| {
