@@ -1,16 +1,15 @@
-//! Atomix in the engine (PROTOCOL.md §5): what a shard does with cross-shard messages,
-//! the client logic of the cross-shard transactions homed at a shard, and the
-//! coordinator rule. The state machines are `ioschain_core::atomix`; this module moves
-//! messages, orders operations into FinalBlocks and publishes proofs.
-//!
-//! Why one file of about 1,180 lines: like `shard.rs`, it is replaced by the node issue
-//! (12), whose client module and `core` Atomix shard side and coordinator are its seams.
+//! Atomix in the engine (PROTOCOL.md §5): what a shard does with cross-shard messages
+//! and the coordinator rule; the clients of the cross-shard transactions homed at a
+//! shard are `super::client` ([`AtomixClients`]), held here and fed the proofs published
+//! to them. The state machines are `ioschain_core::atomix`; this module moves messages,
+//! orders operations into FinalBlocks and publishes proofs. (The node issue, 12, moves
+//! the shard side and the coordinator into `core`.)
 //!
 //! # Message flow
 //!
-//! 1. The driver releases a cross-shard transaction into its *home* shard's stream; the
-//!    client logic there ([`AtomixNode::dispatch`]) sends an [`MessageBody::Lock`] to every
-//!    named input shard (the two of a conflicting pair go out together, in opposite
+//! 1. The driver releases a cross-shard transaction into its *home* shard's stream; its
+//!    client there ([`AtomixNode::dispatch`]) sends a lock request
+//!    ([`AtomixRequest::Lock`]) to every named input shard (the two of a conflicting pair go out together, in opposite
 //!    orders at the two input shards).
 //! 2. A shard queues every request it receives ([`AtomixNode::deliver`]). Lock requests'
 //!    signatures join the ordering step's next signature batch. At its next FinalBlock
@@ -30,7 +29,7 @@
 //!    transaction's client and to every named input shard ([`AtomixNode::publish`]): the
 //!    gossip the coordinator rule relies on.
 //! 4. The client gathers the proofs and, once every named shard decided, builds with
-//!    [`resolve_with`] the unlock-to-commit (every named shard locked) or unlock-to-abort
+//!    `resolve_with` the unlock-to-commit (every named shard locked) or unlock-to-abort
 //!    (one refused) and sends it. It forwards the proofs as the shards published them:
 //!    every shard verifies each proof it acts on. It is done when every shard that had
 //!    to apply the unlock published that it did; a committed transaction's
@@ -64,13 +63,14 @@ use std::sync::Arc;
 
 use ioschain_core::atomix::{
     AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, Proof, ProofVerifier,
-    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit, resolve_with,
+    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit,
 };
 use ioschain_core::crypto::cosi::Roster;
-use ioschain_core::tx::Transaction;
 use ioschain_core::types::{Epoch, OutPoint, ShardId, TxId};
 use ioschain_core::utxo::UtxoSet;
-use ioschain_workloads::{ClientBehaviour, CrossItem, Workload};
+use ioschain_workloads::Workload;
+
+pub use super::client::{AtomixClients, Finished, Release};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The rosters of every shard: public knowledge (the identity chain). The engine's
@@ -209,31 +209,6 @@ pub struct BlockEntry {
     pub client: ShardId,
 }
 
-/// A client finished a cross-shard transaction.
-#[derive(Clone, Copy, Debug)]
-pub struct Finished {
-    /// Its position in the home stream.
-    pub index: u32,
-    /// Its intended send time.
-    pub intended: u64,
-    /// Committed (else aborted).
-    pub committed: bool,
-    /// For an abort, the refusal that caused it (`None`: a lock under another
-    /// declaration).
-    pub refusal: Option<Refusal>,
-}
-
-/// A cross-shard transaction of the home stream, released by the driver.
-#[derive(Clone, Copy, Debug)]
-pub struct Release<'a> {
-    /// The signed transaction.
-    pub tx: &'a Transaction,
-    /// What the workload says about it.
-    pub item: &'a CrossItem,
-    /// Its intended send time.
-    pub intended: u64,
-}
-
 /// Atomix counts of a shard (its own operations and the clients homed there).
 #[derive(Clone, Debug, Default)]
 pub struct AtomixCounters {
@@ -282,25 +257,6 @@ pub struct AtomixCounters {
     pub backpressure: u64,
 }
 
-/// A cross-shard transaction the client logic is working on.
-#[derive(Debug)]
-struct ClientTx {
-    xtx: Arc<CrossTx>,
-    /// Its named input shards and involved shards (computed once).
-    named: Vec<ShardId>,
-    involved: Vec<ShardId>,
-    index: u32,
-    intended: u64,
-    client: ClientBehaviour,
-    proofs: Vec<Arc<Proof>>,
-    unlock_sent: bool,
-    /// The client resolved the decided transaction (and sent its unlock, unless it
-    /// misbehaves).
-    acted: bool,
-    forged: bool,
-    commit: Option<Arc<UnlockToCommit>>,
-}
-
 /// What a named input shard keeps for the coordinator rule.
 #[derive(Debug)]
 struct Watch {
@@ -328,21 +284,12 @@ pub struct AtomixNode {
     queued: FxHashSet<TxId>,
     /// Messages to send.
     pub outbox: Vec<ShardMessage>,
-    clients: FxHashMap<TxId, ClientTx>,
-    /// The firsts of conflicting pairs waiting for their partners, by the partner's
-    /// stream position: (the first's position, its intended time). Several can wait at
-    /// once: a client holding a pair for its funds sends it when its receipts come.
-    pair_firsts: FxHashMap<u32, (u32, u64)>,
-    /// Pairs one of whose transactions went out alone (the first before its partner was
-    /// released, or the second before its first was sent), by the position of the one
-    /// still to come: it goes out alone too.
-    pair_alone: FxHashSet<u32>,
+    /// The clients of the cross-shard transactions homed here.
+    pub clients: AtomixClients,
     watch: FxHashMap<TxId, Watch>,
     /// When each watched transaction is next looked at (height), earliest first; an
     /// entry made stale by news is re-queued when popped.
     due: BinaryHeap<Reverse<(u64, TxId)>>,
-    /// Clients that finished since the shard last looked.
-    pub finished: Vec<Finished>,
     t_unlock: u64,
     /// Counts.
     pub counters: AtomixCounters,
@@ -366,12 +313,9 @@ impl AtomixNode {
             ops: Vec::new(),
             queued: FxHashSet::default(),
             outbox: Vec::new(),
-            clients: FxHashMap::default(),
-            pair_firsts: FxHashMap::default(),
-            pair_alone: FxHashSet::default(),
+            clients: AtomixClients::new(shard, shard_count),
             watch: FxHashMap::default(),
             due: BinaryHeap::new(),
-            finished: Vec::new(),
             t_unlock,
             counters: AtomixCounters::default(),
         }
@@ -380,10 +324,7 @@ impl AtomixNode {
     /// Whether nothing is left to do here: no request to order, no message to send, no
     /// client waiting.
     pub fn is_idle(&self) -> bool {
-        self.ops.is_empty()
-            && self.outbox.is_empty()
-            && self.clients.is_empty()
-            && self.pair_firsts.is_empty()
+        self.ops.is_empty() && self.outbox.is_empty() && self.clients.is_idle()
     }
 
     /// Whether coordinator duties are pending (the shard keeps producing FinalBlocks,
@@ -397,112 +338,16 @@ impl AtomixNode {
         format!(
             "atomix: ops {} clients {} watch {}",
             self.ops.len(),
-            self.clients.len(),
+            self.clients.working(),
             self.watch.len(),
         )
     }
 
-    /// The client logic takes the cross-shard transaction at `item.index` of this
-    /// shard's stream (released now): it sends lock requests to its named input shards.
-    /// The first of a conflicting pair waits for its partner, then both go out with
-    /// their lock requests in opposite orders at the two input shards.
+    /// The client logic takes the cross-shard transaction released now (and the
+    /// second of its conflicting pair): see [`AtomixClients::dispatch`].
     pub fn dispatch(&mut self, first: Release<'_>, second: Option<Release<'_>>) {
-        let first = self.start(first);
-        let Some(second) = second else {
-            for shard in first.input_shards() {
-                let xtx = Arc::clone(&first);
-                self.send(
-                    shard,
-                    MessageBody::Request(AtomixRequest::lock(xtx, self.shard)),
-                );
-            }
-            return;
-        };
-        let second = self.start(second);
-        // Opposite orders: the smallest input shard hears the first one first, every
-        // other shard the second one first.
-        for (k, shard) in first.input_shards().into_iter().enumerate() {
-            let (a, b) = if k == 0 {
-                (&first, &second)
-            } else {
-                (&second, &first)
-            };
-            for xtx in [a, b] {
-                let xtx = Arc::clone(xtx);
-                self.send(
-                    shard,
-                    MessageBody::Request(AtomixRequest::lock(xtx, self.shard)),
-                );
-            }
-        }
-    }
-
-    /// Whether the stream position is the first of a conflicting pair whose partner is
-    /// released too (before `released_end`) and not sent yet: it waits for it (returns
-    /// `true`). A first whose partner is not released goes out alone, so a pair split
-    /// by the end of the schedule (or a closed loop's budget) never waits forever.
-    pub fn hold_pair(&mut self, item: &CrossItem, intended: u64, released_end: u32) -> bool {
-        let Some(partner) = item.partner else {
-            return false;
-        };
-        if partner < item.index || self.pair_alone.remove(&item.index) {
-            return false;
-        }
-        if partner < released_end {
-            self.pair_firsts.insert(partner, (item.index, intended));
-            return true;
-        }
-        self.pair_alone.insert(partner);
-        false
-    }
-
-    /// The first of the pair whose second one is `item`, taken (`None`: it went out
-    /// alone, or has not been sent yet and will go alone).
-    pub fn take_pair_first(&mut self, item: &CrossItem) -> Option<(u32, u64)> {
-        let partner = item.partner?;
-        if partner > item.index {
-            return None;
-        }
-        let first = self.pair_firsts.remove(&item.index);
-        if first.is_none() && !self.pair_alone.remove(&item.index) {
-            // Its first is still held by its client (waiting for funds): it goes alone.
-            self.pair_alone.insert(partner);
-        }
-        first
-    }
-
-    fn start(&mut self, release: Release<'_>) -> Arc<CrossTx> {
-        let Release { tx, item, intended } = release;
-        let xtx = Arc::new(CrossTx {
-            tx: tx.clone(),
-            declared: item.declared.clone(),
-        });
-        self.counters.dispatched += 1;
-        let id = xtx.id();
-        self.clients.insert(
-            id,
-            ClientTx {
-                named: xtx.input_shards(),
-                involved: xtx.involved_shards(self.shard_count),
-                xtx: Arc::clone(&xtx),
-                index: item.index,
-                intended,
-                client: item.client,
-                proofs: Vec::new(),
-                unlock_sent: false,
-                acted: false,
-                forged: false,
-                commit: None,
-            },
-        );
-        // A transaction no shard can decide on (malformed: every shard refuses it
-        // without an entry) is over for its client at once: aborted, nothing locked.
-        if xtx.check(self.shard_count).is_err()
-            && let Some(mut c) = self.clients.remove(&id)
-        {
-            self.finish(&mut c);
-        }
-        xtx
+        self.clients
+            .dispatch(first, second, &mut self.outbox, &mut self.counters);
     }
 
     fn send(&mut self, to: ShardId, body: MessageBody) {
@@ -562,189 +407,12 @@ impl AtomixNode {
                     watch.proofs.push(Arc::clone(&proof));
                     watch.last = height;
                 }
-                if for_client && let Some(mut c) = self.clients.remove(&tx) {
-                    c.proofs.push(proof);
-                    if !self.advance(&mut c) {
-                        self.clients.insert(tx, c);
-                    }
+                if for_client {
+                    self.clients
+                        .on_proof(proof, &mut self.outbox, &mut self.counters);
                 }
             }
         }
-    }
-
-    /// The client's next step after a new proof. Returns whether it is finished.
-    fn advance(&mut self, c: &mut ClientTx) -> bool {
-        let named = std::mem::take(&mut c.named);
-        let finished = self.step(c, &named);
-        c.named = named;
-        finished
-    }
-
-    fn step(&mut self, c: &mut ClientTx, named: &[ShardId]) -> bool {
-        let decided = named.iter().all(|shard| {
-            c.proofs.iter().any(|p| {
-                p.entry.shard() == *shard
-                    && matches!(p.entry, Entry::Lock { .. } | Entry::Reject { .. })
-            })
-        });
-        if c.client == ClientBehaviour::ForgedProof
-            && !c.forged
-            && decided
-            && c.proofs
-                .iter()
-                .any(|p| matches!(p.entry, Entry::Reject { .. }))
-        {
-            c.forged = true;
-            self.forge(c, named);
-        }
-        // The client acts once every named shard decided (it builds the unlock), and
-        // is done once every shard that must apply the unlock published that it did.
-        // It forwards the proofs as the shards published them, unchecked: every shard
-        // verifies each proof it acts on (checking them here too would be the client's
-        // own work, not a validator's).
-        if !decided {
-            return false;
-        }
-        if c.acted {
-            return settled(named, &c.involved, &c.proofs) && self.finish(c);
-        }
-        c.acted = true;
-        let resolution = resolve_with(
-            &c.xtx,
-            self.shard_count,
-            c.proofs.iter().map(|p| &**p),
-            |_| true,
-        );
-        match resolution {
-            Resolution::Forward { .. } => false,
-            Resolution::Commit { unlock, to } => {
-                if !c.unlock_sent {
-                    c.unlock_sent = true;
-                    let unlock = Arc::new(unlock);
-                    c.commit = Some(Arc::clone(&unlock));
-                    let to: Vec<ShardId> = match c.client {
-                        ClientBehaviour::NeverUnlock => Vec::new(),
-                        ClientBehaviour::PartialCommit => to.into_iter().take(1).collect(),
-                        _ => to,
-                    };
-                    self.send_all(
-                        to,
-                        AtomixRequest::Commit {
-                            unlock: Arc::clone(&unlock),
-                            client: self.shard,
-                        },
-                    );
-                }
-                false
-            }
-            Resolution::Abort { unlock, to } => {
-                if !c.unlock_sent
-                    && decided
-                    && !matches!(
-                        c.client,
-                        ClientBehaviour::NeverUnlock | ClientBehaviour::ForgedProof
-                    )
-                {
-                    c.unlock_sent = true;
-                    let unlock = Arc::new(*unlock);
-                    self.send_all(
-                        to,
-                        AtomixRequest::Abort {
-                            unlock: Arc::clone(&unlock),
-                            client: self.shard,
-                        },
-                    );
-                }
-                false
-            }
-            Resolution::Done => self.finish(c),
-        }
-    }
-
-    /// The client's transaction is finished everywhere: counted, compared with the
-    /// workload's expectation, reported; a replaying client sends its commit again.
-    /// Returns `true`.
-    fn finish(&mut self, c: &mut ClientTx) -> bool {
-        let committed = c
-            .proofs
-            .iter()
-            .any(|p| matches!(p.entry, Entry::Commit { .. }));
-        if committed
-            && c.client == ClientBehaviour::ReplayCommit
-            && let Some(unlock) = c.commit.take()
-        {
-            self.counters.replays_sent += 1;
-            for &shard in &c.involved {
-                self.send(
-                    shard,
-                    MessageBody::Request(AtomixRequest::Commit {
-                        unlock: Arc::clone(&unlock),
-                        client: self.shard,
-                    }),
-                );
-            }
-        }
-        let refusal = if committed {
-            None
-        } else {
-            c.proofs.iter().find_map(|p| match p.entry {
-                Entry::Reject { reason, .. } => Some(reason),
-                _ => None,
-            })
-        };
-        if committed {
-            self.counters.committed += 1;
-        } else {
-            self.counters.aborted += 1;
-            let slot = refusal.map_or(Refusal::ALL.len(), |r| {
-                Refusal::ALL.iter().position(|x| *x == r).expect("listed")
-            });
-            self.counters.aborted_by[slot] += 1;
-        }
-        self.finished.push(Finished {
-            index: c.index,
-            intended: c.intended,
-            committed,
-            refusal,
-        });
-        true
-    }
-
-    /// A malicious client turns the proof of rejection it got into a "proof of
-    /// acceptance" (the same header, certificate and path under a lock entry) and sends
-    /// an unlock-to-commit with it to the output shards.
-    fn forge(&mut self, c: &ClientTx, named: &[ShardId]) {
-        let id = c.xtx.id();
-        let declaration = c.xtx.declaration_hash(id);
-        let mut poas = Vec::with_capacity(named.len());
-        for shard in named {
-            let Some(proof) = c.proofs.iter().find(|p| {
-                p.entry.shard() == *shard
-                    && matches!(p.entry, Entry::Lock { .. } | Entry::Reject { .. })
-            }) else {
-                return;
-            };
-            let mut poa = (**proof).clone();
-            poa.entry = Entry::Lock {
-                tx: id,
-                shard: *shard,
-                value: c.xtx.part_value(*shard),
-                declaration,
-            };
-            poas.push(poa);
-        }
-        self.counters.forged_sent += 1;
-        let unlock = Arc::new(UnlockToCommit {
-            xtx: (*c.xtx).clone(),
-            poas,
-        });
-        self.send_all(
-            c.xtx.output_shards(self.shard_count),
-            AtomixRequest::Commit {
-                unlock: Arc::clone(&unlock),
-                client: self.shard,
-            },
-        );
     }
 
     /// The queued lock requests whose signatures are not verified yet, by queue
@@ -1091,7 +759,7 @@ impl AtomixNode {
 /// Whether `proofs` (entries only, unverified) show a transaction with
 /// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
 /// named shard that locked applied the abort.
-fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
+pub(super) fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
     let has = |shard: ShardId, kind: fn(&Entry) -> bool| {
         proofs
             .iter()

@@ -14,6 +14,7 @@
 //! two workers blocked on each other would deadlock).
 
 pub mod atomix;
+pub mod client;
 pub mod driver;
 pub mod funds;
 pub mod pob;

@@ -717,7 +717,11 @@ impl Shard {
         };
         // A conflicting pair waits for its second transaction only if that one is
         // released too.
-        if self.atomix.hold_pair(item, intended, self.released_end) {
+        if self
+            .atomix
+            .clients
+            .hold_pair(item, intended, self.released_end)
+        {
             return;
         }
         let release = |index: u32, intended: u64| Release {
@@ -727,7 +731,7 @@ impl Shard {
                 .expect("a pair is two cross-shard transactions"),
             intended,
         };
-        match self.atomix.take_pair_first(item) {
+        match self.atomix.clients.take_pair_first(item) {
             Some((first, first_intended)) => self.atomix.dispatch(
                 release(first, first_intended),
                 Some(release(index, intended)),
@@ -1973,7 +1977,7 @@ impl Shard {
             return;
         }
         self.atomix.deliver(body, self.height);
-        for finished in std::mem::take(&mut self.atomix.finished) {
+        for finished in std::mem::take(&mut self.atomix.clients.finished) {
             if finished.committed {
                 self.metrics.record(Stage::CrossShard, finished.intended);
             }
