@@ -282,18 +282,12 @@ impl ProofOfPossession {
 
     /// `R ‖ s`.
     pub fn to_bytes(&self) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&self.r);
-        out[32..].copy_from_slice(&self.s);
-        out
+        crate::crypto::scalar::join_rs(&self.r, &self.s)
     }
 
     /// Splits `R ‖ s` (not checked here; [`ProofOfPossession::verify`] checks).
     pub fn from_bytes(bytes: &[u8; 64]) -> Self {
-        let mut r = [0u8; 32];
-        let mut s = [0u8; 32];
-        r.copy_from_slice(&bytes[..32]);
-        s.copy_from_slice(&bytes[32..]);
+        let (r, s) = crate::crypto::scalar::split_rs(bytes);
         ProofOfPossession { r, s }
     }
 

@@ -1,4 +1,5 @@
-//! Scalars of the curve25519 group order ℓ, as CoSi and PVSS derive and decode them.
+//! Scalars of the curve25519 group order ℓ, as CoSi and PVSS derive and decode them, and
+//! the `R ‖ s` layout of their Schnorr signatures.
 
 use curve25519_dalek::scalar::Scalar;
 
@@ -24,4 +25,21 @@ pub(crate) fn nonzero_from_seed(domain: Domain, seed: &[u8; 32]) -> Scalar {
         x = wide_scalar(domain, &[seed, &counter.to_le_bytes()]);
     }
     x
+}
+
+/// `R ‖ s`: a Schnorr signature's 64 bytes.
+pub(crate) fn join_rs(r: &[u8; 32], s: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(r);
+    out[32..].copy_from_slice(s);
+    out
+}
+
+/// Splits `R ‖ s` (unchecked: the verifier checks both halves).
+pub(crate) fn split_rs(bytes: &[u8; 64]) -> ([u8; 32], [u8; 32]) {
+    let mut r = [0u8; 32];
+    let mut s = [0u8; 32];
+    r.copy_from_slice(&bytes[..32]);
+    s.copy_from_slice(&bytes[32..]);
+    (r, s)
 }
