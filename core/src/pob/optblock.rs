@@ -405,6 +405,19 @@ mod tests {
     }
 
     #[test]
+    fn an_equivocation_is_caught_whichever_header_arrives_first() {
+        let culprit = key(3);
+        let first = SignedOptHeader::sign(header(0, &[tx(1)]), &culprit);
+        let second = SignedOptHeader::sign(header(0, &[tx(2)]), &culprit);
+        for (a, b) in [(first, second), (second, first)] {
+            let mut detector = EquivocationDetector::new();
+            assert!(detector.observe(a).is_none());
+            let proof = detector.observe(b).expect("the second header for the slot");
+            assert_eq!(proof.verify(), Ok(culprit.verifying_key().to_bytes()));
+        }
+    }
+
+    #[test]
     fn equivocation_proof_from_two_signers_or_two_slots_is_rejected() {
         let a = SignedOptHeader::sign(header(0, &[tx(1)]), &key(3));
         let b = SignedOptHeader::sign(header(0, &[tx(2)]), &key(4));

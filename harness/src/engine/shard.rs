@@ -489,7 +489,7 @@ impl Shard {
             pob: PobCounters::default(),
             atomix: AtomixNode::new(
                 setup.id,
-                &setup.workload,
+                setup.workload.shards.len() as u32,
                 setup.federation,
                 setup.t_unlock_blocks,
             ),
