@@ -7,6 +7,12 @@
 //! block's collective signature. This module is the per-shard state machine, as pure code:
 //! every call takes its inputs explicitly and returns the entry the shard must commit.
 //!
+//! Why one file of about 1,700 lines before its tests: its seams are the transaction and
+//! its declaration, entries and their proofs (with the verifier), the shard's state
+//! machine, and the coordinator rule with `resolve_with`. The node issue (12) brings the
+//! engine's Atomix shard side and coordinator into `core` beside them; the file is split
+//! along those seams then, so they are drawn once.
+//!
 //! # Message flow ([OL]'s client-driven form, PROTOCOL.md §5.5)
 //!
 //! 1. **Initialize.** The client signs the transaction and declares, per input, the shard

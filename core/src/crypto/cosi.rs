@@ -8,6 +8,11 @@
 //! messages). The choices are those of DESIGN.md §8: Schnorr over edwards25519, one
 //! signature verified against the aggregate key of the signers, with the signer bitmap.
 //!
+//! Why one file of about 1,060 lines before its tests: one scheme, whose seams are keys
+//! and proofs of possession, rosters and signer bitmaps, the round (commitments,
+//! challenge, responses, aggregation), and certificates with their verification. Not
+//! split yet; the scalar helpers it shares with PVSS are in `crypto::scalar`.
+//!
 //! # Message flow
 //!
 //! One round, driven message by message (a simulator calls each step as its message
