@@ -20,11 +20,11 @@ pub use ioschain_reports::summary::{
 };
 
 /// Sums the shards' Atomix counters.
-pub fn atomix_summary(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
+pub fn atomix_summary(shards: &[crate::engine::host::Shard]) -> AtomixSummary {
     use ioschain_core::atomix::Refusal;
     let mut s = AtomixSummary::default();
     for shard in shards {
-        let c = &shard.atomix.counters;
+        let c = &shard.atomix_counters();
         s.dispatched += c.dispatched;
         s.committed += c.committed;
         s.aborted += c.aborted;
@@ -58,7 +58,7 @@ pub fn atomix_summary(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
         s.forged_sent += c.forged_sent;
         s.replays_sent += c.replays_sent;
         s.proofs_published += c.proofs_published;
-        s.waits += shard.funds.waited;
+        s.waits += shard.clients.funds.waited;
         s.lock_waits += c.lock_waits;
         s.messages += c.messages;
         s.backpressure += c.backpressure;
@@ -67,22 +67,22 @@ pub fn atomix_summary(shards: &[crate::engine::shard::Shard]) -> AtomixSummary {
 }
 
 /// Sums the shards' PoB state.
-pub fn pob_summary(shards: &[crate::engine::shard::Shard], signatures: u64) -> PobSummary {
+pub fn pob_summary(shards: &[crate::engine::host::Shard], signatures: u64) -> PobSummary {
     let mut s = PobSummary::default();
     let Some(first) = shards.first() else {
         return s;
     };
-    let params = first.pob_params();
+    let params = first.node.pob_params();
     s.believable = params.believable as u64;
     s.samplers = if params.all_samplers { "all" } else { "one" }.into();
     s.p = params.p;
     let mut samplers = 0;
     let mut expected = 0.0;
     for shard in shards {
-        let c = &shard.pob;
+        let c = &shard.node.pob;
         s.opt_blocks += c.opt_blocks;
         s.final_blocks += c.final_blocks;
-        s.blocks_without_optblocks += shard.counters.blocks - c.final_blocks;
+        s.blocks_without_optblocks += shard.node.counters.blocks - c.final_blocks;
         s.proofs.bad_signature += c.proofs[0];
         s.proofs.equivocation += c.proofs[1];
         s.proofs.failed_check += c.proofs[2];
@@ -106,10 +106,18 @@ pub fn pob_summary(shards: &[crate::engine::shard::Shard], signatures: u64) -> P
         distinct.sort_unstable();
         distinct.dedup();
         s.distinct_believable.push(distinct.len() as u64);
-        s.byzantine
-            .push(shard.validators.byzantine.iter().map(|v| v.0).collect());
+        s.byzantine.push(
+            shard
+                .node
+                .validators
+                .byzantine
+                .iter()
+                .map(|v| v.0)
+                .collect(),
+        );
         s.slashed.push(
             shard
+                .node
                 .validators
                 .records
                 .iter()
@@ -119,10 +127,11 @@ pub fn pob_summary(shards: &[crate::engine::shard::Shard], signatures: u64) -> P
         );
         s.leagues.push(c.league_history.clone());
         s.top_believability
-            .push(shard.validators.top(&params.score, 10));
+            .push(shard.node.validators.top(&params.score, 10));
         samplers = if params.all_samplers {
-            let records = &shard.validators.records;
+            let records = &shard.node.validators.records;
             shard
+                .node
                 .validators
                 .leagues
                 .normal()

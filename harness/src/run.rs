@@ -302,13 +302,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             .expect("same bounds");
         window_final += shard.metrics.window_counts.final_;
         window_cross += shard.metrics.window_counts.cross_shard;
-        counts.aborted += shard.atomix.counters.aborted;
+        let x = shard.atomix_counters();
+        counts.aborted += x.aborted;
         window_provisional += shard.metrics.window_counts.provisional;
-        let c = &shard.counters;
+        let c = &shard.counters();
         counts.submitted += c.submitted;
         counts.provisional += c.provisional;
         // Intra-shard transactions final, cross-shard ones committed everywhere.
-        counts.final_ += c.final_ + shard.atomix.counters.committed;
+        counts.final_ += c.final_ + x.committed;
         counts.blocks += c.blocks;
         counts.signatures_verified += c.signatures;
         counts.verify_batches += c.verify_batches;

@@ -36,8 +36,8 @@ use ioschain_core::types::ShardId;
 use crate::cli::SimArgs;
 use crate::config::Backend;
 use crate::engine::atomix::{AtomixRequest, MessageBody, ShardMessage};
+use crate::engine::clients::{Submit, Timing};
 use crate::engine::driver::DriverReport;
-use crate::engine::shard::{Submit, Timing};
 use crate::engine::store::{self, Append, Persisted, StoreReport};
 use crate::engine::{Clock, EngineOutcome, build_shards};
 use crate::metrics::{IntervalReport, Window};
@@ -281,7 +281,8 @@ pub fn simulate(params: &crate::engine::EngineParams, seed: u64) -> anyhow::Resu
             schedule(&mut due, &mut pending, &mut scheduler, at, Due::Ack(ack));
         }
         for s in &order {
-            let outbox = std::mem::take(&mut shards[*s].atomix.outbox);
+            let mut outbox = Vec::new();
+            shards[*s].send_messages(|_, msg| outbox.push(msg));
             for msg in outbox {
                 effects[1] += 1;
                 digest_message(&mut digest, ShardId(*s as u32), &msg);

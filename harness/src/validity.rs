@@ -40,7 +40,7 @@ use crate::blocklog::{read_log, shard_path};
 mod atomix;
 mod outcomes;
 
-use crate::engine::shard::Shard;
+use crate::engine::host::Shard;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
 use atomix::{AtomixSeen, check_atomix};
 
@@ -130,7 +130,7 @@ fn replay_shard(
     }
     let mut spent: HashMap<OutPoint, ()> = HashMap::new();
     // The roster is rebuilt from the seed, not taken from the engine.
-    let keys = roster_keys(workload.spec.seed, shard.id.0, shard.roster.len());
+    let keys = roster_keys(workload.spec.seed, shard.id.0, shard.node.roster.len());
     let roster = match roster_of(&keys) {
         Ok(roster) => roster,
         Err(e) => {
@@ -373,7 +373,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
 
     let problems: Vec<&String> = replays.iter().flat_map(|r| &r.problems).collect();
     let blocks: u64 = replays.iter().map(|r| r.blocks).sum();
-    let sealed: u64 = shards.iter().map(|s| s.counters.blocks).sum();
+    let sealed: u64 = shards.iter().map(|s| s.node.counters.blocks).sum();
     checks.push(check(
         "blocks_certified_and_linked",
         problems.is_empty() && blocks == sealed && blocks == store_blocks,
@@ -403,12 +403,21 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     for (shard, replay) in shards.iter().zip(&replays) {
         blamed_total += replay.blamed.len();
         for culprit in &replay.blamed {
-            if !shard.validators.byzantine.iter().any(|b| b.0 == *culprit) {
+            if !shard
+                .node
+                .validators
+                .byzantine
+                .iter()
+                .any(|b| b.0 == *culprit)
+            {
                 wrongly_blamed.push(format!("shard {} validator {culprit}", shard.id));
             }
         }
     }
-    let byzantine: usize = shards.iter().map(|s| s.validators.byzantine.len()).sum();
+    let byzantine: usize = shards
+        .iter()
+        .map(|s| s.node.validators.byzantine.len())
+        .sum();
     checks.push(check(
         "only_byzantine_blamed",
         wrongly_blamed.is_empty(),
@@ -496,11 +505,11 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         .map(|(_, _, a)| u128::from(*a))
         .sum();
     let replay_fees: u128 = replays.iter().map(|r| r.fees).sum();
-    let engine_unspent: u128 = shards.iter().map(|s| s.utxo.unspent_value()).sum();
-    let engine_fees: u128 = shards.iter().map(|s| s.utxo.fees()).sum();
-    let engine_locked: u128 = shards.iter().map(|s| s.utxo.locked_value()).sum();
-    let engine_exported: u128 = shards.iter().map(|s| s.utxo.exported_value()).sum();
-    let engine_imported: u128 = shards.iter().map(|s| s.atomix.counters.created).sum();
+    let engine_unspent: u128 = shards.iter().map(|s| s.node.utxo.unspent_value()).sum();
+    let engine_fees: u128 = shards.iter().map(|s| s.node.utxo.fees()).sum();
+    let engine_locked: u128 = shards.iter().map(|s| s.node.utxo.locked_value()).sum();
+    let engine_exported: u128 = shards.iter().map(|s| s.node.utxo.exported_value()).sum();
+    let engine_imported: u128 = shards.iter().map(|s| s.node.atomix.counters.created).sum();
     checks.push(check(
         "value_conserved",
         replay_unspent + replay_locked + replay_fees + cross_fees == genesis
@@ -514,7 +523,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     let mut state_diff = 0u64;
     for (shard, replay) in shards.iter().zip(&replays) {
         let mut engine_unspent = 0usize;
-        for (outpoint, utxo) in shard.utxo.iter() {
+        for (outpoint, utxo) in shard.node.utxo.iter() {
             if utxo.state != UtxoState::Unspent {
                 continue;
             }
@@ -557,8 +566,8 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
             .get(shard.id.0 as usize)
             .copied()
             .unwrap_or(0);
-        let c = &shard.counters;
-        let x = &shard.atomix.counters;
+        let c = &shard.counters();
+        let x = &shard.atomix_counters();
         let finished = c.final_ + c.rejected_total() + x.committed + x.aborted;
         if c.submitted != released || finished != released {
             unaccounted += released.abs_diff(finished);

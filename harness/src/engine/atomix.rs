@@ -255,6 +255,36 @@ pub struct AtomixCounters {
     pub backpressure: u64,
 }
 
+impl AtomixCounters {
+    /// Adds `other`'s counts (a shard's validators' and its clients' are kept apart).
+    pub fn add(&mut self, other: &AtomixCounters) {
+        self.dispatched += other.dispatched;
+        self.committed += other.committed;
+        self.aborted += other.aborted;
+        for (mine, theirs) in self.aborted_by.iter_mut().zip(other.aborted_by) {
+            *mine += theirs;
+        }
+        self.locks += other.locks;
+        self.rejects += other.rejects;
+        self.commits += other.commits;
+        self.aborts += other.aborts;
+        self.repeats += other.repeats;
+        for (kind, n) in &other.refused {
+            *self.refused.entry(kind).or_default() += n;
+        }
+        self.coordinator_forwards += other.coordinator_forwards;
+        self.coordinator_commits += other.coordinator_commits;
+        self.coordinator_aborts += other.coordinator_aborts;
+        self.forged_sent += other.forged_sent;
+        self.replays_sent += other.replays_sent;
+        self.proofs_published += other.proofs_published;
+        self.lock_waits += other.lock_waits;
+        self.created += other.created;
+        self.messages += other.messages;
+        self.backpressure += other.backpressure;
+    }
+}
+
 /// What a named input shard keeps for the coordinator rule.
 #[derive(Debug)]
 struct Watch {
@@ -282,8 +312,6 @@ pub struct AtomixNode {
     queued: FxHashSet<TxId>,
     /// Messages to send.
     pub outbox: Vec<ShardMessage>,
-    /// The clients of the cross-shard transactions homed here.
-    pub clients: AtomixClients,
     watch: FxHashMap<TxId, Watch>,
     /// When each watched transaction is next looked at (height), earliest first; an
     /// entry made stale by news is re-queued when popped.
@@ -310,7 +338,6 @@ impl AtomixNode {
             ops: Vec::new(),
             queued: FxHashSet::default(),
             outbox: Vec::new(),
-            clients: AtomixClients::new(shard, shard_count),
             watch: FxHashMap::default(),
             due: BinaryHeap::new(),
             t_unlock,
@@ -318,10 +345,9 @@ impl AtomixNode {
         }
     }
 
-    /// Whether nothing is left to do here: no request to order, no message to send, no
-    /// client waiting.
+    /// Whether nothing is left to do here: no request to order, no message to send.
     pub fn is_idle(&self) -> bool {
-        self.ops.is_empty() && self.outbox.is_empty() && self.clients.is_idle()
+        self.ops.is_empty() && self.outbox.is_empty()
     }
 
     /// Whether coordinator duties are pending (the shard keeps producing FinalBlocks,
@@ -332,19 +358,7 @@ impl AtomixNode {
 
     /// Clients still working (for a drain that timed out).
     pub fn busy(&self) -> String {
-        format!(
-            "atomix: ops {} clients {} watch {}",
-            self.ops.len(),
-            self.clients.working(),
-            self.watch.len(),
-        )
-    }
-
-    /// The client logic takes the cross-shard transaction released now (and the
-    /// second of its conflicting pair): see [`AtomixClients::dispatch`].
-    pub fn dispatch(&mut self, first: Release<'_>, second: Option<Release<'_>>) {
-        self.clients
-            .dispatch(first, second, &mut self.outbox, &mut self.counters);
+        format!("atomix: ops {} watch {}", self.ops.len(), self.watch.len(),)
     }
 
     fn send(&mut self, to: ShardId, body: MessageBody) {
@@ -358,7 +372,8 @@ impl AtomixNode {
         }
     }
 
-    /// A message arrived for this shard.
+    /// A message arrived for this shard's validators (a proof addressed to the client
+    /// side only is ignored here: the host hands it to the clients).
     pub fn deliver(&mut self, body: MessageBody, height: u64) {
         match body {
             MessageBody::Request(AtomixRequest::Lock { xtx, client, .. }) => {
@@ -379,14 +394,13 @@ impl AtomixNode {
                 })
             }
             MessageBody::Request(op) => self.ops.push(op),
-            MessageBody::Receipt { .. } => {
-                unreachable!("receipts are for the shard's client side (Shard::deliver)")
-            }
+            // Receipts are between clients; the validators have nothing to do with them.
+            MessageBody::Receipt { .. } => {}
             MessageBody::Proof {
                 proof,
                 client,
-                for_client,
                 named,
+                ..
             } => {
                 let tx = proof.entry.tx();
                 if named {
@@ -401,12 +415,8 @@ impl AtomixNode {
                             client,
                         }
                     });
-                    watch.proofs.push(Arc::clone(&proof));
+                    watch.proofs.push(proof);
                     watch.last = height;
-                }
-                if for_client {
-                    self.clients
-                        .on_proof(proof, &mut self.outbox, &mut self.counters);
                 }
             }
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crossbeam::channel::{Sender, TrySendError};
 
 use super::Clock;
-use super::shard::{Submit, Timing};
+use super::clients::{Submit, Timing};
 use crate::metrics::{IntervalReport, StageCounts};
 
 /// Driver settings.

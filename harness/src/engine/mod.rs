@@ -15,8 +15,10 @@
 
 pub mod atomix;
 pub mod client;
+pub mod clients;
 pub mod driver;
 pub mod funds;
+pub mod host;
 pub mod pob;
 pub mod shard;
 pub mod store;
@@ -36,7 +38,8 @@ use ioschain_workloads::Workload;
 use crate::config::{Backend, Fsync};
 use crate::metrics::{IntervalReport, ShardMetrics, Window};
 use driver::{DriverPlan, DriverReport, drive};
-use shard::{Shard, ShardSetup};
+use host::{HostSetup, Shard};
+use shard::ShardSetup;
 use store::{StoreReport, run_store};
 
 /// Nanoseconds since the run's start: the wall clock in the engine, logical time in the
@@ -181,7 +184,7 @@ pub(crate) struct BuiltShards {
     /// By shard id.
     pub shards: Vec<Shard>,
     /// Each shard's inbox (the driver's side).
-    pub inboxes: Vec<Sender<shard::Submit>>,
+    pub inboxes: Vec<Sender<clients::Submit>>,
 }
 
 /// Builds every shard of `params.workload` at genesis: rosters and their federation, the
@@ -212,17 +215,13 @@ pub(crate) fn build_shards(
     for (shard, (keys, roster)) in keys.into_iter().zip(rosters).enumerate() {
         let (tx, rx) = bounded(params.channel_capacity);
         inboxes.push(tx);
-        built.push(Shard::new(ShardSetup {
+        let setup = ShardSetup {
             id: ShardId(shard as u32),
             workload: Arc::clone(&params.workload),
-            dependencies: Arc::clone(&dependencies),
             roster_keys: keys,
             roster,
             nonce_seed,
             seed: params.seed,
-            inbox: rx,
-            store: store.clone(),
-            worker: shard % workers,
             verify_batch_max: params.verify_batch_max,
             verify_batch_min: params.verify_batch_min,
             verify_wait_ns: params.verify_wait_us * 1000,
@@ -232,9 +231,16 @@ pub(crate) fn build_shards(
             pob: params.pob.clone(),
             federation: Arc::clone(&federation),
             t_unlock_blocks: params.t_unlock_blocks,
+        };
+        let host = HostSetup {
+            dependencies: Arc::clone(&dependencies),
+            inbox: rx,
+            store: store.clone(),
+            worker: shard % workers,
             metrics: ShardMetrics::new(window, reports.clone()),
             clock,
-        }));
+        };
+        built.push(Shard::new(setup, host));
     }
     BuiltShards {
         shards: built,
@@ -469,15 +475,15 @@ impl Links {
             local.extend(batch);
         }
         for shard in shards.iter_mut() {
-            for msg in shard.atomix.outbox.drain(..) {
+            shard.send_messages(|counters, msg| {
                 let worker = msg.to.0 as usize % workers;
                 if worker == self.me {
                     local.push(msg);
                 } else {
-                    shard.atomix.counters.messages += 1;
+                    counters.messages += 1;
                     self.waiting[worker].push(msg);
                 }
-            }
+            });
         }
         for msg in local {
             moved = true;
@@ -497,7 +503,7 @@ impl Links {
                 Ok(()) => {}
                 Err(TrySendError::Full(batch)) => {
                     if let Some(shard) = shards.first_mut() {
-                        shard.atomix.counters.backpressure += 1;
+                        shard.node.atomix.counters.backpressure += 1;
                     }
                     self.waiting[worker] = batch;
                 }

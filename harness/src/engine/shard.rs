@@ -62,9 +62,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam::channel::{Receiver, Sender, TrySendError};
 use ioschain_core::atomix::{self as core_atomix, Signatures};
 use ioschain_core::block::{BlockHeader, FinalCertificate};
 use ioschain_core::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
@@ -81,54 +79,92 @@ use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
 use ioschain_core::utxo::{UtxoError, UtxoSet};
-use ioschain_workloads::clients::Dependencies;
 use ioschain_workloads::{ShardWorkload, Workload};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::Clock;
-use super::atomix::{
-    AtomixNode, BlockEntry, Federation, MessageBody, Release, ShardMessage, TxRef,
-};
-use super::funds::Funds;
+use super::atomix::{AtomixNode, BlockEntry, Federation, MessageBody, TxRef};
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
-use super::store::{Append, Persisted};
 use crate::blocklog::encode_record;
 use crate::config::Behaviour;
-use crate::metrics::{ShardMetrics, Stage};
 
-/// A range of the shard's stream released by the driver.
+/// A transaction a client sends to the shard's validators: its position in the shard's
+/// stream (the client's handle on it; the validators read its bytes from the stream),
+/// when it was meant to be sent (carried back in outcomes, for latency), and which
+/// attempt it is.
 #[derive(Clone, Copy, Debug)]
-pub struct Submit {
-    /// First index released.
-    pub start: u32,
-    /// One past the last index released.
-    pub end: u32,
-    /// How the intended send time of each transaction is known.
-    pub timing: Timing,
+pub struct Submission {
+    /// Position in the shard's stream.
+    pub index: u32,
+    /// Intended send time, ns (opaque to the validators).
+    pub intended: u64,
+    /// Times the client re-routed it.
+    pub retry: u16,
+    /// Sent at once, not batched with later arrivals (a re-submission, or one its client
+    /// held for its funds).
+    pub urgent: bool,
 }
 
-/// Intended send times.
+/// A transaction its client sends again at `due_ns`.
 #[derive(Clone, Copy, Debug)]
-pub enum Timing {
-    /// Open loop: transaction `k` was due at `k / rate` seconds after the start.
-    Scheduled {
-        /// Nanoseconds between two transactions of this shard.
-        spacing_ns: f64,
+pub struct Retry {
+    /// The submission (its `retry` is the attempt it will be).
+    pub submission: Submission,
+    /// When.
+    pub due_ns: u64,
+}
+
+/// A FinalBlock record for the store.
+#[derive(Debug)]
+pub struct Record {
+    /// The block's height.
+    pub height: u64,
+    /// The encoded record.
+    pub bytes: Vec<u8>,
+}
+
+/// What the validators tell a client about its submission.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    /// It is provisional (in a signed OptBlock, or the normal league's own batch).
+    Provisional {
+        /// Stream position.
+        index: u32,
+        /// Its id.
+        id: TxId,
+        /// Intended send time.
+        intended: u64,
     },
-    /// Closed loop: all were sent at this time (ns since the start).
-    SentAt(u64),
+    /// It is rejected, for this reason.
+    Rejected(Submission, Rejection),
+    /// Its client must send it again (a re-route, an exposure deferral, an exclusion).
+    Retry(Retry),
 }
 
-impl Timing {
-    fn intended_ns(self, index: u32) -> u64 {
-        match self {
-            Timing::Scheduled { spacing_ns } => (f64::from(index) * spacing_ns) as u64,
-            Timing::SentAt(ns) => ns,
-        }
+/// What the validators' last step asks of their host and their clients. The host drains
+/// every list after each call into the node (the buffers are kept: no allocation per
+/// transaction).
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Outcomes for clients, in the order the validators reached them (a client's
+    /// reaction can depend on it: a transaction rejected for an input whose creator is
+    /// being re-submitted waits for it).
+    pub outcomes: Vec<Outcome>,
+    /// Transactions now final (their record is durable): stream position, intended.
+    pub finals: Vec<(u32, u64)>,
+    /// FinalBlock records to append to the block log, in height order.
+    pub records: Vec<Record>,
+}
+
+impl Effects {
+    /// Whether there is nothing to perform.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.finals.is_empty() && self.records.is_empty()
     }
 }
 
-/// Counts kept by a shard.
+/// Counts kept by a shard. `submitted`, `rejected` and `store_backpressure` are the
+/// host's and its clients' (see `super::host::Shard::counters`); the node counts the
+/// rest.
 #[derive(Clone, Debug, Default)]
 pub struct ShardCounters {
     /// Transactions released to the shard.
@@ -162,13 +198,11 @@ impl ShardCounters {
 /// A FinalBlock waiting for persistence.
 struct Unpersisted {
     height: u64,
-    intended: Vec<u64>,
+    /// Its transactions (not replays): stream position and intended send time.
+    txs: Vec<(u32, u64)>,
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
     publish: Vec<(core_atomix::Proof, TxRef, ShardId)>,
-    /// Stream positions of its transactions whose outcome other clients wait for: their
-    /// clients send the receipts once it is persisted.
-    receipts: Vec<u32>,
 }
 
 /// Where the ordering step sends a transaction.
@@ -180,15 +214,6 @@ enum Route {
     Believable(u16),
     /// The believable validator it was routed to dropped it (censor, crash).
     Dropped,
-}
-
-/// A transaction a client submits again.
-#[derive(Clone, Copy, Debug)]
-struct Resubmit {
-    index: u32,
-    retry: u16,
-    intended: u64,
-    due_ns: u64,
 }
 
 /// A signed OptBlock on its way to the normal validator (checked when the shard's
@@ -216,8 +241,6 @@ pub struct ShardSetup {
     pub id: ShardId,
     /// The workload (genesis and stream).
     pub workload: Arc<Workload>,
-    /// What the clients know of where their inputs come from (who waits for whom).
-    pub dependencies: Arc<Dependencies>,
     /// The roster's keys (the simulated validators), member `i` = roster index `i`.
     pub roster_keys: Vec<ValidatorKey>,
     /// The roster they form.
@@ -227,12 +250,6 @@ pub struct ShardSetup {
     pub nonce_seed: [u8; 32],
     /// The run's seed (validator keys and standing, Byzantine plans).
     pub seed: u64,
-    /// The driver's channel.
-    pub inbox: Receiver<Submit>,
-    /// The store's channel.
-    pub store: Sender<Append>,
-    /// The worker that runs this shard.
-    pub worker: usize,
     /// Engine limits.
     pub verify_batch_max: usize,
     /// A batch is verified once this many transactions are pending…
@@ -252,10 +269,6 @@ pub struct ShardSetup {
     /// FinalBlocks without news about a cross-shard transaction before its coordinator
     /// acts.
     pub t_unlock_blocks: u64,
-    /// Metrics recorder.
-    pub metrics: ShardMetrics,
-    /// The run's clock.
-    pub clock: Clock,
 }
 
 impl std::fmt::Debug for ShardSetup {
@@ -282,8 +295,12 @@ fn weights_seed(fresh: &[u8; 32], shard: ShardId, role: &[u8]) -> [u8; 32] {
     .bytes32()
 }
 
-/// The shard's state.
-pub struct Shard {
+/// One shard's validators as the protocol sees them (believable league, the normal
+/// league's checker, sampler, leader and signers): a state machine driven by its host
+/// through [`ShardNode::submit`], [`ShardNode::poll`], [`ShardNode::deliver`] and
+/// [`ShardNode::on_persisted`], each at a time the host gives, with what it asks of the
+/// host in [`ShardNode::effects`].
+pub struct ShardNode {
     /// The shard's id.
     pub id: ShardId,
     workload: Arc<Workload>,
@@ -301,13 +318,13 @@ pub struct Shard {
     epoch: Epoch,
     height: u64,
     prev: Hash,
-    inbox: Receiver<Submit>,
-    pending: VecDeque<Submit>,
-    /// One past the last stream position released.
-    released_end: u32,
-    resubmits: VecDeque<Resubmit>,
-    /// The stream's clients waiting for their funds.
-    pub funds: Funds,
+    /// Submissions waiting for the next ordering batch (at most `verify_batch_max`).
+    incoming: VecDeque<Submission>,
+    /// Urgent submissions in `incoming`.
+    urgent: usize,
+    /// The time of the input being handled.
+    now: u64,
+    fx: Effects,
     batch_index: Vec<u32>,
     batch_id: Vec<TxId>,
     batch_intended: Vec<u64>,
@@ -320,15 +337,12 @@ pub struct Shard {
     direct: Vec<OptTx>,
     direct_since_ns: u64,
     unpersisted: VecDeque<Unpersisted>,
-    spare_intended: Vec<Vec<u64>>,
+    spare_finals: Vec<Vec<(u32, u64)>>,
     spare_buffers: Vec<Vec<u8>>,
     merkle_scratch: Vec<Hash>,
-    store: Option<Sender<Append>>,
-    worker: usize,
     verify_batch_max: usize,
     verify_batch_min: usize,
     verify_wait_ns: u64,
-    pending_count: usize,
     block_tx_max: usize,
     block_interval_ns: u64,
     // PoB.
@@ -350,10 +364,6 @@ pub struct Shard {
     /// OptBlock: a transaction spending its outputs can only be included after that
     /// block is signed and seen.
     open_owner: FxHashMap<TxId, u16>,
-    /// Transactions waiting to be re-submitted, with when: a client does not spend an
-    /// output before the transaction creating it is confirmed, so a transaction spending
-    /// one of theirs waits with it.
-    awaiting: FxHashMap<TxId, u64>,
     sample_entries: Vec<SampleEntry>,
     sample_since_ns: Option<u64>,
     proofs: Vec<Proof>,
@@ -369,22 +379,11 @@ pub struct Shard {
     pub pob: PobCounters,
     /// Atomix: this shard's cross-shard state, its clients and its coordinator duties.
     pub atomix: AtomixNode,
-    /// Final plus rejected, for the closed-loop driver.
-    pub done: Arc<AtomicU64>,
     /// Counters.
     pub counters: ShardCounters,
-    /// Every intra-shard rejection: the transaction's stream position and the reason
-    /// (what the oracle checks the canaries against).
-    pub rejections: Vec<(u32, RejectReason)>,
-    /// Latency recorder.
-    pub metrics: ShardMetrics,
-    /// The run's clock (set when the run starts).
-    pub clock: Clock,
-    /// The store thread stopped (a write or flush failed).
-    pub store_failed: bool,
 }
 
-impl std::fmt::Debug for Shard {
+impl std::fmt::Debug for ShardNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
             .field("id", &self.id)
@@ -393,9 +392,9 @@ impl std::fmt::Debug for Shard {
     }
 }
 
-impl Shard {
-    /// A shard at genesis.
-    pub fn new(setup: ShardSetup) -> Shard {
+impl ShardNode {
+    /// A shard's validators at genesis.
+    pub fn new(setup: ShardSetup) -> ShardNode {
         let roster = setup.roster;
         let part = &setup.workload.shards[setup.id.0 as usize];
         let genesis_set = || {
@@ -416,7 +415,7 @@ impl Shard {
             .iter()
             .map(|r| Exposure::new(u128::from(r.stake)))
             .collect();
-        let mut shard = Shard {
+        let mut shard = ShardNode {
             id: setup.id,
             utxo,
             utxo_order,
@@ -439,11 +438,10 @@ impl Shard {
             epoch: Epoch(0),
             height: 0,
             prev: Hash::ZERO,
-            inbox: setup.inbox,
-            pending: VecDeque::new(),
-            released_end: 0,
-            resubmits: VecDeque::new(),
-            funds: Funds::new(setup.id, setup.dependencies),
+            incoming: VecDeque::with_capacity(setup.verify_batch_max),
+            urgent: 0,
+            now: 0,
+            fx: Effects::default(),
             batch_index: Vec::with_capacity(setup.verify_batch_max),
             batch_id: Vec::with_capacity(setup.verify_batch_max),
             batch_intended: Vec::with_capacity(setup.verify_batch_max),
@@ -454,15 +452,12 @@ impl Shard {
             direct: Vec::with_capacity(capacity),
             direct_since_ns: 0,
             unpersisted: VecDeque::new(),
-            spare_intended: Vec::new(),
+            spare_finals: Vec::new(),
             spare_buffers: Vec::new(),
             merkle_scratch: Vec::with_capacity(capacity),
-            store: Some(setup.store),
-            worker: setup.worker,
             verify_batch_max: setup.verify_batch_max,
             verify_batch_min: setup.verify_batch_min.min(setup.verify_batch_max),
             verify_wait_ns: setup.verify_wait_ns,
-            pending_count: 0,
             block_tx_max: setup.block_tx_max,
             block_interval_ns: setup.block_interval_ns,
             params: setup.pob,
@@ -477,7 +472,6 @@ impl Shard {
             inflight_base: 0,
             forged: FxHashMap::default(),
             open_owner: FxHashMap::default(),
-            awaiting: FxHashMap::default(),
             sample_entries: Vec::new(),
             sample_since_ns: None,
             proofs: Vec::new(),
@@ -493,12 +487,7 @@ impl Shard {
                 setup.federation,
                 setup.t_unlock_blocks,
             ),
-            done: Arc::new(AtomicU64::new(0)),
             counters: ShardCounters::default(),
-            rejections: Vec::new(),
-            metrics: setup.metrics,
-            clock: setup.clock,
-            store_failed: false,
             workload: setup.workload,
         };
         shard.start_epoch();
@@ -512,12 +501,10 @@ impl Shard {
         shard
     }
 
-    /// Whether nothing is pending: no released transaction unprocessed, no open or
-    /// unfinalized block, no block awaiting persistence.
+    /// Whether nothing is pending: no submission unprocessed, no open or unfinalized
+    /// block, no block awaiting persistence, no Atomix request or message queued.
     pub fn is_idle(&self) -> bool {
-        self.pending.is_empty()
-            && self.resubmits.is_empty()
-            && self.funds.held() == 0
+        self.incoming.is_empty()
             && self.direct.is_empty()
             && self.believable.iter().all(|b| b.open.is_empty())
             && self.arrivals.is_empty()
@@ -525,9 +512,25 @@ impl Shard {
             && self.proofs.is_empty()
             && self.excluded.is_empty()
             && self.unpersisted.is_empty()
-            && self.inbox.is_empty()
             && self.atomix_entries.is_empty()
             && self.atomix.is_idle()
+            && self.fx.is_empty()
+    }
+
+    /// What the last calls ask of the host; it drains every list.
+    pub fn effects(&mut self) -> &mut Effects {
+        &mut self.fx
+    }
+
+    /// How many more submissions the validators take before their next ordering batch.
+    pub fn wants(&self) -> usize {
+        self.verify_batch_max.saturating_sub(self.incoming.len())
+    }
+
+    /// A client sends a transaction.
+    pub fn submit(&mut self, submission: Submission) {
+        self.urgent += usize::from(submission.urgent);
+        self.incoming.push_back(submission);
     }
 
     /// Whether this epoch runs believable-first (two leagues).
@@ -537,26 +540,16 @@ impl Shard {
 
     /// One step at time `now_ns`. Returns whether there was work.
     pub fn poll(&mut self, now_ns: u64) -> bool {
-        self.metrics.at(now_ns);
+        self.now = now_ns;
         let mut worked = false;
-        while let Ok(submit) = self.inbox.try_recv() {
-            self.counters.submitted += u64::from(submit.end - submit.start);
-            self.pending_count += (submit.end - submit.start) as usize;
-            self.released_end = submit.end;
-            self.pending.push_back(submit);
-            worked = true;
-        }
         // Batches verify faster per signature the larger they are (BENCHMARKING.md:
         // 67k sig/s at 64, 98k at 1024 on one core), so a shard that keeps up waits for
         // `verify_batch_min` transactions, but never lets the oldest wait past
-        // `verify_wait`. Re-submitted transactions go at once.
-        let resubmit_due = self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
-            || !self.funds.unparked.is_empty();
-        let ordering_due = resubmit_due
-            || self.pending.front().is_some_and(|front| {
-                self.pending_count >= self.verify_batch_min
-                    || now_ns.saturating_sub(front.timing.intended_ns(front.start))
-                        >= self.verify_wait_ns
+        // `verify_wait`. Urgent submissions go at once.
+        let ordering_due = self.urgent > 0
+            || self.incoming.front().is_some_and(|front| {
+                self.incoming.len() >= self.verify_batch_min
+                    || now_ns.saturating_sub(front.intended) >= self.verify_wait_ns
             });
         if ordering_due {
             self.process_batch(now_ns);
@@ -613,131 +606,19 @@ impl Shard {
         }
     }
 
-    fn take_batch(&mut self, now_ns: u64) {
+    /// Takes the ordering batch out of `incoming`, in arrival order (clients send in the
+    /// order their transactions may be applied in).
+    fn take_batch(&mut self) {
         self.batch_index.clear();
         self.batch_intended.clear();
         self.batch_retry.clear();
-        // Held transactions whose funds came go first: others may wait for them.
-        while self.batch_index.len() < self.verify_batch_max
-            && let Some((index, intended)) = self.funds.unparked.pop_front()
-        {
-            let part = &self.workload.shards[self.id.0 as usize];
-            if part.cross_item(index).is_some() {
-                self.release(index, intended);
-                continue;
-            }
-            let id = part.txs[index as usize].id();
-            // Its funds came, but an input of its own stream is still held: after that.
-            if let Some(leader) = self.follows_held(index)
-                && leader != index
-            {
-                self.funds.park_after(leader, index, intended, id);
-                continue;
-            }
-            self.release(index, intended);
-            self.funds.sent(index, &id);
+        self.urgent = 0;
+        for s in &self.incoming {
+            self.batch_index.push(s.index);
+            self.batch_intended.push(s.intended);
+            self.batch_retry.push(s.retry);
         }
-        while self.batch_index.len() < self.verify_batch_max
-            && self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns)
-        {
-            let r = self.resubmits.pop_front().expect("checked");
-            self.batch_index.push(r.index);
-            self.batch_intended.push(r.intended);
-            self.batch_retry.push(r.retry);
-        }
-        while self.batch_index.len() < self.verify_batch_max {
-            let Some(front) = self.pending.front_mut() else {
-                break;
-            };
-            let take = (front.end - front.start)
-                .min((self.verify_batch_max - self.batch_index.len()) as u32);
-            let (start, timing) = (front.start, front.timing);
-            front.start += take;
-            if front.start == front.end {
-                self.pending.pop_front();
-            }
-            self.pending_count -= take as usize;
-            for index in start..start + take {
-                let intended = timing.intended_ns(index);
-                if self.funds.must_wait(index) {
-                    self.park(index, intended);
-                } else if let Some(leader) = self.follows_held(index) {
-                    let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
-                    self.funds.park_after(leader, index, intended, id);
-                } else {
-                    self.release(index, intended);
-                }
-            }
-        }
-    }
-
-    /// The client of stream position `index` holds it until its receipts come; an
-    /// intra-shard transaction of the stream spending its outputs follows it.
-    fn park(&mut self, index: u32, intended: u64) {
-        let part = &self.workload.shards[self.id.0 as usize];
-        let id = part
-            .cross_item(index)
-            .is_none()
-            .then(|| part.txs[index as usize].id());
-        self.funds.park(index, intended, id);
-    }
-
-    /// The held transaction of the stream whose output the intra-shard transaction at
-    /// `index` spends: its client sends it after that one.
-    fn follows_held(&self, index: u32) -> Option<u32> {
-        let part = &self.workload.shards[self.id.0 as usize];
-        if part.cross_item(index).is_some() {
-            return None;
-        }
-        self.funds.follows_held(&part.txs[index as usize])
-    }
-
-    /// The transaction at stream position `index` is done here (final or rejected; a
-    /// cross-shard one committed or aborted): its client tells the clients waiting for
-    /// it.
-    fn send_receipts(&mut self, index: u32) {
-        for &(to, index) in self.funds.waiters(index) {
-            self.atomix.outbox.push(ShardMessage {
-                to,
-                body: MessageBody::Receipt { index },
-            });
-        }
-    }
-
-    /// The client of stream position `index` sends it: a cross-shard transaction through
-    /// its Atomix client (the first of a conflicting pair waits for its partner), an
-    /// intra-shard one into the ordering batch.
-    fn release(&mut self, index: u32, intended: u64) {
-        let part = &self.workload.shards[self.id.0 as usize];
-        let Some(item) = part.cross_item(index) else {
-            self.batch_index.push(index);
-            self.batch_intended.push(intended);
-            self.batch_retry.push(0);
-            return;
-        };
-        // A conflicting pair waits for its second transaction only if that one is
-        // released too.
-        if self
-            .atomix
-            .clients
-            .hold_pair(item, intended, self.released_end)
-        {
-            return;
-        }
-        let release = |index: u32, intended: u64| Release {
-            tx: &part.txs[index as usize],
-            item: part
-                .cross_item(index)
-                .expect("a pair is two cross-shard transactions"),
-            intended,
-        };
-        match self.atomix.clients.take_pair_first(item) {
-            Some((first, first_intended)) => self.atomix.dispatch(
-                release(first, first_intended),
-                Some(release(index, intended)),
-            ),
-            None => self.atomix.dispatch(release(index, intended), None),
-        }
+        self.incoming.clear();
     }
 
     /// The believable validator a client sends `tx` to on its `retry`-th attempt; clients
@@ -781,32 +662,19 @@ impl Shard {
         }
     }
 
-    /// The client of stream transaction `index` sends it again at `due_ns` (a re-route:
-    /// its next attempt).
+    /// The client of stream transaction `index` must send it again at `due_ns` (a
+    /// re-route: its next attempt).
     fn resubmit(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
         self.pob.reroutes += 1;
-        self.requeue(index, retry.saturating_add(1), intended, due_ns);
-    }
-
-    /// The client of stream transaction `index` sends it at `due_ns`, as attempt
-    /// `retry`; until then, transactions spending its outputs wait with it.
-    fn requeue(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
-        let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
-        self.awaiting.insert(id, due_ns);
-        let at = self
-            .resubmits
-            .iter()
-            .rposition(|r| r.due_ns <= due_ns)
-            .map_or(0, |p| p + 1);
-        self.resubmits.insert(
-            at,
-            Resubmit {
+        self.fx.outcomes.push(Outcome::Retry(Retry {
+            submission: Submission {
                 index,
-                retry,
                 intended,
-                due_ns,
+                retry: retry.saturating_add(1),
+                urgent: false,
             },
-        );
+            due_ns,
+        }));
     }
 
     /// Believable validator `b`'s open transactions are abandoned (crash or ban): undone
@@ -816,7 +684,7 @@ impl Shard {
         for t in &open {
             self.open_owner.remove(&t.id);
         }
-        let due = self.clock.now_ns() + delay_ns;
+        let due = self.now + delay_ns;
         let signer = self.believable[b].id;
         // Clients re-submit in order, before the clients of transactions that spent
         // these outputs (dropped or excluded by the reverts below) re-submit theirs.
@@ -832,7 +700,7 @@ impl Shard {
     }
 
     fn process_batch(&mut self, now_ns: u64) {
-        self.take_batch(now_ns);
+        self.take_batch();
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
         self.batch_id.clear();
@@ -927,11 +795,6 @@ impl Shard {
                 Some(rejection) => Err(rejection),
                 None => self.utxo_order.apply(tx, id).map(|_| ()),
             };
-            if !self.awaiting.is_empty() {
-                // A re-submitted transaction: decided now (unless deferred again
-                // below).
-                self.awaiting.remove(&id);
-            }
             match outcome {
                 Ok(()) => {
                     let opt = OptTx {
@@ -956,30 +819,15 @@ impl Shard {
                         let signer = self.believable[b as usize].id.0 as usize;
                         self.exposure[signer].settle(value);
                     }
-                    if let Rejection::UnknownInput { outpoint } = rejection
-                        && let Some(due) = self.awaiting.get_mut(&outpoint.tx)
-                    {
-                        // Its input comes from a transaction being re-submitted: the
-                        // client sends it once that one is in, looking again every
-                        // FinalBlock interval while it is not.
-                        if *due <= now_ns {
-                            *due = now_ns + self.params.final_interval_ns;
-                        }
-                        let due = *due;
-                        // Waiting, not a re-route: same attempt.
-                        self.requeue(index, retry, intended, due);
-                        continue;
-                    }
-                    let reason = rejection.reason();
-                    let slot = RejectReason::ALL
-                        .iter()
-                        .position(|r| *r == reason)
-                        .expect("listed");
-                    self.counters.rejected[slot] += 1;
-                    self.rejections.push((index, reason));
-                    self.metrics.rejected();
-                    self.done.fetch_add(1, Ordering::Relaxed);
-                    self.send_receipts(index);
+                    self.fx.outcomes.push(Outcome::Rejected(
+                        Submission {
+                            index,
+                            intended,
+                            retry,
+                            urgent: false,
+                        },
+                        rejection,
+                    ));
                 }
             }
         }
@@ -1032,11 +880,14 @@ impl Shard {
         if self.direct.is_empty() {
             return;
         }
-        let now_ns = self.clock.now_ns();
-        self.metrics.at(now_ns);
+        let now_ns = self.now;
         let txs = std::mem::take(&mut self.direct);
         for t in &txs {
-            self.metrics.record(Stage::Provisional, t.intended);
+            self.fx.outcomes.push(Outcome::Provisional {
+                index: t.index,
+                id: t.id,
+                intended: t.intended,
+            });
         }
         self.counters.provisional += txs.len() as u64;
         self.inflight.push_back(OptBlock {
@@ -1094,8 +945,7 @@ impl Shard {
 
     /// Believable validator `b` signs its open OptBlock; the normal validator checks it.
     fn seal_opt(&mut self, b: usize) {
-        let now_ns = self.clock.now_ns();
-        self.metrics.at(now_ns);
+        let now_ns = self.now;
         let mut txs = std::mem::take(&mut self.believable[b].open);
         if txs.is_empty() {
             return;
@@ -1149,7 +999,11 @@ impl Shard {
             )
         });
         for t in txs.iter().filter(|t| !t.replay) {
-            self.metrics.record(Stage::Provisional, t.intended);
+            self.fx.outcomes.push(Outcome::Provisional {
+                index: t.index,
+                id: t.id,
+                intended: t.intended,
+            });
             self.counters.provisional += 1;
         }
         let believable = &mut self.believable[b];
@@ -1499,8 +1353,7 @@ impl Shard {
     fn harm(&mut self, opt: &OptTx) {
         self.pob.harmed += 1;
         self.pob.harmed_value += opt.value;
-        let now = self.clock.now_ns();
-        self.resubmit(opt.index, opt.retry, opt.intended, now);
+        self.resubmit(opt.index, opt.retry, opt.intended, self.now);
     }
 
     /// Undoes `tx` in the normal view (`normal`) or the ordering view, first excluding or
@@ -1558,8 +1411,7 @@ impl Shard {
             if let Some(position) = self.believable[b].open.iter().position(|t| t.id == id) {
                 let opt = self.believable[b].open.remove(position);
                 self.open_owner.remove(&opt.id);
-                let now = self.clock.now_ns();
-                self.resubmit(opt.index, opt.retry, opt.intended, now);
+                self.resubmit(opt.index, opt.retry, opt.intended, self.now);
                 let tx = self.tx_of(&opt).clone();
                 self.revert_order(&tx, opt.id);
                 let signer = self.believable[b].id.0 as usize;
@@ -1631,26 +1483,19 @@ impl Shard {
         } else {
             Signers::all(self.roster.len())
         };
-        let intended: Vec<u64> = txs
-            .iter()
-            .filter(|t| !t.replay)
-            .map(|t| t.intended)
-            .collect();
-        let receipts: Vec<u32> = if self.funds.anyone_waits() {
+        let mut finals = self.spare_finals.pop().unwrap_or_default();
+        finals.extend(
             txs.iter()
-                .filter(|t| !t.replay && !self.funds.waiters(t.index).is_empty())
-                .map(|t| t.index)
-                .collect()
-        } else {
-            Vec::new()
-        };
+                .filter(|t| !t.replay)
+                .map(|t| (t.index, t.intended)),
+        );
         self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
         let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
         let workload = Arc::clone(&self.workload);
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
         let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
-        self.commit_block(&ids, tx_refs, &body, &entries, &signers, intended, receipts);
+        self.commit_block(&ids, tx_refs, &body, &entries, &signers, finals);
         self.forged = forged;
         self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
@@ -1691,9 +1536,8 @@ impl Shard {
         true
     }
 
-    /// Builds the FinalBlock over `txs`, has `signers` cosign it, and sends its record
-    /// to the store.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds the FinalBlock over `txs`, has `signers` cosign it, and asks the host to
+    /// append its record (`finals`: what it makes final once durable).
     fn commit_block(
         &mut self,
         ids: &[TxId],
@@ -1701,11 +1545,9 @@ impl Shard {
         body: &PobBody,
         entries: &[BlockEntry],
         signers: &Signers,
-        intended: Vec<u64>,
-        receipts: Vec<u32>,
+        finals: Vec<(u32, u64)>,
     ) {
         let atomix_entries: Vec<core_atomix::Entry> = entries.iter().map(|e| e.entry).collect();
-        self.metrics.at(self.clock.now_ns());
         let header = BlockHeader {
             shard: self.id,
             epoch: self.epoch,
@@ -1749,32 +1591,14 @@ impl Shard {
                 .map(|(proof, e)| (proof, e.xtx.clone(), e.client))
                 .collect()
         };
-        let append = Append {
-            shard: self.id.0,
+        self.fx.records.push(Record {
             height: self.height,
             bytes,
-            worker: self.worker,
-        };
-        let store = self.store.as_ref().expect("a running shard has its store");
-        let sent = match store.try_send(append) {
-            Ok(()) => true,
-            Err(TrySendError::Full(append)) => {
-                self.counters.store_backpressure += 1;
-                self.metrics.backpressure();
-                store.send(append).is_ok()
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        };
-        // The store only stops early when a write or flush failed; the run is then
-        // aborted and the store's error reported (the block is never final).
-        if !sent {
-            self.store_failed = true;
-        }
+        });
         self.unpersisted.push_back(Unpersisted {
             height: self.height,
-            intended,
+            txs: finals,
             publish,
-            receipts,
         });
         self.counters.blocks += 1;
         self.prev = header_hash;
@@ -1844,31 +1668,19 @@ impl Shard {
         self.start_epoch();
     }
 
-    /// The store persisted this shard's chain up to `ack.height`: those blocks' transactions
-    /// are final.
-    pub fn on_persisted(&mut self, ack: Persisted) {
-        self.metrics.at(self.clock.now_ns());
-        self.spare_buffers.extend(ack.buffers);
-        while self
-            .unpersisted
-            .front()
-            .is_some_and(|s| s.height <= ack.height)
-        {
+    /// The host made this shard's chain durable up to `height` at `now_ns` (and hands
+    /// back the record buffers it is done with): those blocks' transactions are final.
+    pub fn on_persisted(&mut self, now_ns: u64, height: u64, buffers: Vec<Vec<u8>>) {
+        self.now = now_ns;
+        self.spare_buffers.extend(buffers);
+        while self.unpersisted.front().is_some_and(|s| s.height <= height) {
             let mut block = self.unpersisted.pop_front().expect("checked");
-            for &intended in &block.intended {
-                self.metrics.record(Stage::Final, intended);
-            }
-            let n = block.intended.len() as u64;
-            self.counters.final_ += n;
-            self.done.fetch_add(n, Ordering::Relaxed);
+            self.counters.final_ += block.txs.len() as u64;
+            self.fx.finals.append(&mut block.txs);
             if !block.publish.is_empty() {
                 self.atomix.publish(std::mem::take(&mut block.publish));
             }
-            for index in std::mem::take(&mut block.receipts) {
-                self.send_receipts(index);
-            }
-            block.intended.clear();
-            self.spare_intended.push(block.intended);
+            self.spare_finals.push(block.txs);
         }
     }
 
@@ -1880,7 +1692,7 @@ impl Shard {
     fn order_atomix(&mut self) {
         // At most once per FinalBlock interval: a `finalize` that seals nothing (every
         // request held back, nothing else ready) runs again at the next poll.
-        let now_ns = self.clock.now_ns();
+        let now_ns = self.now;
         if self.atomix.ops.is_empty()
             || now_ns.saturating_sub(self.last_ordered_ns) < self.params.final_interval_ns
         {
@@ -1969,36 +1781,18 @@ impl Shard {
         }
     }
 
-    /// A cross-shard message arrived for this shard.
-    pub fn deliver(&mut self, body: MessageBody) {
-        self.metrics.at(self.clock.now_ns());
-        if let MessageBody::Receipt { index } = body {
-            self.funds.on_receipt(index);
-            return;
-        }
+    /// An Atomix request, or a proof published to this shard as a named input shard,
+    /// arrived at `now_ns`.
+    pub fn deliver(&mut self, now_ns: u64, body: MessageBody) {
+        self.now = now_ns;
         self.atomix.deliver(body, self.height);
-        for finished in std::mem::take(&mut self.atomix.clients.finished) {
-            if finished.committed {
-                self.metrics.record(Stage::CrossShard, finished.intended);
-            }
-            self.done.fetch_add(1, Ordering::Relaxed);
-            self.send_receipts(finished.index);
-        }
-    }
-
-    /// Drops the shard's sender to the store, so the store ends once every shard has
-    /// stopped.
-    pub fn close_store(&mut self) {
-        self.store = None;
     }
 
     /// What keeps the shard busy (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(
-            "pending {} parked {} resubmits {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} unpersisted {}; {}",
-            self.pending.len(),
-            self.funds.held(),
-            self.resubmits.len(),
+            "incoming {} open {} believable-open {:?} inflight {} (unsampled {:?}) proofs {} excluded {} unpersisted {}; {}",
+            self.incoming.len(),
             self.direct.len(),
             self.believable
                 .iter()

@@ -13,7 +13,7 @@ use ioschain_workloads::{Expected, ShardWorkload, Workload};
 
 use super::{Check, Replay, check};
 use crate::engine::driver::DriverReport;
-use crate::engine::shard::Shard;
+use crate::engine::host::Shard;
 
 /// One shard's released stream, its answer key and what the engine rejected.
 pub(super) struct ShardOutcomes<'a> {
@@ -40,7 +40,7 @@ impl<'a> ShardOutcomes<'a> {
                     shard,
                     part: &workload.shards[id],
                     released: driver.released.get(id).copied().unwrap_or(0) as usize,
-                    rejected: shard.rejections.iter().copied().collect(),
+                    rejected: shard.clients.rejections.iter().copied().collect(),
                 }
             })
             .collect()
@@ -145,10 +145,10 @@ pub(super) fn outcomes_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay])
                 replay.out_of_stream, replay.missing_valid
             ));
         }
-        if replay.txs != o.shard.counters.final_ {
+        if replay.txs != o.shard.node.counters.final_ {
             logged_vs_expected.push(format!(
                 "shard {id}: {} logged, engine counted {} final",
-                replay.txs, o.shard.counters.final_
+                replay.txs, o.shard.node.counters.final_
             ));
         }
     }

@@ -1,0 +1,350 @@
+//! The clients of one shard's stream (issue 12, item 3): everything a client does before
+//! and after it sends a transaction, holding only what a client holds. The shard's
+//! validators ([`super::shard::ShardNode`]) see none of it: they receive submissions and
+//! report outcomes.
+//!
+//! Message flow:
+//! 1. The driver releases a range of the stream ([`Submit`]). For each transaction, in
+//!    stream order, its client either holds it for receipts ([`Funds`]: the transactions
+//!    that created its inputs are not done yet), or sends it: an intra-shard one to the
+//!    shard's validators ([`ShardNode::submit`]), a cross-shard one through its Atomix
+//!    client ([`AtomixClients`]: lock requests to its input shards).
+//! 2. The validators answer with outcomes ([`super::shard::Effects`]): provisional,
+//!    final, rejected, or "send it again at this time" (a re-route after a silent or
+//!    banned believable validator, an exposure cap, an exclusion by a fraud proof). A
+//!    client re-submits at the time given ([`StreamClients::retry`]); until then a
+//!    transaction of the stream spending its outputs and rejected for it waits too, and
+//!    is sent again once that one is in, instead of being given up.
+//! 3. When a transaction is done (final, rejected for good, or an Atomix transaction
+//!    finished), its client tells the clients waiting for it (receipts, [`Funds::waiters`]).
+//!
+//! Invariants: every released transaction is, at any time, in exactly one place: a
+//! pending range, held by its client, queued for re-submission, with the validators, or
+//! done; submissions reach the validators in the order clients send them, at most
+//! `verify_batch_max` waiting there at a time (so a backlog stays with the clients, as
+//! in a real network, and the validators' batches keep their bound).
+//!
+//! [`Funds`]: super::funds::Funds
+//! [`Funds::waiters`]: super::funds::Funds::waiters
+//! [`ShardNode::submit`]: super::shard::ShardNode::submit
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ioschain_core::tx::{RejectReason, Rejection};
+use ioschain_core::types::{ShardId, TxId};
+use ioschain_workloads::Workload;
+use ioschain_workloads::clients::Dependencies;
+use rustc_hash::FxHashMap;
+
+use super::atomix::{AtomixClients, AtomixCounters, MessageBody, Release, ShardMessage};
+use super::funds::Funds;
+use super::shard::{Retry, ShardNode, Submission};
+
+/// A range of the shard's stream released by the driver.
+#[derive(Clone, Copy, Debug)]
+pub struct Submit {
+    /// First index released.
+    pub start: u32,
+    /// One past the last index released.
+    pub end: u32,
+    /// How the intended send time of each transaction is known.
+    pub timing: Timing,
+}
+
+/// Intended send times.
+#[derive(Clone, Copy, Debug)]
+pub enum Timing {
+    /// Open loop: transaction `k` was due at `k / rate` seconds after the start.
+    Scheduled {
+        /// Nanoseconds between two transactions of this shard.
+        spacing_ns: f64,
+    },
+    /// Closed loop: all were sent at this time (ns since the start).
+    SentAt(u64),
+}
+
+impl Timing {
+    /// When the transaction at stream position `index` was meant to be sent.
+    pub fn intended_ns(self, index: u32) -> u64 {
+        match self {
+            Timing::Scheduled { spacing_ns } => (f64::from(index) * spacing_ns) as u64,
+            Timing::SentAt(ns) => ns,
+        }
+    }
+}
+
+/// The clients of one shard's stream.
+#[derive(Debug)]
+pub struct StreamClients {
+    id: ShardId,
+    workload: Arc<Workload>,
+    pending: VecDeque<Submit>,
+    /// Released transactions in `pending`.
+    pending_count: usize,
+    /// One past the last stream position released.
+    released_end: u32,
+    /// Transactions to send again, by due time.
+    resubmits: VecDeque<Retry>,
+    /// Transactions waiting to be re-submitted, with when: a transaction spending one of
+    /// their outputs and rejected for it waits with it.
+    awaiting: FxHashMap<TxId, u64>,
+    /// How long a client whose input is being re-submitted waits before it looks again.
+    wait_again_ns: u64,
+    /// The clients waiting for their funds.
+    pub funds: Funds,
+    /// The Atomix clients of the stream's cross-shard transactions.
+    pub atomix: AtomixClients,
+    /// Their counts (dispatched, committed, aborted, misbehaviour sent).
+    pub atomix_counters: AtomixCounters,
+    /// Messages the clients send (lock requests, unlocks, receipts).
+    pub outbox: Vec<ShardMessage>,
+    /// Every rejection the clients accepted as final: stream position and reason (what
+    /// the oracle checks the canaries against).
+    pub rejections: Vec<(u32, RejectReason)>,
+    /// Rejections by reason (indexed like [`RejectReason::ALL`]).
+    pub rejected: [u64; RejectReason::ALL.len()],
+}
+
+impl StreamClients {
+    /// The clients of `id`'s stream. `wait_again_ns`: how long one whose input is being
+    /// re-submitted waits before it sends again (a FinalBlock interval).
+    pub fn new(
+        id: ShardId,
+        workload: Arc<Workload>,
+        dependencies: Arc<Dependencies>,
+        wait_again_ns: u64,
+    ) -> Self {
+        let shard_count = workload.shards.len() as u32;
+        StreamClients {
+            id,
+            workload,
+            pending: VecDeque::new(),
+            pending_count: 0,
+            released_end: 0,
+            resubmits: VecDeque::new(),
+            awaiting: FxHashMap::default(),
+            wait_again_ns,
+            funds: Funds::new(id, dependencies),
+            atomix: AtomixClients::new(id, shard_count),
+            atomix_counters: AtomixCounters::default(),
+            outbox: Vec::new(),
+            rejections: Vec::new(),
+            rejected: [0; RejectReason::ALL.len()],
+        }
+    }
+
+    /// The driver released `submit`.
+    pub fn release_range(&mut self, submit: Submit) {
+        self.pending_count += (submit.end - submit.start) as usize;
+        self.released_end = submit.end;
+        self.pending.push_back(submit);
+    }
+
+    /// Whether no client has anything left to send or wait for.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+            && self.resubmits.is_empty()
+            && self.funds.held() == 0
+            && self.atomix.is_idle()
+    }
+
+    /// What the clients still hold (for a drain that timed out).
+    pub fn busy(&self) -> String {
+        format!(
+            "pending {} held {} resubmits {} atomix clients {}",
+            self.pending_count,
+            self.funds.held(),
+            self.resubmits.len(),
+            self.atomix.working()
+        )
+    }
+
+    /// Clients send what is due at `now_ns` to `node`, until it holds
+    /// `node.wants()` more: first the held transactions whose funds came (others may
+    /// wait for them), then re-submissions due, then the released stream in order.
+    /// Returns whether anything was sent.
+    pub fn send(&mut self, now_ns: u64, node: &mut ShardNode) -> bool {
+        let mut sent = false;
+        while node.wants() > 0
+            && let Some((index, intended)) = self.funds.unparked.pop_front()
+        {
+            sent = true;
+            let part = &self.workload.shards[self.id.0 as usize];
+            if part.cross_item(index).is_some() {
+                self.release(index, intended, true, node);
+                continue;
+            }
+            let id = part.txs[index as usize].id();
+            // Its funds came, but an input of its own stream is still held: after that.
+            if let Some(leader) = self.follows_held(index)
+                && leader != index
+            {
+                self.funds.park_after(leader, index, intended, id);
+                continue;
+            }
+            self.release(index, intended, true, node);
+            self.funds.sent(index, &id);
+        }
+        while node.wants() > 0 && self.resubmits.front().is_some_and(|r| r.due_ns <= now_ns) {
+            let r = self.resubmits.pop_front().expect("checked");
+            node.submit(Submission {
+                urgent: true,
+                ..r.submission
+            });
+            sent = true;
+        }
+        while node.wants() > 0 {
+            let Some(front) = self.pending.front_mut() else {
+                break;
+            };
+            let take = (front.end - front.start).min(node.wants() as u32);
+            let (start, timing) = (front.start, front.timing);
+            front.start += take;
+            if front.start == front.end {
+                self.pending.pop_front();
+            }
+            self.pending_count -= take as usize;
+            sent = true;
+            for index in start..start + take {
+                let intended = timing.intended_ns(index);
+                if self.funds.must_wait(index) {
+                    self.park(index, intended);
+                } else if let Some(leader) = self.follows_held(index) {
+                    let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
+                    self.funds.park_after(leader, index, intended, id);
+                } else {
+                    self.release(index, intended, false, node);
+                }
+            }
+        }
+        sent
+    }
+
+    /// The client of stream position `index` holds it until its receipts come; an
+    /// intra-shard transaction of the stream spending its outputs follows it.
+    fn park(&mut self, index: u32, intended: u64) {
+        let part = &self.workload.shards[self.id.0 as usize];
+        let id = part
+            .cross_item(index)
+            .is_none()
+            .then(|| part.txs[index as usize].id());
+        self.funds.park(index, intended, id);
+    }
+
+    /// The held transaction of the stream whose output the intra-shard transaction at
+    /// `index` spends: its client sends it after that one.
+    fn follows_held(&self, index: u32) -> Option<u32> {
+        let part = &self.workload.shards[self.id.0 as usize];
+        if part.cross_item(index).is_some() {
+            return None;
+        }
+        self.funds.follows_held(&part.txs[index as usize])
+    }
+
+    /// The client of stream position `index` sends it: a cross-shard transaction through
+    /// its Atomix client (the first of a conflicting pair waits for its partner), an
+    /// intra-shard one to the validators.
+    fn release(&mut self, index: u32, intended: u64, urgent: bool, node: &mut ShardNode) {
+        let part = &self.workload.shards[self.id.0 as usize];
+        let Some(item) = part.cross_item(index) else {
+            node.submit(Submission {
+                index,
+                intended,
+                retry: 0,
+                urgent,
+            });
+            return;
+        };
+        // A conflicting pair waits for its second transaction only if that one is
+        // released too.
+        if self.atomix.hold_pair(item, intended, self.released_end) {
+            return;
+        }
+        let release = |index: u32, intended: u64| Release {
+            tx: &part.txs[index as usize],
+            item: part
+                .cross_item(index)
+                .expect("a pair is two cross-shard transactions"),
+            intended,
+        };
+        let (first, second) = match self.atomix.take_pair_first(item) {
+            Some((first, first_intended)) => (
+                release(first, first_intended),
+                Some(release(index, intended)),
+            ),
+            None => (release(index, intended), None),
+        };
+        self.atomix
+            .dispatch(first, second, &mut self.outbox, &mut self.atomix_counters);
+    }
+
+    /// The transaction at stream position `index` is done (final or rejected; a
+    /// cross-shard one committed or aborted): its client tells the clients waiting for
+    /// it.
+    pub fn send_receipts(&mut self, index: u32) {
+        for &(to, index) in self.funds.waiters(index) {
+            self.outbox.push(ShardMessage {
+                to,
+                body: MessageBody::Receipt { index },
+            });
+        }
+    }
+
+    /// The validators tell the client to send its transaction again at `due_ns` (with
+    /// the attempt number given); until then, transactions spending its outputs wait
+    /// with it.
+    pub fn retry(&mut self, retry: Retry) {
+        let id = self.workload.shards[self.id.0 as usize].txs[retry.submission.index as usize].id();
+        self.awaiting.insert(id, retry.due_ns);
+        let at = self
+            .resubmits
+            .iter()
+            .rposition(|r| r.due_ns <= retry.due_ns)
+            .map_or(0, |p| p + 1);
+        self.resubmits.insert(at, retry);
+    }
+
+    /// The validators took `id` (provisional): a client waiting for it sends again.
+    pub fn taken(&mut self, id: &TxId) {
+        if !self.awaiting.is_empty() {
+            self.awaiting.remove(id);
+        }
+    }
+
+    /// The validators rejected the submission at `now_ns`. Returns whether the rejection
+    /// is final: a transaction rejected because an input comes from one being
+    /// re-submitted waits for it instead (and is sent again once that one is in, looking
+    /// again every `wait_again_ns` while it is not).
+    pub fn rejected(&mut self, submission: Submission, rejection: Rejection, now_ns: u64) -> bool {
+        if !self.awaiting.is_empty() {
+            let id = self.workload.shards[self.id.0 as usize].txs[submission.index as usize].id();
+            self.awaiting.remove(&id);
+            if let Rejection::UnknownInput { outpoint } = rejection
+                && let Some(due) = self.awaiting.get_mut(&outpoint.tx)
+            {
+                if *due <= now_ns {
+                    *due = now_ns + self.wait_again_ns;
+                }
+                let due_ns = *due;
+                // Waiting, not a re-route: the same attempt.
+                self.retry(Retry { submission, due_ns });
+                return false;
+            }
+        }
+        let reason = rejection.reason();
+        let slot = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .expect("listed");
+        self.rejected[slot] += 1;
+        self.rejections.push((submission.index, reason));
+        self.send_receipts(submission.index);
+        true
+    }
+
+    /// All rejections the clients accepted.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+}

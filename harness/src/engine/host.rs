@@ -1,0 +1,302 @@
+//! One shard as the engine hosts it: its validators ([`ShardNode`], the protocol), the
+//! clients of its stream ([`StreamClients`]) and the host's ends of the channels (the
+//! driver's releases, the store), its metrics and clock. The host makes no protocol
+//! decision: it moves inputs in and performs the effects the node asks for.
+//!
+//! Flow of one poll ([`Shard::poll`]):
+//! 1. the driver's releases go to the clients, who send what is due to the node (or
+//!    hold it for their funds, or hand a cross-shard one to its Atomix client);
+//! 2. the node steps at the time read from the clock;
+//! 3. its effects are performed: outcomes to the clients in the node's order
+//!    (provisional confirmations, latency recorded now; re-submissions; rejections, after
+//!    which the clients tell the clients waiting for them), FinalBlock records to the
+//!    store, and transactions made final by an acknowledgement (latency, receipts to
+//!    waiting clients).
+//!
+//! Messages from other shards ([`Shard::deliver`]) go to the clients (receipts, proofs
+//! published to them) or to the node (Atomix requests, proofs to a named input shard);
+//! the store's acknowledgements ([`Shard::on_persisted`]) to the node.
+//!
+//! Invariant: after every call, the node's effects are empty (all performed).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam::channel::{Receiver, Sender, TrySendError};
+use ioschain_core::types::ShardId;
+use ioschain_workloads::clients::Dependencies;
+
+use super::Clock;
+use super::atomix::{AtomixCounters, MessageBody, ShardMessage};
+use super::clients::{StreamClients, Submit};
+use super::shard::{Outcome, ShardCounters, ShardNode, ShardSetup};
+use super::store::{Append, Persisted};
+use crate::metrics::{ShardMetrics, Stage};
+
+/// What the host of one shard needs besides the node's setup.
+pub struct HostSetup {
+    /// What the clients know of where their inputs come from (who waits for whom).
+    pub dependencies: Arc<Dependencies>,
+    /// The driver's channel.
+    pub inbox: Receiver<Submit>,
+    /// The store's channel.
+    pub store: Sender<Append>,
+    /// The worker that runs this shard.
+    pub worker: usize,
+    /// Metrics recorder.
+    pub metrics: ShardMetrics,
+    /// The run's clock.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for HostSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostSetup")
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One hosted shard.
+pub struct Shard {
+    /// The shard's id.
+    pub id: ShardId,
+    /// Its validators.
+    pub node: ShardNode,
+    /// Its stream's clients.
+    pub clients: StreamClients,
+    inbox: Receiver<Submit>,
+    store: Option<Sender<Append>>,
+    worker: usize,
+    /// Transactions the driver released.
+    submitted: u64,
+    /// Sends to the store that found its queue full.
+    store_backpressure: u64,
+    /// Latency recorder.
+    pub metrics: ShardMetrics,
+    /// The run's clock (set when the run starts).
+    pub clock: Clock,
+    /// Final plus rejected plus finished cross-shard, for the closed-loop driver.
+    pub done: Arc<AtomicU64>,
+    /// The store thread stopped (a write or flush failed).
+    pub store_failed: bool,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shard {
+    /// A shard at genesis, hosted.
+    pub fn new(setup: ShardSetup, host: HostSetup) -> Shard {
+        let clients = StreamClients::new(
+            setup.id,
+            Arc::clone(&setup.workload),
+            host.dependencies,
+            setup.pob.final_interval_ns,
+        );
+        let node = ShardNode::new(setup);
+        Shard {
+            id: node.id,
+            node,
+            clients,
+            inbox: host.inbox,
+            store: Some(host.store),
+            worker: host.worker,
+            submitted: 0,
+            store_backpressure: 0,
+            metrics: host.metrics,
+            clock: host.clock,
+            done: Arc::new(AtomicU64::new(0)),
+            store_failed: false,
+        }
+    }
+
+    /// One step at `now_ns`. Returns whether there was work.
+    pub fn poll(&mut self, now_ns: u64) -> bool {
+        self.metrics.at(now_ns);
+        let mut worked = false;
+        while let Ok(submit) = self.inbox.try_recv() {
+            self.submitted += u64::from(submit.end - submit.start);
+            self.clients.release_range(submit);
+            worked = true;
+        }
+        if self.clients.send(now_ns, &mut self.node) {
+            worked = true;
+            self.finish_atomix();
+        }
+        worked |= self.node.poll(now_ns);
+        self.perform();
+        worked
+    }
+
+    /// A message from another shard (or this one's clients) arrived.
+    pub fn deliver(&mut self, body: MessageBody) {
+        let now = self.clock.now_ns();
+        self.metrics.at(now);
+        match &body {
+            MessageBody::Receipt { index } => {
+                self.clients.funds.on_receipt(*index);
+                return;
+            }
+            MessageBody::Proof {
+                proof,
+                for_client,
+                named,
+                ..
+            } => {
+                if *for_client {
+                    let clients = &mut self.clients;
+                    clients.atomix.on_proof(
+                        Arc::clone(proof),
+                        &mut clients.outbox,
+                        &mut clients.atomix_counters,
+                    );
+                    self.finish_atomix();
+                }
+                if !*named {
+                    return;
+                }
+            }
+            MessageBody::Request(_) => {}
+        }
+        self.node.deliver(now, body);
+        self.perform();
+    }
+
+    /// The store persisted this shard's chain up to `ack.height`.
+    pub fn on_persisted(&mut self, ack: Persisted) {
+        let now = self.clock.now_ns();
+        self.metrics.at(now);
+        self.node.on_persisted(now, ack.height, ack.buffers);
+        self.perform();
+    }
+
+    /// Atomix clients that finished: latency, the closed loop's count, receipts.
+    fn finish_atomix(&mut self) {
+        let finished = std::mem::take(&mut self.clients.atomix.finished);
+        for f in &finished {
+            if f.committed {
+                self.metrics.record(Stage::CrossShard, f.intended);
+            }
+            self.done.fetch_add(1, Ordering::Relaxed);
+            self.clients.send_receipts(f.index);
+        }
+    }
+
+    /// Performs what the node asked for (see the module doc for the order).
+    fn perform(&mut self) {
+        let fx = self.node.effects();
+        if fx.is_empty() {
+            return;
+        }
+        let now = self.clock.now_ns();
+        self.metrics.at(now);
+        for outcome in fx.outcomes.drain(..) {
+            match outcome {
+                Outcome::Provisional { id, intended, .. } => {
+                    self.metrics.record(Stage::Provisional, intended);
+                    self.clients.taken(&id);
+                }
+                Outcome::Retry(retry) => self.clients.retry(retry),
+                Outcome::Rejected(submission, rejection) => {
+                    if self.clients.rejected(submission, rejection, now) {
+                        self.metrics.rejected();
+                        self.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        for record in fx.records.drain(..) {
+            let append = Append {
+                shard: self.id.0,
+                height: record.height,
+                bytes: record.bytes,
+                worker: self.worker,
+            };
+            let store = self.store.as_ref().expect("a running shard has its store");
+            let sent = match store.try_send(append) {
+                Ok(()) => true,
+                Err(TrySendError::Full(append)) => {
+                    self.store_backpressure += 1;
+                    self.metrics.backpressure();
+                    store.send(append).is_ok()
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            };
+            // The store only stops early when a write or flush failed; the run is then
+            // aborted and the store's error reported (the block is never final).
+            if !sent {
+                self.store_failed = true;
+            }
+        }
+        if !fx.finals.is_empty() {
+            let waits = self.clients.funds.anyone_waits();
+            for &(index, intended) in &fx.finals {
+                self.metrics.record(Stage::Final, intended);
+                if waits {
+                    self.clients.send_receipts(index);
+                }
+            }
+            self.done
+                .fetch_add(fx.finals.len() as u64, Ordering::Relaxed);
+            fx.finals.clear();
+        }
+    }
+
+    /// Whether nothing is pending: no release unprocessed, no client waiting, nothing
+    /// with the validators.
+    pub fn is_idle(&self) -> bool {
+        self.inbox.is_empty()
+            && self.clients.is_idle()
+            && self.clients.outbox.is_empty()
+            && self.node.is_idle()
+    }
+
+    /// Moves every message this shard's validators and clients send to `f`.
+    pub fn send_messages(&mut self, mut f: impl FnMut(&mut AtomixCounters, ShardMessage)) {
+        let counters = &mut self.node.atomix.counters;
+        for msg in self.node.atomix.outbox.drain(..) {
+            f(counters, msg);
+        }
+        for msg in self.clients.outbox.drain(..) {
+            f(counters, msg);
+        }
+    }
+
+    /// The shard's counts: the node's, with the releases and rejections its clients saw
+    /// and the host's store backpressure.
+    pub fn counters(&self) -> ShardCounters {
+        let mut c = self.node.counters.clone();
+        c.submitted = self.submitted;
+        c.rejected = self.clients.rejected;
+        c.store_backpressure = self.store_backpressure;
+        c
+    }
+
+    /// The Atomix counts of the validators and the clients together.
+    pub fn atomix_counters(&self) -> AtomixCounters {
+        let mut c = self.node.atomix.counters.clone();
+        c.add(&self.clients.atomix_counters);
+        c
+    }
+
+    /// Drops the shard's sender to the store, so the store ends once every shard has
+    /// stopped.
+    pub fn close_store(&mut self) {
+        self.store = None;
+    }
+
+    /// What keeps the shard busy (for a drain that timed out).
+    pub fn busy(&self) -> String {
+        format!(
+            "clients: {}; node: {}",
+            self.clients.busy(),
+            self.node.busy()
+        )
+    }
+}
