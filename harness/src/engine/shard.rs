@@ -92,7 +92,7 @@ use super::atomix::{
 use super::funds::Funds;
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
 use super::store::{Append, Persisted};
-use crate::blocklog::encode_record;
+use crate::blocklog::{Annex, encode_record};
 use crate::config::Behaviour;
 use crate::metrics::{ShardMetrics, Stage};
 
@@ -1650,7 +1650,24 @@ impl Shard {
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
         let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
-        self.commit_block(&ids, tx_refs, &body, &entries, &signers, intended, receipts);
+        // --- For the validity oracle only (blocklog::Annex): where the league's own
+        // batches sit among the OptBlocks, the excluded transactions as signed, and who
+        // is charged a missed duty below. ---
+        let mut annex = Annex::default();
+        for block in &blocks {
+            annex.block(block.signed.is_some(), block.txs.len());
+            for (position, t) in block.txs.iter().enumerate().filter(|(_, t)| t.excluded) {
+                annex.exclude(position, tx_in(&forged, part, t));
+            }
+        }
+        annex.missed = (self.believable.iter())
+            .filter(|b| b.missed > 0)
+            .map(|b| b.id.0)
+            .collect();
+        // --- end ---
+        self.commit_block(
+            &ids, tx_refs, &body, &entries, &signers, intended, receipts, &annex,
+        );
         self.forged = forged;
         self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
@@ -1703,6 +1720,7 @@ impl Shard {
         signers: &Signers,
         intended: Vec<u64>,
         receipts: Vec<u32>,
+        annex: &Annex,
     ) {
         let atomix_entries: Vec<core_atomix::Entry> = entries.iter().map(|e| e.entry).collect();
         self.metrics.at(self.clock.now_ns());
@@ -1739,6 +1757,7 @@ impl Shard {
             &certificate,
             body,
             entries.iter().map(|e| (&e.entry, &*e.xtx)),
+            annex,
         );
         let publish = if entries.is_empty() {
             Vec::new()
