@@ -278,7 +278,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     status.finish_and_clear();
 
     eprintln!("validity: re-reading the block log and replaying it");
-    let checks = validity::check_run(&params.log_dir, &workload, &outcome);
+    let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     let valid = checks.iter().all(|c| c.ok);
 
     let window_s = outcome.window.seconds();

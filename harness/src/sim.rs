@@ -339,7 +339,7 @@ pub fn simulate(params: &crate::engine::EngineParams, seed: u64) -> anyhow::Resu
         pinning: vec![None; shard_count],
         started_at: std::time::SystemTime::now(),
     };
-    let checks = validity::check_run(&params.log_dir, &params.workload, &outcome);
+    let checks = validity::check_run(&params.log_dir, &params.workload, &params.pob, &outcome);
     Ok(SimOutcome {
         digest: digest.finalize().to_hex().to_string(),
         checks,

@@ -18,8 +18,16 @@
 //! the end of a drained run (A7). Exclusivity (A2) is the replay itself: a locked output
 //! is not unspent, so a second lock or a spend of it fails.
 //!
-//! Submodules: `atomix` (the Atomix replay and invariants), `outcomes` (the engine's
-//! outcomes against the answer key: `canaries`, `outcomes_as_expected`).
+//! What the oracle derives itself rather than take from the engine: the roster (from the
+//! seed); every referenced OptBlock's `tx_root` (rebuilt from the logged and excluded
+//! transactions); the leagues, the Byzantine validators and the FinalBlock signers of
+//! every epoch (from the seed, the configuration and the standing the log implies).
+//!
+//! Submodules: `atomix` (the Atomix replay and invariants), `optblocks` (the referenced
+//! OptBlocks rebuilt: `optblock_roots_rebuilt`), `leagues` (standing, leagues and
+//! Byzantine validators re-derived: `leagues_rederived`, `only_byzantine_blamed`,
+//! `final_signers_are_normal_league`), `outcomes` (the engine's outcomes against the
+//! answer key: `canaries`, `outcomes_as_expected`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,11 +46,16 @@ use rayon::prelude::*;
 use crate::blocklog::{read_log, shard_path};
 
 mod atomix;
+mod leagues;
+mod optblocks;
 mod outcomes;
 
 use crate::engine::host::Shard;
+use crate::engine::pob::PobParams;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
 use atomix::{AtomixSeen, check_atomix};
+use leagues::LeagueReplay;
+use optblocks::OptRoots;
 
 fn check(name: &str, ok: bool, detail: String) -> Check {
     Check {
@@ -87,8 +100,10 @@ struct Replay {
     proofs: u64,
     /// Proofs whose failed check the replay could not confirm.
     proofs_unconfirmed: u64,
-    /// Roster indices the log's proofs blame.
-    blamed: Vec<u32>,
+    /// The referenced OptBlocks rebuilt.
+    roots: OptRoots,
+    /// Standing, leagues and Byzantine validators re-derived.
+    leagues: LeagueReplay,
     /// Valid released transactions never logged.
     missing_valid: u64,
     double_spends: u64,
@@ -120,9 +135,11 @@ struct Replay {
 fn replay_shard(
     dir: &Path,
     workload: &Workload,
+    pob: &PobParams,
     shard: &Shard,
     released: usize,
     sample_offset: usize,
+    drained: bool,
 ) -> Replay {
     let mut replay = Replay::default();
     for (outpoint, out) in &workload.shards[shard.id.0 as usize].genesis {
@@ -141,6 +158,13 @@ fn replay_shard(
         }
     };
     let roster = &roster;
+    replay.leagues = LeagueReplay::new(
+        workload.spec.seed,
+        shard.id,
+        pob,
+        roster.len(),
+        roster.threshold(),
+    );
     // The stream's valid released transactions, by their whole-transaction hash: the
     // log must hold exactly these, each once (OptBlocks of different believable
     // validators interleave, so the order is the league's, not the stream's).
@@ -213,6 +237,8 @@ fn replay_shard(
                 header.height, shard.id
             ));
         }
+        replay.roots.on_record(shard.id, &record);
+        replay.leagues.on_record(&record);
         for signed in &record.pob.refs {
             replay.referenced += u64::from(signed.header.tx_count);
             if !opt_keys.contains_key(&signed.signer) || !signed.verify() {
@@ -226,14 +252,13 @@ fn replay_shard(
         replay.direct += u64::from(record.pob.direct);
         for proof in &record.pob.proofs {
             replay.proofs += 1;
-            match proof.culprit().ok().and_then(|key| opt_keys.get(&key)) {
-                Some(&culprit) => replay.blamed.push(culprit),
-                None => replay.problems.push(format!(
+            if !proof.culprit().is_ok_and(|key| opt_keys.contains_key(&key)) {
+                replay.problems.push(format!(
                     "block {} of shard {}: a {} proof does not verify against a roster validator",
                     header.height,
                     shard.id,
                     proof.kind()
-                )),
+                ));
             }
             match proof {
                 Proof::FailedCheck(check) => failed_checks.push((check.tx.clone(), check.reason)),
@@ -331,6 +356,8 @@ fn replay_shard(
     if let Err(e) = result {
         replay.problems.push(e.to_string());
     }
+    replay.roots.finish(shard.id, drained);
+    replay.leagues.finish(&shard.node.validators.byzantine);
     // A failed-check proof must name a transaction that really fails against the final
     // history: a double spend re-spends an input a final transaction spent, an unknown
     // input never existed.
@@ -353,8 +380,14 @@ fn replay_shard(
     replay
 }
 
-/// Runs every check on a finished run whose block log is under `log_dir`.
-pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -> Vec<Check> {
+/// Runs every check on a finished run whose block log is under `log_dir`, with the PoB
+/// settings `pob` of the run's configuration.
+pub fn check_run(
+    log_dir: &Path,
+    workload: &Workload,
+    pob: &PobParams,
+    outcome: &EngineOutcome,
+) -> Vec<Check> {
     let shards: &[Shard] = &outcome.shards;
     let (driver, drained, store_blocks) = (&outcome.driver, outcome.drained, outcome.store.blocks);
     // Which transactions get their signatures re-checked differs from run to run, so no
@@ -366,7 +399,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         .par_iter()
         .map(|s| {
             let released = driver.released.get(s.id.0 as usize).copied().unwrap_or(0) as usize;
-            replay_shard(log_dir, workload, s, released, sample_offset)
+            replay_shard(log_dir, workload, pob, s, released, sample_offset, drained)
         })
         .collect();
     let mut checks = Vec::new();
@@ -398,35 +431,7 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
         ),
     ));
 
-    let mut wrongly_blamed = Vec::new();
-    let mut blamed_total = 0;
-    for (shard, replay) in shards.iter().zip(&replays) {
-        blamed_total += replay.blamed.len();
-        for culprit in &replay.blamed {
-            if !shard
-                .node
-                .validators
-                .byzantine
-                .iter()
-                .any(|b| b.0 == *culprit)
-            {
-                wrongly_blamed.push(format!("shard {} validator {culprit}", shard.id));
-            }
-        }
-    }
-    let byzantine: usize = shards
-        .iter()
-        .map(|s| s.node.validators.byzantine.len())
-        .sum();
-    checks.push(check(
-        "only_byzantine_blamed",
-        wrongly_blamed.is_empty(),
-        if wrongly_blamed.is_empty() {
-            format!("{blamed_total} proofs in the log, each against one of the {byzantine} Byzantine validators")
-        } else {
-            format!("honest validators blamed: {}", wrongly_blamed.join(", "))
-        },
-    ));
+    checks.extend(rederived_checks(&replays));
 
     let double: u64 = replays.iter().map(|r| r.double_spends).sum();
     let unknown: u64 = replays.iter().map(|r| r.unknown_inputs).sum();
@@ -601,16 +606,92 @@ pub fn check_run(log_dir: &Path, workload: &Workload, outcome: &EngineOutcome) -
     checks
 }
 
+/// The checks of what the oracle re-derives: the referenced OptBlocks' roots, the
+/// leagues and Byzantine validators, the blamed validators and the FinalBlock signers.
+fn rederived_checks(replays: &[Replay]) -> Vec<Check> {
+    let sum = |f: fn(&Replay) -> u64| replays.iter().map(f).sum::<u64>();
+    let first = |problems: &[&String]| {
+        format!(
+            "{} problems, first: {}",
+            problems.len(),
+            problems.first().map_or("", |p| p.as_str())
+        )
+    };
+    let mut checks = Vec::new();
+    let problems: Vec<&String> = replays.iter().flat_map(|r| &r.roots.problems).collect();
+    checks.push(check(
+        "optblock_roots_rebuilt",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "{} referenced OptBlocks rebuilt: each signed tx_root recomputed from the logged transactions and {} excluded ones (their bodies from the log's annex, each listed as excluded by a certified PoB body)",
+                sum(|r| r.roots.rebuilt),
+                sum(|r| r.roots.excluded_bodies)
+            )
+        } else {
+            first(&problems)
+        },
+    ));
+    let problems: Vec<&String> = (replays.iter())
+        .flat_map(|r| &r.leagues.league_problems)
+        .collect();
+    let byzantine: usize = replays.iter().map(|r| r.leagues.byzantine.len()).sum();
+    checks.push(check(
+        "leagues_rederived",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "{} epochs' leagues re-derived from the seed, the config and the standing the log implies: all {} referenced OptBlocks signed by the derived believable validator at their league index; {byzantine} Byzantine validators derived, as the engine reports",
+                replays.iter().map(|r| r.leagues.epochs()).sum::<usize>(),
+                sum(|r| r.leagues.refs_checked)
+            )
+        } else {
+            first(&problems)
+        },
+    ));
+    let honest: Vec<&String> = (replays.iter())
+        .flat_map(|r| &r.leagues.blamed_honest)
+        .collect();
+    checks.push(check(
+        "only_byzantine_blamed",
+        honest.is_empty(),
+        if honest.is_empty() {
+            format!(
+                "{} proofs in the log, each against one of the {byzantine} validators the seed and config make Byzantine",
+                sum(|r| r.leagues.blamed)
+            )
+        } else {
+            format!(
+                "validators blamed that the seed and config do not make Byzantine: {}",
+                honest
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    ));
+    let problems: Vec<&String> = (replays.iter())
+        .flat_map(|r| &r.leagues.signer_problems)
+        .collect();
+    checks.push(check(
+        "final_signers_are_normal_league",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "all {} FinalBlocks cosigned by exactly the non-banned normal league of their epoch (the whole roster when fewer than the threshold remain)",
+                sum(|r| r.blocks)
+            )
+        } else {
+            first(&problems)
+        },
+    ));
+    checks
+}
+
 #[cfg(test)]
 mod tests {
-    use ioschain_core::atomix::{CrossTx, DeclaredInput};
-    use ioschain_core::tx::{Transaction, TxOut};
-    use ioschain_core::types::Amount;
-    use ioschain_core::types::ShardId;
-
     use super::*;
-
-    const SHARDS: u32 = 2;
 
     #[test]
     fn the_oracle_judges_witnesses_by_zip215_not_by_a_cofactorless_rule() {
@@ -642,117 +723,5 @@ mod tests {
             assert!(!zip215_valid(&witness(kind), &message), "{kind:?}");
         }
         assert!(!zip215_valid(&torsion, &[4u8; 32]));
-    }
-
-    fn owner_in(shard: u32) -> Owner {
-        (0u8..=255)
-            .map(|b| Owner([b; 32]))
-            .find(|o| o.shard(SHARDS).0 == shard)
-            .expect("some byte pattern maps to each shard")
-    }
-
-    /// Inputs in shards 0 and 1 (100 each), one output of 150 to an owner of shard 1.
-    fn xtx() -> CrossTx {
-        let input = |n: u8| OutPoint {
-            tx: TxId(Hash([n; 32])),
-            index: 0,
-        };
-        CrossTx {
-            tx: Transaction {
-                inputs: vec![input(1), input(2)],
-                outputs: vec![TxOut {
-                    owner: owner_in(1),
-                    amount: Amount(150),
-                }],
-                witnesses: vec![],
-            },
-            declared: vec![
-                DeclaredInput {
-                    shard: ShardId(0),
-                    amount: Amount(100),
-                },
-                DeclaredInput {
-                    shard: ShardId(1),
-                    amount: Amount(100),
-                },
-            ],
-        }
-    }
-
-    /// Replays whose logs hold, per shard, `(locks under the declaration, locks under
-    /// another, rejects, commits, aborts)` for `xtx()`.
-    fn replays(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<Replay> {
-        let x = xtx();
-        let id = x.id();
-        let declaration = x.declaration_hash(id);
-        per_shard
-            .iter()
-            .map(|&(locks, other, rejects, commits, aborts)| {
-                let mut replay = Replay::default();
-                let mut lock_list = vec![(declaration, 100); locks as usize];
-                lock_list.extend(vec![(Hash([9; 32]), 100); other as usize]);
-                if locks + other + rejects + commits + aborts > 0 {
-                    replay.atomix_seen.insert(
-                        id,
-                        AtomixSeen {
-                            xtx: x.clone(),
-                            locks: lock_list,
-                            rejects,
-                            commits,
-                            aborts,
-                        },
-                    );
-                }
-                replay
-            })
-            .collect()
-    }
-
-    fn problems(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<String> {
-        check_atomix(&replays(per_shard), SHARDS, true).0
-    }
-
-    #[test]
-    fn a_commit_everywhere_with_every_lock_passes_and_counts_the_fee() {
-        let (problems, fees, outcome) =
-            check_atomix(&replays([(1, 0, 0, 1, 0), (1, 0, 0, 1, 0)]), SHARDS, true);
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(fees, 50);
-        assert_eq!(outcome.get(&xtx().id()), Some(&true));
-    }
-
-    #[test]
-    fn a_commit_missing_at_an_involved_shard_breaks_atomicity() {
-        let p = problems([(1, 0, 0, 1, 0), (1, 0, 0, 0, 0)]);
-        assert!(p.iter().any(|p| p.starts_with("A1")), "{p:?}");
-    }
-
-    #[test]
-    fn a_commit_without_a_lock_under_its_declaration_is_caught() {
-        let p = problems([(1, 0, 0, 1, 0), (0, 1, 0, 1, 0)]);
-        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
-    }
-
-    #[test]
-    fn two_decisions_of_one_shard_are_caught() {
-        let p = problems([(1, 0, 1, 0, 1), (0, 0, 1, 0, 0)]);
-        assert!(p.iter().any(|p| p.starts_with("A3")), "{p:?}");
-    }
-
-    #[test]
-    fn an_abort_without_a_refusal_is_caught() {
-        let p = problems([(1, 0, 0, 0, 1), (1, 0, 0, 0, 1)]);
-        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
-    }
-
-    #[test]
-    fn a_lock_left_at_the_end_of_a_drained_run_is_caught() {
-        let p = problems([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]);
-        assert!(p.iter().any(|p| p.starts_with("A7")), "{p:?}");
-        // Not drained: the lock may still be resolved, so it is no violation.
-        let (p, _, _) = check_atomix(&replays([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]), SHARDS, false);
-        assert!(p.is_empty(), "{p:?}");
-        // Aborted with the other shard's refusal: fine.
-        assert!(problems([(1, 0, 0, 0, 1), (0, 0, 1, 0, 0)]).is_empty());
     }
 }

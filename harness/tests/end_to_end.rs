@@ -256,7 +256,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
         t_unlock_blocks: 10,
     };
     let outcome = engine::run(&params, |_| {}).unwrap();
-    let checks = validity::check_run(&params.log_dir, &workload, &outcome);
+    let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
     // Flip one byte inside the first record's transactions (its checksum is recomputed
     // so only the certificate and Merkle checks can notice).
@@ -267,7 +267,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
     let checksum = blake3::hash(&bytes[8..8 + payload_len]);
     bytes[8 + payload_len..8 + payload_len + 32].copy_from_slice(checksum.as_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let checks = validity::check_run(&params.log_dir, &workload, &outcome);
+    let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| !c.ok)

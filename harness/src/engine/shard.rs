@@ -84,7 +84,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::atomix::{AtomixNode, BlockEntry, Federation, MessageBody, TxRef};
 use super::pob::{Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
-use crate::blocklog::encode_record;
+use crate::blocklog::{Annex, encode_record};
 use crate::config::Behaviour;
 
 /// A transaction a client sends to the shard's validators: its position in the shard's
@@ -1495,7 +1495,22 @@ impl ShardNode {
         let part = &workload.shards[self.id.0 as usize];
         let forged = std::mem::take(&mut self.forged);
         let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
-        self.commit_block(&ids, tx_refs, &body, &entries, &signers, finals);
+        // The record's annex (blocklog::Annex), which lets anyone rebuild every
+        // referenced OptBlock's root: where the league's own batches sit among the
+        // OptBlocks, the excluded transactions as signed, and who is charged a missed
+        // duty below.
+        let mut annex = Annex::default();
+        for block in &blocks {
+            annex.block(block.signed.is_some(), block.txs.len());
+            for (position, t) in block.txs.iter().enumerate().filter(|(_, t)| t.excluded) {
+                annex.exclude(position, tx_in(&forged, part, t));
+            }
+        }
+        annex.missed = (self.believable.iter())
+            .filter(|b| b.missed > 0)
+            .map(|b| b.id.0)
+            .collect();
+        self.commit_block(&ids, tx_refs, &body, &entries, &signers, finals, &annex);
         self.forged = forged;
         self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
@@ -1538,6 +1553,7 @@ impl ShardNode {
 
     /// Builds the FinalBlock over `txs`, has `signers` cosign it, and asks the host to
     /// append its record (`finals`: what it makes final once durable).
+    #[allow(clippy::too_many_arguments)]
     fn commit_block(
         &mut self,
         ids: &[TxId],
@@ -1546,6 +1562,7 @@ impl ShardNode {
         entries: &[BlockEntry],
         signers: &Signers,
         finals: Vec<(u32, u64)>,
+        annex: &Annex,
     ) {
         let atomix_entries: Vec<core_atomix::Entry> = entries.iter().map(|e| e.entry).collect();
         let header = BlockHeader {
@@ -1581,6 +1598,7 @@ impl ShardNode {
             &certificate,
             body,
             entries.iter().map(|e| (&e.entry, &*e.xtx)),
+            annex,
         );
         let publish = if entries.is_empty() {
             Vec::new()

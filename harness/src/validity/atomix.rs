@@ -232,3 +232,126 @@ pub(super) fn check_atomix(
     }
     (problems, fees, outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use ioschain_core::atomix::DeclaredInput;
+    use ioschain_core::tx::{Transaction, TxOut};
+    use ioschain_core::types::{Amount, Owner};
+
+    use super::*;
+
+    const SHARDS: u32 = 2;
+
+    fn owner_in(shard: u32) -> Owner {
+        (0u8..=255)
+            .map(|b| Owner([b; 32]))
+            .find(|o| o.shard(SHARDS).0 == shard)
+            .expect("some byte pattern maps to each shard")
+    }
+
+    /// Inputs in shards 0 and 1 (100 each), one output of 150 to an owner of shard 1.
+    fn xtx() -> CrossTx {
+        let input = |n: u8| OutPoint {
+            tx: TxId(Hash([n; 32])),
+            index: 0,
+        };
+        CrossTx {
+            tx: Transaction {
+                inputs: vec![input(1), input(2)],
+                outputs: vec![TxOut {
+                    owner: owner_in(1),
+                    amount: Amount(150),
+                }],
+                witnesses: vec![],
+            },
+            declared: vec![
+                DeclaredInput {
+                    shard: ShardId(0),
+                    amount: Amount(100),
+                },
+                DeclaredInput {
+                    shard: ShardId(1),
+                    amount: Amount(100),
+                },
+            ],
+        }
+    }
+
+    /// Replays whose logs hold, per shard, `(locks under the declaration, locks under
+    /// another, rejects, commits, aborts)` for `xtx()`.
+    fn replays(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<Replay> {
+        let x = xtx();
+        let id = x.id();
+        let declaration = x.declaration_hash(id);
+        per_shard
+            .iter()
+            .map(|&(locks, other, rejects, commits, aborts)| {
+                let mut replay = Replay::default();
+                let mut lock_list = vec![(declaration, 100); locks as usize];
+                lock_list.extend(vec![(Hash([9; 32]), 100); other as usize]);
+                if locks + other + rejects + commits + aborts > 0 {
+                    replay.atomix_seen.insert(
+                        id,
+                        AtomixSeen {
+                            xtx: x.clone(),
+                            locks: lock_list,
+                            rejects,
+                            commits,
+                            aborts,
+                        },
+                    );
+                }
+                replay
+            })
+            .collect()
+    }
+
+    fn problems(per_shard: [(u32, u32, u32, u32, u32); 2]) -> Vec<String> {
+        check_atomix(&replays(per_shard), SHARDS, true).0
+    }
+
+    #[test]
+    fn a_commit_everywhere_with_every_lock_passes_and_counts_the_fee() {
+        let (problems, fees, outcome) =
+            check_atomix(&replays([(1, 0, 0, 1, 0), (1, 0, 0, 1, 0)]), SHARDS, true);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(fees, 50);
+        assert_eq!(outcome.get(&xtx().id()), Some(&true));
+    }
+
+    #[test]
+    fn a_commit_missing_at_an_involved_shard_breaks_atomicity() {
+        let p = problems([(1, 0, 0, 1, 0), (1, 0, 0, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A1")), "{p:?}");
+    }
+
+    #[test]
+    fn a_commit_without_a_lock_under_its_declaration_is_caught() {
+        let p = problems([(1, 0, 0, 1, 0), (0, 1, 0, 1, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
+    }
+
+    #[test]
+    fn two_decisions_of_one_shard_are_caught() {
+        let p = problems([(1, 0, 1, 0, 1), (0, 0, 1, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A3")), "{p:?}");
+    }
+
+    #[test]
+    fn an_abort_without_a_refusal_is_caught() {
+        let p = problems([(1, 0, 0, 0, 1), (1, 0, 0, 0, 1)]);
+        assert!(p.iter().any(|p| p.starts_with("A4")), "{p:?}");
+    }
+
+    #[test]
+    fn a_lock_left_at_the_end_of_a_drained_run_is_caught() {
+        let p = problems([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]);
+        assert!(p.iter().any(|p| p.starts_with("A7")), "{p:?}");
+        // Not drained: the lock may still be resolved, so it is no violation.
+        let (p, _, _) = check_atomix(&replays([(1, 0, 0, 0, 0), (0, 0, 1, 0, 0)]), SHARDS, false);
+        assert!(p.is_empty(), "{p:?}");
+        // Aborted with the other shard's refusal: fine.
+        assert!(problems([(1, 0, 0, 0, 1), (0, 0, 1, 0, 0)]).is_empty());
+    }
+}

@@ -1,0 +1,253 @@
+//! The oracle's re-derived checks (issue 12, item 6): each passes on a real Byzantine
+//! run and fails when the block log on disk, or the configuration the oracle is given,
+//! is tampered with:
+//! - `optblock_roots_rebuilt`: an excluded transaction's body in the log's annex changed,
+//!   or its place moved;
+//! - `only_byzantine_blamed` and `leagues_rederived`: the oracle is told the run had no
+//!   Byzantine validators, or another league size;
+//! - `final_signers_are_normal_league`: a FinalBlock re-cosigned (validly) by the whole
+//!   roster instead of its normal league.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ioschain_core::crypto::cosi::{Signers, sign_round};
+use ioschain_harness::blocklog::{Record, encode_record, read_log, shard_path};
+use ioschain_harness::engine::pob::PobParams;
+use ioschain_harness::engine::{self, EngineOutcome, roster_keys, roster_of};
+use ioschain_harness::run::{engine_params, resolve_config, workload};
+use ioschain_harness::validity::{self, Check};
+use ioschain_workloads::Workload;
+
+const VALIDATORS: usize = 7;
+
+/// A tiny two-shard run of the engine with `extra` flags: the workload, the run's PoB
+/// settings and the outcome (its block log under `dir/blocks`).
+fn engine_run(dir: &Path, extra: &[&str]) -> (Arc<Workload>, PobParams, EngineOutcome) {
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "--shards",
+        "2",
+        "--cores",
+        "2",
+        "--rate",
+        "3000",
+        "--block-interval-ms",
+        "20",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    args.extend_from_slice(common::TINY_RUN);
+    args.extend_from_slice(extra);
+    let config = resolve_config(&common::run_args(&args)).unwrap();
+    let workload = Arc::new(workload(&config).unwrap());
+    let params = engine_params(
+        &config,
+        Arc::clone(&workload),
+        dir.join("blocks"),
+        ioschain_harness::config::Backend::Write,
+    )
+    .unwrap();
+    let outcome = engine::run(&params, |_| {}).unwrap();
+    (workload, params.pob, outcome)
+}
+
+fn failed(checks: &[Check]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+fn detail<'a>(checks: &'a [Check], name: &str) -> &'a str {
+    &checks.iter().find(|c| c.name == name).unwrap().detail
+}
+
+fn records(dir: &Path, shard: u32) -> Vec<Record> {
+    let mut records = Vec::new();
+    read_log(&shard_path(&dir.join("blocks"), shard), VALIDATORS, |r| {
+        records.push(r)
+    })
+    .unwrap();
+    records
+}
+
+/// Writes `records` as shard `shard`'s log (each record re-encoded, checksum included).
+fn write_log(dir: &Path, shard: u32, records: &[Record]) {
+    let mut bytes = Vec::new();
+    for r in records {
+        encode_record(
+            &mut bytes,
+            &r.header,
+            r.txs.iter(),
+            &r.certificate,
+            &r.pob,
+            r.atomix.iter().map(|(e, x)| (e, x)),
+            &r.annex,
+        );
+    }
+    std::fs::write(shard_path(&dir.join("blocks"), shard), bytes).unwrap();
+}
+
+#[test]
+fn excluded_bodies_rebuild_every_root_and_a_changed_or_moved_one_breaks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every transaction the corrupted validator signs is forged; every normal validator
+    // samples, so they are excluded (their bodies are in no stream and not logged).
+    let (workload, pob, outcome) = engine_run(
+        dir.path(),
+        &["--byzantine", "bad-signature", "--samplers", "all"],
+    );
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    let rebuilt = detail(&checks, "optblock_roots_rebuilt");
+    assert!(!rebuilt.contains(" and 0 excluded"), "{rebuilt}");
+
+    let original = records(dir.path(), 0);
+    let at = original
+        .iter()
+        .position(|r| !r.annex.excluded.is_empty())
+        .expect("shard 0 excluded a forged transaction");
+    // The forged copy's signature "repaired" to the stream's: same id, another leaf.
+    let mut tampered = records(dir.path(), 0);
+    tampered[at].annex.excluded[0].tx.witnesses[0].signature[0] ^= 1;
+    write_log(dir.path(), 0, &tampered);
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["optblock_roots_rebuilt"], "{checks:#?}");
+
+    // The excluded transaction moved one position on (or off the end of its block).
+    let mut tampered = records(dir.path(), 0);
+    tampered[at].annex.excluded[0].tx.witnesses[0].signature[0] ^= 1;
+    tampered[at].annex.excluded[0].position += 1;
+    write_log(dir.path(), 0, &tampered);
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["optblock_roots_rebuilt"], "{checks:#?}");
+
+    // The annex's bodies dropped: the OptBlocks no longer add up.
+    let mut tampered = records(dir.path(), 0);
+    for r in &mut tampered {
+        r.annex.excluded.clear();
+    }
+    write_log(dir.path(), 0, &tampered);
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["optblock_roots_rebuilt"], "{checks:#?}");
+
+    write_log(dir.path(), 0, &original);
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+}
+
+#[test]
+fn byzantine_validators_and_leagues_come_from_the_seed_and_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    // A crashed validator misses duties and loses its seat over several epochs; the
+    // adversary then corrupts a believable validator of a later league.
+    let (workload, pob, outcome) = engine_run(
+        dir.path(),
+        &["--byzantine", "crash", "--epoch-final-blocks", "10"],
+    );
+    let log = dir.path().join("blocks");
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    assert!(
+        records(dir.path(), 0)
+            .iter()
+            .any(|r| !r.annex.missed.is_empty()),
+        "the crashed validator missed duties"
+    );
+    let epochs: usize = detail(&checks, "leagues_rederived")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(epochs >= 6, "{checks:#?}");
+
+    // Told the run had no Byzantine validators, the oracle finds the missed duties
+    // charged to an honest validator and the engine's list unexplained.
+    let honest = PobParams {
+        byzantine: None,
+        ..pob.clone()
+    };
+    let checks = validity::check_run(&log, &workload, &honest, &outcome);
+    assert_eq!(failed(&checks), ["leagues_rederived"], "{checks:#?}");
+
+    // Told another league size, it finds the OptBlocks signed by the wrong validators and
+    // the FinalBlocks by the wrong league.
+    let smaller = PobParams {
+        believable: 1,
+        ..pob.clone()
+    };
+    let checks = validity::check_run(&log, &workload, &smaller, &outcome);
+    let failed = failed(&checks);
+    assert!(failed.contains(&"leagues_rederived"), "{failed:?}");
+    assert!(
+        failed.contains(&"final_signers_are_normal_league"),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn a_proof_against_a_validator_the_config_does_not_corrupt_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workload, pob, outcome) = engine_run(dir.path(), &["--byzantine", "equivocate"]);
+    let log = dir.path().join("blocks");
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    let blamed = detail(&checks, "only_byzantine_blamed");
+    assert!(!blamed.starts_with("0 proofs"), "{blamed}");
+
+    let honest = PobParams {
+        byzantine: None,
+        ..pob.clone()
+    };
+    let checks = validity::check_run(&log, &workload, &honest, &outcome);
+    let failed = failed(&checks);
+    assert!(failed.contains(&"only_byzantine_blamed"), "{failed:?}");
+    // Only in another shard: shard 0's culprits are honest by that config.
+    let elsewhere = PobParams {
+        byzantine: pob.byzantine.clone().map(|mut b| {
+            b.shards = vec![1];
+            b
+        }),
+        ..pob.clone()
+    };
+    let checks = validity::check_run(&log, &workload, &elsewhere, &outcome);
+    let d = detail(&checks, "only_byzantine_blamed");
+    assert!(d.contains("shard 0 validator"), "{d}");
+}
+
+#[test]
+fn a_final_block_cosigned_by_the_whole_roster_is_not_the_normal_leagues() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workload, pob, outcome) = engine_run(dir.path(), &[]);
+    let log = dir.path().join("blocks");
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+
+    // Block 0 re-cosigned by all 7 validators: a valid certificate (above the
+    // threshold), but 2 of its signers are the believable league.
+    let keys = roster_keys(workload.spec.seed, 0, VALIDATORS);
+    let roster = roster_of(&keys).unwrap();
+    let mut tampered = records(dir.path(), 0);
+    let first = &mut tampered[0];
+    assert_ne!(first.certificate.cosig.signers.count(), VALIDATORS);
+    first.certificate.cosig = sign_round(
+        &roster,
+        &keys,
+        &Signers::all(VALIDATORS),
+        &first.certificate.header_hash.0,
+        &[7; 32],
+    );
+    first.certificate.verify(&first.header, &roster).unwrap();
+    write_log(dir.path(), 0, &tampered);
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert_eq!(
+        failed(&checks),
+        ["final_signers_are_normal_league"],
+        "{checks:#?}"
+    );
+}
