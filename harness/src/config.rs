@@ -334,32 +334,7 @@ impl Default for ByzantineSection {
     }
 }
 
-/// How a Byzantine believable validator misbehaves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Behaviour {
-    /// Includes transactions whose signature it corrupted.
-    BadSignature,
-    /// Re-includes a transaction from one of its earlier OptBlocks.
-    DoubleSpend,
-    /// Signs two different OptBlocks for one sequence number.
-    Equivocate,
-    /// Drops the transactions routed to it.
-    Censor,
-    /// Stops.
-    Crash,
-}
-
-impl Behaviour {
-    /// Every behaviour with its configuration name.
-    pub const ALL: [(&'static str, Behaviour); 5] = [
-        ("bad-signature", Behaviour::BadSignature),
-        ("double-spend", Behaviour::DoubleSpend),
-        ("equivocate", Behaviour::Equivocate),
-        ("censor", Behaviour::Censor),
-        ("crash", Behaviour::Crash),
-    ];
-}
+pub use ioschain_core::node::pob::Behaviour;
 
 /// A configuration value outside its allowed range, or an unreadable file.
 #[derive(Debug, thiserror::Error)]
@@ -663,19 +638,19 @@ impl Config {
     }
 
     /// The engine's PoB parameters.
-    pub fn pob_params(&self) -> Result<crate::engine::pob::PobParams, ConfigError> {
+    pub fn pob_params(&self) -> Result<ioschain_core::node::pob::PobParams, ConfigError> {
         let pob = &self.pob;
         let ms = |v: u64| v * 1_000_000;
-        let byzantine = self
-            .behaviour()?
-            .map(|behaviour| crate::engine::pob::ByzantineParams {
-                behaviour,
-                count: self.byzantine.count as usize,
-                shards: self.byzantine.shards.clone(),
-                q: self.byzantine.q,
-                heights: self.byzantine.heights.clone(),
-            });
-        Ok(crate::engine::pob::PobParams {
+        let byzantine =
+            self.behaviour()?
+                .map(|behaviour| ioschain_core::node::pob::ByzantineParams {
+                    behaviour,
+                    count: self.byzantine.count as usize,
+                    shards: self.byzantine.shards.clone(),
+                    q: self.byzantine.q,
+                    heights: self.byzantine.heights.clone(),
+                });
+        Ok(ioschain_core::node::pob::PobParams {
             believable: pob.believable as usize,
             league_min: pob.league_min as usize,
             p: pob.p,

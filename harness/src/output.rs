@@ -66,6 +66,35 @@ pub fn atomix_summary(shards: &[crate::engine::host::Shard]) -> AtomixSummary {
     s
 }
 
+/// The `n` highest believability scores of a shard's validators.
+fn top_standing(
+    validators: &ioschain_core::node::pob::Validators,
+    params: &ioschain_core::pob::score::ScoreParams,
+    n: usize,
+) -> Vec<ioschain_reports::summary::Standing> {
+    let scores = ioschain_core::pob::score::believability(&validators.records, params);
+    let mut standing: Vec<ioschain_reports::summary::Standing> = validators
+        .records
+        .iter()
+        .zip(scores)
+        .map(|(r, score)| ioschain_reports::summary::Standing {
+            validator: r.id.0,
+            score,
+            stake: r.stake,
+            servi: r.servi,
+            reputation: f64::from(r.reputation) / 1000.0,
+            banned: r.banned,
+        })
+        .collect();
+    standing.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.validator.cmp(&b.validator))
+    });
+    standing.truncate(n);
+    standing
+}
+
 /// Sums the shards' PoB state.
 pub fn pob_summary(shards: &[crate::engine::host::Shard], signatures: u64) -> PobSummary {
     let mut s = PobSummary::default();
@@ -127,7 +156,7 @@ pub fn pob_summary(shards: &[crate::engine::host::Shard], signatures: u64) -> Po
         );
         s.leagues.push(c.league_history.clone());
         s.top_believability
-            .push(shard.node.validators.top(&params.score, 10));
+            .push(top_standing(&shard.node.validators, &params.score, 10));
         samplers = if params.all_samplers {
             let records = &shard.node.validators.records;
             shard

@@ -35,7 +35,6 @@ use ioschain_core::types::ShardId;
 
 use crate::cli::SimArgs;
 use crate::config::Backend;
-use crate::engine::atomix::{AtomixRequest, MessageBody, ShardMessage};
 use crate::engine::clients::{Submit, Timing};
 use crate::engine::driver::DriverReport;
 use crate::engine::store::{self, Append, Persisted, StoreReport};
@@ -43,6 +42,7 @@ use crate::engine::{Clock, EngineOutcome, build_shards};
 use crate::metrics::{IntervalReport, Window};
 use crate::run::{Exit, engine_params, resolve_config, workload};
 use crate::validity::{self, Check};
+use ioschain_core::node::atomix::{AtomixRequest, MessageBody, ShardMessage};
 
 /// One step of logical time, ns.
 const STEP_NS: u64 = 1_000_000;

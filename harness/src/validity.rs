@@ -51,9 +51,9 @@ mod optblocks;
 mod outcomes;
 
 use crate::engine::host::Shard;
-use crate::engine::pob::PobParams;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
 use atomix::{AtomixSeen, check_atomix};
+use ioschain_core::node::pob::PobParams;
 use leagues::LeagueReplay;
 use optblocks::OptRoots;
 
@@ -206,12 +206,16 @@ fn replay_shard(
         }
     }
     // OptBlock signing keys of the roster, derived from the seed.
-    let opt_keys: HashMap<[u8; 32], u32> =
-        crate::engine::pob::Validators::genesis(workload.spec.seed, shard.id, roster.len(), 1)
-            .opt_public
-            .into_iter()
-            .zip(0..)
-            .collect();
+    let opt_keys: HashMap<[u8; 32], u32> = ioschain_core::node::pob::Validators::genesis(
+        workload.spec.seed,
+        shard.id,
+        roster.len(),
+        1,
+    )
+    .opt_public
+    .into_iter()
+    .zip(0..)
+    .collect();
     let mut failed_checks = Vec::new();
     let mut prev = Hash::ZERO;
     let mut expected_height = 0u64;

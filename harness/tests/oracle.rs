@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ioschain_core::crypto::cosi::{Signers, sign_round};
+use ioschain_core::node::pob::PobParams;
 use ioschain_harness::blocklog::{Record, encode_record, read_log, shard_path};
-use ioschain_harness::engine::pob::PobParams;
 use ioschain_harness::engine::{self, EngineOutcome, roster_keys, roster_of};
 use ioschain_harness::run::{engine_params, resolve_config, workload};
 use ioschain_harness::validity::{self, Check};

@@ -8,8 +8,8 @@
 //! believable validator ([`optblock`]: fraud proofs for bad signatures, equivocation
 //! proofs), routing by first input plus the normal league's VRF sample ([`sample`]),
 //! the exposure cap of a believable validator ([`exposure`]), and the PoB part of a
-//! FinalBlock ([`final_body`]: finalized OptBlocks, proofs, exclusions). The engine
-//! (`ioschain-harness`, `engine::pob`) drives them per shard.
+//! FinalBlock ([`final_body`]: finalized OptBlocks, proofs, exclusions). The shard node
+//! (`crate::node`) drives them.
 
 pub mod exposure;
 pub mod final_body;

@@ -27,7 +27,9 @@ use ioschain_core::types::{ShardId, TxId};
 use ioschain_workloads::{ClientBehaviour, CrossItem};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::atomix::{AtomixCounters, AtomixRequest, MessageBody, ShardMessage, settled};
+use ioschain_core::node::atomix::{
+    AtomixCounters, AtomixRequest, MessageBody, ShardMessage, settled,
+};
 
 /// A client finished a cross-shard transaction.
 #[derive(Clone, Copy, Debug)]

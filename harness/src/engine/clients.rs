@@ -1,6 +1,6 @@
 //! The clients of one shard's stream (issue 12, item 3): everything a client does before
 //! and after it sends a transaction, holding only what a client holds. The shard's
-//! validators ([`super::shard::ShardNode`]) see none of it: they receive submissions and
+//! validators ([`ShardNode`]) see none of it: they receive submissions and
 //! report outcomes.
 //!
 //! Message flow:
@@ -9,7 +9,7 @@
 //!    that created its inputs are not done yet), or sends it: an intra-shard one to the
 //!    shard's validators ([`ShardNode::submit`]), a cross-shard one through its Atomix
 //!    client ([`AtomixClients`]: lock requests to its input shards).
-//! 2. The validators answer with outcomes ([`super::shard::Effects`]): provisional,
+//! 2. The validators answer with outcomes ([`ioschain_core::node::Effects`]): provisional,
 //!    final, rejected, or "send it again at this time" (a re-route after a silent or
 //!    banned believable validator, an exposure cap, an exclusion by a fraud proof). A
 //!    client re-submits at the time given ([`StreamClients::retry`]); until then a
@@ -26,7 +26,6 @@
 //!
 //! [`Funds`]: super::funds::Funds
 //! [`Funds::waiters`]: super::funds::Funds::waiters
-//! [`ShardNode::submit`]: super::shard::ShardNode::submit
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -37,9 +36,11 @@ use ioschain_workloads::Workload;
 use ioschain_workloads::clients::Dependencies;
 use rustc_hash::FxHashMap;
 
-use super::atomix::{AtomixClients, AtomixCounters, MessageBody, Release, ShardMessage};
+use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
+use ioschain_core::node::{Retry, ShardNode, Submission};
+
+use super::client::{AtomixClients, Release};
 use super::funds::Funds;
-use super::shard::{Retry, ShardNode, Submission};
 
 /// A range of the shard's stream released by the driver.
 #[derive(Clone, Copy, Debug)]

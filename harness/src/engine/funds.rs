@@ -6,7 +6,7 @@
 //! receipts of the transactions that created its inputs, and [`Funds::park`] holds it.
 //! When such a transaction is done (final, rejected, or an Atomix transaction finished),
 //! the shard where it was sent asks [`Funds::waiters`] and sends each waiting client an
-//! [`MessageBody::Receipt`](super::atomix::MessageBody::Receipt); the receiving shard hands it to
+//! [`MessageBody::Receipt`](ioschain_core::node::atomix::MessageBody::Receipt); the receiving shard hands it to
 //! [`Funds::on_receipt`], and a client with all its receipts sends its transaction
 //! ([`Funds::unparked`], taken before the rest of the stream).
 //!

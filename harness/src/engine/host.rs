@@ -27,14 +27,38 @@ use ioschain_core::types::ShardId;
 use ioschain_workloads::clients::Dependencies;
 
 use super::Clock;
-use super::atomix::{AtomixCounters, MessageBody, ShardMessage};
 use super::clients::{StreamClients, Submit};
-use super::shard::{Outcome, ShardCounters, ShardNode, ShardSetup};
 use super::store::{Append, Persisted};
 use crate::metrics::{ShardMetrics, Stage};
+use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
+use ioschain_core::node::{Outcome, ShardCounters, ShardNode, ShardSetup, Stream};
+use ioschain_core::tx::Transaction;
+use ioschain_workloads::Workload;
+
+/// One shard's stream, as its validators read it.
+#[derive(Debug)]
+pub struct ShardStream {
+    workload: Arc<Workload>,
+    shard: usize,
+}
+
+impl ShardStream {
+    /// The stream of `shard` in `workload`.
+    pub fn new(workload: Arc<Workload>, shard: usize) -> Self {
+        ShardStream { workload, shard }
+    }
+}
+
+impl Stream for ShardStream {
+    fn tx(&self, index: u32) -> &Transaction {
+        &self.workload.shards[self.shard].txs[index as usize]
+    }
+}
 
 /// What the host of one shard needs besides the node's setup.
 pub struct HostSetup {
+    /// The workload (the clients' streams and the shards' genesis).
+    pub workload: Arc<Workload>,
     /// What the clients know of where their inputs come from (who waits for whom).
     pub dependencies: Arc<Dependencies>,
     /// The driver's channel.
@@ -95,11 +119,12 @@ impl Shard {
     pub fn new(setup: ShardSetup, host: HostSetup) -> Shard {
         let clients = StreamClients::new(
             setup.id,
-            Arc::clone(&setup.workload),
+            Arc::clone(&host.workload),
             host.dependencies,
             setup.pob.final_interval_ns,
         );
-        let node = ShardNode::new(setup);
+        let genesis = &host.workload.shards[setup.id.0 as usize].genesis;
+        let node = ShardNode::new(setup, genesis);
         Shard {
             id: node.id,
             node,

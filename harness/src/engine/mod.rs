@@ -6,21 +6,18 @@
 //! driver → shard inbox ([`shard::Submit`], a range of the stream per tick), shard →
 //! store ([`store::Append`], one record per block), store → worker
 //! ([`store::Persisted`], per shard per flush group), worker → worker (Atomix messages,
-//! [`atomix::ShardMessage`], batched: one channel per (sender worker, receiver worker), one send
+//! [`ShardMessage`], batched: one channel per (sender worker, receiver worker), one send
 //! per poll round and destination), and every thread → main ([`IntervalReport`], one
 //! per second). All channels are bounded except the store's acknowledgements (at most
 //! one per block in flight), so a full queue slows its producer and is counted; a
 //! worker whose peer's channel is full keeps the batch and retries (it never blocks:
 //! two workers blocked on each other would deadlock).
 
-pub mod atomix;
 pub mod client;
 pub mod clients;
 pub mod driver;
 pub mod funds;
 pub mod host;
-pub mod pob;
-pub mod shard;
 pub mod store;
 pub mod uring;
 
@@ -39,7 +36,9 @@ use crate::config::{Backend, Fsync};
 use crate::metrics::{IntervalReport, ShardMetrics, Window};
 use driver::{DriverPlan, DriverReport, drive};
 use host::{HostSetup, Shard};
-use shard::ShardSetup;
+use ioschain_core::node::ShardSetup;
+use ioschain_core::node::atomix::{self, ShardMessage};
+use ioschain_core::node::pob;
 use store::{StoreReport, run_store};
 
 /// Nanoseconds since the run's start: the wall clock in the engine, logical time in the
@@ -217,7 +216,8 @@ pub(crate) fn build_shards(
         inboxes.push(tx);
         let setup = ShardSetup {
             id: ShardId(shard as u32),
-            workload: Arc::clone(&params.workload),
+            stream: Arc::new(host::ShardStream::new(Arc::clone(&params.workload), shard)),
+            shard_count: shards as u32,
             roster_keys: keys,
             roster,
             nonce_seed,
@@ -233,6 +233,7 @@ pub(crate) fn build_shards(
             t_unlock_blocks: params.t_unlock_blocks,
         };
         let host = HostSetup {
+            workload: Arc::clone(&params.workload),
             dependencies: Arc::clone(&dependencies),
             inbox: rx,
             store: store.clone(),
@@ -284,7 +285,7 @@ pub fn run(
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (tx, rx) = bounded::<Vec<atomix::ShardMessage>>(params.channel_capacity);
+        let (tx, rx) = bounded::<Vec<ShardMessage>>(params.channel_capacity);
         link_txs.push(tx);
         link_rxs.push(rx);
     }
@@ -457,10 +458,10 @@ pub fn run(
 /// A worker's ends of the worker-to-worker channels.
 struct Links {
     me: usize,
-    inbox: Receiver<Vec<atomix::ShardMessage>>,
-    peers: Vec<Sender<Vec<atomix::ShardMessage>>>,
+    inbox: Receiver<Vec<ShardMessage>>,
+    peers: Vec<Sender<Vec<ShardMessage>>>,
     /// Per destination worker, messages not sent yet (its channel was full).
-    waiting: Vec<Vec<atomix::ShardMessage>>,
+    waiting: Vec<Vec<ShardMessage>>,
 }
 
 impl Links {

@@ -43,7 +43,7 @@ use ioschain_core::pob::score::ValidatorRecord;
 use ioschain_core::types::{Hash, ShardId, ValidatorId};
 
 use crate::blocklog::Record;
-use crate::engine::pob::{PobParams, Validators};
+use ioschain_core::node::pob::{PobParams, Validators};
 
 /// One shard's standing and leagues, replayed from genesis through its log.
 #[derive(Debug, Default)]

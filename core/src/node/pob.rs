@@ -1,7 +1,7 @@
 //! The PoB state a shard keeps (PROTOCOL.md §6.5): the validators and their standing,
 //! the leagues of the current epoch, the believable validators' open OptBlocks, the
 //! OptBlocks the normal league applied and is waiting to finalize, and the seeded
-//! Byzantine behaviour. The flows that use it live on [`super::shard::Shard`].
+//! Byzantine behaviour. The flows that use it live on [`super::ShardNode`].
 //!
 //! Who does what (DESIGN.md §2): each believable validator fully checks the
 //! transactions routed to it (one ed25519 batch per poll covers all of them), orders
@@ -12,17 +12,40 @@
 //! challenge window, cosigned by the normal league. Keys, stakes, Servi and reputation
 //! of the roster's validators are derived from the seed.
 
+use crate::crypto::hash::Domain;
+use crate::crypto::vrf::VrfSecretKey;
+use crate::pob::league::{Leagues, select_leagues};
+use crate::pob::optblock::SignedOptHeader;
+use crate::pob::score::{ScoreParams, ValidatorRecord};
+use crate::prg::Prg;
+use crate::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
 use ed25519_dalek::SigningKey;
-use ioschain_core::crypto::hash::Domain;
-use ioschain_core::crypto::vrf::VrfSecretKey;
-use ioschain_core::pob::league::{Leagues, select_leagues};
-use ioschain_core::pob::optblock::SignedOptHeader;
-use ioschain_core::pob::score::{ScoreParams, ValidatorRecord, believability};
-use ioschain_core::prg::Prg;
-use ioschain_core::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
 
-use crate::config::Behaviour;
-pub use ioschain_reports::summary::Standing;
+/// How a Byzantine believable validator misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Includes transactions whose signature it corrupted.
+    BadSignature,
+    /// Re-includes a transaction from one of its earlier OptBlocks.
+    DoubleSpend,
+    /// Signs two different OptBlocks for one sequence number.
+    Equivocate,
+    /// Drops the transactions routed to it.
+    Censor,
+    /// Stops.
+    Crash,
+}
+
+impl Behaviour {
+    /// Every behaviour with its configuration name.
+    pub const ALL: [(&'static str, Behaviour); 5] = [
+        ("bad-signature", Behaviour::BadSignature),
+        ("double-spend", Behaviour::DoubleSpend),
+        ("equivocate", Behaviour::Equivocate),
+        ("censor", Behaviour::Censor),
+        ("crash", Behaviour::Crash),
+    ];
+}
 
 /// PoB parameters of a run (from `[pob]` and `[byzantine]`).
 #[derive(Clone, Debug)]
@@ -318,31 +341,6 @@ impl Validators {
             .iter()
             .position(|k| k == key)
             .map(|i| ValidatorId(i as u32))
-    }
-
-    /// The ten highest believability scores.
-    pub fn top(&self, params: &ScoreParams, n: usize) -> Vec<Standing> {
-        let scores = believability(&self.records, params);
-        let mut standing: Vec<Standing> = self
-            .records
-            .iter()
-            .zip(scores)
-            .map(|(r, score)| Standing {
-                validator: r.id.0,
-                score,
-                stake: r.stake,
-                servi: r.servi,
-                reputation: f64::from(r.reputation) / 1000.0,
-                banned: r.banned,
-            })
-            .collect();
-        standing.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.validator.cmp(&b.validator))
-        });
-        standing.truncate(n);
-        standing
     }
 }
 

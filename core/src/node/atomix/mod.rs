@@ -1,14 +1,15 @@
-//! Atomix in the engine (PROTOCOL.md §5): what a shard does with cross-shard messages
-//! and the coordinator rule; the clients of the cross-shard transactions homed at a
-//! shard are `super::client` ([`AtomixClients`]), held here and fed the proofs published
-//! to them. The state machines are `ioschain_core::atomix`; this module moves messages,
-//! orders operations into FinalBlocks and publishes proofs. (The node issue, 12, moves
-//! the shard side and the coordinator into `core`.)
+//! Atomix at a shard node (PROTOCOL.md §5): what a shard's validators do with
+//! cross-shard messages (the shard side), and the coordinator rule (`coordinator`).
+//! The per-transaction state machines are `crate::atomix`; this module queues requests,
+//! applies them when the normal league orders them into a FinalBlock
+//! (`super::atomix_order`), and publishes proofs. The clients of cross-shard
+//! transactions are the host's (the engine's `client` module): they talk to shards
+//! only by these messages.
 //!
 //! # Message flow
 //!
 //! 1. The driver releases a cross-shard transaction into its *home* shard's stream; its
-//!    client there ([`AtomixNode::dispatch`]) sends a lock request
+//!    client there sends a lock request
 //!    ([`AtomixRequest::Lock`]) to every named input shard (the two of a conflicting pair go out together, in opposite
 //!    orders at the two input shards).
 //! 2. A shard queues every request it receives ([`AtomixNode::deliver`]). Lock requests'
@@ -38,16 +39,16 @@
 //!    itself). At each FinalBlock it looks at the transactions without news for
 //!    `t_unlock` blocks: if the proofs show the transaction finished it forgets it,
 //!    otherwise, as coordinator (or backup, after twice as long), it sends what is
-//!    missing ([`AtomixShard::coordinate`]) and waits twice as long before acting again.
+//!    missing ([`AtomixNode::coordinate`]) and waits twice as long before acting again.
 //!
 //! Shards never trust an unsigned word of another shard: every proof a shard acts on is
 //! checked against the roster of its block's shard (each distinct certificate once, then
 //! a Merkle path per proof). (A coordinator forgets a finished transaction on the
-//! entries it was sent, unverified: that can cost liveness, never safety. A client's
-//! Clients only hold their own transactions, what they know about them (declaration,
+//! entries it was sent, unverified: that can cost liveness, never safety.) Clients only
+//! hold their own transactions, what they know about them (declaration,
 //! behaviour, pair partner, where their inputs come from), and the proofs published to
 //! them; when a client's transaction is done it tells the clients waiting for it
-//! ([`MessageBody::Receipt`], sent by the shard's client side in `super::shard`).
+//! ([`MessageBody::Receipt`], which the validators ignore).
 //!
 //! Invariants: a shard's Atomix state changes only in [`AtomixNode::apply`], identically
 //! in both UTXO views; one decision per (transaction, shard); an entry is published only
@@ -61,15 +62,19 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-pub use super::client::{AtomixClients, Finished, Release};
-use ioschain_core::atomix::{
+use crate::atomix::{
     AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, Proof, ProofVerifier,
     Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit,
 };
-use ioschain_core::crypto::cosi::Roster;
-use ioschain_core::types::{Epoch, OutPoint, ShardId, TxId};
-use ioschain_core::utxo::UtxoSet;
+use crate::crypto::cosi::Roster;
+use crate::types::{Epoch, OutPoint, ShardId, TxId};
+use crate::utxo::UtxoSet;
 use rustc_hash::{FxHashMap, FxHashSet};
+
+mod coordinator;
+
+use coordinator::Watch;
+pub use coordinator::settled;
 
 /// The rosters of every shard: public knowledge (the identity chain). The engine's
 /// validator set does not change between epochs, so one roster per shard serves every
@@ -285,18 +290,6 @@ impl AtomixCounters {
     }
 }
 
-/// What a named input shard keeps for the coordinator rule.
-#[derive(Debug)]
-struct Watch {
-    proofs: Vec<Arc<Proof>>,
-    /// Height of this shard's chain when the last proof arrived (or it last acted).
-    last: u64,
-    /// FinalBlocks without news before it acts: `t_unlock`, doubled after each action
-    /// (up to `16·t_unlock`), so a slow network is not flooded with duplicates.
-    patience: u64,
-    client: ShardId,
-}
-
 /// One shard's Atomix side.
 #[derive(Debug)]
 pub struct AtomixNode {
@@ -348,6 +341,11 @@ impl AtomixNode {
     /// Whether nothing is left to do here: no request to order, no message to send.
     pub fn is_idle(&self) -> bool {
         self.ops.is_empty() && self.outbox.is_empty()
+    }
+
+    /// Shards in the federation.
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count
     }
 
     /// Whether coordinator duties are pending (the shard keeps producing FinalBlocks,
@@ -658,262 +656,7 @@ impl AtomixNode {
             }
         }
     }
-
-    /// The coordinator rule, at a FinalBlock of height `height`: every watched
-    /// transaction whose last proof is `t_unlock` blocks old (more after earlier
-    /// actions, see `Watch::patience`) is looked at; what is missing is sent, what is
-    /// done or no longer this shard's concern is forgotten.
-    pub fn coordinate(&mut self, height: u64) {
-        while let Some(&Reverse((at, tx))) = self.due.peek() {
-            if at > height {
-                break;
-            }
-            self.due.pop();
-            let Some(watch) = self.watch.get(&tx) else {
-                continue;
-            };
-            // News since it was queued: look again when that is `patience` blocks old.
-            let due_at = watch.last + watch.patience;
-            if due_at > height {
-                self.due.push(Reverse((due_at, tx)));
-                continue;
-            }
-            // The proofs that reached this shard show the transaction finished: nothing
-            // is left to coordinate (a liveness shortcut; the proofs are verified
-            // whenever the coordinator acts on them).
-            if self.state.decision(&tx).is_some_and(|d| {
-                let xtx = &d.xtx;
-                settled(
-                    &xtx.input_shards(),
-                    &xtx.involved_shards(self.shard_count),
-                    &watch.proofs,
-                )
-            }) {
-                self.watch.remove(&tx);
-                continue;
-            }
-            let since = height.saturating_sub(watch.last);
-            let client = watch.client;
-            let resolution = self.state.coordinate(
-                &tx,
-                since,
-                watch.patience,
-                watch.proofs.iter().map(|p| &**p),
-                &mut self.verifier,
-                &*self.federation,
-            );
-            match resolution {
-                None if self.state.role(&tx).is_some() => {
-                    // A backup not due yet.
-                    let watch = self.watch.get(&tx).expect("present");
-                    self.due
-                        .push(Reverse((watch.last + 2 * watch.patience, tx)));
-                    continue;
-                }
-                None if self.state.decision(&tx).is_none() => {
-                    // Proofs about a transaction this named shard has not decided on
-                    // yet (its request is held back, or still on its way): kept, since
-                    // its coordinator duty may need them once it decides.
-                    self.due.push(Reverse((height + self.t_unlock, tx)));
-                    continue;
-                }
-                None | Some(Resolution::Done) => {
-                    self.watch.remove(&tx);
-                    continue;
-                }
-                Some(Resolution::Forward { xtx, to }) => {
-                    self.counters.coordinator_forwards += 1;
-                    let xtx = Arc::new(xtx);
-                    for shard in to {
-                        self.send(
-                            shard,
-                            MessageBody::Request(AtomixRequest::lock(Arc::clone(&xtx), client)),
-                        );
-                    }
-                }
-                Some(Resolution::Commit { unlock, to }) => {
-                    self.counters.coordinator_commits += 1;
-                    let unlock = Arc::new(unlock);
-                    self.send_all(
-                        to,
-                        AtomixRequest::Commit {
-                            unlock: Arc::clone(&unlock),
-                            client,
-                        },
-                    );
-                }
-                Some(Resolution::Abort { unlock, to }) => {
-                    self.counters.coordinator_aborts += 1;
-                    let unlock = Arc::new(*unlock);
-                    self.send_all(
-                        to,
-                        AtomixRequest::Abort {
-                            unlock: Arc::clone(&unlock),
-                            client,
-                        },
-                    );
-                }
-            }
-            if let Some(watch) = self.watch.get_mut(&tx) {
-                watch.last = height;
-                watch.patience = (watch.patience * 2).min(16 * self.t_unlock);
-                self.due.push(Reverse((height + watch.patience, tx)));
-            }
-        }
-    }
-}
-
-/// Whether `proofs` (entries only, unverified) show a transaction with
-/// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
-/// named shard that locked applied the abort.
-pub(super) fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
-    let has = |shard: ShardId, kind: fn(&Entry) -> bool| {
-        proofs
-            .iter()
-            .any(|p| p.entry.shard() == shard && kind(&p.entry))
-    };
-    let lock = |e: &Entry| matches!(e, Entry::Lock { .. });
-    let reject = |e: &Entry| matches!(e, Entry::Reject { .. });
-    let commit = |e: &Entry| matches!(e, Entry::Commit { .. });
-    let abort = |e: &Entry| matches!(e, Entry::Abort { .. });
-    let decided = named
-        .iter()
-        .all(|&shard| has(shard, lock) || has(shard, reject));
-    decided
-        && (involved.iter().all(|&shard| has(shard, commit))
-            || named
-                .iter()
-                .all(|&shard| !has(shard, lock) || has(shard, abort)))
 }
 
 #[cfg(test)]
-mod tests {
-    use ed25519_dalek::SigningKey;
-    use ioschain_core::atomix::DeclaredInput;
-    use ioschain_core::crypto::hash::Domain;
-    use ioschain_core::tx::TxOut;
-    use ioschain_core::types::{Amount, Owner};
-
-    use super::*;
-
-    const T_UNLOCK: u64 = 3;
-
-    /// A key whose outputs shard 0 (of 2) holds.
-    fn key_of_shard_0() -> SigningKey {
-        (0u8..)
-            .map(|n| SigningKey::from_bytes(&[n; 32]))
-            .find(|k| Owner(k.verifying_key().to_bytes()).shard(2) == ShardId(0))
-            .expect("some key")
-    }
-
-    /// A lock request at shard 0 for a transaction spending `input` (declared in
-    /// shard 0), arriving at height 10.
-    fn node_with_request(input: OutPoint, key: &SigningKey) -> AtomixNode {
-        let tx = ioschain_core::tx::Transaction::signed(
-            vec![input],
-            vec![TxOut {
-                owner: Owner([9; 32]),
-                amount: Amount(5),
-            }],
-            &[key],
-        );
-        let xtx = Arc::new(CrossTx {
-            tx,
-            declared: vec![DeclaredInput {
-                shard: ShardId(0),
-                amount: Amount(5),
-            }],
-        });
-        let mut node = AtomixNode::new(
-            ShardId(0),
-            2,
-            Arc::new(Federation::new(Vec::new())),
-            T_UNLOCK,
-        );
-        node.deliver(
-            MessageBody::Request(AtomixRequest::lock(xtx, ShardId(1))),
-            10,
-        );
-        node.set_verdict(0, Signatures::Valid);
-        node
-    }
-
-    fn views_with(input: Option<(OutPoint, &SigningKey)>) -> (UtxoSet, UtxoSet) {
-        let mut views = (UtxoSet::new(), UtxoSet::new());
-        if let Some((outpoint, key)) = input {
-            let out = TxOut {
-                owner: Owner(key.verifying_key().to_bytes()),
-                amount: Amount(5),
-            };
-            views.0.create(outpoint, out).unwrap();
-            views.1.create(outpoint, out).unwrap();
-        }
-        views
-    }
-
-    fn outpoint() -> OutPoint {
-        OutPoint {
-            tx: TxId(Domain::Prg.hash(b"an output")),
-            index: 0,
-        }
-    }
-
-    #[test]
-    fn a_lock_for_an_input_the_shard_knows_is_decided_at_once() {
-        let key = key_of_shard_0();
-        let mut node = node_with_request(outpoint(), &key);
-        let (mut utxo, mut order) = views_with(Some((outpoint(), &key)));
-        let entries = node.apply(&mut utxo, &mut order, 10, &FxHashSet::default());
-        assert!(
-            matches!(entries[0].entry, Entry::Lock { .. }),
-            "{entries:?}"
-        );
-        assert_eq!(node.counters.lock_waits, 0);
-    }
-
-    #[test]
-    fn a_lock_for_an_unknown_input_waits_t_unlock_blocks_then_is_refused() {
-        let key = key_of_shard_0();
-        let mut node = node_with_request(outpoint(), &key);
-        let (mut utxo, mut order) = views_with(None);
-        for height in 10..10 + T_UNLOCK {
-            let entries = node.apply(&mut utxo, &mut order, height, &FxHashSet::default());
-            assert!(entries.is_empty(), "decided at height {height}");
-        }
-        assert_eq!(node.counters.lock_waits, T_UNLOCK);
-        let entries = node.apply(&mut utxo, &mut order, 10 + T_UNLOCK, &FxHashSet::default());
-        match entries.as_slice() {
-            [
-                BlockEntry {
-                    entry: Entry::Reject { reason, .. },
-                    ..
-                },
-            ] => assert_eq!(*reason, Refusal::UnknownInput),
-            other => panic!("expected one refusal, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_lock_whose_input_is_not_final_waits_for_it_however_long() {
-        let key = key_of_shard_0();
-        let mut node = node_with_request(outpoint(), &key);
-        let (mut utxo, mut order) = views_with(Some((outpoint(), &key)));
-        let unfinal: FxHashSet<TxId> = [outpoint().tx].into_iter().collect();
-        for height in 10..10 + 4 * T_UNLOCK {
-            assert!(
-                node.apply(&mut utxo, &mut order, height, &unfinal)
-                    .is_empty()
-            );
-        }
-        let entries = node.apply(
-            &mut utxo,
-            &mut order,
-            10 + 4 * T_UNLOCK,
-            &FxHashSet::default(),
-        );
-        assert!(
-            matches!(entries[0].entry, Entry::Lock { .. }),
-            "{entries:?}"
-        );
-    }
-}
+mod tests;
