@@ -306,8 +306,8 @@ impl Default for PobSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ByzantineSection {
     /// `"none"`, `"bad-signature"` (includes transactions whose signature it
-    /// corrupted), `"double-spend"` (re-includes a transaction from its earlier
-    /// OptBlocks), `"equivocate"` (signs two OptBlocks for one sequence number),
+    /// corrupted), `"double-spend"` (appends a validly signed spend of inputs its
+    /// previous OptBlock spent, to another recipient), `"equivocate"` (signs two OptBlocks for one sequence number),
     /// `"censor"` (drops transactions routed to it) or `"crash"` (stops).
     pub behaviour: String,
     /// Byzantine believable validators per shard.

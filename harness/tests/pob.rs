@@ -109,7 +109,8 @@ fn double_spend_across_own_blocks_is_a_failed_check_and_slashed() {
     assert!(slashed_per_shard(&s).iter().all(|&n| n >= 1), "{pob:#}");
     assert!(u(&pob["proofs"]["failed_check"]) >= 2);
     assert!(u(&pob["excluded"]) >= 2);
-    // The replayed copy harmed nobody: the original is final.
+    // The conflicting spend (the same inputs, validly signed, to the adversary) harmed
+    // nobody: the original is final.
     assert_eq!(u(&pob["harmed"]), 0);
 }
 

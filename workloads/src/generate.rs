@@ -217,7 +217,7 @@ impl Workload {
 }
 
 /// The signing key of account `index`, derived from the seed.
-pub(crate) fn account_key(seed: u64, index: u32) -> SigningKey {
+pub fn account_key(seed: u64, index: u32) -> SigningKey {
     let secret = Domain::Prg.hash_parts(&[
         b"ioschain/account",
         &seed.to_le_bytes(),

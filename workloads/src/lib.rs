@@ -25,6 +25,6 @@ mod spec;
 
 pub use generate::{
     CANARY_EARLY, CANARY_KINDS, ClientBehaviour, CrossExpected, CrossItem, DOUBLE_SPEND_WINDOW,
-    Expected, ShardWorkload, Workload, generate,
+    Expected, ShardWorkload, Workload, account_key, generate,
 };
 pub use spec::{ClientMix, SenderDistribution, SpecError, WorkloadSpec};

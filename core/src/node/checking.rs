@@ -59,7 +59,7 @@ impl ShardNode {
             if opt.excluded {
                 continue;
             }
-            let tx = tx_in(&self.forged, part, opt);
+            let tx = tx_in(&self.copies, part, opt);
             let id = tx.id();
             if let Err(rejection) = self.utxo.apply(tx, id) {
                 failed.push((position, rejection.reason()));
@@ -127,7 +127,7 @@ impl ShardNode {
         self.pob.vrf_proofs += samples.len() as u64;
         for position in 0..block.txs.len() {
             let opt = block.txs[position];
-            if opt.excluded || opt.replay {
+            if opt.excluded || opt.planted {
                 continue;
             }
             let selected = samples.iter().any(|s| s.selects(&opt.id.0, self.params.p));
@@ -143,7 +143,7 @@ impl ShardNode {
                 continue;
             }
             let tag = self.sample_entries.len() as u32;
-            let tx = tx_in(&self.forged, &*self.stream, &opt);
+            let tx = tx_in(&self.copies, &*self.stream, &opt);
             for witness in &tx.witnesses {
                 let key = self
                     .keys

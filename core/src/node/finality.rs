@@ -76,15 +76,15 @@ impl ShardNode {
         let mut finals = self.spare_finals.pop().unwrap_or_default();
         finals.extend(
             txs.iter()
-                .filter(|t| !t.replay)
+                .filter(|t| !t.planted)
                 .map(|t| (t.index, t.intended)),
         );
         self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
         let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
         let stream = Arc::clone(&self.stream);
         let part = &*stream;
-        let forged = std::mem::take(&mut self.forged);
-        let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&forged, part, t)).collect();
+        let copies = std::mem::take(&mut self.copies);
+        let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&copies, part, t)).collect();
         // The record's annex (blocklog::Annex), which lets anyone rebuild every
         // referenced OptBlock's root: where the league's own batches sit among the
         // OptBlocks, the excluded transactions as signed, and who is charged a missed
@@ -93,7 +93,7 @@ impl ShardNode {
         for block in &blocks {
             annex.block(block.signed.is_some(), block.txs.len());
             for (position, t) in block.txs.iter().enumerate().filter(|(_, t)| t.excluded) {
-                annex.exclude(position, tx_in(&forged, part, t));
+                annex.exclude(position, tx_in(&copies, part, t));
             }
         }
         annex.missed = (self.believable.iter())
@@ -101,7 +101,7 @@ impl ShardNode {
             .map(|b| b.id.0)
             .collect();
         self.commit_block(&ids, tx_refs, &body, &entries, &signers, finals, &annex);
-        self.forged = forged;
+        self.copies = copies;
         self.atomix.coordinate(self.height);
         // Effects of the commit on standing and exposure.
         for block in &blocks {
@@ -120,8 +120,12 @@ impl ShardNode {
                 .sum();
             self.exposure[signer.0 as usize].settle(value);
         }
-        for t in blocks.iter().flat_map(|b| &b.txs).filter(|t| t.forged) {
-            self.forged.remove(&(t.index, t.retry));
+        for t in blocks.iter().flat_map(|b| &b.txs) {
+            if t.forged {
+                self.copies.forged.remove(&(t.index, t.retry));
+            } else if t.planted {
+                self.copies.planted.remove(&t.id);
+            }
         }
         for id in normal {
             self.validators.records[id].accrue_servi(1);
@@ -224,32 +228,16 @@ impl ShardNode {
         if !self.split() {
             self.pob.single_league_epochs += 1;
         }
-        // The adversary holds up to `count` corrupted validators that can still be
-        // selected: whenever it has fewer, it corrupts believable validators of the new
-        // epoch, lowest league index first (slashed ones are banned for good; crashed
-        // ones lose eligibility through missed duty).
-        if self.params.byzantine_in(self.id) {
-            let count = self.params.byzantine.as_ref().map_or(0, |b| b.count);
-            let score = self.params.score;
-            let mut active = self
-                .validators
-                .byzantine
-                .iter()
-                .filter(|id| score.eligible(&self.validators.records[id.0 as usize]))
-                .count();
-            for &id in &believable {
-                if active >= count {
-                    break;
-                }
-                if !self.faults.contains_key(&id.0)
-                    && let Some(fault) = self.params.fault(id, self.seed, self.id)
-                {
-                    self.faults.insert(id.0, fault);
-                    self.validators.byzantine.push(id);
-                    active += 1;
-                }
-            }
-        }
+        // The host's adversary may corrupt believable validators of the new league.
+        let records = &self.validators.records;
+        let score = self.params.score;
+        let corrupted = self.adversary.corrupt(
+            self.epoch,
+            &believable,
+            &self.validators.byzantine,
+            &|id: ValidatorId| score.eligible(&records[id.0 as usize]),
+        );
+        self.validators.byzantine.extend(corrupted);
         self.believable = believable
             .into_iter()
             .map(|id| Believable {

@@ -24,8 +24,9 @@
 //!
 //! The validators never learn what clients hold back or know: a lock request for an
 //! input they do not know is refused after `t_unlock` FinalBlocks, whoever sent it.
-//! Byzantine behaviour (`pob::Fault`) is still decided here; the `Adversary` hook of
-//! issue 12 (item 2) is to take it out.
+//! Byzantine behaviour is the host's: the node asks its [`adversary::Adversary`] at
+//! each point where a validator has a choice (drop, crash, forge, equivocate, plant a
+//! conflicting spend) and has no branch of its own on who is Byzantine.
 //!
 //! With fewer eligible believable validators than `league_min` (or `believable = 0`)
 //! the shard runs one league: verified transactions go straight into the normal
@@ -58,6 +59,7 @@ use crate::types::{Epoch, Hash, Height, OutPoint, Owner, ShardId, TxId, Validato
 use crate::utxo::{UtxoError, UtxoSet};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+pub mod adversary;
 pub mod atomix;
 mod atomix_order;
 mod checking;
@@ -67,8 +69,9 @@ pub mod pob;
 mod proofs;
 
 use crate::record::{Annex, encode_record};
+use adversary::{Adversary, Routed, Sealed};
 use atomix::{AtomixNode, BlockEntry, Federation, MessageBody, TxRef};
-use pob::{Behaviour, Believable, Fault, OptBlock, OptTx, PobCounters, PobParams, Validators};
+use pob::{Believable, OptBlock, OptTx, PobCounters, PobParams, Validators};
 
 /// The transactions clients submit to one shard, by stream position: the validators
 /// read a submission's bytes here (shared and immutable: no copy per submission).
@@ -188,7 +191,8 @@ impl ShardCounters {
 /// A FinalBlock waiting for persistence.
 struct Unpersisted {
     height: u64,
-    /// Its transactions (not replays): stream position and intended send time.
+    /// Its clients' transactions (not planted ones): stream position and intended send
+    /// time.
     txs: Vec<(u32, u64)>,
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
@@ -256,6 +260,8 @@ pub struct ShardSetup {
     pub spent_retention: usize,
     /// PoB parameters.
     pub pob: PobParams,
+    /// What corrupted validators do ([`adversary::Honest`]: nothing).
+    pub adversary: Box<dyn Adversary>,
     /// Every shard's roster (Atomix proofs are checked against them).
     pub federation: Arc<Federation>,
     /// FinalBlocks without news about a cross-shard transaction before its coordinator
@@ -339,11 +345,11 @@ pub struct ShardNode {
     block_interval_ns: u64,
     // PoB.
     params: PobParams,
-    seed: u64,
     /// Validators, their standing and the current leagues.
     pub validators: Validators,
     believable: Vec<Believable>,
-    faults: FxHashMap<u32, Fault>,
+    /// The host's adversary (what corrupted validators do).
+    adversary: Box<dyn Adversary>,
     exposure: Vec<Exposure>,
     detector: EquivocationDetector,
     arrivals: VecDeque<Arrival>,
@@ -351,7 +357,7 @@ pub struct ShardNode {
     /// Arrival number of `inflight.front()`.
     inflight_base: u64,
     /// Corrupted copies signed by `bad-signature` validators, by (stream index, retry).
-    forged: FxHashMap<(u32, u16), Transaction>,
+    copies: Copies,
     /// Which believable validator holds each transaction of an open (unsigned)
     /// OptBlock: a transaction spending its outputs can only be included after that
     /// block is signed and seen.
@@ -451,16 +457,15 @@ impl ShardNode {
             block_tx_max: setup.block_tx_max,
             block_interval_ns: setup.block_interval_ns,
             params: setup.pob,
-            seed: setup.seed,
             validators,
             believable: Vec::new(),
-            faults: FxHashMap::default(),
+            adversary: setup.adversary,
             exposure,
             detector: EquivocationDetector::new(),
             arrivals: VecDeque::new(),
             inflight: VecDeque::new(),
             inflight_base: 0,
-            forged: FxHashMap::default(),
+            copies: Copies::default(),
             open_owner: FxHashMap::default(),
             sample_entries: Vec::new(),
             sample_since_ns: None,
@@ -647,15 +652,22 @@ impl ShardNode {
     }
 }
 
-/// The transaction an OptBlock entry stands for: the forged copy if its signer corrupted
-/// it, the client's transaction from the stream otherwise.
-fn tx_in<'a>(
-    forged: &'a FxHashMap<(u32, u16), Transaction>,
-    part: &'a dyn Stream,
-    opt: &OptTx,
-) -> &'a Transaction {
+/// Transactions Byzantine validators signed that are not their clients': forged copies
+/// (by stream position and attempt) and planted conflicting spends (by id), kept until
+/// their OptBlock is final or dropped.
+#[derive(Debug, Default)]
+struct Copies {
+    forged: FxHashMap<(u32, u16), Transaction>,
+    planted: FxHashMap<TxId, Transaction>,
+}
+
+/// The transaction an OptBlock entry stands for: the forged copy or planted transaction
+/// if its signer made one, the client's transaction from the stream otherwise.
+fn tx_in<'a>(copies: &'a Copies, part: &'a dyn Stream, opt: &OptTx) -> &'a Transaction {
     if opt.forged {
-        &forged[&(opt.index, opt.retry)]
+        &copies.forged[&(opt.index, opt.retry)]
+    } else if opt.planted {
+        &copies.planted[&opt.id]
     } else {
         part.tx(opt.index)
     }

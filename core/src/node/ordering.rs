@@ -48,25 +48,17 @@ impl ShardNode {
             .map_or(Route::Normal, Route::Believable)
     }
 
-    /// Whether believable validator `b` drops what is routed to it now.
+    /// Whether believable validator `b` drops what is routed to it now (the adversary's
+    /// answer; a crash loses what it had not signed yet).
     pub(super) fn drops(&mut self, b: usize) -> bool {
-        let id = self.believable[b].id;
-        let seq = self.believable[b].seq;
-        let Some(fault) = self.faults.get_mut(&id.0) else {
-            return false;
-        };
-        match fault.behaviour {
-            Behaviour::Censor => fault.strikes(seq),
-            Behaviour::Crash => {
-                if !fault.crashed && fault.strikes(seq) {
-                    fault.crashed = true;
-                    // What it had not signed yet is lost with it.
-                    self.drop_open(b, self.params.reroute_timeout_ns);
-                    return true;
-                }
-                fault.crashed
+        let (id, seq) = (self.believable[b].id, self.believable[b].seq);
+        match self.adversary.routed(id, seq) {
+            Routed::Accept => false,
+            Routed::Drop => true,
+            Routed::Crash => {
+                self.drop_open(b, self.params.reroute_timeout_ns);
+                true
             }
-            _ => false,
         }
     }
 
@@ -103,7 +95,7 @@ impl ShardNode {
             let tx = self.tx_of(opt).clone();
             self.revert_order(&tx, opt.id);
             self.exposure[signer.0 as usize].settle(opt.value);
-            self.forged.remove(&(opt.index, opt.retry));
+            self.copies.forged.remove(&(opt.index, opt.retry));
         }
     }
 
@@ -211,7 +203,7 @@ impl ShardNode {
                         retry,
                         value,
                         forged: false,
-                        replay: false,
+                        planted: false,
                         excluded: false,
                     };
                     match route {
@@ -323,14 +315,8 @@ impl ShardNode {
         self.open_owner.insert(opt.id, b as u16);
         let id = self.believable[b].id;
         let seq = self.believable[b].seq;
-        if let Some(fault) = self.faults.get_mut(&id.0)
-            && fault.behaviour == Behaviour::BadSignature
-            && fault.strikes(seq)
-        {
-            // It corrupts the signature of a transaction it was sent (and checked).
-            let mut forged = self.stream.tx(opt.index).clone();
-            forged.witnesses[0].signature[0] ^= 0x01;
-            self.forged.insert((opt.index, opt.retry), forged);
+        if let Some(forged) = self.adversary.forge(id, seq, self.stream.tx(opt.index)) {
+            self.copies.forged.insert((opt.index, opt.retry), forged);
             opt.forged = true;
         }
         let believable = &mut self.believable[b];
@@ -346,7 +332,7 @@ impl ShardNode {
     /// The transaction an OptBlock entry stands for (the forged copy if the signer
     /// corrupted it).
     pub(super) fn tx_of(&self, opt: &OptTx) -> &Transaction {
-        tx_in(&self.forged, &*self.stream, opt)
+        tx_in(&self.copies, &*self.stream, opt)
     }
 
     /// Believable validator `b` signs its open OptBlock; the normal validator checks it.
@@ -361,21 +347,26 @@ impl ShardNode {
         }
         let signer = self.believable[b].id;
         let seq = self.believable[b].seq;
+        let earlier = self.believable[b].last_included;
+        let earlier_tx = earlier.map(|t| self.stream.tx(t.index));
         let mut equivocate = false;
-        if let Some(fault) = self.faults.get_mut(&signer.0) {
-            let behaviour = fault.behaviour;
-            match behaviour {
-                Behaviour::DoubleSpend | Behaviour::Equivocate if fault.strikes(seq) => {
-                    if behaviour == Behaviour::Equivocate {
-                        equivocate = true;
-                    } else if let Some(mut again) = self.believable[b].last_included {
-                        // It includes again a transaction from one of its earlier blocks.
-                        again.replay = true;
-                        again.value = 0;
-                        txs.push(again);
-                    }
-                }
-                _ => {}
+        match self.adversary.seal(signer, seq, earlier_tx) {
+            Sealed::Honest => {}
+            Sealed::Equivocate => equivocate = true,
+            Sealed::ConflictingSpend(tx) => {
+                let id = tx.id();
+                let again = earlier.expect("a conflicting spend conflicts with an earlier one");
+                self.copies.planted.insert(id, tx);
+                // No client sent it: nobody waits for it and it moves no value of theirs.
+                txs.push(OptTx {
+                    id,
+                    intended: 0,
+                    value: 0,
+                    forged: false,
+                    planted: true,
+                    excluded: false,
+                    ..again
+                });
             }
         }
         let leaves: Vec<Hash> = txs.iter().map(|t| self.tx_of(t).witnessed_hash()).collect();
@@ -404,7 +395,7 @@ impl ShardNode {
                 key,
             )
         });
-        for t in txs.iter().filter(|t| !t.replay) {
+        for t in txs.iter().filter(|t| !t.planted) {
             self.fx.outcomes.push(Outcome::Provisional {
                 index: t.index,
                 id: t.id,
@@ -413,7 +404,7 @@ impl ShardNode {
             self.counters.provisional += 1;
         }
         let believable = &mut self.believable[b];
-        believable.last_included = txs.iter().rev().find(|t| !t.replay && !t.forged).copied();
+        believable.last_included = txs.iter().rev().find(|t| !t.planted && !t.forged).copied();
         believable.seq += 1;
         believable.prev_opt = signed.header.hash();
         self.pob.opt_blocks += 1;

@@ -26,7 +26,8 @@ use ed25519_dalek::SigningKey;
 pub enum Behaviour {
     /// Includes transactions whose signature it corrupted.
     BadSignature,
-    /// Re-includes a transaction from one of its earlier OptBlocks.
+    /// Appends a spend of inputs its previous OptBlock spent, to another recipient,
+    /// validly signed (it colludes with the inputs' owners).
     DoubleSpend,
     /// Signs two different OptBlocks for one sequence number.
     Equivocate,
@@ -74,7 +75,8 @@ pub struct PobParams {
     pub stake: u64,
     /// Score weights and eligibility.
     pub score: ScoreParams,
-    /// Byzantine behaviour, if any.
+    /// The run's Byzantine behaviour, if any: read by the host's adversary and by the
+    /// validity oracle; the node itself never reads it (it asks its `Adversary`).
     pub byzantine: Option<ByzantineParams>,
 }
 
@@ -93,33 +95,6 @@ pub struct ByzantineParams {
     pub heights: Vec<u64>,
 }
 
-/// A Byzantine believable validator's plan.
-#[derive(Debug)]
-pub struct Fault {
-    /// How.
-    pub behaviour: Behaviour,
-    q: f64,
-    heights: Vec<u64>,
-    prg: Prg,
-    /// It crashed (stays down for the rest of the run).
-    pub crashed: bool,
-}
-
-impl Fault {
-    /// Whether the validator misbehaves at this opportunity (its OptBlock `seq`): at
-    /// the listed heights if any (`crash`: from the first of them on), with
-    /// probability `q` each time (a crash strikes at once).
-    pub fn strikes(&mut self, seq: u64) -> bool {
-        let at_height = match (self.behaviour, self.heights.first()) {
-            (_, None) => true,
-            (Behaviour::Crash, Some(&first)) => seq >= first,
-            _ => self.heights.contains(&seq),
-        };
-        at_height
-            && (self.behaviour == Behaviour::Crash || self.q >= 1.0 || self.prg.unit() < self.q)
-    }
-}
-
 /// One transaction inside an OptBlock.
 #[derive(Clone, Copy, Debug)]
 pub struct OptTx {
@@ -135,9 +110,9 @@ pub struct OptTx {
     pub value: u128,
     /// The signer corrupted its signature (Byzantine `bad-signature`).
     pub forged: bool,
-    /// A second copy of a transaction the signer included before (Byzantine
-    /// `double-spend`); no client waits for it.
-    pub replay: bool,
+    /// Planted by its signer, not sent by a client (a conflicting spend): no client
+    /// waits for it, it is never applied to the ordering view.
+    pub planted: bool,
     /// Left out of finality by a proof or the full re-check.
     pub excluded: bool,
 }
@@ -179,7 +154,8 @@ pub struct Believable {
     pub banned: bool,
     /// Transactions re-routed away from it since the last FinalBlock.
     pub missed: u64,
-    /// A transaction it included before (replayed by a `double-spend` fault).
+    /// A transaction of its last OptBlock (what a `double-spend` adversary conflicts
+    /// with).
     pub last_included: Option<OptTx>,
 }
 
@@ -341,31 +317,5 @@ impl Validators {
             .iter()
             .position(|k| k == key)
             .map(|i| ValidatorId(i as u32))
-    }
-}
-
-impl PobParams {
-    /// The fault plan of roster member `id` in `shard` once the adversary corrupts it.
-    pub fn fault(&self, id: ValidatorId, seed: u64, shard: ShardId) -> Option<Fault> {
-        let byz = self.byzantine.as_ref()?;
-        Some(Fault {
-            behaviour: byz.behaviour,
-            q: byz.q,
-            heights: byz.heights.clone(),
-            crashed: false,
-            prg: Prg::new(&[
-                b"ioschain/byzantine",
-                &seed.to_le_bytes(),
-                &shard.0.to_le_bytes(),
-                &id.0.to_le_bytes(),
-            ]),
-        })
-    }
-
-    /// Whether `shard` has Byzantine validators.
-    pub fn byzantine_in(&self, shard: ShardId) -> bool {
-        self.byzantine
-            .as_ref()
-            .is_some_and(|b| b.count > 0 && (b.shards.is_empty() || b.shards.contains(&shard.0)))
     }
 }

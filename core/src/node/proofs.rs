@@ -60,7 +60,7 @@ impl ShardNode {
             if opt.excluded {
                 continue;
             }
-            let tx = tx_in(&self.forged, &*self.stream, &opt);
+            let tx = tx_in(&self.copies, &*self.stream, &opt);
             for witness in &tx.witnesses {
                 if let Some(key) = self.keys.get(&witness.owner) {
                     self.verifier
@@ -96,7 +96,7 @@ impl ShardNode {
     /// Takes a signed transaction (already marked excluded) out of finality: its client
     /// re-submits it before the clients of the transactions that spent its outputs (the
     /// reverts below exclude those), it is undone in the normal view if that applied it
-    /// and in the ordering view unless it is a replay (never applied there), and its
+    /// and in the ordering view unless it was planted (never applied there), and its
     /// value leaves its signer's exposure.
     pub(super) fn withdraw(
         &mut self,
@@ -105,13 +105,13 @@ impl ShardNode {
         in_normal_view: bool,
     ) {
         let tx = self.tx_of(opt).clone();
-        if !opt.replay {
+        if !opt.planted {
             self.harm(opt);
         }
         if in_normal_view {
             self.revert_view(&tx, opt.id, true);
         }
-        if !opt.replay {
+        if !opt.planted {
             self.revert_order(&tx, opt.id);
         }
         self.excluded.push(opt.id);
@@ -159,7 +159,7 @@ impl ShardNode {
             if let Some(position) = self.inflight[k]
                 .txs
                 .iter()
-                .position(|t| t.id == id && !t.excluded && !t.replay)
+                .position(|t| t.id == id && !t.excluded && !t.planted)
             {
                 self.exclude(self.inflight_base + k as u64, position);
                 return;
@@ -170,7 +170,7 @@ impl ShardNode {
                 .block
                 .txs
                 .iter()
-                .position(|t| t.id == id && !t.excluded && !t.replay)
+                .position(|t| t.id == id && !t.excluded && !t.planted)
             {
                 // Signed but not checked yet: excluded before the normal view applies it.
                 let arrival = &mut self.arrivals[k];
@@ -189,7 +189,7 @@ impl ShardNode {
                 self.revert_order(&tx, opt.id);
                 let signer = self.believable[b].id.0 as usize;
                 self.exposure[signer].settle(opt.value);
-                self.forged.remove(&(opt.index, opt.retry));
+                self.copies.forged.remove(&(opt.index, opt.retry));
                 return;
             }
         }

@@ -32,6 +32,7 @@ use ioschain_core::crypto::hash::Domain;
 use ioschain_core::types::ShardId;
 use ioschain_workloads::Workload;
 
+use crate::adversary::{AccountKeys, SeededAdversary};
 use crate::config::{Backend, Fsync};
 use crate::metrics::{IntervalReport, ShardMetrics, Window};
 use driver::{DriverPlan, DriverReport, drive};
@@ -209,6 +210,16 @@ pub(crate) fn build_shards(
     let federation = Arc::new(atomix::Federation::new(rosters.clone()));
     // What the clients know of where their inputs come from (derived from the streams).
     let dependencies = Arc::new(params.workload.dependencies());
+    // A `double-spend` adversary colludes with clients: it holds their account keys.
+    let account_keys = params
+        .pob
+        .byzantine
+        .as_ref()
+        .filter(|b| b.behaviour == pob::Behaviour::DoubleSpend)
+        .map(|_| {
+            let spec = &params.workload.spec;
+            Arc::new(AccountKeys::derive(spec.seed, spec.accounts))
+        });
     let mut inboxes = Vec::with_capacity(shards);
     let mut built = Vec::with_capacity(shards);
     for (shard, (keys, roster)) in keys.into_iter().zip(rosters).enumerate() {
@@ -229,6 +240,12 @@ pub(crate) fn build_shards(
             block_interval_ns: params.block_interval_ms * 1_000_000,
             spent_retention: params.spent_retention,
             pob: params.pob.clone(),
+            adversary: Box::new(SeededAdversary::new(
+                params.pob.byzantine.clone(),
+                params.seed,
+                ShardId(shard as u32),
+                account_keys.clone(),
+            )),
             federation: Arc::clone(&federation),
             t_unlock_blocks: params.t_unlock_blocks,
         };
