@@ -660,3 +660,6 @@ fn tx_in<'a>(
         part.tx(opt.index)
     }
 }
+
+#[cfg(test)]
+mod tests;
