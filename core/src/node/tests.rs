@@ -342,10 +342,14 @@ fn transactions_are_final_only_after_the_host_acknowledges_the_record() {
     let stream = payments();
     let mut host = Host::new(honest_node(stream.clone()));
     host.persist = false;
-    for index in 0..8 {
+    // Two waves, a FinalBlock interval apart: two FinalBlocks wait for the host.
+    for index in 0..4 {
         host.submit(index);
     }
-    host.step();
+    host.run_for(FINAL_INTERVAL_NS + 5 * MS);
+    for index in 4..8 {
+        host.submit(index);
+    }
     let mut first_record_at = None;
     while host.now < 10 * CHALLENGE_WINDOW_NS {
         host.step();
@@ -360,6 +364,7 @@ fn transactions_are_final_only_after_the_host_acknowledges_the_record() {
         host.finals
     );
     assert!(host.now > first + 4 * FINAL_INTERVAL_NS, "the host waited");
+    assert!(host.records.len() >= 2, "{} records", host.records.len());
     // Acknowledging the first record makes exactly its transactions final, in order.
     let (_, record) = &host.records[0];
     assert!(!record.txs.is_empty());
