@@ -672,3 +672,6 @@ fn tx_in<'a>(copies: &'a Copies, part: &'a dyn Stream, opt: &OptTx) -> &'a Trans
         part.tx(opt.index)
     }
 }
+
+#[cfg(test)]
+mod tests;
