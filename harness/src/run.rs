@@ -347,12 +347,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .shards
         .iter()
         .zip(&outcome.driver.released)
-        .map(|(part, &n)| {
-            part.expected[..n as usize]
+        .map(|(stream, &n)| {
+            stream.expected[..n as usize]
                 .iter()
                 .filter(|e| match e {
                     Expected::Valid => true,
-                    Expected::Cross(k) => part.cross[*k as usize].expected == CrossExpected::Commit,
+                    Expected::Cross(k) => {
+                        stream.cross[*k as usize].expected == CrossExpected::Commit
+                    }
                     Expected::Invalid(_) => false,
                 })
                 .count() as u64

@@ -65,8 +65,8 @@ impl Workload {
         let count: usize = self.shards.iter().map(|s| s.txs.len()).sum();
         let mut created: FxHashMap<u64, (u32, u32)> =
             HashMap::with_capacity_and_hasher(count, FxBuildHasher);
-        for (shard, part) in self.shards.iter().enumerate() {
-            for (index, tx) in part.txs.iter().enumerate() {
+        for (shard, stream) in self.shards.iter().enumerate() {
+            for (index, tx) in stream.txs.iter().enumerate() {
                 created.insert(tx_key(&tx.id()), (shard as u32, index as u32));
             }
         }
@@ -95,9 +95,9 @@ impl Workload {
         };
         // Intra-shard transactions, in stream order: each coin's latest spend so far.
         let mut last_spender: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
-        for (shard, part) in self.shards.iter().enumerate() {
-            for (index, tx) in part.txs.iter().enumerate() {
-                if part.cross_item(index as u32).is_some() {
+        for (shard, stream) in self.shards.iter().enumerate() {
+            for (index, tx) in stream.txs.iter().enumerate() {
+                if stream.cross_item(index as u32).is_some() {
                     continue;
                 }
                 sources.clear();
@@ -120,10 +120,10 @@ impl Workload {
         // Cross-shard transactions: every creator of an input, and every intra-shard
         // transaction that named one of them (all come before it: an input leaves its
         // owner's wallet when a cross-shard transaction takes it).
-        for (shard, part) in self.shards.iter().enumerate() {
-            for item in &part.cross {
+        for (shard, stream) in self.shards.iter().enumerate() {
+            for item in &stream.cross {
                 sources.clear();
-                let inputs = &part.txs[item.index as usize].inputs;
+                let inputs = &stream.txs[item.index as usize].inputs;
                 for (input, declared) in inputs.iter().zip(&item.declared) {
                     let held_by = declared.shard.0 as usize;
                     if let Some(&before) = last_spender.get(&coin_key(held_by, input)) {
@@ -200,10 +200,10 @@ mod tests {
         let deps = w.dependencies();
         let mut cross_waits = 0;
         let mut intra_waits = 0;
-        for (shard, part) in w.shards.iter().enumerate() {
+        for (shard, stream) in w.shards.iter().enumerate() {
             assert!(deps.shards[shard].waiting.is_sorted_by_key(|&(i, _)| i));
             for &(index, waits) in &deps.shards[shard].waiting {
-                let tx = &part.txs[index as usize];
+                let tx = &stream.txs[index as usize];
                 let sources = sources_of(&deps, shard, index);
                 assert_eq!(sources.len(), usize::from(waits));
                 for (s, k) in sources {
@@ -212,20 +212,20 @@ mod tests {
                     // An earlier intra-shard spend of one of its inputs (for a
                     // cross-shard transaction, in another stream).
                     let spent_an_input_first = w.shards[s].cross_item(k).is_none()
-                        && (part.cross_item(index).is_some() || (s == shard && k < index))
+                        && (stream.cross_item(index).is_some() || (s == shard && k < index))
                         && tx.inputs.iter().any(|i| source.inputs.contains(i));
                     assert!(
                         created_an_input || spent_an_input_first,
                         "shard {shard} tx {index} waits for shard {s} tx {k}"
                     );
-                    if part.cross_item(index).is_none() && created_an_input {
+                    if stream.cross_item(index).is_none() && created_an_input {
                         assert!(
                             w.shards[s].cross_item(k).is_some(),
                             "an intra-shard transaction waits only for Atomix payments"
                         );
                     }
                 }
-                if part.cross_item(index).is_some() {
+                if stream.cross_item(index).is_some() {
                     cross_waits += 1;
                 } else {
                     intra_waits += 1;
@@ -256,8 +256,8 @@ mod tests {
                 .is_ok()
         };
         let mut aborting = 0;
-        for (shard, part) in w.shards.iter().enumerate() {
-            for item in &part.cross {
+        for (shard, stream) in w.shards.iter().enumerate() {
+            for item in &stream.cross {
                 if item.expected == CrossExpected::Abort && waits(shard, item.index) {
                     aborting += 1;
                 }
@@ -271,19 +271,19 @@ mod tests {
         let w = workload();
         let deps = w.dependencies();
         let mut planted = 0;
-        for (shard, part) in w.shards.iter().enumerate() {
-            for (index, expected) in part.expected.iter().enumerate() {
+        for (shard, stream) in w.shards.iter().enumerate() {
+            for (index, expected) in stream.expected.iter().enumerate() {
                 if *expected != Expected::Invalid(RejectReason::DoubleSpend) {
                     continue;
                 }
                 planted += 1;
-                let tx = &part.txs[index];
+                let tx = &stream.txs[index];
                 // The latest earlier intra-shard spend of its input (by brute force).
                 let before = (0..index)
                     .rev()
                     .find(|&k| {
-                        part.cross_item(k as u32).is_none()
-                            && tx.inputs.iter().any(|i| part.txs[k].inputs.contains(i))
+                        stream.cross_item(k as u32).is_none()
+                            && tx.inputs.iter().any(|i| stream.txs[k].inputs.contains(i))
                     })
                     .expect("a planted double spend repeats an earlier spend");
                 let sources = sources_of(&deps, shard, index as u32);

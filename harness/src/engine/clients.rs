@@ -171,12 +171,12 @@ impl StreamClients {
             && let Some((index, intended)) = self.funds.unparked.pop_front()
         {
             sent = true;
-            let part = &self.workload.shards[self.id.0 as usize];
-            if part.cross_item(index).is_some() {
+            let stream = &self.workload.shards[self.id.0 as usize];
+            if stream.cross_item(index).is_some() {
                 self.release(index, intended, true, node);
                 continue;
             }
-            let id = part.txs[index as usize].id();
+            let id = stream.txs[index as usize].id();
             // Its funds came, but an input of its own stream is still held: after that.
             if let Some(leader) = self.follows_held(index)
                 && leader != index
@@ -225,30 +225,30 @@ impl StreamClients {
     /// The client of stream position `index` holds it until its receipts come; an
     /// intra-shard transaction of the stream spending its outputs follows it.
     fn park(&mut self, index: u32, intended: u64) {
-        let part = &self.workload.shards[self.id.0 as usize];
-        let id = part
+        let stream = &self.workload.shards[self.id.0 as usize];
+        let id = stream
             .cross_item(index)
             .is_none()
-            .then(|| part.txs[index as usize].id());
+            .then(|| stream.txs[index as usize].id());
         self.funds.park(index, intended, id);
     }
 
     /// The held transaction of the stream whose output the intra-shard transaction at
     /// `index` spends: its client sends it after that one.
     fn follows_held(&self, index: u32) -> Option<u32> {
-        let part = &self.workload.shards[self.id.0 as usize];
-        if part.cross_item(index).is_some() {
+        let stream = &self.workload.shards[self.id.0 as usize];
+        if stream.cross_item(index).is_some() {
             return None;
         }
-        self.funds.follows_held(&part.txs[index as usize])
+        self.funds.follows_held(&stream.txs[index as usize])
     }
 
     /// The client of stream position `index` sends it: a cross-shard transaction through
     /// its Atomix client (the first of a conflicting pair waits for its partner), an
     /// intra-shard one to the validators.
     fn release(&mut self, index: u32, intended: u64, urgent: bool, node: &mut ShardNode) {
-        let part = &self.workload.shards[self.id.0 as usize];
-        let Some(item) = part.cross_item(index) else {
+        let stream = &self.workload.shards[self.id.0 as usize];
+        let Some(item) = stream.cross_item(index) else {
             node.submit(Submission {
                 index,
                 intended,
@@ -263,8 +263,8 @@ impl StreamClients {
             return;
         }
         let release = |index: u32, intended: u64| Release {
-            tx: &part.txs[index as usize],
-            item: part
+            tx: &stream.txs[index as usize],
+            item: stream
                 .cross_item(index)
                 .expect("a pair is two cross-shard transactions"),
             intended,
