@@ -17,6 +17,7 @@ use ioschain_core::crypto::hash::Domain;
 use ioschain_core::crypto::vrf::VrfSecretKey;
 use ioschain_core::pob::league::{Leagues, select_leagues};
 use ioschain_core::pob::optblock::SignedOptHeader;
+use ioschain_core::pob::sample::SampleProof;
 use ioschain_core::pob::score::{ScoreParams, ValidatorRecord, believability};
 use ioschain_core::prg::Prg;
 use ioschain_core::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
@@ -137,6 +138,9 @@ pub struct OptBlock {
     pub sealed_ns: u64,
     /// Sampled transactions whose signatures are not verified yet.
     pub unsampled: u32,
+    /// The samplers' VRF proofs of their samples of it (published in the FinalBlock
+    /// that finalizes it; empty if it was re-verified in full instead).
+    pub samples: Vec<SampleProof>,
 }
 
 /// A believable validator of the current epoch.

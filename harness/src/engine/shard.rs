@@ -74,7 +74,7 @@ use ioschain_core::pob::league::Leagues;
 use ioschain_core::pob::optblock::{
     EquivocationDetector, FraudProof, OptBlockHeader, SignedOptHeader,
 };
-use ioschain_core::pob::sample::{Sample, route};
+use ioschain_core::pob::sample::{Sample, SampleProof, route};
 use ioschain_core::prg::Prg;
 use ioschain_core::tx::{RejectReason, Rejection, Transaction};
 use ioschain_core::types::{Epoch, Hash, Height, Owner, ShardId, TxId, ValidatorId};
@@ -897,6 +897,7 @@ impl ShardNode {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            samples: Vec::new(),
         });
     }
 
@@ -1018,6 +1019,7 @@ impl ShardNode {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            samples: Vec::new(),
         };
         self.arrivals.push_back(Arrival {
             block,
@@ -1138,6 +1140,13 @@ impl ShardNode {
         let samples: Vec<Sample> = normal
             .iter()
             .map(|id| Sample::draw(&self.validators.vrf_keys[id.0 as usize], &block.hash))
+            .collect();
+        // Kept for the FinalBlock that finalizes the block (`PobBody::samples`).
+        block.samples = (normal.iter().zip(&samples))
+            .map(|(id, s)| SampleProof {
+                sampler: *id,
+                proof: s.proof,
+            })
             .collect();
         let escape_model = (1.0 - self.params.p).powi(samples.len() as i32);
         self.pob.vrf_proofs += samples.len() as u64;
@@ -1460,6 +1469,9 @@ impl ShardNode {
         let entries = std::mem::take(&mut self.atomix_entries);
         let body = PobBody {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
+            samples: (blocks.iter().filter(|b| b.signed.is_some()))
+                .map(|b| b.samples.clone())
+                .collect(),
             proofs: std::mem::take(&mut self.proofs),
             excluded: std::mem::take(&mut self.excluded),
             // Every transaction of the league's own batches, excluded ones included
