@@ -21,12 +21,15 @@
 //! What the oracle derives itself rather than take from the engine: the roster (from the
 //! seed); every referenced OptBlock's `tx_root` (rebuilt from the logged and excluded
 //! transactions); the leagues, the Byzantine validators and the FinalBlock signers of
-//! every epoch (from the seed, the configuration and the standing the log implies).
+//! every epoch (from the seed, the configuration and the standing the log implies); the
+//! samplers of every referenced OptBlock, whose published VRF proofs are verified and
+//! whose selected transactions are re-verified.
 //!
 //! Submodules: `atomix` (the Atomix replay and invariants), `optblocks` (the referenced
 //! OptBlocks rebuilt: `optblock_roots_rebuilt`), `leagues` (standing, leagues and
 //! Byzantine validators re-derived: `leagues_rederived`, `only_byzantine_blamed`,
-//! `final_signers_are_normal_league`), `outcomes` (the engine's outcomes against the
+//! `final_signers_are_normal_league`), `samples` (the published samples proven:
+//! `samples_proven`), `outcomes` (the engine's outcomes against the
 //! answer key: `canaries`, `outcomes_as_expected`).
 
 use std::collections::HashMap;
