@@ -4,8 +4,8 @@
 //! Layout: magic `IOSB`, payload length (`u32`), payload, blake3 of the payload.
 //! The payload is the block header (152 bytes), the transaction count (`u32`), the
 //! transactions, the final certificate (header hash and the league's CoSi), then the
-//! PoB body (the OptBlocks the block finalizes, fraud proofs, excluded transaction ids;
-//! committed to by the header's `pob_root`), then the Atomix entries (`u32` count, each
+//! PoB body (the OptBlocks the block finalizes with each sampler's VRF proof of them,
+//! fraud proofs, excluded transaction ids; committed to by the header's `pob_root`), then the Atomix entries (`u32` count, each
 //! entry followed by the cross-shard transaction it is about, declaration included; the
 //! entries are committed to by the header's `atomix_root`), then the [`Annex`]. The
 //! checksum catches torn or damaged writes; the certificate proves the league finalized

@@ -3,8 +3,14 @@
 
 use ioschain_core::block::{Block, BlockHeader};
 use ioschain_core::codec::{Decode, Encode};
+use ioschain_core::crypto::vrf::{VrfProof, VrfSecretKey};
+use ioschain_core::pob::final_body::PobBody;
+use ioschain_core::pob::optblock::{OptBlockHeader, SignedOptHeader};
+use ioschain_core::pob::sample::{Sample, SampleProof};
 use ioschain_core::tx::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, Transaction, TxOut, Witness};
-use ioschain_core::types::{Amount, Epoch, Hash, Height, OutPoint, Owner, ShardId, TxId};
+use ioschain_core::types::{
+    Amount, Epoch, Hash, Height, OutPoint, Owner, ShardId, TxId, ValidatorId,
+};
 use proptest::prelude::*;
 
 fn hash() -> impl Strategy<Value = Hash> {
@@ -116,5 +122,98 @@ proptest! {
         let at = at.index(bytes.len());
         bytes[at] = byte;
         let _ = Transaction::from_bytes(&bytes);
+    }
+}
+
+/// A PoB body whose references each carry 0 to 3 samplers' proofs (real VRF proofs,
+/// drawn by keys from small seeds over the reference's header hash), with `direct` and
+/// one excluded id so every section is present.
+fn pob_body() -> impl Strategy<Value = PobBody> {
+    let reference = (
+        header(),
+        any::<[u8; 32]>(),
+        prop::collection::vec(any::<(u8, u32)>(), 0..=3),
+    );
+    (prop::collection::vec(reference, 0..4), hash(), any::<u32>()).prop_map(
+        |(refs, excluded, direct)| {
+            let mut body = PobBody {
+                excluded: vec![TxId(excluded)],
+                direct: direct % 1000,
+                ..PobBody::default()
+            };
+            for (h, signer, samplers) in refs {
+                let signed = SignedOptHeader {
+                    header: OptBlockHeader {
+                        shard: h.shard,
+                        epoch: h.epoch,
+                        league_index: h.height.0 as u16,
+                        seq: h.height.0,
+                        prev_opt: h.prev,
+                        prev_final: h.pob_root,
+                        tx_root: h.tx_root,
+                        tx_count: h.tx_count,
+                    },
+                    signer,
+                    signature: [signer[0]; 64],
+                };
+                let block = signed.header.hash();
+                body.samples.push(
+                    samplers
+                        .into_iter()
+                        .map(|(seed, sampler)| SampleProof {
+                            sampler: ValidatorId(sampler),
+                            proof: Sample::draw(&VrfSecretKey::from_seed(&[seed; 32]), &block)
+                                .proof,
+                        })
+                        .collect(),
+                );
+                body.refs.push(signed);
+            }
+            body
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn pob_body_with_sample_proofs_round_trips_and_every_proof_is_committed(
+        body in pob_body(),
+        pick in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let bytes = body.to_bytes();
+        prop_assert_eq!(PobBody::from_bytes(&bytes), Ok(body.clone()));
+        for cut in 0..bytes.len() {
+            prop_assert!(PobBody::from_bytes(&bytes[..cut]).is_err());
+        }
+        let all: Vec<(usize, usize)> = (body.samples.iter().enumerate())
+            .flat_map(|(i, list)| (0..list.len()).map(move |j| (i, j)))
+            .collect();
+        if !all.is_empty() {
+            let (i, j) = all[pick.index(all.len())];
+            // A missing proof and a flipped bit of `c` both change the root; the flipped
+            // proof still decodes and no longer verifies under its key.
+            let mut missing = body.clone();
+            missing.samples[i].remove(j);
+            prop_assert_ne!(missing.root(), body.root());
+            let mut flipped = body.clone();
+            let mut raw = flipped.samples[i][j].proof.to_bytes();
+            raw[40] ^= 1 << bit;
+            flipped.samples[i][j].proof = VrfProof::from_bytes(&raw).unwrap();
+            prop_assert_ne!(flipped.root(), body.root());
+            prop_assert_eq!(PobBody::from_bytes(&flipped.to_bytes()), Ok(flipped.clone()));
+        }
+    }
+
+    #[test]
+    fn mutated_pob_bodies_never_panic(body in pob_body(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = body.to_bytes();
+        let at = at.index(bytes.len());
+        bytes[at] = byte;
+        if let Ok(decoded) = PobBody::from_bytes(&bytes) {
+            prop_assert_eq!(decoded.to_bytes(), bytes);
+        }
     }
 }

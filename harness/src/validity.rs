@@ -21,12 +21,15 @@
 //! What the oracle derives itself rather than take from the engine: the roster (from the
 //! seed); every referenced OptBlock's `tx_root` (rebuilt from the logged and excluded
 //! transactions); the leagues, the Byzantine validators and the FinalBlock signers of
-//! every epoch (from the seed, the configuration and the standing the log implies).
+//! every epoch (from the seed, the configuration and the standing the log implies); the
+//! samplers of every referenced OptBlock, whose published VRF proofs are verified and
+//! whose selected transactions are re-verified.
 //!
 //! Submodules: `atomix` (the Atomix replay and invariants), `optblocks` (the referenced
 //! OptBlocks rebuilt: `optblock_roots_rebuilt`), `leagues` (standing, leagues and
 //! Byzantine validators re-derived: `leagues_rederived`, `only_byzantine_blamed`,
-//! `final_signers_are_normal_league`), `outcomes` (the engine's outcomes against the
+//! `final_signers_are_normal_league`), `samples` (the published samples proven:
+//! `samples_proven`), `outcomes` (the engine's outcomes against the
 //! answer key: `canaries`, `outcomes_as_expected`).
 
 use std::collections::HashMap;
@@ -49,6 +52,7 @@ mod atomix;
 mod leagues;
 mod optblocks;
 mod outcomes;
+mod samples;
 
 use crate::engine::host::Shard;
 use crate::engine::{EngineOutcome, roster_keys, roster_of};
@@ -56,6 +60,7 @@ use atomix::{AtomixSeen, check_atomix};
 use ioschain_core::node::pob::PobParams;
 use leagues::LeagueReplay;
 use optblocks::OptRoots;
+use samples::SampleReplay;
 
 fn check(name: &str, ok: bool, detail: String) -> Check {
     Check {
@@ -104,6 +109,8 @@ struct Replay {
     roots: OptRoots,
     /// Standing, leagues and Byzantine validators re-derived.
     leagues: LeagueReplay,
+    /// The normal league's samples proven.
+    samples: SampleReplay,
     /// Valid released transactions never logged.
     missing_valid: u64,
     double_spends: u64,
@@ -165,6 +172,7 @@ fn replay_shard(
         roster.len(),
         roster.threshold(),
     );
+    replay.samples = SampleReplay::new(workload.spec.seed, shard.id, pob, roster.len());
     // The stream's valid released transactions, by their whole-transaction hash: the
     // log must hold exactly these, each once (OptBlocks of different believable
     // validators interleave, so the order is the league's, not the stream's).
@@ -241,8 +249,12 @@ fn replay_shard(
                 header.height, shard.id
             ));
         }
-        replay.roots.on_record(shard.id, &record);
         replay.leagues.on_record(&record);
+        replay.samples.on_record(&record, &replay.leagues);
+        let samples = &mut replay.samples;
+        (replay.roots).on_record(shard.id, &record, &mut |i, signed, txs| {
+            samples.on_block(i, signed, txs);
+        });
         for signed in &record.pob.refs {
             replay.referenced += u64::from(signed.header.tx_count);
             if !opt_keys.contains_key(&signed.signer) || !signed.verify() {
@@ -675,6 +687,7 @@ fn rederived_checks(replays: &[Replay]) -> Vec<Check> {
             )
         },
     ));
+    checks.push(samples_check(replays));
     let problems: Vec<&String> = (replays.iter())
         .flat_map(|r| &r.leagues.signer_problems)
         .collect();
@@ -691,6 +704,27 @@ fn rederived_checks(replays: &[Replay]) -> Vec<Check> {
         },
     ));
     checks
+}
+
+/// `samples_proven` (see `samples.rs`).
+fn samples_check(replays: &[Replay]) -> Check {
+    let sum = |f: fn(&SampleReplay) -> u64| replays.iter().map(|r| f(&r.samples)).sum::<u64>();
+    let problems: Vec<&String> = replays.iter().flat_map(|r| &r.samples.problems).collect();
+    check(
+        "samples_proven",
+        problems.is_empty(),
+        match problems.first() {
+            None => format!(
+                "{} referenced OptBlocks each carry one VRF proof per sampler the leagues imply ({} proofs, each verified under its sampler's key over the block's hash), {} more re-verified in full (slashed signer); the {} logged transactions they select all have valid signatures, {} selected ones were excluded",
+                sum(|s| s.sampled),
+                sum(|s| s.proofs),
+                sum(|s| s.full),
+                sum(|s| s.selected),
+                sum(|s| s.selected_excluded)
+            ),
+            Some(first) => format!("{} problems, first: {first}", problems.len()),
+        },
+    )
 }
 
 #[cfg(test)]

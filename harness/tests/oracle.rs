@@ -6,15 +6,24 @@
 //! - `only_byzantine_blamed` and `leagues_rederived`: the oracle is told the run had no
 //!   Byzantine validators, or another league size;
 //! - `final_signers_are_normal_league`: a FinalBlock re-cosigned (validly) by the whole
-//!   roster instead of its normal league.
+//!   roster instead of its normal league;
+//! - `samples_proven`: a sampler's VRF proof with a flipped byte, a proof missing or
+//!   credited to another validator, or a selected transaction with a bad signature
+//!   finalized instead of excluded, each re-sealed into a valid chain (PoB and tx roots,
+//!   certificates and links recomputed with the roster's keys).
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use ioschain_core::block::FinalCertificate;
 use ioschain_core::crypto::cosi::{Signers, sign_round};
-use ioschain_core::node::pob::PobParams;
+use ioschain_core::crypto::vrf::VrfProof;
+use ioschain_core::merkle;
+use ioschain_core::node::pob::{PobParams, Validators};
+use ioschain_core::pob::sample::Sample;
+use ioschain_core::types::{Hash, ShardId};
 use ioschain_harness::blocklog::{Record, encode_record, read_log, shard_path};
 use ioschain_harness::engine::{self, EngineOutcome, roster_keys, roster_of};
 use ioschain_harness::run::{engine_params, resolve_config, workload};
@@ -250,4 +259,180 @@ fn a_final_block_cosigned_by_the_whole_roster_is_not_the_normal_leagues() {
         ["final_signers_are_normal_league"],
         "{checks:#?}"
     );
+}
+
+/// Re-seals shard 0's `records` from `from` on as a forger holding every roster key
+/// would: each header's tx and PoB roots recomputed, linked to the previous header, and
+/// re-cosigned by the same signers; then writes the log.
+fn reseal(dir: &Path, seed: u64, records: &mut [Record], from: usize) {
+    let keys = roster_keys(seed, 0, VALIDATORS);
+    let roster = roster_of(&keys).unwrap();
+    for k in from..records.len() {
+        let prev = if k == 0 {
+            Hash::ZERO
+        } else {
+            records[k - 1].header.hash()
+        };
+        let r = &mut records[k];
+        let ids: Vec<Hash> = r.txs.iter().map(|tx| tx.id().0).collect();
+        r.header.tx_root = merkle::root(&ids);
+        r.header.tx_count = ids.len() as u32;
+        r.header.pob_root = r.pob.root();
+        r.header.prev = prev;
+        let header_hash = r.header.hash();
+        let signers = r.certificate.cosig.signers.clone();
+        r.certificate = FinalCertificate {
+            header_hash,
+            cosig: sign_round(&roster, &keys, &signers, &header_hash.0, &[7; 32]),
+        };
+        r.certificate.verify(&r.header, &roster).unwrap();
+    }
+    write_log(dir, 0, records);
+}
+
+#[test]
+fn sample_proofs_are_verified_and_a_flipped_missing_or_reassigned_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workload, pob, outcome) = engine_run(dir.path(), &[]);
+    let log = dir.path().join("blocks");
+    let seed = workload.spec.seed;
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    let proven = detail(&checks, "samples_proven");
+    assert!(!proven.starts_with("0 referenced"), "{proven}");
+
+    let original = records(dir.path(), 0);
+    let at = (original.iter())
+        .position(|r| r.pob.samples.iter().any(|l| !l.is_empty()))
+        .expect("shard 0 finalized a sampled OptBlock");
+    let i = original[at]
+        .pob
+        .samples
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap();
+    // One sampler by default: exactly one proof per referenced OptBlock.
+    assert!(
+        original
+            .iter()
+            .all(|r| r.pob.samples.iter().all(|l| l.len() == 1))
+    );
+
+    // Each tampering starts from the original log.
+    let fresh = || {
+        write_log(dir.path(), 0, &original);
+        records(dir.path(), 0)
+    };
+
+    // A bit of `c` flipped: the proof still decodes, and no longer verifies.
+    let mut tampered = fresh();
+    let mut raw = tampered[at].pob.samples[i][0].proof.to_bytes();
+    raw[40] ^= 1;
+    tampered[at].pob.samples[i][0].proof = VrfProof::from_bytes(&raw).unwrap();
+    reseal(dir.path(), seed, &mut tampered, at);
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["samples_proven"], "{checks:#?}");
+    assert!(detail(&checks, "samples_proven").contains("does not verify"));
+
+    // The proof dropped.
+    let mut tampered = fresh();
+    tampered[at].pob.samples[i].clear();
+    reseal(dir.path(), seed, &mut tampered, at);
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["samples_proven"], "{checks:#?}");
+    assert!(detail(&checks, "samples_proven").contains("no sample proof by sampler"));
+
+    // The proof credited to another normal validator (valid for nobody it names).
+    let mut tampered = fresh();
+    let sampler = &mut tampered[at].pob.samples[i][0].sampler;
+    sampler.0 = (sampler.0 + 1) % VALIDATORS as u32;
+    reseal(dir.path(), seed, &mut tampered, at);
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert_eq!(failed(&checks), ["samples_proven"], "{checks:#?}");
+
+    write_log(dir.path(), 0, &original);
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+}
+
+#[test]
+fn a_selected_transaction_with_a_bad_signature_must_have_been_excluded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workload, pob, outcome) = engine_run(
+        dir.path(),
+        &["--byzantine", "bad-signature", "--samplers", "all"],
+    );
+    let log = dir.path().join("blocks");
+    let seed = workload.spec.seed;
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    let proven = detail(&checks, "samples_proven");
+    assert!(
+        !proven.ends_with(" 0 selected ones were excluded"),
+        "{proven}"
+    );
+
+    // A forged transaction that a published sample selects (so its sampler verified it
+    // and it was excluded), finalized instead: put in the log at its place, its id
+    // taken off the excluded lists.
+    let vrf: Vec<_> = Validators::genesis(seed, ShardId(0), VALIDATORS, 1)
+        .vrf_keys
+        .iter()
+        .map(|k| k.public())
+        .collect();
+    let mut tampered = records(dir.path(), 0);
+    let (at, e) = (tampered.iter().enumerate())
+        .find_map(|(at, r)| {
+            let e = r.annex.excluded.iter().position(|e| {
+                // The finalized block it sits in, as a reference (not an own batch).
+                let own_before = r.annex.direct.iter().filter(|(b, _)| *b < e.block).count();
+                let own = r.annex.direct.iter().any(|(b, _)| *b == e.block);
+                let i = e.block as usize - own_before;
+                !own && r.pob.samples[i].iter().any(|s| {
+                    let block = r.pob.refs[i].header.hash();
+                    Sample::verify(&vrf[s.sampler.0 as usize], &block, &s.proof)
+                        .unwrap()
+                        .selects(&e.tx.id().0, pob.p)
+                })
+            })?;
+            Some((at, e))
+        })
+        .expect("a sampler caught a forged transaction in shard 0");
+    let record = &mut tampered[at];
+    let forged = record.annex.excluded.remove(e);
+    // Its place among the logged transactions: every position before it in the
+    // record's finalized blocks that is not excluded.
+    let lens: Vec<u32> = {
+        let mut refs = record.pob.refs.iter();
+        (0..(record.pob.refs.len() + record.annex.direct.len()) as u32)
+            .map(
+                |k| match record.annex.direct.iter().find(|(b, _)| *b == k) {
+                    Some((_, len)) => *len,
+                    None => refs.next().unwrap().header.tx_count,
+                },
+            )
+            .collect()
+    };
+    let before: u32 = lens[..forged.block as usize].iter().sum::<u32>() + forged.position;
+    let excluded_before = (record.annex.excluded.iter())
+        .filter(|x| (x.block, x.position) < (forged.block, forged.position))
+        .count() as u32;
+    let id = forged.tx.id();
+    record
+        .txs
+        .insert((before - excluded_before) as usize, forged.tx);
+    let listed = (tampered.iter())
+        .position(|r| r.pob.excluded.contains(&id))
+        .expect("its id is excluded by a certified body");
+    tampered[listed].pob.excluded.retain(|x| *x != id);
+    reseal(dir.path(), seed, &mut tampered, listed.min(at));
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    let failed = failed(&checks);
+    assert!(failed.contains(&"samples_proven"), "{checks:#?}");
+    assert!(
+        detail(&checks, "samples_proven").contains("logged with a bad signature"),
+        "{checks:#?}"
+    );
+    // The rebuilt OptBlock root still matches: only the sample check sees the lie.
+    assert!(!failed.contains(&"optblock_roots_rebuilt"), "{checks:#?}");
 }

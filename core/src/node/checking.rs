@@ -123,6 +123,13 @@ impl ShardNode {
             .iter()
             .map(|id| Sample::draw(&self.validators.vrf_keys[id.0 as usize], &block.hash))
             .collect();
+        // Kept for the FinalBlock that finalizes the block (`PobBody::samples`).
+        block.samples = (normal.iter().zip(&samples))
+            .map(|(id, s)| SampleProof {
+                sampler: *id,
+                proof: s.proof,
+            })
+            .collect();
         let escape_model = (1.0 - self.params.p).powi(samples.len() as i32);
         self.pob.vrf_proofs += samples.len() as u64;
         for position in 0..block.txs.len() {

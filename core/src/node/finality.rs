@@ -50,6 +50,9 @@ impl ShardNode {
         let entries = std::mem::take(&mut self.atomix_entries);
         let body = PobBody {
             refs: blocks.iter().filter_map(|b| b.signed).collect(),
+            samples: (blocks.iter().filter(|b| b.signed.is_some()))
+                .map(|b| b.samples.clone())
+                .collect(),
             proofs: std::mem::take(&mut self.proofs),
             excluded: std::mem::take(&mut self.excluded),
             // Every transaction of the league's own batches, excluded ones included

@@ -52,7 +52,7 @@ use crate::pob::exposure::Exposure;
 use crate::pob::final_body::{CheckProof, PobBody, Proof};
 use crate::pob::league::Leagues;
 use crate::pob::optblock::{EquivocationDetector, FraudProof, OptBlockHeader, SignedOptHeader};
-use crate::pob::sample::{Sample, route};
+use crate::pob::sample::{Sample, SampleProof, route};
 use crate::prg::Prg;
 use crate::tx::{RejectReason, Rejection, Transaction, TxOut};
 use crate::types::{Epoch, Hash, Height, OutPoint, Owner, ShardId, TxId, ValidatorId};

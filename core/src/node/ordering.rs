@@ -296,6 +296,7 @@ impl ShardNode {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            samples: Vec::new(),
         });
     }
 
@@ -415,6 +416,7 @@ impl ShardNode {
             txs,
             sealed_ns: now_ns,
             unsampled: 0,
+            samples: Vec::new(),
         };
         self.arrivals.push_back(Arrival {
             block,

@@ -16,6 +16,7 @@ use crate::crypto::hash::Domain;
 use crate::crypto::vrf::VrfSecretKey;
 use crate::pob::league::{Leagues, select_leagues};
 use crate::pob::optblock::SignedOptHeader;
+use crate::pob::sample::SampleProof;
 use crate::pob::score::{ScoreParams, ValidatorRecord};
 use crate::prg::Prg;
 use crate::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
@@ -135,6 +136,9 @@ pub struct OptBlock {
     pub sealed_ns: u64,
     /// Sampled transactions whose signatures are not verified yet.
     pub unsampled: u32,
+    /// The samplers' VRF proofs of their samples of it (published in the FinalBlock
+    /// that finalizes it; empty if it was re-verified in full instead).
+    pub samples: Vec<SampleProof>,
 }
 
 /// A believable validator of the current epoch.

@@ -12,6 +12,13 @@
 //! believable validator served), in the order the league applied them, minus the
 //! excluded ones.
 //!
+//! Samples: for each referenced OptBlock, the body carries every sampler's VRF proof of
+//! its sample of that block ([`SampleProof`]: roster index and proof, 84 bytes each), so
+//! anyone holding the samplers' public keys can verify the sample and recompute which
+//! transactions it selected (PROTOCOL.md §6.5 step 5: "later provable"). An OptBlock
+//! whose signer was already slashed when it arrived is re-verified in full, not sampled,
+//! and carries none.
+//!
 //! Proofs: a [`Proof::BadSignature`] and a [`Proof::Equivocation`] verify without state;
 //! a [`Proof::FailedCheck`] (an input unknown or already spent, an overspend) proves
 //! statelessly only that the signer included the transaction, and whoever holds the
@@ -24,6 +31,7 @@ use crate::merkle::MerkleProof;
 use crate::pob::optblock::{
     EquivocationProof, FraudProof, ProofError, SignedOptHeader, signed_and_included,
 };
+use crate::pob::sample::SampleProof;
 use crate::tx::{RejectReason, Transaction};
 use crate::types::{Hash, TxId};
 
@@ -31,6 +39,8 @@ use crate::types::{Hash, TxId};
 pub const REFS_MAX: usize = 4096;
 /// Most proofs in one FinalBlock (bounds decoding).
 pub const PROOFS_MAX: usize = 1024;
+/// Most sampler proofs per referenced OptBlock (bounds decoding).
+pub const SAMPLERS_MAX: usize = 4096;
 /// Longest Merkle path accepted (trees of up to 2^32 leaves).
 const PATH_MAX: usize = 32;
 
@@ -92,6 +102,10 @@ impl Proof {
 pub struct PobBody {
     /// The finalized OptBlocks, in the order their transactions appear.
     pub refs: Vec<SignedOptHeader>,
+    /// The samplers' proofs of their samples of each referenced OptBlock: `samples[i]`
+    /// belongs to `refs[i]` (one list per reference, in the normal league's order; empty
+    /// for a block that was re-verified in full).
+    pub samples: Vec<Vec<SampleProof>>,
     /// Proofs found since the previous FinalBlock.
     pub proofs: Vec<Proof>,
     /// Transactions excluded from finality since the previous FinalBlock (by a proof or
@@ -225,13 +239,25 @@ impl Encode for PobBody {
             id.0.encode(out);
         }
         out.extend_from_slice(&self.direct.to_le_bytes());
+        // One list per reference, after everything else (no count: it is `refs`').
+        assert_eq!(
+            self.samples.len(),
+            self.refs.len(),
+            "one list of sample proofs per referenced OptBlock"
+        );
+        for list in &self.samples {
+            put_count(out, list.len());
+            for sample in list {
+                sample.encode(out);
+            }
+        }
     }
 }
 
 impl Decode for PobBody {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let n = reader.count("optblock refs", REFS_MAX, SIGNED_HEADER_LEN)?;
-        let refs = (0..n)
+        let refs: Vec<SignedOptHeader> = (0..n)
             .map(|_| SignedOptHeader::decode(reader))
             .collect::<Result<_, _>>()?;
         let n = reader.count("proofs", PROOFS_MAX, 1)?;
@@ -264,8 +290,17 @@ impl Decode for PobBody {
                 max: BLOCK_TXS_MAX,
             });
         }
+        let samples = (0..refs.len())
+            .map(|_| {
+                let n = reader.count("sample proofs", SAMPLERS_MAX, SampleProof::ENCODED_LEN)?;
+                (0..n)
+                    .map(|_| SampleProof::decode(reader))
+                    .collect::<Result<_, _>>()
+            })
+            .collect::<Result<_, _>>()?;
         Ok(PobBody {
             refs,
+            samples,
             proofs,
             excluded,
             direct,
@@ -278,10 +313,12 @@ const SIGNED_HEADER_LEN: usize = crate::pob::optblock::OptBlockHeader::ENCODED_L
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::vrf::VrfSecretKey;
     use crate::merkle;
     use crate::pob::optblock::OptBlockHeader;
+    use crate::pob::sample::Sample;
     use crate::tx::TxOut;
-    use crate::types::{Amount, Epoch, OutPoint, Owner, ShardId};
+    use crate::types::{Amount, Epoch, OutPoint, Owner, ShardId, ValidatorId};
     use ed25519_dalek::SigningKey;
 
     fn tx(n: u8) -> Transaction {
@@ -315,6 +352,17 @@ mod tests {
         )
     }
 
+    fn sampler(i: u32) -> VrfSecretKey {
+        VrfSecretKey::from_seed(&[i as u8 + 1; 32])
+    }
+
+    fn sample_proof(i: u32, block: &SignedOptHeader) -> SampleProof {
+        SampleProof {
+            sampler: ValidatorId(i),
+            proof: Sample::draw(&sampler(i), &block.header.hash()).proof,
+        }
+    }
+
     fn body() -> PobBody {
         let mut txs = [tx(1), tx(2), tx(3)];
         // The signer included a transaction whose signature it corrupted.
@@ -323,8 +371,14 @@ mod tests {
         let header = signed_block(0, &txs);
         let leaves: Vec<Hash> = txs.iter().map(Transaction::witnessed_hash).collect();
         let other = signed_block(0, &txs[..2]);
+        let refs = vec![header, signed_block(1, &txs[..1])];
         PobBody {
-            refs: vec![header, signed_block(1, &txs[..1])],
+            // Two samplers of the first block, none of the second (re-verified in full).
+            samples: vec![
+                vec![sample_proof(3, &refs[0]), sample_proof(5, &refs[0])],
+                Vec::new(),
+            ],
+            refs,
             proofs: vec![
                 Proof::BadSignature(FraudProof {
                     header,
@@ -362,6 +416,70 @@ mod tests {
         fewer_direct.direct = 2;
         assert_ne!(fewer_direct.root(), body.root());
         assert_eq!(PobBody::default().root(), Hash::ZERO);
+    }
+
+    #[test]
+    fn the_root_commits_to_every_sample_proof() {
+        let body = body();
+        // The published samples verify under their samplers' keys over their blocks.
+        for (signed, list) in body.refs.iter().zip(&body.samples) {
+            for s in list {
+                let public = sampler(s.sampler.0).public();
+                assert!(s.verify(&public, &signed.header.hash()).is_ok());
+            }
+        }
+        let mut missing = body.clone();
+        missing.samples[0].pop();
+        assert_ne!(missing.root(), body.root());
+        let mut moved = body.clone();
+        let first = moved.samples[0].remove(0);
+        moved.samples[1].push(first);
+        assert_ne!(moved.root(), body.root());
+        let mut renamed = body.clone();
+        renamed.samples[0][0].sampler = ValidatorId(4);
+        assert_ne!(renamed.root(), body.root());
+        let mut swapped = body.clone();
+        swapped.samples[0].swap(0, 1);
+        assert_ne!(swapped.root(), body.root());
+        let mut other_proof = body.clone();
+        other_proof.samples[0][0].proof = body.samples[0][1].proof;
+        assert_ne!(other_proof.root(), body.root());
+        assert_eq!(PobBody::from_bytes(&missing.to_bytes()), Ok(missing));
+    }
+
+    #[test]
+    fn sample_proofs_cost_two_bytes_per_reference_and_84_per_sampler() {
+        let body = body();
+        let mut none = body.clone();
+        none.samples = vec![Vec::new(); none.refs.len()];
+        assert_eq!(
+            body.to_bytes().len() - none.to_bytes().len(),
+            2 * SampleProof::ENCODED_LEN
+        );
+        let mut bare = none.clone();
+        bare.refs.clear();
+        bare.samples.clear();
+        assert_eq!(
+            none.to_bytes().len() - bare.to_bytes().len(),
+            2 * (SIGNED_HEADER_LEN + 2)
+        );
+    }
+
+    #[test]
+    fn a_body_without_one_list_per_reference_does_not_decode() {
+        let body = body();
+        let bytes = body.to_bytes();
+        // The last list (empty: a 0 count) dropped: the decoder wants one per reference.
+        assert!(PobBody::from_bytes(&bytes[..bytes.len() - 2]).is_err());
+        // A list count above the bound.
+        let mut too_many = bytes.clone();
+        let at = bytes.len() - 2;
+        too_many[at..].copy_from_slice(&(SAMPLERS_MAX as u16 + 1).to_le_bytes());
+        assert!(PobBody::from_bytes(&too_many).is_err());
+        // Trailing bytes after the last list.
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(PobBody::from_bytes(&longer).is_err());
     }
 
     #[test]

@@ -10,10 +10,15 @@
 //! the validator's secret key), the validator cannot grind it (one output per key and
 //! block), and anyone can check it afterwards from the published proof. An invalid
 //! transaction escapes `V` independent honest samplers with probability `(1 − p)^V`.
+//!
+//! Publishing: each FinalBlock carries, for every OptBlock it references, one
+//! [`SampleProof`] per sampler (its roster index and its proof; the output is derived
+//! from the proof), so the sample is provable afterwards (PROTOCOL.md §6.5 step 5).
 
+use crate::codec::{Decode, DecodeError, Encode, Reader};
 use crate::crypto::hash::Domain;
-use crate::crypto::vrf::{VrfError, VrfProof, VrfPublicKey, VrfSecretKey, selects};
-use crate::types::{Hash, OutPoint};
+use crate::crypto::vrf::{PROOF_LEN, VrfError, VrfProof, VrfPublicKey, VrfSecretKey, selects};
+use crate::types::{Hash, OutPoint, ValidatorId};
 
 /// The believable validator (league index) a transaction is routed to, given its first
 /// input, the league size and the retry count.
@@ -73,6 +78,42 @@ impl Sample {
     }
 }
 
+/// One sampler's published sample of one OptBlock: who drew it and the VRF proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleProof {
+    /// The sampler's roster index.
+    pub sampler: ValidatorId,
+    /// Its proof over the OptBlock's header hash.
+    pub proof: VrfProof,
+}
+
+impl SampleProof {
+    /// Encoded length: the roster index (`u32`) and the proof.
+    pub const ENCODED_LEN: usize = 4 + PROOF_LEN;
+
+    /// Checks the proof under the sampler's `public` key over `block`, and rebuilds the
+    /// sample.
+    pub fn verify(&self, public: &VrfPublicKey, block: &Hash) -> Result<Sample, VrfError> {
+        Sample::verify(public, block, &self.proof)
+    }
+}
+
+impl Encode for SampleProof {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sampler.0.to_le_bytes());
+        out.extend_from_slice(&self.proof.to_bytes());
+    }
+}
+
+impl Decode for SampleProof {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let sampler = ValidatorId(reader.u32("sampler")?);
+        let proof = VrfProof::from_bytes(&reader.array("vrf proof")?)
+            .map_err(|_| DecodeError::Invalid { what: "vrf proof" })?;
+        Ok(SampleProof { sampler, proof })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +160,34 @@ mod tests {
         // The proof is bound to its block and its key.
         assert!(Sample::verify(&key.public(), &Domain::Prg.hash(b"other"), &sample.proof).is_err());
         assert!(Sample::verify(&validator(2).public(), &block, &sample.proof).is_err());
+    }
+
+    #[test]
+    fn a_sample_proof_round_trips_and_a_malformed_one_is_refused() {
+        let block = Domain::Prg.hash(b"opt block");
+        let published = SampleProof {
+            sampler: ValidatorId(70_000),
+            proof: Sample::draw(&validator(3), &block).proof,
+        };
+        let bytes = published.to_bytes();
+        assert_eq!(bytes.len(), SampleProof::ENCODED_LEN);
+        assert_eq!(SampleProof::from_bytes(&bytes), Ok(published));
+        assert!(published.verify(&validator(3).public(), &block).is_ok());
+        for cut in 0..bytes.len() {
+            assert!(SampleProof::from_bytes(&bytes[..cut]).is_err());
+        }
+        // `s` (the last 32 bytes) set to all ones is not below the group order.
+        let mut bad = bytes.clone();
+        bad[4 + 48..].fill(0xff);
+        assert_eq!(
+            SampleProof::from_bytes(&bad),
+            Err(DecodeError::Invalid { what: "vrf proof" })
+        );
+        // A flipped byte of `c` decodes but no longer verifies.
+        let mut flipped = bytes;
+        flipped[4 + 40] ^= 1;
+        let flipped = SampleProof::from_bytes(&flipped).unwrap();
+        assert!(flipped.verify(&validator(3).public(), &block).is_err());
     }
 
     /// With V = 68 honest samplers at p = 0.1, an invalid transaction escapes all of

@@ -246,6 +246,21 @@ impl LeagueReplay {
         }
     }
 
+    /// The normal league of `epoch`, if the replay reached it.
+    pub fn normal_league(&self, epoch: u64) -> Option<&[ValidatorId]> {
+        (self.leagues.get(usize::try_from(epoch).ok()?)).map(Leagues::normal)
+    }
+
+    /// Whether roster member `id` is banned in the standing replayed so far.
+    pub fn banned(&self, id: u32) -> bool {
+        self.records.get(id as usize).is_some_and(|r| r.banned)
+    }
+
+    /// The roster index of the validator with OptBlock key `key`.
+    pub fn roster_index(&self, key: &[u8; 32]) -> Option<u32> {
+        self.opt_keys.get(key).copied()
+    }
+
     /// Epochs the replay went through.
     pub fn epochs(&self) -> usize {
         self.leagues.len()

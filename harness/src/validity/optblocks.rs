@@ -16,10 +16,14 @@
 //! id used once. Also checked: the normal league's own batches add up to the body's
 //! `direct` count, every logged transaction is in exactly one block, and (in a drained
 //! run) every excluded id was matched by a body.
+//!
+//! The walk also hands each rebuilt OptBlock's transactions (logged or excluded) to a
+//! visitor: `samples.rs` checks the published samples against them.
 
 use std::collections::HashMap;
 
 use ioschain_core::merkle;
+use ioschain_core::pob::optblock::SignedOptHeader;
 use ioschain_core::tx::Transaction;
 use ioschain_core::types::{Hash, ShardId, TxId};
 
@@ -38,10 +42,17 @@ pub(super) struct OptRoots {
 }
 
 impl OptRoots {
-    /// Rebuilds the OptBlocks `record` references (see the module doc).
-    pub fn on_record(&mut self, shard: ShardId, record: &Record) {
+    /// Rebuilds the OptBlocks `record` references (see the module doc), handing each
+    /// one's index among the references, signed header and transactions (each with
+    /// whether it is logged, else excluded) to `visit`.
+    pub fn on_record(
+        &mut self,
+        shard: ShardId,
+        record: &Record,
+        visit: &mut impl FnMut(usize, &SignedOptHeader, &[(&Transaction, bool)]),
+    ) {
         let mut found = Vec::new();
-        self.rebuild(record, &mut |what| found.push(what));
+        self.rebuild(record, &mut |what| found.push(what), visit);
         let height = record.header.height;
         self.problems.extend(
             found
@@ -50,7 +61,12 @@ impl OptRoots {
         );
     }
 
-    fn rebuild(&mut self, record: &Record, problem: &mut impl FnMut(String)) {
+    fn rebuild<'r>(
+        &mut self,
+        record: &'r Record,
+        problem: &mut impl FnMut(String),
+        visit: &mut impl FnMut(usize, &SignedOptHeader, &[(&'r Transaction, bool)]),
+    ) {
         for id in &record.pob.excluded {
             *self.pending.entry(*id).or_default() += 1;
         }
@@ -68,6 +84,8 @@ impl OptRoots {
         let mut direct = annex.direct.iter().peekable();
         let mut refs = record.pob.refs.iter();
         let mut leaves: Vec<Hash> = Vec::new();
+        let mut txs: Vec<(&Transaction, bool)> = Vec::new();
+        let mut ref_index = 0usize;
         for k in 0..total as u32 {
             let (len, signed) = match direct.peek() {
                 Some(&&(block, len)) if block == k => {
@@ -86,8 +104,9 @@ impl OptRoots {
                 },
             };
             leaves.clear();
+            txs.clear();
             for position in 0..len {
-                let tx: &Transaction = match excluded.peek() {
+                let (tx, logged): (&Transaction, bool) = match excluded.peek() {
                     Some(e) if (e.block, e.position) == (k, position) => {
                         let e = excluded.next().expect("peeked");
                         let id = e.tx.id();
@@ -100,10 +119,10 @@ impl OptRoots {
                                 "the annex's excluded transaction {id:?} (block {k}, position {position}) is not listed as excluded by a certified PoB body"
                             )),
                         }
-                        &e.tx
+                        (&e.tx, false)
                     }
                     _ => match logged.next() {
-                        Some(tx) => tx,
+                        Some(tx) => (tx, true),
                         None => {
                             problem(format!(
                                 "finalized block {k} has {len} transactions, the log runs out at position {position}"
@@ -113,8 +132,11 @@ impl OptRoots {
                     },
                 };
                 leaves.push(tx.witnessed_hash());
+                txs.push((tx, logged));
             }
             if let Some(signed) = signed {
+                visit(ref_index, signed, &txs);
+                ref_index += 1;
                 if merkle::root(&leaves) == signed.header.tx_root {
                     self.rebuilt += 1;
                 } else {
