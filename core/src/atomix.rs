@@ -24,7 +24,7 @@
 //!    either its part moves to `LOCKED(tx)` and it commits [`Entry::Lock`], or it commits
 //!    [`Entry::Reject`]. Repeating the request returns the same decision and changes
 //!    nothing. The entry goes into `j`'s next FinalBlock as a leaf ([`Entry::hash`]) of
-//!    the header's `atomix_root`; its [`Proof`] (entry, header, certificate, Merkle path) is a
+//!    the header's `atomix_root`; its [`EntryProof`] (entry, header, certificate, Merkle path) is a
 //!    *proof of acceptance* (PoA) for a lock, a *proof of rejection* (PoR) for a reject.
 //! 3. **Unlock.**
 //!    - Every named shard locked: [`UnlockToCommit`] (the transaction and a PoA from every
@@ -650,7 +650,7 @@ pub fn block_proofs(
     header: &BlockHeader,
     certificate: &FinalCertificate,
     entries: &[Entry],
-) -> Vec<Proof> {
+) -> Vec<EntryProof> {
     let leaves: Vec<Hash> = entries.iter().map(Entry::hash).collect();
     // A caller bug, checked in debug builds (the caller just computed the root).
     debug_assert_eq!(
@@ -665,7 +665,7 @@ pub fn block_proofs(
     entries
         .iter()
         .zip(merkle::prove_all(&leaves))
-        .map(|(entry, path)| Proof {
+        .map(|(entry, path)| EntryProof {
             entry: *entry,
             header: *header,
             certificate: certificate.clone(),
@@ -681,7 +681,7 @@ pub fn block_proofs(
 /// header, its certificate and the Merkle path of the entry's hash to `header.atomix_root`.
 /// A proof of a lock is a PoA, of a reject a PoR.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Proof {
+pub struct EntryProof {
     /// The entry.
     pub entry: Entry,
     /// The header of the final block that holds it.
@@ -692,7 +692,7 @@ pub struct Proof {
     pub path: MerkleProof,
 }
 
-/// Why a [`Proof`] does not verify.
+/// Why a [`EntryProof`] does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum ProofError {
     /// The entry names another shard than the block's.
@@ -722,7 +722,7 @@ pub enum ProofError {
     BadCosig(CosiError),
 }
 
-impl Proof {
+impl EntryProof {
     /// The checks without a signature: entry in the block's shard, certificate for this
     /// header, path to `atomix_root`. Returns the header hash.
     fn check_inclusion(&self) -> Result<Hash, ProofError> {
@@ -767,7 +767,7 @@ impl Proof {
             })?;
         let certificate = FinalCertificate::decode(reader, roster.len())?;
         let path = MerkleProof::decode(reader)?;
-        Ok(Proof {
+        Ok(EntryProof {
             entry,
             header,
             certificate,
@@ -784,7 +784,7 @@ impl Proof {
     }
 }
 
-impl Encode for Proof {
+impl Encode for EntryProof {
     /// Layout: entry, header (152 bytes), certificate (`32 + 64 + ⌈n/8⌉` bytes for a
     /// roster of `n`), path.
     fn encode(&self, out: &mut Vec<u8>) {
@@ -880,7 +880,7 @@ impl ProofVerifier {
     }
 
     /// Verifies `proof` against the roster of its block's shard and epoch in `rosters`.
-    pub fn verify(&mut self, proof: &Proof, rosters: &impl Rosters) -> Result<(), ProofError> {
+    pub fn verify(&mut self, proof: &EntryProof, rosters: &impl Rosters) -> Result<(), ProofError> {
         let header_hash = proof.check_inclusion()?;
         if self.certified.contains(&header_hash) {
             self.stats.cosigs_cached += 1;
@@ -925,7 +925,7 @@ pub struct UnlockToCommit {
     /// The transaction, with the declaration the PoAs were made under.
     pub xtx: CrossTx,
     /// One PoA per named input shard (any order).
-    pub poas: Vec<Proof>,
+    pub poas: Vec<EntryProof>,
 }
 
 /// Unlock-to-abort: abort evidence for a transaction — a PoR of a named input shard, or
@@ -936,7 +936,7 @@ pub struct UnlockToAbort {
     /// The transaction.
     pub tx: TxId,
     /// The evidence.
-    pub evidence: Proof,
+    pub evidence: EntryProof,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1166,7 +1166,7 @@ pub enum Resolution {
 pub fn resolve<'a>(
     xtx: &CrossTx,
     shard_count: u32,
-    proofs: impl IntoIterator<Item = &'a Proof>,
+    proofs: impl IntoIterator<Item = &'a EntryProof>,
     verifier: &mut ProofVerifier,
     rosters: &impl Rosters,
 ) -> Resolution {
@@ -1181,16 +1181,16 @@ pub fn resolve<'a>(
 pub fn resolve_with<'a>(
     xtx: &CrossTx,
     shard_count: u32,
-    proofs: impl IntoIterator<Item = &'a Proof>,
-    mut accept: impl FnMut(&Proof) -> bool,
+    proofs: impl IntoIterator<Item = &'a EntryProof>,
+    mut accept: impl FnMut(&EntryProof) -> bool,
 ) -> Resolution {
     let id = xtx.id();
     let declaration = xtx.declaration_hash(id);
     let named = xtx.input_shards();
-    let mut poas: Vec<Option<&Proof>> = vec![None; named.len()];
+    let mut poas: Vec<Option<&EntryProof>> = vec![None; named.len()];
     let mut decided = vec![false; named.len()];
     // (is a lock, shard, proof): a reject of the smallest shard is preferred.
-    let mut evidence: Option<(bool, ShardId, &Proof)> = None;
+    let mut evidence: Option<(bool, ShardId, &EntryProof)> = None;
     let mut committed: Vec<ShardId> = Vec::new();
     let mut aborted: Vec<ShardId> = Vec::new();
     for proof in proofs {
@@ -1700,7 +1700,7 @@ impl AtomixShard {
         tx: &TxId,
         blocks_since_last_proof: u64,
         t_unlock: u64,
-        proofs: impl IntoIterator<Item = &'a Proof>,
+        proofs: impl IntoIterator<Item = &'a EntryProof>,
         verifier: &mut ProofVerifier,
         rosters: &impl Rosters,
     ) -> Option<Resolution> {
@@ -1813,7 +1813,12 @@ mod tests {
     }
 
     /// A proof of `entry` in a block the forger made and had `keys` sign.
-    fn forged_proof(entry: Entry, epoch: u64, keys: &[ValidatorKey], signers: &Signers) -> Proof {
+    fn forged_proof(
+        entry: Entry,
+        epoch: u64,
+        keys: &[ValidatorKey],
+        signers: &Signers,
+    ) -> EntryProof {
         let header = header_over(entry.shard().0, epoch, 99, &[entry]);
         let certificate = certify(&header, keys, signers);
         block_proofs(&header, &certificate, &[entry]).remove(0)
@@ -1843,7 +1848,7 @@ mod tests {
     /// proofs; the test is the client (and the network).
     struct Net {
         nodes: Vec<Node>,
-        published: Vec<Proof>,
+        published: Vec<EntryProof>,
         client: ProofVerifier,
         genesis: u128,
         intra_fees: u128,
@@ -2030,7 +2035,7 @@ mod tests {
             }
         }
 
-        fn proof_of(&self, entry: &Entry) -> Proof {
+        fn proof_of(&self, entry: &Entry) -> EntryProof {
             self.published
                 .iter()
                 .find(|p| p.entry == *entry)
@@ -2642,7 +2647,7 @@ mod tests {
         let other_poa = net.proof_of(&net.nodes[0].sealed[1]);
         let before = net.snapshot();
         let keys = &federation().0;
-        let with = |poas: Vec<Proof>| UnlockToCommit {
+        let with = |poas: Vec<EntryProof>| UnlockToCommit {
             xtx: xtx.clone(),
             poas,
         };
@@ -3221,11 +3226,11 @@ mod tests {
         net.seal_all();
         let proof = net.published[0].clone();
         let bytes = proof.to_bytes();
-        assert_eq!(Proof::from_bytes(&bytes, rosters()), Ok(proof.clone()));
+        assert_eq!(EntryProof::from_bytes(&bytes, rosters()), Ok(proof.clone()));
         // A Lock PoA for a roster of 4: entry 77 + header 152 + certificate 97 + path 10.
         assert_eq!(bytes.len(), 77 + 152 + 97 + 10);
-        assert!(Proof::from_bytes(&bytes[..bytes.len() - 1], rosters()).is_err());
-        assert!(Proof::from_bytes(&bytes, &RosterBook::new()).is_err());
+        assert!(EntryProof::from_bytes(&bytes[..bytes.len() - 1], rosters()).is_err());
+        assert!(EntryProof::from_bytes(&bytes, &RosterBook::new()).is_err());
     }
 
     // ---------------------------------------------------------------------------------
@@ -3508,7 +3513,7 @@ mod tests {
                     to,
                 } => {
                     let xtx = &variants[*tx][usize::from(*variant) % variants[*tx].len()];
-                    let mut poas: Vec<Proof> = Vec::new();
+                    let mut poas: Vec<EntryProof> = Vec::new();
                     for proof in &net.published {
                         if proof.entry.tx() == xtx.id()
                             && matches!(proof.entry, Entry::Lock { .. })
@@ -3556,7 +3561,7 @@ mod tests {
                 }
                 Step::ForgeAbort { tx, pick, to } => {
                     let xtx = &variants[*tx][0];
-                    let about: Vec<Proof> = net
+                    let about: Vec<EntryProof> = net
                         .published
                         .iter()
                         .filter(|p| p.entry.tx() == xtx.id())
@@ -3595,7 +3600,7 @@ mod tests {
         fn decoding_random_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
             let _ = Entry::from_bytes(&bytes);
             let _ = CrossTx::from_bytes(&bytes);
-            let _ = Proof::from_bytes(&bytes, rosters());
+            let _ = EntryProof::from_bytes(&bytes, rosters());
         }
     }
 }

@@ -37,7 +37,7 @@ use std::path::Path;
 
 use ioschain_core::atomix::Entry;
 use ioschain_core::merkle;
-use ioschain_core::pob::final_body::Proof;
+use ioschain_core::pob::final_body::FraudProof;
 use ioschain_core::tx::Witness;
 use ioschain_core::types::{Hash, OutPoint, Owner, TxId};
 use ioschain_core::utxo::UtxoState;
@@ -277,8 +277,10 @@ fn replay_shard(
                 ));
             }
             match proof {
-                Proof::FailedCheck(check) => failed_checks.push((check.tx.clone(), check.reason)),
-                Proof::BadSignature(fraud) => {
+                FraudProof::FailedCheck(check) => {
+                    failed_checks.push((check.tx.clone(), check.reason))
+                }
+                FraudProof::BadSignature(fraud) => {
                     replay.fraud_proofs += 1;
                     let id = fraud.tx.id();
                     if fraud
@@ -290,7 +292,7 @@ fn replay_shard(
                         replay.fraud_disputed += 1;
                     }
                 }
-                Proof::Equivocation(_) => {}
+                FraudProof::Equivocation(_) => {}
             }
         }
         let ids: Vec<Hash> = record.txs.iter().map(|tx| tx.id().0).collect();

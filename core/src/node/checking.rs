@@ -40,7 +40,7 @@ impl ShardNode {
         if let Some(second) = conflicting
             && let Some(proof) = self.detector.observe(second)
         {
-            self.blame(Proof::Equivocation(proof));
+            self.blame(FraudProof::Equivocation(proof));
         }
         let leaves: Vec<Hash> = block
             .txs
@@ -86,7 +86,7 @@ impl ShardNode {
             let tx = self.tx_of(&opt).clone();
             self.withdraw(&opt, Some(signer), false);
             let path = merkle::prove(&leaves, position).expect("position is in the block");
-            proofs.push(Proof::FailedCheck(CheckProof {
+            proofs.push(FraudProof::FailedCheck(CheckProof {
                 header: signed,
                 tx,
                 path,
@@ -203,12 +203,12 @@ impl ShardNode {
             if opt.excluded {
                 continue;
             }
-            let proof = FraudProof {
+            let proof = BadSignatureProof {
                 header: block.signed.expect("only signed OptBlocks are sampled"),
                 tx: self.tx_of(&opt).clone(),
                 path: self.path_in(entry.block, entry.position as usize),
             };
-            self.blame(Proof::BadSignature(proof));
+            self.blame(FraudProof::BadSignature(proof));
         }
         self.sample_entries = entries;
         self.sample_entries.clear();

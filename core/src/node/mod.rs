@@ -49,9 +49,11 @@ use crate::crypto::cosi::{Roster, Signers, ValidatorKey, sign_round};
 use crate::crypto::sig::{BatchVerifier, KeyCache};
 use crate::merkle;
 use crate::pob::exposure::Exposure;
-use crate::pob::final_body::{CheckProof, PobBody, Proof};
+use crate::pob::final_body::{CheckProof, FraudProof, PobBody};
 use crate::pob::league::Leagues;
-use crate::pob::optblock::{EquivocationDetector, FraudProof, OptBlockHeader, SignedOptHeader};
+use crate::pob::optblock::{
+    BadSignatureProof, EquivocationDetector, OptBlockHeader, SignedOptHeader,
+};
 use crate::pob::sample::{Sample, SampleProof, route};
 use crate::prg::Prg;
 use crate::tx::{RejectReason, Rejection, Transaction, TxOut};
@@ -196,7 +198,7 @@ struct Unpersisted {
     txs: Vec<(u32, u64)>,
     /// Proofs of its Atomix entries, published once it is persisted (with the
     /// transaction and its client's home).
-    publish: Vec<(core_atomix::Proof, TxRef, ShardId)>,
+    publish: Vec<(core_atomix::EntryProof, TxRef, ShardId)>,
 }
 
 /// Where the ordering step sends a transaction.
@@ -364,7 +366,7 @@ pub struct ShardNode {
     open_owner: FxHashMap<TxId, u16>,
     sample_entries: Vec<SampleEntry>,
     sample_since_ns: Option<u64>,
-    proofs: Vec<Proof>,
+    proofs: Vec<FraudProof>,
     excluded: Vec<TxId>,
     /// Atomix entries ordered since the last FinalBlock (they go into the next one).
     atomix_entries: Vec<BlockEntry>,

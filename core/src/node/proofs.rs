@@ -13,7 +13,7 @@ impl ShardNode {
     /// A proof against a believable validator: verified as anyone would, then the
     /// culprit is slashed (once), its unsigned work dropped, and everything it signed
     /// that is not final re-verified in full.
-    pub(super) fn blame(&mut self, proof: Proof) {
+    pub(super) fn blame(&mut self, proof: FraudProof) {
         // What the normal league ordered itself joins the inflight sequence first, so
         // the exclusion cascade below can find a direct transaction that spent an
         // excluded one's output.
@@ -26,9 +26,9 @@ impl ShardNode {
             .by_key(&culprit)
             .expect("the culprit is a roster member");
         let kind = match proof {
-            Proof::BadSignature(_) => 0,
-            Proof::Equivocation(_) => 1,
-            Proof::FailedCheck(_) => 2,
+            FraudProof::BadSignature(_) => 0,
+            FraudProof::Equivocation(_) => 1,
+            FraudProof::FailedCheck(_) => 2,
         };
         self.pob.proofs[kind] += 1;
         self.proofs.push(proof);

@@ -431,7 +431,7 @@ fn transactions_are_final_only_after_the_host_acknowledges_the_record() {
 }
 
 /// Every proof the shard's FinalBlocks carry.
-fn logged_proofs(host: &Host) -> Vec<&Proof> {
+fn logged_proofs(host: &Host) -> Vec<&FraudProof> {
     host.records
         .iter()
         .flat_map(|(_, r)| &r.pob.proofs)
@@ -474,7 +474,7 @@ fn a_fraud_proof_slashes_only_its_signer_and_the_forged_transaction_is_never_fin
     assert!(!proofs.is_empty(), "the forgery was proven");
     let mut forged = Vec::new();
     for proof in proofs {
-        let Proof::BadSignature(fraud) = proof else {
+        let FraudProof::BadSignature(fraud) = proof else {
             panic!("unexpected proof {}", proof.kind());
         };
         assert_eq!(
@@ -538,7 +538,7 @@ fn an_equivocating_believable_validator_is_proven_and_slashed_alone() {
         "only the culprit is banned"
     );
     let proofs = logged_proofs(&host);
-    let [Proof::Equivocation(proof)] = proofs.as_slice() else {
+    let [FraudProof::Equivocation(proof)] = proofs.as_slice() else {
         panic!("expected one equivocation proof, got {proofs:?}");
     };
     assert_eq!(proof.verify(), Ok(culprit_key));

@@ -19,8 +19,8 @@
 //! whose signer was already slashed when it arrived is re-verified in full, not sampled,
 //! and carries none.
 //!
-//! Proofs: a [`Proof::BadSignature`] and a [`Proof::Equivocation`] verify without state;
-//! a [`Proof::FailedCheck`] (an input unknown or already spent, an overspend) proves
+//! Proofs: a [`FraudProof::BadSignature`] and a [`FraudProof::Equivocation`] verify without state;
+//! a [`FraudProof::FailedCheck`] (an input unknown or already spent, an overspend) proves
 //! statelessly only that the signer included the transaction, and whoever holds the
 //! shard state re-runs the check at the OptBlock's position.
 
@@ -29,7 +29,7 @@ use crate::codec::{Decode, DecodeError, Encode, Reader, put_count};
 use crate::crypto::hash::Domain;
 use crate::merkle::MerkleProof;
 use crate::pob::optblock::{
-    EquivocationProof, FraudProof, ProofError, SignedOptHeader, signed_and_included,
+    BadSignatureProof, EquivocationProof, ProofError, SignedOptHeader, signed_and_included,
 };
 use crate::pob::sample::SampleProof;
 use crate::tx::{RejectReason, Transaction};
@@ -68,31 +68,31 @@ impl CheckProof {
 
 /// A proof that blames exactly one believable validator.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Proof {
+pub enum FraudProof {
     /// An invalid signature in a signed OptBlock.
-    BadSignature(FraudProof),
+    BadSignature(BadSignatureProof),
     /// Two different OptBlocks signed for one slot.
     Equivocation(EquivocationProof),
     /// A transaction failing a cheap check (double spend, unknown input, overspend).
     FailedCheck(CheckProof),
 }
 
-impl Proof {
+impl FraudProof {
     /// The culprit's key, if the stateless part verifies.
     pub fn culprit(&self) -> Result<[u8; 32], ProofError> {
         match self {
-            Proof::BadSignature(p) => p.verify(),
-            Proof::Equivocation(p) => p.verify(),
-            Proof::FailedCheck(p) => p.verify_inclusion(),
+            FraudProof::BadSignature(p) => p.verify(),
+            FraudProof::Equivocation(p) => p.verify(),
+            FraudProof::FailedCheck(p) => p.verify_inclusion(),
         }
     }
 
     /// A stable name for counting.
     pub fn kind(&self) -> &'static str {
         match self {
-            Proof::BadSignature(_) => "bad_signature",
-            Proof::Equivocation(_) => "equivocation",
-            Proof::FailedCheck(_) => "failed_check",
+            FraudProof::BadSignature(_) => "bad_signature",
+            FraudProof::Equivocation(_) => "equivocation",
+            FraudProof::FailedCheck(_) => "failed_check",
         }
     }
 }
@@ -107,7 +107,7 @@ pub struct PobBody {
     /// for a block that was re-verified in full).
     pub samples: Vec<Vec<SampleProof>>,
     /// Proofs found since the previous FinalBlock.
-    pub proofs: Vec<Proof>,
+    pub proofs: Vec<FraudProof>,
     /// Transactions excluded from finality since the previous FinalBlock (by a proof or
     /// the re-check after a slash); their OptBlocks are referenced by this FinalBlock or
     /// a later one, which leaves them out.
@@ -162,21 +162,21 @@ const TAG_BAD_SIGNATURE: u8 = 1;
 const TAG_EQUIVOCATION: u8 = 2;
 const TAG_FAILED_CHECK: u8 = 3;
 
-impl Encode for Proof {
+impl Encode for FraudProof {
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            Proof::BadSignature(p) => {
+            FraudProof::BadSignature(p) => {
                 out.push(TAG_BAD_SIGNATURE);
                 p.header.encode(out);
                 p.tx.encode(out);
                 p.path.encode(out);
             }
-            Proof::Equivocation(p) => {
+            FraudProof::Equivocation(p) => {
                 out.push(TAG_EQUIVOCATION);
                 p.first.encode(out);
                 p.second.encode(out);
             }
-            Proof::FailedCheck(p) => {
+            FraudProof::FailedCheck(p) => {
                 out.push(TAG_FAILED_CHECK);
                 p.header.encode(out);
                 p.tx.encode(out);
@@ -191,15 +191,15 @@ impl Encode for Proof {
     }
 }
 
-impl Decode for Proof {
+impl Decode for FraudProof {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8("proof kind")? {
-            TAG_BAD_SIGNATURE => Ok(Proof::BadSignature(FraudProof {
+            TAG_BAD_SIGNATURE => Ok(FraudProof::BadSignature(BadSignatureProof {
                 header: SignedOptHeader::decode(reader)?,
                 tx: Transaction::decode(reader)?,
                 path: MerkleProof::decode(reader)?,
             })),
-            TAG_EQUIVOCATION => Ok(Proof::Equivocation(EquivocationProof {
+            TAG_EQUIVOCATION => Ok(FraudProof::Equivocation(EquivocationProof {
                 first: SignedOptHeader::decode(reader)?,
                 second: SignedOptHeader::decode(reader)?,
             })),
@@ -212,7 +212,7 @@ impl Decode for Proof {
                     .ok_or(DecodeError::Invalid {
                         what: "reject reason",
                     })?;
-                Ok(Proof::FailedCheck(CheckProof {
+                Ok(FraudProof::FailedCheck(CheckProof {
                     header,
                     tx,
                     path,
@@ -262,7 +262,7 @@ impl Decode for PobBody {
             .collect::<Result<_, _>>()?;
         let n = reader.count("proofs", PROOFS_MAX, 1)?;
         let proofs = (0..n)
-            .map(|_| Proof::decode(reader))
+            .map(|_| FraudProof::decode(reader))
             .collect::<Result<_, _>>()?;
         let n = reader.u32("excluded")? as usize;
         if n > BLOCK_TXS_MAX {
@@ -380,16 +380,16 @@ mod tests {
             ],
             refs,
             proofs: vec![
-                Proof::BadSignature(FraudProof {
+                FraudProof::BadSignature(BadSignatureProof {
                     header,
                     tx: bad,
                     path: merkle::prove(&leaves, 1).unwrap(),
                 }),
-                Proof::Equivocation(EquivocationProof {
+                FraudProof::Equivocation(EquivocationProof {
                     first: header,
                     second: other,
                 }),
-                Proof::FailedCheck(CheckProof {
+                FraudProof::FailedCheck(CheckProof {
                     header,
                     tx: txs[2].clone(),
                     path: merkle::prove(&leaves, 2).unwrap(),
@@ -501,7 +501,7 @@ mod tests {
         for proof in &body.proofs {
             assert_eq!(proof.culprit(), Ok(signer), "{}", proof.kind());
         }
-        let Proof::FailedCheck(mut check) = body.proofs[2].clone() else {
+        let FraudProof::FailedCheck(mut check) = body.proofs[2].clone() else {
             unreachable!()
         };
         check.tx = tx(7);

@@ -3,7 +3,7 @@
 //! Flow: believable validator `b` orders the transactions routed to it, checks them in
 //! full, and signs an [`OptBlockHeader`] (ed25519 over its domain-separated hash) — the
 //! provisional confirmation. Normal validators check every transaction cheaply and a VRF
-//! sample in full; a failed signature check becomes a [`FraudProof`] that anyone can
+//! sample in full; a failed signature check becomes a [`BadSignatureProof`] that anyone can
 //! verify without state (the signed header, the transaction and its Merkle path); two
 //! signed headers from one validator for the same `(shard, epoch, league index, seq)`
 //! with different contents become an [`EquivocationProof`]. Either names exactly one
@@ -183,7 +183,7 @@ impl EquivocationProof {
 
 /// A transaction with an invalid signature inside a signed OptBlock.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FraudProof {
+pub struct BadSignatureProof {
     /// The signed header of the OptBlock.
     pub header: SignedOptHeader,
     /// The offending transaction.
@@ -210,7 +210,7 @@ pub(crate) fn signed_and_included(
     Ok(())
 }
 
-impl FraudProof {
+impl BadSignatureProof {
     /// Verifies the proof without any state; returns the culprit's key.
     pub fn verify(&self) -> Result<[u8; 32], ProofError> {
         signed_and_included(&self.header, &self.tx, &self.path)?;
@@ -314,9 +314,9 @@ mod tests {
         }
     }
 
-    fn fraud_proof(txs: &[Transaction], index: usize, signer: &SigningKey) -> FraudProof {
+    fn fraud_proof(txs: &[Transaction], index: usize, signer: &SigningKey) -> BadSignatureProof {
         let ids: Vec<Hash> = txs.iter().map(Transaction::witnessed_hash).collect();
-        FraudProof {
+        BadSignatureProof {
             header: SignedOptHeader::sign(header(0, txs), signer),
             tx: txs[index].clone(),
             path: merkle::prove(&ids, index).unwrap(),

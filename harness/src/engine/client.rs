@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use ioschain_core::atomix::{
-    CrossTx, Entry, Proof, Refusal, Resolution, UnlockToCommit, resolve_with,
+    CrossTx, Entry, EntryProof, Refusal, Resolution, UnlockToCommit, resolve_with,
 };
 use ioschain_core::tx::Transaction;
 use ioschain_core::types::{ShardId, TxId};
@@ -66,7 +66,7 @@ struct ClientTx {
     index: u32,
     intended: u64,
     client: ClientBehaviour,
-    proofs: Vec<Arc<Proof>>,
+    proofs: Vec<Arc<EntryProof>>,
     unlock_sent: bool,
     /// The client resolved the decided transaction (and sent its unlock, unless it
     /// misbehaves).
@@ -131,7 +131,7 @@ impl AtomixClients {
     /// A proof published to this shard's clients.
     pub fn on_proof(
         &mut self,
-        proof: Arc<Proof>,
+        proof: Arc<EntryProof>,
         out: &mut Vec<ShardMessage>,
         counters: &mut AtomixCounters,
     ) {

@@ -13,7 +13,7 @@ use super::*;
 /// What a named input shard keeps for the coordinator rule.
 #[derive(Debug)]
 pub(super) struct Watch {
-    pub(super) proofs: Vec<Arc<Proof>>,
+    pub(super) proofs: Vec<Arc<EntryProof>>,
     /// Height of this shard's chain when the last proof arrived (or it last acted).
     pub(super) last: u64,
     /// FinalBlocks without news before it acts: `t_unlock`, doubled after each action
@@ -130,7 +130,7 @@ impl AtomixNode {
 /// Whether `proofs` (entries only, unverified) show a transaction with
 /// these named and involved shards finished: every named shard decided, and either every involved shard applied the commit or every
 /// named shard that locked applied the abort.
-pub fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<Proof>]) -> bool {
+pub fn settled(named: &[ShardId], involved: &[ShardId], proofs: &[Arc<EntryProof>]) -> bool {
     let has = |shard: ShardId, kind: fn(&Entry) -> bool| {
         proofs
             .iter()

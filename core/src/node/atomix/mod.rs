@@ -26,7 +26,7 @@
 //!    ahead of OptBlocks still in their challenge window: the normal league checked the
 //!    operation in full, and a lock only takes final outputs, so the block log still
 //!    replays in order. Once that block is persisted its entries are final, and the
-//!    shard publishes each entry's [`Proof`] (header, certificate, Merkle path) to the
+//!    shard publishes each entry's [`EntryProof`] (header, certificate, Merkle path) to the
 //!    transaction's client and to every named input shard ([`AtomixNode::publish`]): the
 //!    gossip the coordinator rule relies on.
 //! 4. The client gathers the proofs and, once every named shard decided, builds with
@@ -63,8 +63,8 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::atomix::{
-    AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, Proof, ProofVerifier,
-    Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit,
+    AbortOutcome, AtomixError, AtomixShard, CommitOutcome, CrossTx, Entry, EntryProof,
+    ProofVerifier, Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit,
 };
 use crate::crypto::cosi::Roster;
 use crate::types::{Epoch, OutPoint, ShardId, TxId};
@@ -106,7 +106,7 @@ pub enum MessageBody {
     /// A published proof about a transaction.
     Proof {
         /// The proof.
-        proof: Arc<Proof>,
+        proof: Arc<EntryProof>,
         /// The client's home shard.
         client: ShardId,
         /// The receiver is the client's home (client logic takes it).
@@ -634,7 +634,7 @@ impl AtomixNode {
 
     /// The block holding `entries` is persisted: publish their proofs to each
     /// transaction's client and to its named input shards.
-    pub fn publish(&mut self, proofs: Vec<(Proof, TxRef, ShardId)>) {
+    pub fn publish(&mut self, proofs: Vec<(EntryProof, TxRef, ShardId)>) {
         for (proof, xtx, client) in proofs {
             let proof = Arc::new(proof);
             let named = xtx.input_shards();
