@@ -455,10 +455,12 @@ fn assert_each_final_once(host: &Host, count: usize) {
     assert_eq!(finals, (0..count as u32).collect::<Vec<_>>());
 }
 
-#[test]
-fn a_fraud_proof_slashes_only_its_signer_and_the_forged_transaction_is_never_final() {
+/// Every client of [`payments`] submits to a shard whose first believable validator
+/// misbehaves with `behaviour`, for ten challenge windows; only that validator is
+/// banned. Returns the host, the culprit's OptBlock key and the stream.
+fn run_with_byzantine(behaviour: Behaviour) -> (Host, [u8; 32], Vec<Transaction>) {
     let stream = payments();
-    let (node, culprit) = node_with_byzantine(Behaviour::BadSignature, stream.clone());
+    let (node, culprit) = node_with_byzantine(behaviour, stream.clone());
     let culprit_key = node.validators.opt_public[culprit.0 as usize];
     let mut host = Host::new(node);
     for index in 0..CLIENTS as u32 {
@@ -470,6 +472,12 @@ fn a_fraud_proof_slashes_only_its_signer_and_the_forged_transaction_is_never_fin
         vec![culprit],
         "only the culprit is banned"
     );
+    (host, culprit_key, stream)
+}
+
+#[test]
+fn a_fraud_proof_slashes_only_its_signer_and_the_forged_transaction_is_never_final() {
+    let (host, culprit_key, stream) = run_with_byzantine(Behaviour::BadSignature);
     let proofs = logged_proofs(&host);
     assert!(!proofs.is_empty(), "the forgery was proven");
     let mut forged = Vec::new();
@@ -524,19 +532,7 @@ fn a_fraud_proof_slashes_only_its_signer_and_the_forged_transaction_is_never_fin
 fn an_equivocating_believable_validator_is_proven_and_slashed_alone() {
     // The detector's own test (pob::optblock) covers both arrival orders; here the
     // node turns an equivocation into a logged proof and a slash of its signer only.
-    let stream = payments();
-    let (node, culprit) = node_with_byzantine(Behaviour::Equivocate, stream.clone());
-    let culprit_key = node.validators.opt_public[culprit.0 as usize];
-    let mut host = Host::new(node);
-    for index in 0..CLIENTS as u32 {
-        host.submit(index);
-    }
-    host.run_for(10 * CHALLENGE_WINDOW_NS);
-    assert_eq!(
-        banned(&host.node),
-        vec![culprit],
-        "only the culprit is banned"
-    );
+    let (host, culprit_key, _) = run_with_byzantine(Behaviour::Equivocate);
     let proofs = logged_proofs(&host);
     let [FraudProof::Equivocation(proof)] = proofs.as_slice() else {
         panic!("expected one equivocation proof, got {proofs:?}");
