@@ -1839,7 +1839,7 @@ mod tests {
         /// Entries awaiting the next block.
         pending: Vec<Entry>,
         /// Entries of this shard's final blocks, in order.
-        sealed: Vec<Entry>,
+        in_blocks: Vec<Entry>,
         height: u64,
         prev: Hash,
     }
@@ -1867,7 +1867,7 @@ mod tests {
                         verifier: ProofVerifier::default(),
                         keys: KeyCache::new(),
                         pending: Vec::new(),
-                        sealed: Vec::new(),
+                        in_blocks: Vec::new(),
                         height: 0,
                         prev: Hash::ZERO,
                     })
@@ -2010,7 +2010,7 @@ mod tests {
             Ok(outcome)
         }
 
-        /// Seals the shard's pending entries into a final block (cosigned by its whole
+        /// Puts the shard's pending entries into a final block (cosigned by its whole
         /// roster) and publishes their proofs.
         fn seal(&mut self, shard: u32) {
             let node = &mut self.nodes[shard as usize];
@@ -2024,7 +2024,7 @@ mod tests {
             let certificate = certify(&header, keys, &Signers::all(ROSTER_LEN));
             self.published
                 .extend(block_proofs(&header, &certificate, &entries));
-            node.sealed.extend(entries);
+            node.in_blocks.extend(entries);
             node.height += 1;
             node.prev = header.hash();
         }
@@ -2170,11 +2170,11 @@ mod tests {
                 .collect()
         }
 
-        /// Entries applied so far (sealed or awaiting a block), all shards.
+        /// Entries applied so far (in a block or awaiting one), all shards.
         fn applied_entries(&self) -> Vec<Entry> {
             self.nodes
                 .iter()
-                .flat_map(|n| n.sealed.iter().chain(&n.pending))
+                .flat_map(|n| n.in_blocks.iter().chain(&n.pending))
                 .copied()
                 .collect()
         }
@@ -2480,7 +2480,7 @@ mod tests {
         );
         net.seal_all();
         // No commit can be assembled: the PoR is not a PoA, and without it one is missing.
-        let poa = net.proof_of(&net.nodes[0].sealed[0]);
+        let poa = net.proof_of(&net.nodes[0].in_blocks[0]);
         let por = net.proof_of(&refused);
         let with_por = UnlockToCommit {
             xtx: xtx.clone(),
@@ -2644,7 +2644,7 @@ mod tests {
             panic!("locked");
         };
         let poa = unlock.poas[0].clone();
-        let other_poa = net.proof_of(&net.nodes[0].sealed[1]);
+        let other_poa = net.proof_of(&net.nodes[0].in_blocks[1]);
         let before = net.snapshot();
         let keys = &federation().0;
         let with = |poas: Vec<EntryProof>| UnlockToCommit {
@@ -2923,8 +2923,8 @@ mod tests {
             }
         ));
         let poas = vec![
-            net.proof_of(&net.nodes[0].sealed[0]),
-            net.proof_of(&net.nodes[1].sealed[0]),
+            net.proof_of(&net.nodes[0].in_blocks[0]),
+            net.proof_of(&net.nodes[1].in_blocks[0]),
         ];
         assert_eq!(
             net.commit(
@@ -3010,7 +3010,7 @@ mod tests {
         let forged = forged_proof(equivocation, 0, &federation().0[1], &Signers::all(4));
         let unlock = UnlockToCommit {
             xtx: xtx.clone(),
-            poas: vec![net.proof_of(&net.nodes[0].sealed[0]), forged],
+            poas: vec![net.proof_of(&net.nodes[0].in_blocks[0]), forged],
         };
         let before = net.snapshot();
         assert_eq!(

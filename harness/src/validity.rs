@@ -424,12 +424,12 @@ pub fn check_run(
 
     let problems: Vec<&String> = replays.iter().flat_map(|r| &r.problems).collect();
     let blocks: u64 = replays.iter().map(|r| r.blocks).sum();
-    let sealed: u64 = shards.iter().map(|s| s.node.counters.blocks).sum();
+    let built: u64 = shards.iter().map(|s| s.node.counters.blocks).sum();
     checks.push(check(
         "blocks_certified_and_linked",
-        problems.is_empty() && blocks == sealed && blocks == store_blocks,
+        problems.is_empty() && blocks == built && blocks == store_blocks,
         if problems.is_empty() {
-            format!("{blocks} blocks read back from the log, each certified by >2/3 of its roster, linked, body matching header; {sealed} sealed, {store_blocks} written")
+            format!("{blocks} blocks read back from the log, each certified by >2/3 of its roster, linked, body matching header; {built} built, {store_blocks} written")
         } else {
             format!("{} problems, first: {}", problems.len(), problems[0])
         },

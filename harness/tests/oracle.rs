@@ -9,7 +9,7 @@
 //!   roster instead of its normal league;
 //! - `samples_proven`: a sampler's VRF proof with a flipped byte, a proof missing or
 //!   credited to another validator, or a selected transaction with a bad signature
-//!   finalized instead of excluded, each re-sealed into a valid chain (PoB and tx roots,
+//!   finalized instead of excluded, each re-signed into a valid chain (PoB and tx roots,
 //!   certificates and links recomputed with the roster's keys).
 
 mod common;

@@ -245,7 +245,7 @@ pub struct Counts {
     pub aborted: u64,
     /// Rejected, by reason.
     pub rejected: BTreeMap<String, u64>,
-    /// Blocks sealed.
+    /// FinalBlocks built (cosigned and sent to the store).
     pub blocks: u64,
     /// Signatures verified by the ordering step.
     pub signatures_verified: u64,

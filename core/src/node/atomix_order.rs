@@ -12,7 +12,7 @@ impl ShardNode {
     /// an ordering batch yet in one signature batch, then each request in arrival order.
     /// The entries go into the FinalBlock being proposed now.
     pub(super) fn order_atomix(&mut self) {
-        // At most once per FinalBlock interval: a `finalize` that seals nothing (every
+        // At most once per FinalBlock interval: a `finalize` that builds no FinalBlock (every
         // request held back, nothing else ready) runs again at the next poll.
         let now_ns = self.now;
         if self.atomix.ops.is_empty()
