@@ -3,6 +3,12 @@
 //! Submodules: `cross` drafts cross-shard transactions and conflicting pairs, `invalid`
 //! the transactions that must be rejected (injected invalid kinds and canaries).
 //!
+//! Why one file of about 850 lines: what is left here is the one interleaved walk over
+//! all streams and the wallet state it threads through every step (maturity, the
+//! ledger, the intra-shard draft); the kinds of transaction that could stand apart
+//! already did (`cross`, `invalid`). The next seam, if it grows, is the wallets and
+//! their maturity rule (`Coin`, `mature_coins`) as a module of their own.
+//!
 //! Every shard has a stream and its own [`Prg`]. Generation keeps each account's unspent
 //! outputs (a wallet) and walks the positions of all streams in interleaved order —
 //! position 0 of shard 0, 1, …, then position 1 of every shard, and so on — drafting the
