@@ -280,7 +280,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     eprintln!("validity: re-reading the block log and replaying it");
     let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     let valid = checks.iter().all(|c| c.ok);
+    let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
+    let summary = summarize(&config, &workload, &outcome, limits, checks);
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    output::write_timeline(&out.join("timeline.csv"), &rows)?;
+    output::write_hlog(&out.join("latency.hlog"), &rows, outcome.started_at)?;
+    print!(
+        "{}",
+        output::summary_block(&summary, &config_line(&config, backend))
+    );
+    println!("  output      {}", out.display());
+    Ok(if valid { Exit::Valid } else { Exit::Invalid })
+}
 
+/// The run's summary from what the engine (or the simulator) returned: throughput and
+/// latency over the measured window, counts, load, warnings, PoB and Atomix figures, and
+/// the validity verdict from `checks`.
+pub(crate) fn summarize(
+    config: &Config,
+    workload: &Workload,
+    outcome: &engine::EngineOutcome,
+    limits: Option<limits::Limits>,
+    checks: Vec<validity::Check>,
+) -> RunSummary {
+    let valid = checks.iter().all(|c| c.ok);
     let window_s = outcome.window.seconds();
     let mut final_h = latency_histogram();
     let mut provisional_h = latency_histogram();
@@ -323,7 +349,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
     }
     let counts_signatures = counts.signatures_verified;
-    let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
     let tps_intra = window_final as f64 / window_s;
     let tps_cross = window_cross as f64 / window_s;
     let tps_final = tps_intra + tps_cross;
@@ -387,9 +412,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             offered_tps * valid_share
         ));
     }
-    let summary = RunSummary {
+    RunSummary {
         schema: output::SCHEMA.into(),
-        config: serde_json::to_value(&config).expect("the configuration serializes"),
+        config: serde_json::to_value(config).expect("the configuration serializes"),
         machine: machine::describe(),
         limits,
         offered_tps,
@@ -425,17 +450,5 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         atomix: output::atomix_summary(&outcome.shards),
         validity: Validity { valid, checks },
         path: std::path::PathBuf::new(),
-    };
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
-    )?;
-    output::write_timeline(&out.join("timeline.csv"), &rows)?;
-    output::write_hlog(&out.join("latency.hlog"), &rows, outcome.started_at)?;
-    print!(
-        "{}",
-        output::summary_block(&summary, &config_line(&config, backend))
-    );
-    println!("  output      {}", out.display());
-    Ok(if valid { Exit::Valid } else { Exit::Invalid })
+    }
 }

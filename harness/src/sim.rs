@@ -40,7 +40,8 @@ use crate::engine::driver::DriverReport;
 use crate::engine::store::{self, Append, Persisted, StoreReport};
 use crate::engine::{Clock, EngineOutcome, build_shards};
 use crate::metrics::{IntervalReport, Window};
-use crate::run::{Exit, engine_params, resolve_config, workload};
+use crate::output::RunSummary;
+use crate::run::{Exit, engine_params, resolve_config, summarize, workload};
 use crate::validity::{self, Check};
 use ioschain_core::node::atomix::{AtomixRequest, MessageBody, ShardMessage};
 
@@ -54,6 +55,24 @@ const ACK_DELAY_STEPS: u64 = 4;
 /// What a simulation produced.
 #[derive(Debug)]
 pub struct SimOutcome {
+    /// The effects digested and the oracle's verdict.
+    pub trace: Trace,
+    /// The seed.
+    pub seed: u64,
+    /// Shards simulated.
+    pub shards: u32,
+    /// Offered rate (logical), tx/s.
+    pub rate: f64,
+    /// The run's summary, as `ioschain run` writes it (`summary.json`), on logical time:
+    /// throughput and latencies are logical, the ceilings are not measured.
+    pub summary: RunSummary,
+    /// The output directory: the block logs and `summary.json`.
+    pub out: PathBuf,
+}
+
+/// What [`simulate`] digested, and the validity oracle's verdict on it.
+#[derive(Debug)]
+pub struct Trace {
     /// blake3 over the effects in order, hex.
     pub digest: String,
     /// The validity checks.
@@ -66,18 +85,12 @@ pub struct SimOutcome {
     pub released: u64,
     /// Effects digested: records, messages, acknowledgements.
     pub effects: [u64; 3],
-    /// The seed.
-    pub seed: u64,
-    /// Shards simulated.
-    pub shards: u32,
-    /// Offered rate (logical), tx/s.
-    pub rate: f64,
 }
 
 impl SimOutcome {
-    /// Whether every check passed.
+    /// Whether every transaction finished and every check passed.
     pub fn valid(&self) -> bool {
-        self.drained && self.checks.iter().all(|c| c.ok)
+        self.trace.drained && self.trace.checks.iter().all(|c| c.ok)
     }
 }
 
@@ -94,16 +107,21 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::BadInput);
     };
     let (seed, shards, rate) = (outcome.seed, outcome.shards, outcome.rate);
+    let trace = &outcome.trace;
     println!(
         "ioschain sim · seed {seed} · shards {shards} · {} transactions released at {rate} tx/s (logical) · {:.3} logical s",
-        outcome.released, outcome.logical_s
+        trace.released, trace.logical_s
     );
     println!(
         "  effects     {} records · {} messages · {} acknowledgements",
-        outcome.effects[0], outcome.effects[1], outcome.effects[2]
+        trace.effects[0], trace.effects[1], trace.effects[2]
     );
-    println!("  digest      {}", outcome.digest);
-    for check in &outcome.checks {
+    println!("  digest      {}", trace.digest);
+    println!(
+        "  summary     {} (logical time)",
+        outcome.out.join("summary.json").display()
+    );
+    for check in &trace.checks {
         let mark = if check.ok { "ok" } else { "FAIL" };
         println!("    [{mark}] {}: {}", check.name, check.detail);
     }
@@ -113,7 +131,7 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<Exit> {
     }
     println!(
         "  validity    INVALID{}",
-        if outcome.drained {
+        if outcome.trace.drained {
             ""
         } else {
             " (stalled: not every transaction finished before the drain deadline)"
@@ -160,15 +178,34 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let workload = Arc::new(workload(&config)?);
     let params = engine_params(&config, workload, out.join("blocks"), Backend::Write)?;
-    let mut outcome = simulate(&params, config.run.seed)?;
-    outcome.shards = shards;
-    outcome.rate = rate;
-    Ok(Some(outcome))
+    let (trace, engine) = simulate(&params, config.run.seed)?;
+    let summary = summarize(
+        &config,
+        &params.workload,
+        &engine,
+        None,
+        trace.checks.clone(),
+    );
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(Some(SimOutcome {
+        trace,
+        seed: config.run.seed,
+        shards,
+        rate,
+        summary,
+        out,
+    }))
 }
 
 /// Drives the shards of `params` on logical time with the scheduler seeded by `seed`,
 /// then runs the validity oracle on the result.
-pub fn simulate(params: &crate::engine::EngineParams, seed: u64) -> anyhow::Result<SimOutcome> {
+pub fn simulate(
+    params: &crate::engine::EngineParams,
+    seed: u64,
+) -> anyhow::Result<(Trace, EngineOutcome)> {
     let shard_count = params.workload.shards.len();
     let mut files = store::open_logs(&params.log_dir, shard_count as u32).with_context(|| {
         format!(
@@ -340,17 +377,15 @@ pub fn simulate(params: &crate::engine::EngineParams, seed: u64) -> anyhow::Resu
         started_at: std::time::SystemTime::now(),
     };
     let checks = validity::check_run(&params.log_dir, &params.workload, &params.pob, &outcome);
-    Ok(SimOutcome {
+    let trace = Trace {
         digest: digest.finalize().to_hex().to_string(),
         checks,
         drained,
         logical_s: t as f64 / 1e9,
         released: released_total,
         effects,
-        seed,
-        shards: shard_count as u32,
-        rate: params.rate,
-    })
+    };
+    Ok((trace, outcome))
 }
 
 /// Queues `what` for time `at`, after whatever is already due then in a seeded order.

@@ -4,6 +4,11 @@
 //! neither break atomicity nor lose value. Each run's validity oracle re-reads the block
 //! logs and checks A1–A7 from the entries; every run here must be VALID with value
 //! conserved, and the counters must show that the scenario really happened.
+//!
+//! They run on the seeded simulator (`ioschain sim`), on logical time: whether the
+//! coordinator acts is decided by the blocks the shards finalize, not by how fast a
+//! loaded machine runs them (on the wall clock, a slow debug build let honest clients'
+//! transactions time out to the coordinator).
 
 mod common;
 
@@ -14,7 +19,7 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
-/// A tiny run with cross-shard transactions: `shards` shards, 2,000 accounts, a quarter
+/// A tiny simulated run with cross-shard transactions: `shards` shards, 2,000 accounts, a quarter
 /// of the stream cross-shard, outputs mature after 300 positions, coordinators acting
 /// after 10 silent FinalBlocks, then `extra`.
 fn cross_run(shards: &str, extra: &[&str]) -> (Exit, Value) {
@@ -36,7 +41,7 @@ fn cross_run_at(shards: &str, rate: &str, maturity: &str, extra: &[&str]) -> (Ex
     ];
     args.extend_from_slice(extra);
     let (exit, s) =
-        common::small_run_at(dir.path(), shards, rate, common::tiny_run_any_mix(), &args);
+        common::small_sim_at(dir.path(), shards, rate, common::tiny_run_any_mix(), &args);
     (exit, s)
 }
 

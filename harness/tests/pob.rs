@@ -2,6 +2,10 @@
 //! detected (or routed around), the proof blames only the faulty validator, only
 //! Byzantine validators are slashed, and every honest transaction still becomes final.
 //! The run's own validity oracle (which re-reads the block log) must pass in each.
+//!
+//! They run on the seeded simulator (`ioschain sim`): the engine's shards and clients on
+//! logical time, so a slow or loaded machine cannot make a timeout fire early, and the
+//! same flags give the same run every time.
 
 mod common;
 
@@ -53,7 +57,7 @@ fn slashed_per_shard(s: &Value) -> Vec<usize> {
 #[test]
 fn honest_run_finalizes_optblocks_and_blames_nobody() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(dir.path(), &[]);
+    let (exit, s) = common::small_sim(dir.path(), &[]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(
@@ -71,7 +75,7 @@ fn bad_signature_inclusion_is_sampled_proven_and_slashed() {
     let dir = tempfile::tempdir().unwrap();
     // Every transaction the corrupted validator signs has a corrupted signature; all
     // five normal validators sample, so the first OptBlock is caught.
-    let (exit, s) = common::small_run(
+    let (exit, s) = common::small_sim(
         dir.path(),
         &["--byzantine", "bad-signature", "--samplers", "all"],
     );
@@ -91,7 +95,7 @@ fn bad_signature_inclusion_is_sampled_proven_and_slashed() {
 #[test]
 fn equivocation_is_proven_and_slashed_without_losing_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(dir.path(), &["--byzantine", "equivocate"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--byzantine", "equivocate"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(slashed_per_shard(&s).iter().all(|&n| n >= 1), "{pob:#}");
@@ -103,7 +107,7 @@ fn equivocation_is_proven_and_slashed_without_losing_a_transaction() {
 #[test]
 fn double_spend_across_own_blocks_is_a_failed_check_and_slashed() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(dir.path(), &["--byzantine", "double-spend"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--byzantine", "double-spend"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(slashed_per_shard(&s).iter().all(|&n| n >= 1), "{pob:#}");
@@ -117,7 +121,7 @@ fn double_spend_across_own_blocks_is_a_failed_check_and_slashed() {
 #[test]
 fn censored_transactions_are_rerouted_and_all_become_final() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(dir.path(), &["--byzantine", "censor"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--byzantine", "censor"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(u(&pob["reroutes"]) > 100, "{pob:#}");
@@ -128,7 +132,7 @@ fn censored_transactions_are_rerouted_and_all_become_final() {
 #[test]
 fn crashed_believable_validator_is_routed_around_and_loses_its_seat() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(
+    let (exit, s) = common::small_sim(
         dir.path(),
         &["--byzantine", "crash", "--epoch-final-blocks", "10"],
     );
@@ -159,7 +163,7 @@ fn crashed_believable_validator_is_routed_around_and_loses_its_seat() {
 fn too_few_eligible_believable_validators_fall_back_to_one_league() {
     let dir = tempfile::tempdir().unwrap();
     // 7 validators cannot supply the 8 eligible ones `league_min` asks for.
-    let (exit, s) = common::small_run(dir.path(), &["--league-min", "8"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--league-min", "8"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert_eq!(pob["single_league_epochs"], pob["epochs"], "{pob:#}");
@@ -172,7 +176,7 @@ fn exposure_cap_holds_back_a_believable_validator_at_its_stake() {
     let dir = tempfile::tempdir().unwrap();
     // Stakes of 20–40 million against transactions moving about a million each: a
     // believable validator may have only a few dozen unfinalized transactions out.
-    let (exit, s) = common::small_run(dir.path(), &["--stake", "20000000"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--stake", "20000000"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(u(&pob["exposure_deferrals"]) > 0, "{pob:#}");
@@ -182,7 +186,7 @@ fn exposure_cap_holds_back_a_believable_validator_at_its_stake() {
 #[test]
 fn servi_reset_rotates_the_believable_league_over_epochs() {
     let dir = tempfile::tempdir().unwrap();
-    let (exit, s) = common::small_run(dir.path(), &["--epoch-final-blocks", "5"]);
+    let (exit, s) = common::small_sim(dir.path(), &["--epoch-final-blocks", "5"]);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let pob = &s["pob"];
     assert!(u(&pob["epochs"]) >= 10, "{pob:#}");
@@ -212,22 +216,17 @@ fn escape_rate_with_all_samplers_matches_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let cache = dir.path().join("cache");
-    let args = common::run_args(&[
+    let (exit, s) = common::sim(&[
         "--shards",
-        "2",
-        "--cores",
         "2",
         "--rate",
         "10000",
-        "--warmup",
-        "0.5",
-        "--duration",
-        "6.5",
+        "--txs",
+        "70000",
         "--accounts",
         "200000",
         "--cross-shard",
         "0",
-        "--no-limits",
         "--validators-per-shard",
         "69",
         "--believable",
@@ -251,8 +250,6 @@ fn escape_rate_with_all_samplers_matches_the_model() {
         "--cache-dir",
         cache.to_str().unwrap(),
     ]);
-    let exit = ioschain_harness::run::run(&args).unwrap();
-    let s = common::summary(&out);
     assert_valid_and_only_byzantine_slashed(exit, &s);
     let escape = &s["pob"]["escape"];
     let forged = u(&escape["forged"]);

@@ -53,15 +53,19 @@ fn simulate(seed: &str, extra: &[&str]) -> SimOutcome {
 #[test]
 fn the_same_seed_gives_the_same_digest_and_another_seed_another() {
     let first = simulate("7", &[]);
-    assert!(first.valid(), "{:#?}", first.checks);
-    assert!(first.effects.iter().all(|&n| n > 0), "{:?}", first.effects);
-    assert_eq!(first.released, 3000);
+    assert!(first.valid(), "{:#?}", first.trace.checks);
+    assert!(
+        first.trace.effects.iter().all(|&n| n > 0),
+        "{:?}",
+        first.trace.effects
+    );
+    assert_eq!(first.trace.released, 3000);
     let again = simulate("7", &[]);
-    assert_eq!(first.digest, again.digest);
-    assert_eq!(first.effects, again.effects);
+    assert_eq!(first.trace.digest, again.trace.digest);
+    assert_eq!(first.trace.effects, again.trace.effects);
     let other = simulate("8", &[]);
-    assert!(other.valid(), "{:#?}", other.checks);
-    assert_ne!(first.digest, other.digest);
+    assert!(other.valid(), "{:#?}", other.trace.checks);
+    assert_ne!(first.trace.digest, other.trace.digest);
 }
 
 #[test]
@@ -77,8 +81,8 @@ fn byzantine_validators_and_misbehaving_clients_replay_identically() {
         "0.1",
     ];
     let first = simulate("11", &extra);
-    assert!(first.valid(), "{:#?}", first.checks);
-    assert_eq!(simulate("11", &extra).digest, first.digest);
+    assert!(first.valid(), "{:#?}", first.trace.checks);
+    assert_eq!(simulate("11", &extra).trace.digest, first.trace.digest);
 }
 
 #[test]
@@ -108,5 +112,5 @@ fn a_crashed_validator_reorders_transactions_but_every_coin_is_spent_in_client_o
         "0.05",
     ];
     let outcome = simulate("3", &extra);
-    assert!(outcome.valid(), "{:#?}", outcome.checks);
+    assert!(outcome.valid(), "{:#?}", outcome.trace.checks);
 }

@@ -115,3 +115,60 @@ pub fn small_run_at(
     let exit = run::run(&run_args(&args)).unwrap();
     (exit, summary(&out))
 }
+
+/// The scenario of [`small_run_at`] on the seeded simulator (`ioschain sim`) in place of
+/// the engine: the same shards and clients on logical time, so timeouts fire when the
+/// protocol says and not when a loaded test machine is slow. It releases as many
+/// transactions as the engine run would in its warm-up and measured seconds; its exit
+/// (`Valid` when everything finished and the oracle passed) and summary.
+pub fn small_sim_at(
+    dir: &Path,
+    shards: &str,
+    rate: &str,
+    tiny: &[&str],
+    extra: &[&str],
+) -> (Exit, serde_json::Value) {
+    let out = dir.join("out");
+    let cache = dir.join("cache");
+    let seconds = 1.5; // TINY_RUN's --warmup 0.5 and --duration 1
+    let txs = ((rate.parse::<f64>().expect("a rate") * seconds) as u64).to_string();
+    let mut argv = vec![
+        "--shards",
+        shards,
+        "--rate",
+        rate,
+        "--txs",
+        &txs,
+        "--block-interval-ms",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(tiny);
+    argv.extend_from_slice(extra);
+    sim(&argv)
+}
+
+/// `ioschain sim <args…>` (which must include `--out`): its exit (`Valid` when every
+/// transaction finished and the oracle passed) and summary.
+pub fn sim(args: &[&str]) -> (Exit, serde_json::Value) {
+    let Command::Sim(args) = parse("sim", args) else {
+        unreachable!("parsed as `sim`")
+    };
+    let outcome = ioschain_harness::sim::simulate_args(&args)
+        .unwrap()
+        .expect("valid flags");
+    let exit = if outcome.valid() {
+        Exit::Valid
+    } else {
+        Exit::Invalid
+    };
+    (exit, summary(&outcome.out))
+}
+
+/// [`small_run`] on the seeded simulator ([`small_sim_at`]).
+pub fn small_sim(dir: &Path, extra: &[&str]) -> (Exit, serde_json::Value) {
+    small_sim_at(dir, "2", "3000", TINY_RUN, extra)
+}
