@@ -58,6 +58,7 @@ pub fn atomix_summary(shards: &[crate::engine::host::Shard]) -> AtomixSummary {
         s.forged_sent += c.forged_sent;
         s.replays_sent += c.replays_sent;
         s.proofs_published += c.proofs_published;
+        s.proofs_dropped += c.proofs_dropped;
         s.waits += shard.clients.funds.waited;
         s.lock_waits += c.lock_waits;
         s.messages += c.messages;

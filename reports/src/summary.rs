@@ -478,6 +478,9 @@ pub struct AtomixSummary {
     pub replays_sent: u64,
     /// Proofs published to clients and named input shards.
     pub proofs_published: u64,
+    /// Proofs a named input shard received for the coordinator rule that did not
+    /// verify, dropped on arrival (an honest run has none).
+    pub proofs_dropped: u64,
     /// Transactions whose client held them until the transactions that created their
     /// inputs were done (a cross-shard one: every creator final or committed; an
     /// intra-shard one: the Atomix payment it spends committed).

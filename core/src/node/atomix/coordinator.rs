@@ -6,7 +6,9 @@
 //! slow network is not flooded with duplicates.
 //!
 //! Invariant: a coordinator acts only after silence (`patience` FinalBlocks without a
-//! new proof), and only on proofs it verifies.
+//! new proof), and only on proofs it verifies. Only news breaks the silence: a proof it
+//! already holds, or one that does not verify on arrival, is dropped (so neither a
+//! replaying nor a forging sender can hold the coordinator off or fill its memory).
 
 use super::*;
 
@@ -42,9 +44,8 @@ impl AtomixNode {
                 self.due.push(Reverse((due_at, tx)));
                 continue;
             }
-            // The proofs that reached this shard show the transaction finished: nothing
-            // is left to coordinate (a liveness shortcut; the proofs are verified
-            // whenever the coordinator acts on them).
+            // The proofs that reached this shard (each verified on arrival) show the
+            // transaction finished: nothing is left to coordinate.
             if self.state.decision(&tx).is_some_and(|d| {
                 let xtx = &d.xtx;
                 settled(

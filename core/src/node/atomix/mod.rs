@@ -249,6 +249,8 @@ pub struct AtomixCounters {
     pub replays_sent: u64,
     /// Proofs published (entries of persisted blocks × recipients).
     pub proofs_published: u64,
+    /// Proofs for the coordinator rule that did not verify on arrival, dropped.
+    pub proofs_dropped: u64,
     /// Times a lock request was held back at an ordering round because an input was
     /// not known, or not final, yet (an unknown one for at most `t_unlock` FinalBlocks).
     pub lock_waits: u64,
@@ -283,6 +285,7 @@ impl AtomixCounters {
         self.forged_sent += other.forged_sent;
         self.replays_sent += other.replays_sent;
         self.proofs_published += other.proofs_published;
+        self.proofs_dropped += other.proofs_dropped;
         self.lock_waits += other.lock_waits;
         self.created += other.created;
         self.messages += other.messages;
@@ -402,6 +405,21 @@ impl AtomixNode {
             } => {
                 let tx = proof.entry.tx();
                 if named {
+                    // Only news resets the coordinator's silence: a proof already held
+                    // changes nothing, and one that does not verify (forged, or about a
+                    // block no roster certified) is dropped, so nobody can hold a
+                    // coordinator off, or fill its memory, by sending proofs.
+                    if self
+                        .watch
+                        .get(&tx)
+                        .is_some_and(|w| w.proofs.iter().any(|p| p.entry == proof.entry))
+                    {
+                        return;
+                    }
+                    if self.verifier.verify(&proof, &*self.federation).is_err() {
+                        self.counters.proofs_dropped += 1;
+                        return;
+                    }
                     let t_unlock = self.t_unlock;
                     let due = &mut self.due;
                     let watch = self.watch.entry(tx).or_insert_with(|| {

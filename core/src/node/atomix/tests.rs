@@ -321,3 +321,41 @@ fn a_new_proof_restarts_the_coordinators_silence() {
     );
     assert_eq!(node.counters.coordinator_commits, 1);
 }
+
+#[test]
+fn repeated_or_forged_proofs_do_not_hold_the_coordinator_off() {
+    let (keys, federation) = federation();
+    let (xtx, inputs) = two_shard_tx();
+    let (mut node, own) = locked(0, &xtx, &inputs[0], &federation);
+    let (_, other) = locked(1, &xtx, &inputs[1], &federation);
+    node.coordinate(LOCKED_AT + 1);
+    node.deliver(proof_of(own, &keys[0], &federation), LOCKED_AT + 1);
+    let last_news = LOCKED_AT + 1;
+    // A proof of shard 1's lock whose header is not the one its roster cosigned.
+    let MessageBody::Proof { proof, .. } = proof_of(other, &keys[1], &federation) else {
+        unreachable!("proof_of builds a proof")
+    };
+    let mut forged = (*proof).clone();
+    forged.header.tx_count = 1;
+    // Every block until the coordinator is due, someone sends its own proof again and
+    // the forged one.
+    for height in last_news..last_news + T_UNLOCK {
+        node.coordinate(height);
+        assert_eq!(sent(&mut node), [], "acted at height {height}");
+        node.deliver(proof_of(own, &keys[0], &federation), height);
+        node.deliver(
+            MessageBody::Proof {
+                proof: Arc::new(forged.clone()),
+                client: ShardId(1),
+                for_client: false,
+                named: true,
+            },
+            height,
+        );
+    }
+    assert_eq!(node.counters.proofs_dropped, T_UNLOCK);
+    // Neither was news: the coordinator acts on time, forwarding the transaction to
+    // shard 1 as if it had heard nothing from it.
+    node.coordinate(last_news + T_UNLOCK);
+    assert_eq!(sent(&mut node), [(ShardId(1), "lock")]);
+}
