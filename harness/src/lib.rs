@@ -5,6 +5,7 @@ pub mod adversary;
 pub mod blocklog;
 pub mod cli;
 pub mod config;
+pub mod costs;
 pub mod engine;
 pub mod limits;
 pub mod machine;

@@ -463,6 +463,26 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
             );
         }
     }
+    if !s.roles.is_empty() {
+        let roles: Vec<String> = s
+            .roles
+            .iter()
+            .filter(|(_, c)| c.share >= 0.005)
+            .map(|(name, c)| format!("{name} {:.2} ({:.0}%)", c.us_per_tx, c.share * 100.0))
+            .collect();
+        let _ = writeln!(out, "  roles       µs/tx: {}", roles.join(" · "));
+    }
+    if let Some(p) = &s.projected {
+        let _ = writeln!(
+            out,
+            "  projected   {} tx/s per shard with one core per validator (slowest: {}; believable {:.2} · normal {:.2} · leader {:.2} µs/tx) · network excluded",
+            thousands(p.node_tps),
+            p.slowest,
+            p.believable_us_per_tx,
+            p.normal_us_per_tx,
+            p.leader_us_per_tx
+        );
+    }
     for warning in &s.warnings {
         let _ = writeln!(out, "  WARNING     {warning}");
     }

@@ -307,6 +307,7 @@ pub(crate) fn summarize(
     checks: Vec<validity::Check>,
 ) -> RunSummary {
     let valid = checks.iter().all(|c| c.ok);
+    let (roles, projected) = crate::costs::role_costs(&outcome.shards);
     let window_s = outcome.window.seconds();
     let mut final_h = latency_histogram();
     let mut provisional_h = latency_histogram();
@@ -448,6 +449,8 @@ pub(crate) fn summarize(
         warnings,
         pob: output::pob_summary(&outcome.shards, counts_signatures),
         atomix: output::atomix_summary(&outcome.shards),
+        roles,
+        projected,
         validity: Validity { valid, checks },
         path: std::path::PathBuf::new(),
     }

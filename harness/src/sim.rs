@@ -277,7 +277,7 @@ pub fn simulate(
             match pending[slot].take().expect("each slot is due once") {
                 Due::Message(msg) => {
                     let shard = &mut shards[msg.to.0 as usize];
-                    shard.deliver(msg.body);
+                    shard.deliver(t, msg.body);
                 }
                 Due::Ack(ack) => {
                     effects[2] += 1;

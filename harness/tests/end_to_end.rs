@@ -50,6 +50,30 @@ fn small_engine_run_is_valid_and_finalizes_everything() {
     }
     let timeline = std::fs::read_to_string(dir.path().join("out/timeline.csv")).unwrap();
     assert!(timeline.starts_with("second,phase,offered"));
+    // Costs by role: every validator role of an honest two-league shard did work, the
+    // shares cover the busy time, and the projection is set by its slowest validator.
+    let roles = s["roles"].as_object().unwrap();
+    for role in [
+        "ordering", "checking", "sampling", "leader", "signing", "clients", "host",
+    ] {
+        assert!(
+            roles[role]["us_per_tx"].as_f64().unwrap() > 0.0,
+            "{role}: {roles:?}"
+        );
+    }
+    let shares: f64 = roles.values().map(|c| c["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+    let p = &s["projected"];
+    let us = |key: &str| p[key].as_f64().unwrap();
+    let slowest = if us("believable_us_per_tx") > us("leader_us_per_tx") {
+        "believable"
+    } else {
+        "leader"
+    };
+    assert_eq!(p["slowest"], slowest, "{p}");
+    assert!(us("leader_us_per_tx") >= us("normal_us_per_tx"), "{p}");
+    assert!(us("node_tps") > 0.0, "{p}");
+    assert!((us("federation_tps") - 2.0 * us("node_tps")).abs() < 1e-6 * us("node_tps"));
 }
 
 #[test]

@@ -60,6 +60,8 @@ fn the_same_seed_gives_the_same_digest_and_another_seed_another() {
         first.trace.effects
     );
     assert_eq!(first.trace.released, 3000);
+    // Nothing takes time on logical time: no role is metered, nothing projected.
+    assert!(first.summary.roles.is_empty() && first.summary.projected.is_none());
     let again = simulate("7", &[]);
     assert_eq!(first.trace.digest, again.trace.digest);
     assert_eq!(first.trace.effects, again.trace.effects);

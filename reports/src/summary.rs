@@ -116,11 +116,53 @@ pub struct RunSummary {
     /// Atomix (cross-shard transactions).
     #[serde(default)]
     pub atomix: AtomixSummary,
+    /// The shards' workers' busy time by role (`ordering`, `checking`, `sampling`,
+    /// `leader`, `signing`, `atomix`, `coordinator`, `clients`, `host`), over the whole
+    /// run; empty when nothing was metered (a simulation).
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleCost>,
+    /// What one validator of a real shard would sustain, projected from `roles`
+    /// (`None` when nothing was metered).
+    #[serde(default)]
+    pub projected: Option<Projection>,
     /// Validity.
     pub validity: Validity,
     /// The file it was read from (empty when written, or parsed without one).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// One role's cost over the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoleCost {
+    /// Busy µs in the role per transaction submitted, summed over shards.
+    pub us_per_tx: f64,
+    /// Share of the workers' busy time.
+    pub share: f64,
+}
+
+/// A projection from measured costs (network excluded): the throughput one shard would
+/// sustain if each of its validators had one core like the run's, set by its slowest
+/// validator. Per transaction of the shard's traffic, a believable validator carries
+/// its 1/L share of ordering; a normal validator the checks, its own sample, one
+/// partial signature per FinalBlock and the Atomix entries; the FinalBlock leader, a
+/// normal validator too, the FinalBlock and coordinator work besides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Projection {
+    /// Transactions per second one shard would sustain (the mean over shards).
+    pub node_tps: f64,
+    /// `node_tps` × shards: the federation, each shard on its own machines.
+    pub federation_tps: f64,
+    /// A believable validator's µs per transaction.
+    pub believable_us_per_tx: f64,
+    /// A normal validator's.
+    pub normal_us_per_tx: f64,
+    /// The FinalBlock leader's.
+    pub leader_us_per_tx: f64,
+    /// Which is slowest: `believable` or `leader`.
+    pub slowest: String,
 }
 
 /// Where and with what a run was made (BENCHMARKING.md rule 6).

@@ -67,7 +67,9 @@ impl ShardNode {
         }
         let full_check = self.validators.records[signer.0 as usize].banned;
         if !full_check {
-            self.draw_samples(&mut block, arrival);
+            self.metered(Role::Sampling, |node| {
+                node.draw_samples(&mut block, arrival)
+            });
         }
         self.inflight.push_back(block);
         // Every failed transaction is out before any proof is acted on (a slash re-checks

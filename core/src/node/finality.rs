@@ -17,8 +17,8 @@ impl ShardNode {
     /// the challenge window (a prefix of the order they were applied in), with the proofs
     /// and exclusions since the last one. Returns whether it built one.
     pub(super) fn finalize(&mut self, now_ns: u64) -> bool {
-        self.order_atomix();
-        self.flush_direct();
+        self.metered(Role::Atomix, Self::order_atomix);
+        self.metered(Role::Ordering, Self::flush_direct);
         let window = self.params.challenge_window_ns;
         let old_enough = |b: &OptBlock| b.signed.is_none() || b.sealed_ns + window <= now_ns;
         if self
@@ -27,7 +27,7 @@ impl ShardNode {
             .take_while(|b| old_enough(b))
             .any(|b| b.unsampled > 0)
         {
-            self.verify_samples();
+            self.metered(Role::Sampling, Self::verify_samples);
         }
         let ready = self.inflight.iter().take_while(|b| old_enough(b)).count();
         // With coordinator duties pending the chain keeps growing (empty blocks if need
@@ -105,7 +105,8 @@ impl ShardNode {
             .collect();
         self.commit_block(&ids, tx_refs, &body, &entries, &signers, finals, &annex);
         self.copies = copies;
-        self.atomix.coordinate(self.height);
+        let height = self.height;
+        self.metered(Role::Coordinator, |node| node.atomix.coordinate(height));
         // Effects of the commit on standing and exposure.
         for block in &blocks {
             let Some(signer) = block.signer else {
@@ -174,6 +175,8 @@ impl ShardNode {
         };
         let header_hash = header.hash();
         let fresh = self.nonce_seed.bytes32();
+        self.pob.cosigners += signers.count() as u64;
+        let signing = self.meter.enter(Role::Signing);
         let cosig = sign_round(
             &self.roster,
             &self.roster_keys,
@@ -181,6 +184,7 @@ impl ShardNode {
             &header_hash.0,
             &fresh,
         );
+        self.meter.leave(signing);
         let certificate = FinalCertificate { header_hash, cosig };
         // The leader checks the aggregate before publishing it; failing here is a bug.
         certificate

@@ -66,6 +66,7 @@ pub mod atomix;
 mod atomix_order;
 mod checking;
 mod finality;
+pub mod meter;
 mod ordering;
 pub mod pob;
 mod proofs;
@@ -73,6 +74,7 @@ mod proofs;
 use crate::record::{Annex, encode_record};
 use adversary::{Adversary, Routed, Sealed};
 use atomix::{AtomixNode, BlockEntry, Federation, MessageBody, TxRef};
+use meter::{Role, RoleMeter, Stopwatch};
 use pob::{Believable, OptBlock, OptTx, PobCounters, PobParams, Validators};
 
 /// The transactions clients submit to one shard, by stream position: the validators
@@ -269,6 +271,8 @@ pub struct ShardSetup {
     /// FinalBlocks without news about a cross-shard transaction before its coordinator
     /// acts.
     pub t_unlock_blocks: u64,
+    /// What the role meter reads ([`meter::Unmetered`]: no metering).
+    pub stopwatch: Box<dyn Stopwatch>,
 }
 
 impl std::fmt::Debug for ShardSetup {
@@ -381,6 +385,8 @@ pub struct ShardNode {
     pub atomix: AtomixNode,
     /// Counters.
     pub counters: ShardCounters,
+    /// Time by role (the host switches it to its own roles around its work).
+    pub meter: RoleMeter,
 }
 
 impl std::fmt::Debug for ShardNode {
@@ -485,6 +491,7 @@ impl ShardNode {
                 setup.t_unlock_blocks,
             ),
             counters: ShardCounters::default(),
+            meter: RoleMeter::new(setup.stopwatch),
             stream: setup.stream,
         };
         shard.start_epoch();
@@ -518,6 +525,11 @@ impl ShardNode {
         &mut self.fx
     }
 
+    /// [`ShardNode::effects`], and the role meter the host charges its work on them to.
+    pub fn effects_metered(&mut self) -> (&mut Effects, &mut RoleMeter) {
+        (&mut self.fx, &mut self.meter)
+    }
+
     /// How many more submissions the validators take before their next ordering batch.
     pub fn wants(&self) -> usize {
         self.verify_batch_max.saturating_sub(self.incoming.len())
@@ -548,7 +560,7 @@ impl ShardNode {
                     || now_ns.saturating_sub(front.intended) >= self.verify_wait_ns
             });
         if ordering_due {
-            self.process_batch(now_ns);
+            self.metered(Role::Ordering, |node| node.process_batch(now_ns));
             worked = true;
         }
         for b in 0..self.believable.len() {
@@ -556,7 +568,7 @@ impl ShardNode {
             if !open.open.is_empty()
                 && now_ns.saturating_sub(open.open_since_ns) >= self.params.opt_block_interval_ns
             {
-                self.seal_opt(b);
+                self.metered(Role::Ordering, |node| node.seal_opt(b));
                 worked = true;
             }
         }
@@ -568,26 +580,35 @@ impl ShardNode {
             return worked;
         }
         if !self.arrivals.is_empty() {
-            self.check_arrivals();
+            self.metered(Role::Checking, Self::check_arrivals);
             worked = true;
         }
         if let Some(since) = self.sample_since_ns
             && (self.sample_entries.len() >= SAMPLE_BATCH
                 || now_ns.saturating_sub(since) >= self.params.challenge_window_ns / 2)
         {
-            self.verify_samples();
+            self.metered(Role::Sampling, Self::verify_samples);
             worked = true;
         }
         if now_ns.saturating_sub(self.last_final_ns) >= self.params.final_interval_ns {
-            worked |= self.finalize(now_ns);
+            worked |= self.metered(Role::Leader, |node| node.finalize(now_ns));
         }
         if !self.direct.is_empty()
             && now_ns.saturating_sub(self.direct_since_ns) >= self.block_interval_ns
         {
-            self.flush_direct();
+            self.metered(Role::Ordering, Self::flush_direct);
             worked = true;
         }
         worked
+    }
+
+    /// Runs `step` with `role` current on the meter (see [`meter`]), then restores the
+    /// role it replaced.
+    fn metered<R>(&mut self, role: Role, step: impl FnOnce(&mut Self) -> R) -> R {
+        let previous = self.meter.enter(role);
+        let result = step(self);
+        self.meter.leave(previous);
+        result
     }
 
     /// The normal validator checks every OptBlock that arrived, in order.
@@ -612,7 +633,8 @@ impl ShardNode {
             self.counters.final_ += block.txs.len() as u64;
             self.fx.finals.append(&mut block.txs);
             if !block.publish.is_empty() {
-                self.atomix.publish(std::mem::take(&mut block.publish));
+                let publish = std::mem::take(&mut block.publish);
+                self.metered(Role::Atomix, |node| node.atomix.publish(publish));
             }
             self.spare_finals.push(block.txs);
         }
@@ -622,6 +644,8 @@ impl ShardNode {
     /// arrived at `now_ns`.
     pub fn deliver(&mut self, now_ns: u64, body: MessageBody) {
         self.now = now_ns;
+        // Not metered here (one message): the host charges its batches of messages to
+        // [`Role::Atomix`].
         self.atomix.deliver(body, self.height);
     }
 

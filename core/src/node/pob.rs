@@ -192,6 +192,8 @@ pub struct PobCounters {
     pub recheck_signatures: u64,
     /// VRF evaluations (one per sampler and OptBlock).
     pub vrf_proofs: u64,
+    /// Partial signatures in FinalBlock CoSi rounds (signers summed over FinalBlocks).
+    pub cosigners: u64,
     /// Forged transactions that some sampler selected.
     pub forged_sampled: u64,
     /// Forged transactions no sampler selected.

@@ -125,6 +125,7 @@ fn setup(stream: Vec<Transaction>, pob: PobParams) -> ShardSetup {
         pob,
         adversary: Box::new(Honest),
         t_unlock_blocks: 3,
+        stopwatch: Box::new(meter::Unmetered),
     }
 }
 
@@ -651,4 +652,41 @@ fn with_fewer_eligible_believable_validators_than_league_min_one_league_finalize
         host.final_indices(),
         (0..CLIENTS as u32).collect::<Vec<_>>()
     );
+}
+
+/// A stopwatch that moves 1 µs at every reading.
+struct Ticking(std::sync::atomic::AtomicU64);
+
+impl meter::Stopwatch for Ticking {
+    fn ns(&self) -> u64 {
+        self.0
+            .fetch_add(1_000, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn the_role_meter_charges_each_step_of_an_honest_shard_to_its_role() {
+    let stream = payments();
+    let mut setup = setup(stream.clone(), params());
+    setup.stopwatch = Box::new(Ticking(std::sync::atomic::AtomicU64::new(0)));
+    let mut host = Host::new(ShardNode::new(setup, &genesis()));
+    for index in 0..stream.len() as u32 {
+        host.submit(index);
+    }
+    host.run_for(10 * CHALLENGE_WINDOW_NS);
+    assert_eq!(host.final_indices().len(), stream.len());
+    let meter = &host.node.meter;
+    // The steps a shard's validators take, each switched at least once (the ticking
+    // stopwatch charges 1 µs per switch); the host's roles are the host's to switch.
+    for role in [
+        meter::Role::Ordering,
+        meter::Role::Checking,
+        meter::Role::Sampling,
+        meter::Role::Leader,
+        meter::Role::Signing,
+        meter::Role::Coordinator,
+    ] {
+        assert!(meter.of(role) > 0, "{role:?} never charged: {meter:?}");
+    }
+    assert_eq!(meter.of(meter::Role::Clients), 0, "{meter:?}");
 }

@@ -31,6 +31,7 @@ use super::clients::{StreamClients, Submit};
 use super::store::{Append, Persisted};
 use crate::metrics::{ShardMetrics, Stage};
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
+use ioschain_core::node::meter::Role;
 use ioschain_core::node::{Outcome, ShardCounters, ShardNode, ShardSetup, Stream};
 use ioschain_core::tx::Transaction;
 use ioschain_workloads::Workload;
@@ -143,8 +144,10 @@ impl Shard {
 
     /// One step at `now_ns`. Returns whether there was work.
     pub fn poll(&mut self, now_ns: u64) -> bool {
+        let idle = self.node.meter.enter(Role::Host);
         self.metrics.at(now_ns);
         let mut worked = false;
+        let host = self.node.meter.enter(Role::Clients);
         while let Ok(submit) = self.inbox.try_recv() {
             self.submitted += u64::from(submit.end - submit.start);
             self.clients.release_range(submit);
@@ -154,14 +157,26 @@ impl Shard {
             worked = true;
             self.finish_atomix();
         }
+        self.node.meter.leave(host);
         worked |= self.node.poll(now_ns);
         self.perform();
+        self.node.meter.leave(idle);
         worked
     }
 
-    /// A message from another shard (or this one's clients) arrived.
-    pub fn deliver(&mut self, body: MessageBody) {
-        let now = self.clock.now_ns();
+    /// Messages are about to be delivered (charged to [`Role::Atomix`] until
+    /// [`Shard::end_deliveries`], not one clock reading per message).
+    pub fn begin_deliveries(&mut self) -> Role {
+        self.node.meter.enter(Role::Atomix)
+    }
+
+    /// The messages of [`Shard::begin_deliveries`] are delivered.
+    pub fn end_deliveries(&mut self, previous: Role) {
+        self.node.meter.leave(previous);
+    }
+
+    /// A message from another shard (or this one's clients) arrived at `now`.
+    pub fn deliver(&mut self, now: u64, body: MessageBody) {
         self.metrics.at(now);
         match &body {
             MessageBody::Receipt { index } => {
@@ -195,10 +210,12 @@ impl Shard {
 
     /// The store persisted this shard's chain up to `ack.height`.
     pub fn on_persisted(&mut self, ack: Persisted) {
+        let idle = self.node.meter.enter(Role::Host);
         let now = self.clock.now_ns();
         self.metrics.at(now);
         self.node.on_persisted(now, ack.height, ack.buffers);
         self.perform();
+        self.node.meter.leave(idle);
     }
 
     /// Atomix clients that finished: latency, the closed loop's count, receipts.
@@ -215,12 +232,13 @@ impl Shard {
 
     /// Performs what the node asked for (see the module doc for the order).
     fn perform(&mut self) {
-        let fx = self.node.effects();
+        let (fx, meter) = self.node.effects_metered();
         if fx.is_empty() {
             return;
         }
         let now = self.clock.now_ns();
         self.metrics.at(now);
+        let host = meter.enter(Role::Clients);
         for outcome in fx.outcomes.drain(..) {
             match outcome {
                 Outcome::Provisional { id, intended, .. } => {
@@ -236,6 +254,7 @@ impl Shard {
                 }
             }
         }
+        meter.leave(host);
         for record in fx.records.drain(..) {
             let append = Append {
                 shard: self.id.0,

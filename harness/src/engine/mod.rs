@@ -39,6 +39,7 @@ use driver::{DriverPlan, DriverReport, drive};
 use host::{HostSetup, Shard};
 use ioschain_core::node::ShardSetup;
 use ioschain_core::node::atomix::{self, ShardMessage};
+use ioschain_core::node::meter::{Stopwatch, Unmetered};
 use ioschain_core::node::pob;
 use store::{StoreReport, run_store};
 
@@ -59,6 +60,15 @@ impl Clock {
         Clock::Wall(Instant::now())
     }
 
+    /// What a shard's role meter reads: the wall clock, or (on logical time, where
+    /// nothing takes time) nothing.
+    pub fn stopwatch(&self) -> Box<dyn Stopwatch> {
+        match self {
+            Clock::Wall(_) => Box::new(WallStopwatch(Instant::now())),
+            Clock::Logical(_) => Box::new(Unmetered),
+        }
+    }
+
     /// Nanoseconds since the start.
     #[inline]
     pub fn now_ns(&self) -> u64 {
@@ -66,6 +76,15 @@ impl Clock {
             Clock::Wall(start) => start.elapsed().as_nanos() as u64,
             Clock::Logical(now) => now.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The wall clock as a role meter reads it.
+struct WallStopwatch(Instant);
+
+impl Stopwatch for WallStopwatch {
+    fn ns(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
     }
 }
 
@@ -248,6 +267,7 @@ pub(crate) fn build_shards(
             )),
             federation: Arc::clone(&federation),
             t_unlock_blocks: params.t_unlock_blocks,
+            stopwatch: clock.stopwatch(),
         };
         let host = HostSetup {
             workload: Arc::clone(&params.workload),
@@ -485,7 +505,7 @@ impl Links {
     /// Delivers what arrived for this worker's shards, then moves every shard's outbox:
     /// to a shard of this worker directly, to another worker in one batch per worker.
     /// Returns whether anything moved.
-    fn exchange(&mut self, shards: &mut [Shard]) -> bool {
+    fn exchange(&mut self, shards: &mut [Shard], clock: &Clock) -> bool {
         let workers = self.peers.len();
         let mut moved = false;
         let mut local = Vec::new();
@@ -503,13 +523,23 @@ impl Links {
                 }
             });
         }
-        for msg in local {
+        // One clock reading and one role switch per shard's run of messages (a stable
+        // sort keeps each shard's messages in the order they were sent).
+        local.sort_by_key(|msg| msg.to);
+        let now = clock.now_ns();
+        let mut local = local.into_iter().peekable();
+        while let Some(first) = local.peek() {
             moved = true;
+            let to = first.to;
             let shard = shards
                 .iter_mut()
-                .find(|s| s.id == msg.to)
+                .find(|s| s.id == to)
                 .expect("messages reach their shard's worker");
-            shard.deliver(msg.body);
+            let previous = shard.begin_deliveries();
+            while let Some(msg) = local.next_if(|msg| msg.to == to) {
+                shard.deliver(now, msg.body);
+            }
+            shard.end_deliveries(previous);
         }
         for worker in 0..workers {
             if self.waiting[worker].is_empty() {
@@ -563,7 +593,7 @@ fn worker_loop(
         for shard in &mut shards {
             worked |= shard.poll(now);
         }
-        worked |= links.exchange(&mut shards);
+        worked |= links.exchange(&mut shards, &clock);
         if abort.load(Ordering::Relaxed)
             || shards.iter().any(|s| s.store_failed)
             || (stop.load(Ordering::Relaxed)

@@ -1,0 +1,130 @@
+//! Costs by role and the projection to one validator per core (DESIGN.md §2, the cost
+//! model).
+//!
+//! A shard's worker computes the work of all its validators: every believable
+//! validator's ordering, the normal league's checks and samples, the FinalBlock leader
+//! and every signer's partial signature, plus the shard's clients and the host. Each
+//! shard's [`RoleMeter`](ioschain_core::node::meter::RoleMeter) splits the worker's busy
+//! time into those roles (switched per batch or block, never per transaction). From it:
+//!
+//! - `roles.<role>`: µs per submitted transaction and share of busy time, summed over
+//!   shards — what the measured throughput paid for;
+//! - `projected`: what one shard would sustain if each validator had a core like this
+//!   one, set by its slowest validator (see [`Projection`]). It is a projection from
+//!   measured costs: the network, and anything a validator does that a shard's worker
+//!   does once for all of them (the UTXO view is applied once per league here), are
+//!   not in it.
+
+use std::collections::BTreeMap;
+
+use ioschain_core::node::meter::Role;
+pub use ioschain_reports::summary::{Projection, RoleCost};
+
+use crate::engine::host::Shard;
+
+/// The roles a run reports (all but idle).
+const REPORTED: [Role; 9] = [
+    Role::Ordering,
+    Role::Checking,
+    Role::Sampling,
+    Role::Leader,
+    Role::Signing,
+    Role::Atomix,
+    Role::Coordinator,
+    Role::Clients,
+    Role::Host,
+];
+
+/// `roles` and `projected` of a run's summary; empty and `None` when nothing was
+/// metered (a simulation, or a run that submitted nothing).
+pub fn role_costs(shards: &[Shard]) -> (BTreeMap<String, RoleCost>, Option<Projection>) {
+    let mut ns = [0u64; Role::ALL.len()];
+    let mut submitted = 0u64;
+    for shard in shards {
+        for (total, n) in ns.iter_mut().zip(shard.node.meter.ns) {
+            *total += n;
+        }
+        submitted += shard.counters().submitted;
+    }
+    let busy: u64 = REPORTED.iter().map(|r| ns[r.index()]).sum();
+    if busy == 0 || submitted == 0 {
+        return (BTreeMap::new(), None);
+    }
+    let roles = REPORTED
+        .iter()
+        .map(|&role| {
+            let n = ns[role.index()] as f64;
+            let cost = RoleCost {
+                us_per_tx: n / 1e3 / submitted as f64,
+                share: n / busy as f64,
+            };
+            (role.as_str().to_string(), cost)
+        })
+        .collect();
+    let per_shard: Vec<Projection> = shards.iter().filter_map(project).collect();
+    if per_shard.is_empty() {
+        return (roles, None);
+    }
+    let k = per_shard.len() as f64;
+    let mean = |f: fn(&Projection) -> f64| per_shard.iter().map(f).sum::<f64>() / k;
+    let believable = mean(|p| p.believable_us_per_tx);
+    let leader = mean(|p| p.leader_us_per_tx);
+    let projection = Projection {
+        node_tps: mean(|p| p.node_tps),
+        federation_tps: per_shard.iter().map(|p| p.node_tps).sum(),
+        believable_us_per_tx: believable,
+        normal_us_per_tx: mean(|p| p.normal_us_per_tx),
+        leader_us_per_tx: leader,
+        slowest: if believable > leader {
+            "believable"
+        } else {
+            "leader"
+        }
+        .into(),
+    };
+    (roles, Some(projection))
+}
+
+/// One shard's projection: per transaction of its traffic, a believable validator
+/// carries `ordering / L`; a normal validator `checking + sampling / S + signing / K +
+/// atomix` (S samplers per OptBlock, K signers per FinalBlock, each doing its own
+/// share); the leader, itself a normal validator, adds `leader + coordinator`.
+fn project(shard: &Shard) -> Option<Projection> {
+    let txs = shard.counters().submitted;
+    let ns = &shard.node.meter.ns;
+    if txs == 0 || ns.iter().all(|&n| n == 0) {
+        return None;
+    }
+    let us = |role: Role| ns[role.index()] as f64 / 1e3 / txs as f64;
+    let pob = &shard.node.pob;
+    let per = |total: u64, over: u64| {
+        if over == 0 {
+            1.0
+        } else {
+            (total as f64 / over as f64).max(1.0)
+        }
+    };
+    let league = shard.node.pob_params().believable.max(1) as f64;
+    let samplers = per(pob.vrf_proofs, pob.opt_blocks);
+    let signers = per(pob.cosigners, shard.node.counters.blocks);
+    let believable = us(Role::Ordering) / league;
+    let normal = us(Role::Checking)
+        + us(Role::Sampling) / samplers
+        + us(Role::Signing) / signers
+        + us(Role::Atomix);
+    let leader = normal + us(Role::Leader) + us(Role::Coordinator);
+    let slowest = believable.max(leader);
+    Some(Projection {
+        node_tps: 1e6 / slowest,
+        federation_tps: 1e6 / slowest,
+        believable_us_per_tx: believable,
+        normal_us_per_tx: normal,
+        leader_us_per_tx: leader,
+        slowest: if believable > leader {
+            "believable"
+        } else {
+            "leader"
+        }
+        .into(),
+    })
+}
