@@ -177,6 +177,11 @@ impl Default for WorkloadSection {
     }
 }
 
+/// The least `engine.spent_retention` a run derives when it is not set.
+pub const SPENT_RETENTION_MIN: u32 = 65_536;
+/// The most `engine.spent_retention` may be.
+pub const SPENT_RETENTION_MAX: u32 = 1 << 26;
+
 /// `[engine]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -199,7 +204,10 @@ pub struct EngineSection {
     pub idle_sleep_us: u64,
     /// Spent outputs each shard remembers (newest first) so a double spend is reported as
     /// such; older ones are pruned, and re-spending them reads as an unknown input.
-    pub spent_retention: u32,
+    /// Unset: derived from the rate (see [`Config::spent_retention_needed`]), at least
+    /// [`SPENT_RETENTION_MIN`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spent_retention: Option<u32>,
 }
 
 impl Default for EngineSection {
@@ -213,7 +221,7 @@ impl Default for EngineSection {
             validators_per_shard: 72,
             channel_capacity: 1024,
             idle_sleep_us: 50,
-            spent_retention: 65_536,
+            spent_retention: None,
         }
     }
 }
@@ -392,6 +400,38 @@ impl Config {
     pub fn resolve(&mut self, available_cores: u32) {
         let cores = *self.run.cores.get_or_insert(available_cores);
         self.run.shards.get_or_insert(cores);
+        if self.engine.spent_retention.is_none() {
+            // A bad rate or window is reported by `validate`; the bound stays in range.
+            let needed = self.spent_retention_needed();
+            let derived = if needed.is_finite() {
+                needed.clamp(
+                    f64::from(SPENT_RETENTION_MIN),
+                    f64::from(SPENT_RETENTION_MAX),
+                )
+            } else {
+                f64::from(SPENT_RETENTION_MIN)
+            };
+            self.engine.spent_retention = Some(derived as u32);
+        }
+    }
+
+    /// The spent outputs a shard must remember so an excluded transaction can be
+    /// reverted: four times the inputs a shard spends while a transaction can still be
+    /// excluded (the challenge window plus a final interval), at the offered rate.
+    pub fn spent_retention_needed(&self) -> f64 {
+        let pob = &self.pob;
+        let shards = f64::from(self.run.shards.unwrap_or(1).max(1));
+        (self.run.rate / shards
+            * f64::from(self.workload.inputs_per_tx)
+            * (pob.challenge_window_ms + pob.final_interval_ms) as f64
+            / 1000.0
+            * 4.0)
+            .ceil()
+    }
+
+    /// `engine.spent_retention` (after [`Config::resolve`]).
+    pub fn spent_retention(&self) -> u32 {
+        self.engine.spent_retention.expect("resolved")
     }
 
     /// Cores used (after [`Config::resolve`]).
@@ -503,11 +543,13 @@ impl Config {
             ));
         }
         let retention_min = ioschain_workloads::DOUBLE_SPEND_WINDOW as u32;
-        if !(retention_min..=(1 << 26)).contains(&engine.spent_retention) {
+        if !(retention_min..=SPENT_RETENTION_MAX).contains(&self.spent_retention()) {
             return Err(bad(
                 "engine.spent_retention",
-                engine.spent_retention,
-                format!("{retention_min}..=67108864 (at least the workload's double-spend window)"),
+                self.spent_retention(),
+                format!(
+                    "{retention_min}..={SPENT_RETENTION_MAX} (at least the workload's double-spend window)"
+                ),
             ));
         }
         if engine.idle_sleep_us > 10_000 {
@@ -730,21 +772,14 @@ impl Config {
             ));
         }
         // Excluding a transaction reverts it, which needs its spent inputs still in the
-        // retention: cover four times what a shard spends while a transaction can still
-        // be excluded (the challenge window plus a final interval).
-        let shards = f64::from(self.run.shards.unwrap_or(1).max(1));
-        let needed = (self.run.rate / shards
-            * f64::from(self.workload.inputs_per_tx)
-            * (pob.challenge_window_ms + pob.final_interval_ms) as f64
-            / 1000.0
-            * 4.0)
-            .ceil();
-        if pob.believable > 0 && f64::from(self.engine.spent_retention) < needed {
+        // retention (derived from this when unset).
+        let needed = self.spent_retention_needed();
+        if pob.believable > 0 && f64::from(self.spent_retention()) < needed {
             return Err(bad(
                 "engine.spent_retention",
-                self.engine.spent_retention,
+                self.spent_retention(),
                 format!(
-                    "at least {needed:.0} with this rate and challenge window (4 × the inputs a shard spends in challenge_window_ms + final_interval_ms, so an excluded transaction can be reverted)"
+                    "at least {needed:.0} with this rate and challenge window (4 × the inputs a shard spends in challenge_window_ms + final_interval_ms, so an excluded transaction can be reverted); leave it unset to derive it"
                 ),
             ));
         }
@@ -838,6 +873,21 @@ mod tests {
     }
 
     #[test]
+    fn rate_dependent_bounds_are_derived_unless_set() {
+        // No file, a million tx/s: the spent retention follows the rate.
+        let config = resolved("[run]\nrate = 1000000.0\n").expect("derived bounds are valid");
+        assert!(f64::from(config.spent_retention()) >= config.spent_retention_needed());
+        assert!(config.spent_retention() > SPENT_RETENTION_MIN);
+        // At the default rate the floor holds; an explicit value is kept as given.
+        let config = resolved("").unwrap();
+        assert_eq!(config.spent_retention(), SPENT_RETENTION_MIN);
+        let config = resolved("[engine]\nspent_retention = 100000\n").unwrap();
+        assert_eq!(config.spent_retention(), 100_000);
+        // The resolved value is printed, so the run can be repeated from its config.
+        assert!(config.to_toml().contains("spent_retention = 100000"));
+    }
+
+    #[test]
     fn empty_file_is_the_default_configuration() {
         let config = resolved("").unwrap();
         assert_eq!(config.shards(), 2);
@@ -876,7 +926,7 @@ mod tests {
             ("[store]\nbackend = \"tape\"\n", "store.backend"),
             ("[workload]\nsender = \"pareto\"\n", "workload.sender"),
             (
-                "[pob]\nchallenge_window_ms = 5000\n",
+                "[engine]\nspent_retention = 70000\n[pob]\nchallenge_window_ms = 5000\n",
                 "engine.spent_retention",
             ),
             ("[pob]\nbelievable = 30\n", "pob.believable"),

@@ -185,7 +185,7 @@ pub fn engine_params(
         block_tx_max: config.engine.block_tx_max as usize,
         block_interval_ms: config.engine.block_interval_ms,
         validators_per_shard: config.engine.validators_per_shard as usize,
-        spent_retention: config.engine.spent_retention as usize,
+        spent_retention: config.spent_retention() as usize,
         channel_capacity: config.engine.channel_capacity as usize,
         idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
         log_dir,
