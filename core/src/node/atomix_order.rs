@@ -21,9 +21,11 @@ impl ShardNode {
             return;
         }
         self.last_ordered_ns = now_ns;
-        self.seal_all();
-        self.check_arrivals();
-        self.flush_direct();
+        // The believable validators' and the normal league's work that must come first
+        // is theirs, not the Atomix side's.
+        self.metered(Role::Ordering, Self::seal_all);
+        self.metered(Role::Checking, Self::check_arrivals);
+        self.metered(Role::Ordering, Self::flush_direct);
         // Lock requests that arrived since the last ordering batch.
         let pushed = self.push_lock_witnesses(0);
         self.run_verifier();

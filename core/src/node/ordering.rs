@@ -260,7 +260,9 @@ impl ShardNode {
         // Everything the believable validators accepted before it is signed and applied
         // first (it may spend those outputs).
         self.seal_all();
-        self.check_arrivals();
+        if !self.arrivals.is_empty() {
+            self.metered(Role::Checking, Self::check_arrivals);
+        }
         self.utxo
             .apply(tx, opt.id)
             .expect("the ordering view and the normal view agree on what the leader orders");
