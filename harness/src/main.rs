@@ -101,11 +101,24 @@ fn limits_command(args: &ioschain_harness::cli::LimitsArgs) -> anyhow::Result<()
         "ioschain limits · {} · {} cores · {}",
         machine.cpu, machine.cores, machine.profile
     );
-    let l = limits::measure(cores, duration);
+    let model = limits::Model::limits_default();
+    let l = limits::measure(cores, duration, &model);
     println!(
         "  ed25519 ZIP-215 batch verification (batch {}): {:.0} sig/s on 1 core, {:.0} sig/s on {} cores",
         l.batch, l.verify_sigs_per_s_per_core, l.verify_sigs_per_s_cores, l.cores
     );
+    if let Some(model_tx_per_s) = l.model_tx_per_s {
+        println!(
+            "  model ceiling (id of a {}-in {}-out transaction, batched verification, 1 spend + 1 create in a map of {} outputs per core): {:.0} tx/s on {} cores ({:.2}× the {}-core verification ceiling)",
+            model.inputs,
+            model.outputs,
+            model.utxos,
+            model_tx_per_s,
+            l.cores,
+            model_tx_per_s / l.verify_sigs_per_s_cores,
+            l.cores
+        );
+    }
     println!(
         "  blake3, 150-byte input: {:.2} M hashes/s on 1 core",
         limits::measure_blake3(duration) / 1e6

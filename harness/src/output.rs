@@ -375,9 +375,17 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
         ms(l.provisional.max)
     );
     if let (Some(limits), Some(eff)) = (&s.limits, s.efficiency) {
+        let model = match (s.efficiency_model, limits.model_tx_per_s) {
+            (Some(eff_model), Some(ceiling)) => format!(
+                " · {:.0}% of the model ceiling ({} tx/s)",
+                eff_model * 100.0,
+                thousands(ceiling)
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  efficiency  {:.0}% of the {}-core verification ceiling ({} sig/s; 1 core {} sig/s)",
+            "  efficiency  {:.0}% of the {}-core verification ceiling ({} sig/s; 1 core {} sig/s){model}",
             eff * 100.0,
             limits.cores,
             thousands(limits.verify_sigs_per_s_cores),

@@ -237,8 +237,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let workload = Arc::new(workload(&config)?);
     let limits = config.run.measure_limits.then(|| {
-        eprintln!("limits: measuring the signature-verification ceiling (about 1 s)");
-        limits::measure(config.cores() as usize, Duration::from_millis(500))
+        let model = limits::Model::of_run(&config, &workload);
+        eprintln!(
+            "limits: measuring the signature-verification ceiling and the model ceiling ({} live outputs per core; about 2 s)",
+            model.utxos
+        );
+        limits::measure(config.cores() as usize, Duration::from_millis(500), &model)
     });
 
     let params = engine_params(&config, Arc::clone(&workload), out.join("blocks"), backend)?;
@@ -361,6 +365,11 @@ pub(crate) fn summarize(
     let efficiency = limits
         .as_ref()
         .map(|l| tps_final * sigs_per_tx / l.verify_sigs_per_s_cores);
+    let efficiency_model = limits
+        .as_ref()
+        .and_then(|l| l.model_tx_per_s)
+        .filter(|&ceiling| ceiling > 0.0)
+        .map(|ceiling| tps_final / ceiling);
     let offered_tps = match config.run.inflight {
         None => config.run.rate,
         Some(_) => outcome.driver.window_offered as f64 / window_s,
@@ -431,6 +440,7 @@ pub(crate) fn summarize(
             cross_shard: (!cross_h.is_empty()).then(|| Percentiles::of(&cross_h)),
         },
         efficiency,
+        efficiency_model,
         counts,
         load: Load {
             mode: if config.run.inflight.is_some() {

@@ -858,6 +858,18 @@ fn efficiency_text(s: &Summary) -> String {
                 let _ = write!(t, " of {} per second{cores}", thousands(limit));
             }
             t.push(')');
+            if let Some(model) = s.efficiency_model {
+                let _ = write!(
+                    t,
+                    "; {:.1} % of the model ceiling (final tx/s over the least work a \
+                     validating ledger does per transaction",
+                    model * 100.0
+                );
+                if let Some(ceiling) = s.limits.as_ref().and_then(|l| l.model_tx_per_s) {
+                    let _ = write!(t, ", {} per second", thousands(ceiling));
+                }
+                t.push(')');
+            }
             t
         }
         None => "not measured (limits disabled)".into(),
@@ -1130,6 +1142,15 @@ fn comparison_section(doc: &mut Document, runs: &[Run], out_dir: &Path) -> Resul
             Box::new(|r| {
                 r.summary
                     .efficiency
+                    .map(|e| format!("{:.1} %", e * 100.0))
+                    .unwrap_or_else(|| "—".into())
+            }),
+        ),
+        (
+            "efficiency (model)",
+            Box::new(|r| {
+                r.summary
+                    .efficiency_model
                     .map(|e| format!("{:.1} %", e * 100.0))
                     .unwrap_or_else(|| "—".into())
             }),

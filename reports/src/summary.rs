@@ -92,6 +92,11 @@ pub struct RunSummary {
     /// (`None` when the run skipped the ceiling measurement).
     #[serde(default)]
     pub efficiency: Option<f64>,
+    /// `tps.final / limits.model_tx_per_s`: final throughput as a share of the model
+    /// ceiling (`None` when the run skipped the ceiling measurement, or in summaries
+    /// written before it existed).
+    #[serde(default)]
+    pub efficiency_model: Option<f64>,
     /// Counts.
     #[serde(default)]
     pub counts: Counts,
@@ -203,6 +208,14 @@ pub struct Limits {
     pub blake3_150b_per_s: Option<f64>,
     /// One channel round trip between two threads, µs (only by `ioschain limits`).
     pub channel_round_trip_us: Option<f64>,
+    /// The model ceiling: transactions per second, summed over `cores` pinned threads, at
+    /// the least work any correct validating ledger does per default transaction (its
+    /// id, one batched ZIP-215 verification with cached keys, one UTXO spend and create
+    /// in a map of `model_utxos` live outputs; `harness/src/limits.rs`). `None` in
+    /// summaries written before it was measured.
+    pub model_tx_per_s: Option<f64>,
+    /// Live outputs in each core's UTXO map for the model ceiling.
+    pub model_utxos: Option<u64>,
 }
 
 /// Throughputs in the measured window, transactions per second.
@@ -638,5 +651,52 @@ impl RunSummary {
             .filter(|c| !c.ok)
             .map(|c| c.name.as_str())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest summary a run writes: schema, offered rate, throughputs, latencies,
+    /// validity, with `limits` and efficiency as before the model ceiling existed.
+    const BEFORE_THE_MODEL_CEILING: &str = r#"{
+        "schema": "ioschain.run/1",
+        "limits": { "verify_sigs_per_s_per_core": 80000.0, "verify_sigs_per_s_cores": 160000.0,
+                    "cores": 2, "batch": 1024, "blake3_150b_per_s": null,
+                    "channel_round_trip_us": null },
+        "offered_tps": 100000.0,
+        "tps": { "final": 70000.0, "provisional": 71000.0, "intra_shard": 63000.0,
+                 "cross_shard": 7000.0 },
+        "latency_us": {},
+        "efficiency": 0.55,
+        "validity": { "valid": true, "checks": [] }
+    }"#;
+
+    #[test]
+    fn a_summary_without_the_model_ceiling_still_loads() {
+        let s = RunSummary::from_json(BEFORE_THE_MODEL_CEILING, "old.json").unwrap();
+        let limits = s.limits.as_ref().unwrap();
+        assert_eq!(limits.verify_sigs_per_s_cores, 160_000.0);
+        assert_eq!(limits.model_tx_per_s, None);
+        assert_eq!(limits.model_utxos, None);
+        assert_eq!(s.efficiency, Some(0.55));
+        assert_eq!(s.efficiency_model, None);
+    }
+
+    #[test]
+    fn the_model_ceiling_and_efficiency_model_round_trip() {
+        let mut s = RunSummary::from_json(BEFORE_THE_MODEL_CEILING, "old.json").unwrap();
+        let limits = s.limits.as_mut().unwrap();
+        limits.model_tx_per_s = Some(92_000.0);
+        limits.model_utxos = Some(200_000);
+        s.efficiency_model = Some(70_000.0 / 92_000.0);
+        let written = serde_json::to_value(&s).unwrap();
+        assert_eq!(written["limits"]["model_tx_per_s"], 92_000.0);
+        assert_eq!(written["limits"]["model_utxos"], 200_000);
+        let again = RunSummary::from_json(&written.to_string(), "new.json").unwrap();
+        assert_eq!(again.limits, s.limits);
+        assert_eq!(again.efficiency_model, s.efficiency_model);
+        assert_eq!(serde_json::to_value(&again).unwrap(), written);
     }
 }

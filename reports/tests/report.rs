@@ -26,7 +26,8 @@ fn summary_json(final_tps: f64, out: &str) -> String {
                "rustc": "rustc 1.95.0", "profile": "release", "git_sha": "0123456789abcdef",
                "git_dirty": false }},
   "limits": {{ "verify_sigs_per_s_per_core": 80000.0, "verify_sigs_per_s_cores": 160000.0,
-              "cores": 2, "batch": 1024, "blake3_150b_per_s": null }},
+              "cores": 2, "batch": 1024, "blake3_150b_per_s": null,
+              "model_tx_per_s": 144000.0, "model_utxos": 2000 }},
   "offered_tps": 1000.0,
   "tps": {{ "final": {tps}, "provisional": 1001.5, "intra_shard": {tps}, "cross_shard": 0.0 }},
   "latency_us": {{
@@ -35,6 +36,7 @@ fn summary_json(final_tps: f64, out: &str) -> String {
     "cross_shard": null
   }},
   "efficiency": 0.0125,
+  "efficiency_model": 0.0069,
   "counts": {{ "submitted": 6000, "provisional": 6000, "final": 6000, "aborted": 0,
               "rejected": {{ "bad_signature": 0, "double_spend": 0 }}, "blocks": 120,
               "signatures_verified": 6000, "verify_batches": 12 }},
@@ -157,6 +159,10 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
         "final latency row: {md}"
     );
     assert!(md.contains("1.2 %"), "efficiency: {md}");
+    assert!(
+        md.contains("0.7 % of the model ceiling") && md.contains("144,000 per second"),
+        "efficiency_model: {md}"
+    );
     assert!(
         md.contains(
             "Spectrum from latency.hlog: 6 interval histograms merged over the 3 measured seconds"
