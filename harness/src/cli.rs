@@ -189,7 +189,7 @@ pub struct RunArgs {
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Skip the one-second verification-ceiling measurement (no `efficiency`).
+    /// Skip measuring the ceilings at start (about 1.5 s; no `efficiency` or `efficiency_model`).
     #[arg(long)]
     pub no_limits: bool,
     /// Accounts over all shards.
