@@ -30,6 +30,7 @@
 //! - an output is spent at most once.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 
@@ -142,12 +143,11 @@ impl UtxoSet {
             // A reverted spend leaves a stale entry in the order (and the output may be
             // spent again since, by another transaction, with a newer entry): only the
             // entry still spent by the transaction this one recorded is dropped.
-            if self
-                .entries
-                .get(&oldest)
-                .is_some_and(|u| u.state == UtxoState::Spent(by))
+            // One probe of the (cold) entry, not a lookup then a removal.
+            if let Entry::Occupied(entry) = self.entries.entry(oldest)
+                && entry.get().state == UtxoState::Spent(by)
             {
-                self.entries.remove(&oldest);
+                entry.remove();
                 self.spent_entries -= 1;
             }
         }
