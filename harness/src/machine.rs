@@ -32,3 +32,14 @@ pub fn describe() -> Machine {
         git_dirty: env!("IOSCHAIN_GIT_DIRTY") == "true",
     }
 }
+
+/// CPU time the calling thread has run so far, ns (Linux `/proc/thread-self/schedstat`);
+/// `None` where the kernel does not say.
+pub fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

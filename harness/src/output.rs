@@ -491,6 +491,19 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
             p.leader_us_per_tx
         );
     }
+    if let Some(cpu) = &s.load.cpu {
+        let cores = s.config["run"]["cores"].as_u64().unwrap_or(1) as u32;
+        let _ = writeln!(
+            out,
+            "  threads     CPU s: workers {:.1} · driver {:.1} · store {:.1} (driver and store: {:.1}% of {cores} core{} over {:.1} s)",
+            cpu.workers_s,
+            cpu.driver_s,
+            cpu.store_s,
+            cpu.helpers_share(cores, s.load.elapsed_s) * 100.0,
+            if cores == 1 { "" } else { "s" },
+            s.load.elapsed_s
+        );
+    }
     for warning in &s.warnings {
         let _ = writeln!(out, "  WARNING     {warning}");
     }

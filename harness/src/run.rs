@@ -452,6 +452,7 @@ pub(crate) fn summarize(
             inbox_backpressure: outcome.driver.backpressure,
             store_backpressure,
             elapsed_s: outcome.elapsed_s,
+            cpu: outcome.cpu.clone(),
         },
         store: outcome.store.clone(),
         pinning: outcome.pinning.clone(),

@@ -375,6 +375,7 @@ pub fn simulate(
         elapsed_s: t as f64 / 1e9,
         pinning: vec![None; shard_count],
         started_at: std::time::SystemTime::now(),
+        cpu: None,
     };
     let checks = validity::check_run(&params.log_dir, &params.workload, &params.pob, &outcome);
     let trace = Trace {

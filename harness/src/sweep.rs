@@ -13,7 +13,11 @@
 //!   when the run skipped the ceiling measurement);
 //! - `sweep.md`: per (shards, rate) the medians over repeats of final throughput, final p99
 //!   and final throughput per core (the latency-vs-throughput curve), then the max
-//!   sustainable rate per shard count. The same tables are printed.
+//!   sustainable rate per shard count, then the scaling at saturation: each shard
+//!   count's highest median final throughput over the first shard count's (with
+//!   `--shards 1,2` at saturating rates, the 1→2 core ratio), and the share of the cores
+//!   the driver and store threads took (they share the cores with the workers). The
+//!   same tables are printed.
 //!
 //! **Max sustainable rate.** For a shard count, the highest offered rate R such that the
 //! median final p99 over its repeats is ≤ `--slo-ms`, the median final throughput is
@@ -67,6 +71,8 @@ pub struct Point {
     pub efficiency: Option<f64>,
     /// Whether every validity check passed.
     pub valid: bool,
+    /// The driver's and the store's CPU time as a share of the run's cores, when known.
+    pub helpers_share: Option<f64>,
 }
 
 /// Medians over the repeats of one (shards, rate) cell.
@@ -86,6 +92,8 @@ pub struct Cell {
     pub tps_per_core: f64,
     /// Whether every repeat was valid.
     pub all_valid: bool,
+    /// Median share of the cores the driver and store threads took (`None`: unknown).
+    pub helpers_share: Option<f64>,
 }
 
 impl Cell {
@@ -260,6 +268,11 @@ fn point(shards: u32, cores: u32, rate: u64, repeat: u32, s: &RunSummary) -> Poi
         provisional_p99_ms: s.latency_us.provisional.p99 as f64 / 1000.0,
         efficiency: s.efficiency,
         valid: s.validity.valid,
+        helpers_share: s
+            .load
+            .cpu
+            .as_ref()
+            .map(|cpu| cpu.helpers_share(cores, s.load.elapsed_s)),
     }
 }
 
@@ -283,7 +296,36 @@ pub fn cells(points: &[Point]) -> Vec<Cell> {
                 final_p99_ms: of(|p| p.final_p99_ms),
                 tps_per_core: of(|p| p.tps_final / f64::from(p.cores.max(1))),
                 all_valid: group.iter().all(|p| p.valid),
+                helpers_share: group
+                    .iter()
+                    .map(|p| p.helpers_share)
+                    .collect::<Option<Vec<f64>>>()
+                    .map(|shares| median(&shares)),
             }
+        })
+        .collect()
+}
+
+/// Scaling at saturation: per shard count, its cell with the highest median final
+/// throughput (over every offered rate), and that throughput over the smallest shard
+/// count's (the 1→2 core ratio of `--shards 1,2`).
+pub fn scaling(cells: &[Cell], shards: &[u64]) -> Vec<(Cell, f64)> {
+    let peaks: Vec<Cell> = shards
+        .iter()
+        .filter_map(|&s| {
+            cells
+                .iter()
+                .filter(|c| u64::from(c.shards) == s)
+                .max_by(|a, b| a.tps_final.total_cmp(&b.tps_final))
+                .cloned()
+        })
+        .collect();
+    let base = peaks.first().map_or(1.0, |c| c.tps_final.max(1e-9));
+    peaks
+        .into_iter()
+        .map(|c| {
+            let ratio = c.tps_final / base;
+            (c, ratio)
         })
         .collect()
 }
@@ -359,6 +401,27 @@ pub fn render_markdown(cells: &[Cell], shards: &[u64], slo_ms: f64, repeat: u32)
             .unwrap_or_else(|| "none".into());
         let _ = writeln!(out, "| {s} | {best} |");
     }
+    let _ = writeln!(
+        out,
+        "\n## Scaling at saturation (each shard count's highest median final tx/s, over the first's)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| shards | cores | at offered tx/s | final tx/s | × the first | driver and store, share of the cores |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+    for (c, ratio) in scaling(cells, shards) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {ratio:.2} | {} |",
+            c.shards,
+            c.cores,
+            thousands(c.rate as f64),
+            thousands(c.tps_final),
+            c.helpers_share
+                .map_or("unknown".into(), |h| format!("{:.1}%", h * 100.0))
+        );
+    }
     out
 }
 
@@ -399,6 +462,7 @@ mod tests {
             final_p99_ms: p99,
             tps_per_core: tps,
             all_valid: valid,
+            helpers_share: None,
         };
         let cells = vec![
             cell(1000, 1000.0, 10.0, true),
@@ -412,5 +476,35 @@ mod tests {
         assert_eq!(max_sustainable(&cells, 2, 250.0), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0]), 2.5);
+    }
+
+    #[test]
+    fn scaling_compares_each_shard_counts_peak_with_the_first() {
+        let cell = |shards: u32, rate: u64, tps: f64| Cell {
+            shards,
+            rate,
+            cores: shards,
+            tps_final: tps,
+            final_p99_ms: 5000.0,
+            tps_per_core: tps / f64::from(shards),
+            all_valid: true,
+            helpers_share: Some(0.02),
+        };
+        let cells = vec![
+            cell(1, 50_000, 49_000.0),
+            cell(1, 100_000, 66_000.0),
+            cell(2, 100_000, 98_000.0),
+            cell(2, 200_000, 125_400.0),
+        ];
+        let rows = scaling(&cells, &[1, 2]);
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].0.rate, rows[0].1), (100_000, 1.0));
+        assert_eq!(rows[1].0.rate, 200_000);
+        assert!((rows[1].1 - 1.9).abs() < 1e-9, "{}", rows[1].1);
+        let markdown = render_markdown(&cells, &[1, 2], 250.0, 1);
+        assert!(
+            markdown.contains("| 2 | 2 | 200,000 | 125,400 | 1.90 | 2.0% |"),
+            "{markdown}"
+        );
     }
 }

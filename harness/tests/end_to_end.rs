@@ -74,6 +74,12 @@ fn small_engine_run_is_valid_and_finalizes_everything() {
     assert!(us("leader_us_per_tx") >= us("normal_us_per_tx"), "{p}");
     assert!(us("node_tps") > 0.0, "{p}");
     assert!((us("federation_tps") - 2.0 * us("node_tps")).abs() < 1e-6 * us("node_tps"));
+    // The engine's threads' CPU time (Linux says): the workers ran.
+    assert!(
+        s["load"]["cpu"]["workers_s"].as_f64().unwrap() > 0.0,
+        "{}",
+        s["load"]
+    );
 }
 
 #[test]

@@ -324,6 +324,29 @@ pub struct Load {
     pub store_backpressure: u64,
     /// Seconds from start to the end of the drain.
     pub elapsed_s: f64,
+    /// CPU time of the engine's threads (`None` where the kernel does not say, or in a
+    /// simulation).
+    pub cpu: Option<ThreadsCpu>,
+}
+
+/// CPU seconds each kind of engine thread ran, start to end of the drain (Linux
+/// `schedstat`; the kernel's io_uring workers are not counted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThreadsCpu {
+    /// The shards' worker threads, summed.
+    pub workers_s: f64,
+    /// The load driver.
+    pub driver_s: f64,
+    /// The store.
+    pub store_s: f64,
+}
+
+impl ThreadsCpu {
+    /// The driver's and the store's share of `cores` cores over `elapsed_s`.
+    pub fn helpers_share(&self, cores: u32, elapsed_s: f64) -> f64 {
+        (self.driver_s + self.store_s) / (f64::from(cores.max(1)) * elapsed_s.max(1e-9))
+    }
 }
 
 /// Block-log backends.

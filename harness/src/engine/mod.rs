@@ -41,6 +41,7 @@ use ioschain_core::node::ShardSetup;
 use ioschain_core::node::atomix::{self, ShardMessage};
 use ioschain_core::node::meter::{Stopwatch, Unmetered};
 use ioschain_core::node::pob;
+use ioschain_reports::summary::ThreadsCpu;
 use store::{StoreReport, run_store};
 
 /// Nanoseconds since the run's start: the wall clock in the engine, logical time in the
@@ -163,6 +164,8 @@ pub struct EngineOutcome {
     pub pinning: Vec<Option<usize>>,
     /// Wall-clock time of the run clock's start.
     pub started_at: std::time::SystemTime,
+    /// CPU time of the engine's threads (`None`: unknown, or a simulation).
+    pub cpu: Option<ThreadsCpu>,
 }
 
 /// The validator keys of `shard`'s roster, derived from the seed.
@@ -351,9 +354,17 @@ pub fn run(
     }
 
     let (backend, fsync, group) = (params.backend, params.fsync, params.group_blocks_max);
-    let store = std::thread::Builder::new()
-        .name("ioschain-store".into())
-        .spawn(move || run_store(files, backend, fsync, group, store_rx, ack_txs))?;
+    let cpu = Arc::new(CpuNs::default());
+    let store = {
+        let cpu = Arc::clone(&cpu);
+        std::thread::Builder::new()
+            .name("ioschain-store".into())
+            .spawn(move || {
+                let report = run_store(files, backend, fsync, group, store_rx, ack_txs);
+                cpu.charge(|c| &c.store);
+                report
+            })?
+    };
     let mut worker_handles = Vec::with_capacity(workers);
     for (w, ((shards_of_worker, acks), inbox)) in per_worker
         .into_iter()
@@ -371,11 +382,12 @@ pub fn run(
             peers: link_txs.clone(),
             waiting: (0..workers).map(|_| Vec::new()).collect(),
         };
+        let cpu = Arc::clone(&cpu);
         worker_handles.push(
             std::thread::Builder::new()
                 .name(format!("ioschain-worker-{w}"))
                 .spawn(move || {
-                    worker_loop(
+                    let ended = worker_loop(
                         core,
                         shards_of_worker,
                         acks,
@@ -384,7 +396,9 @@ pub fn run(
                         &stop,
                         &abort,
                         idle,
-                    )
+                    );
+                    cpu.charge(|c| &c.workers);
+                    ended
                 })?,
         );
     }
@@ -407,12 +421,15 @@ pub fn run(
         let released = released.clone();
         let reports = report_tx.clone();
         let abort = Arc::clone(&abort);
+        let cpu = Arc::clone(&cpu);
         std::thread::Builder::new()
             .name("ioschain-driver".into())
             .spawn(move || {
-                drive(
+                let report = drive(
                     &plan, &clock, &inbox_txs, &done, &released, &reports, &abort,
-                )
+                );
+                cpu.charge(|c| &c.driver);
+                report
             })?
     };
     drop(report_tx);
@@ -489,7 +506,43 @@ pub fn run(
         elapsed_s,
         pinning,
         started_at,
+        cpu: cpu.seconds(),
     })
+}
+
+/// CPU time of the engine's threads, ns, each thread adding its own as it ends.
+#[derive(Debug, Default)]
+struct CpuNs {
+    workers: AtomicU64,
+    driver: AtomicU64,
+    store: AtomicU64,
+    /// A thread could not read its CPU time.
+    unknown: AtomicBool,
+}
+
+impl CpuNs {
+    /// Adds the calling thread's CPU time (it is ending) to the slot `of` picks.
+    fn charge(&self, of: fn(&CpuNs) -> &AtomicU64) {
+        match crate::machine::thread_cpu_ns() {
+            Some(ns) => {
+                of(self).fetch_add(ns, Ordering::Relaxed);
+            }
+            None => self.unknown.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// The totals, or `None` if a thread could not read its CPU time.
+    fn seconds(&self) -> Option<ThreadsCpu> {
+        if self.unknown.load(Ordering::Relaxed) {
+            return None;
+        }
+        let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
+        Some(ThreadsCpu {
+            workers_s: s(&self.workers),
+            driver_s: s(&self.driver),
+            store_s: s(&self.store),
+        })
+    }
 }
 
 /// A worker's ends of the worker-to-worker channels.
