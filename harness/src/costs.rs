@@ -22,18 +22,10 @@ pub use ioschain_reports::summary::{Projection, RoleCost};
 
 use crate::engine::host::Shard;
 
-/// The roles a run reports (all but idle).
-const REPORTED: [Role; 9] = [
-    Role::Ordering,
-    Role::Checking,
-    Role::Sampling,
-    Role::Leader,
-    Role::Signing,
-    Role::Atomix,
-    Role::Coordinator,
-    Role::Clients,
-    Role::Host,
-];
+/// The roles a run reports: all but idle.
+fn reported() -> impl Iterator<Item = Role> {
+    Role::ALL.into_iter().filter(|&role| role != Role::Idle)
+}
 
 /// `roles` and `projected` of a run's summary; empty and `None` when nothing was
 /// metered (a simulation, or a run that submitted nothing).
@@ -46,13 +38,12 @@ pub fn role_costs(shards: &[Shard]) -> (BTreeMap<String, RoleCost>, Option<Proje
         }
         submitted += shard.counters().submitted;
     }
-    let busy: u64 = REPORTED.iter().map(|r| ns[r.index()]).sum();
+    let busy: u64 = reported().map(|r| ns[r.index()]).sum();
     if busy == 0 || submitted == 0 {
         return (BTreeMap::new(), None);
     }
-    let roles = REPORTED
-        .iter()
-        .map(|&role| {
+    let roles = reported()
+        .map(|role| {
             let n = ns[role.index()] as f64;
             let cost = RoleCost {
                 us_per_tx: n / 1e3 / submitted as f64,
@@ -75,12 +66,7 @@ pub fn role_costs(shards: &[Shard]) -> (BTreeMap<String, RoleCost>, Option<Proje
         believable_us_per_tx: believable,
         normal_us_per_tx: mean(|p| p.normal_us_per_tx),
         leader_us_per_tx: leader,
-        slowest: if believable > leader {
-            "believable"
-        } else {
-            "leader"
-        }
-        .into(),
+        slowest: slowest(believable, leader),
     };
     (roles, Some(projection))
 }
@@ -113,18 +99,23 @@ fn project(shard: &Shard) -> Option<Projection> {
         + us(Role::Signing) / signers
         + us(Role::Atomix);
     let leader = normal + us(Role::Leader) + us(Role::Coordinator);
-    let slowest = believable.max(leader);
+    let slowest_us = believable.max(leader);
     Some(Projection {
-        node_tps: 1e6 / slowest,
-        federation_tps: 1e6 / slowest,
+        node_tps: 1e6 / slowest_us,
+        federation_tps: 1e6 / slowest_us,
         believable_us_per_tx: believable,
         normal_us_per_tx: normal,
         leader_us_per_tx: leader,
-        slowest: if believable > leader {
-            "believable"
-        } else {
-            "leader"
-        }
-        .into(),
+        slowest: slowest(believable, leader),
     })
+}
+
+/// Which validator sets the projection: `believable` or `leader`.
+fn slowest(believable_us: f64, leader_us: f64) -> String {
+    if believable_us > leader_us {
+        "believable"
+    } else {
+        "leader"
+    }
+    .into()
 }

@@ -94,13 +94,26 @@ pub fn small_run_at(
     tiny: &[&str],
     extra: &[&str],
 ) -> (Exit, serde_json::Value) {
-    let out = dir.join("out");
-    let cache = dir.join("cache");
-    let mut args = vec![
+    let (out, cache) = (dir.join("out"), dir.join("cache"));
+    let mut args = vec!["--cores", "2"];
+    args.extend(small_flags(shards, rate, &out, &cache));
+    args.extend_from_slice(tiny);
+    args.extend_from_slice(extra);
+    let exit = run::run(&run_args(&args)).unwrap();
+    (exit, summary(&out))
+}
+
+/// The flags a small run and a small simulation share: shards, rate, 20 ms blocks,
+/// output and cache directories.
+fn small_flags<'a>(
+    shards: &'a str,
+    rate: &'a str,
+    out: &'a Path,
+    cache: &'a Path,
+) -> [&'a str; 10] {
+    [
         "--shards",
         shards,
-        "--cores",
-        "2",
         "--rate",
         rate,
         "--block-interval-ms",
@@ -109,11 +122,7 @@ pub fn small_run_at(
         out.to_str().unwrap(),
         "--cache-dir",
         cache.to_str().unwrap(),
-    ];
-    args.extend_from_slice(tiny);
-    args.extend_from_slice(extra);
-    let exit = run::run(&run_args(&args)).unwrap();
-    (exit, summary(&out))
+    ]
 }
 
 /// The scenario of [`small_run_at`] on the seeded simulator (`ioschain sim`) in place of
@@ -132,20 +141,8 @@ pub fn small_sim_at(
     let cache = dir.join("cache");
     let seconds = 1.5; // TINY_RUN's --warmup 0.5 and --duration 1
     let txs = ((rate.parse::<f64>().expect("a rate") * seconds) as u64).to_string();
-    let mut argv = vec![
-        "--shards",
-        shards,
-        "--rate",
-        rate,
-        "--txs",
-        &txs,
-        "--block-interval-ms",
-        "20",
-        "--out",
-        out.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
+    let mut argv = vec!["--txs", &txs];
+    argv.extend(small_flags(shards, rate, &out, &cache));
     argv.extend_from_slice(tiny);
     argv.extend_from_slice(extra);
     sim(&argv)
