@@ -1,4 +1,5 @@
-//! The command line: `ioschain run`, `sweep`, `limits`, `compare`, `report` and `plan`.
+//! The command line: `ioschain run`, `sweep`, `capacity`, `limits`, `compare`, `report`
+//! and `plan`.
 
 use std::path::PathBuf;
 
@@ -71,6 +72,10 @@ pub enum Command {
     /// Run a grid of shard counts × offered rates: scaling curves and the highest rate
     /// that meets a p99 SLO (BENCHMARKING.md rule 10).
     Sweep(Box<SweepArgs>),
+    /// Find the highest offered rate that runs VALID, finalizes 95% of the offered valid
+    /// rate and keeps final p99 within an SLO: bracketing, then bisection, each probe a
+    /// short run (BENCHMARKING.md rule 10).
+    Capacity(Box<CapacityArgs>),
     /// Size shards: per-shard and per-epoch failure probability, years to failure
     /// (PROTOCOL.md §3.4), optionally measured on simulated EDS epochs.
     Plan(crate::plan::PlanArgs),
@@ -138,6 +143,51 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = 250.0)]
     pub slo_ms: f64,
     /// The `ioschain run` flags given to every run (`--out` is the sweep directory).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `ioschain capacity`: every other `ioschain run` flag is passed through to every probe.
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("rate", |a| a.hide(true)),
+    mut_arg("inflight", |a| a.hide(true)),
+    mut_arg("warmup", |a| a.hide(true)),
+    mut_arg("duration", |a| a.hide(true)),
+    mut_arg("print_config", |a| a.hide(true)),
+    mut_arg("out", |a| a.help("Capacity directory; probe k at rate R goes to OUT/probe-<k>-rate<R> (default: target/ioschain/capacity/<UTC time>)")),
+    after_help = "A probe passes when its run is VALID, its final tx/s >= 0.95 x the offered valid rate \
+(offered x the share of the stream the workload marks valid) and its final p99 <= --slo-ms. The \
+search probes --start-rate, doubles while probes pass (up to --max-rate) or halves while they fail \
+(down to --min-rate), then bisects between the highest pass and the lowest failure until they are \
+within --precision of the pass, which is the result. Each new rate generates and signs its own \
+workload (cached for the next search); --no-limits saves about 2 s per probe. --rate, --inflight, \
+--warmup, --duration and --print-config are not allowed. Writes OUT/capacity.json.\n\n\
+Exit codes: 0 a rate passed, 1 even the lowest probe failed, 2 bad input."
+)]
+pub struct CapacityArgs {
+    /// Latency SLO on the final p99 of a probe, ms.
+    #[arg(long, default_value_t = 250.0)]
+    pub slo_ms: f64,
+    /// Offered rate of the first probe, tx/s over all shards.
+    #[arg(long, default_value_t = 20_000)]
+    pub start_rate: u64,
+    /// Lowest rate to probe when probes fail, tx/s.
+    #[arg(long, default_value_t = 1_000)]
+    pub min_rate: u64,
+    /// Highest rate to probe when probes pass, tx/s.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_rate: u64,
+    /// Stop when the failing rate is within this fraction above the passing one.
+    #[arg(long, default_value_t = 0.02)]
+    pub precision: f64,
+    /// Warm-up of each probe, s (discarded).
+    #[arg(long, default_value_t = 1.0)]
+    pub probe_warmup: f64,
+    /// Measured seconds of each probe.
+    #[arg(long, default_value_t = 3.0)]
+    pub probe_duration: f64,
+    /// The `ioschain run` flags given to every probe (`--out` is the capacity directory).
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -3,6 +3,7 @@
 
 pub mod adversary;
 pub mod blocklog;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod costs;

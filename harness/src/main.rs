@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
-use ioschain_harness::{limits, plan, run, sim, sweep};
+use ioschain_harness::{capacity, limits, plan, run, sim, sweep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare_command(&args),
         Command::Report(args) => report_command(&args).map(|()| 0),
         Command::Sweep(args) => sweep::sweep(&args).map(|exit| exit as u8),
+        Command::Capacity(args) => capacity::capacity(&args).map(|exit| exit as u8),
         Command::Sim(args) => sim::sim(&args).map(|exit| exit as u8),
         Command::Plan(args) => plan::plan(&args).map(|()| 0),
     };
