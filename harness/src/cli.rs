@@ -209,6 +209,13 @@ pub struct RunArgs {
     /// TOML configuration file (sections [run], [workload], [engine], [store]).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// A named configuration from `experiments/` (built in): the setting of a published
+    /// figure. Flags override it. `--list-presets` lists them.
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    pub preset: Option<String>,
+    /// List the presets and what each is for, and exit.
+    #[arg(long)]
+    pub list_presets: bool,
     /// Print the resolved configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,

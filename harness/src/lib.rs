@@ -13,6 +13,7 @@ pub mod machine;
 pub mod metrics;
 pub mod output;
 pub mod plan;
+pub mod presets;
 pub mod run;
 pub mod sim;
 pub mod sweep;

@@ -36,9 +36,10 @@ pub const DEFAULT_BACKEND: Backend = Backend::IoUring;
 
 /// Resolves and validates the configuration from the flags (and file).
 pub fn resolve_config(args: &RunArgs) -> Result<Config, ConfigError> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
+    let mut config = match (&args.config, &args.preset) {
+        (Some(path), _) => Config::from_file(path)?,
+        (None, Some(name)) => crate::presets::load(name)?,
+        (None, None) => Config::default(),
     };
     args.apply(&mut config);
     let available = std::thread::available_parallelism()
@@ -200,6 +201,10 @@ pub fn engine_params(
 
 /// Runs `ioschain run` and returns the exit status.
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    if args.list_presets {
+        print!("{}", crate::presets::list());
+        return Ok(Exit::Valid);
+    }
     let config = match resolve_config(args) {
         Ok(config) => config,
         Err(e) => {

@@ -103,6 +103,10 @@ enum Due {
 
 /// `ioschain sim`: runs the simulation, prints the digest and the verdict.
 pub fn sim(args: &SimArgs) -> anyhow::Result<Exit> {
+    if args.run.list_presets {
+        print!("{}", crate::presets::list());
+        return Ok(Exit::Valid);
+    }
     let Some(outcome) = simulate_args(args)? else {
         return Ok(Exit::BadInput);
     };
@@ -157,7 +161,6 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
     run.cores = Some(1);
     run.warmup = Some(0.0);
     run.no_limits = true;
-    let rate = run.rate.unwrap_or(100_000.0);
     if args.txs == 0 {
         eprintln!("error: --txs 0 is not allowed: simulate at least one transaction");
         return Ok(None);
@@ -169,7 +172,9 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
             return Ok(None);
         }
     };
-    // The schedule is `--txs` transactions long, however short that is in logical time.
+    // The rate of the flags, the file or preset, or the default; the schedule is `--txs`
+    // transactions long, however short that is in logical time.
+    let rate = config.run.rate;
     config.run.duration_s = args.txs as f64 / rate;
     let out = config.run.out.clone().unwrap_or_else(|| {
         PathBuf::from("target/ioschain/sim").join(format!("seed{}", config.run.seed))

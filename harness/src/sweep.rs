@@ -144,6 +144,9 @@ fn rejected_flags(args: &RunArgs) -> Vec<&'static str> {
     if args.print_config {
         rejected.push("--print-config (use it with `ioschain run`)");
     }
+    if args.list_presets {
+        rejected.push("--list-presets (use it with `ioschain run`)");
+    }
     rejected
 }
 

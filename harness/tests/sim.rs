@@ -88,6 +88,20 @@ fn byzantine_validators_and_misbehaving_clients_replay_identically() {
 }
 
 #[test]
+fn a_preset_sets_the_rate_and_txs_sets_the_length() {
+    // The flags' --rate 20000 overrides the preset's.
+    let first = simulate("7", &["--preset", "intra-only"]);
+    assert_eq!((first.rate, first.trace.released), (20_000.0, 3000));
+    // Without --rate, the preset's (200,000 tx/s) applies.
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = sim_args(dir.path(), "7", &["--preset", "intra-only"]);
+    args.run.rate = None;
+    let outcome = sim::simulate_args(&args).unwrap().expect("valid flags");
+    assert_eq!((outcome.rate, outcome.trace.released), (200_000.0, 3000));
+    assert!(outcome.valid(), "{:#?}", outcome.trace.checks);
+}
+
+#[test]
 fn bad_flags_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = sim_args(dir.path(), "7", &[]);
