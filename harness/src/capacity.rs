@@ -423,12 +423,7 @@ fn rejected_flags(args: &RunArgs) -> Vec<&'static str> {
     if args.duration.is_some() {
         rejected.push("--duration (use --probe-duration)");
     }
-    if args.print_config {
-        rejected.push("--print-config (use it with `ioschain run`)");
-    }
-    if args.list_presets {
-        rejected.push("--list-presets (use it with `ioschain run`)");
-    }
+    rejected.extend(args.run_only_flags());
     rejected
 }
 

@@ -370,6 +370,19 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The flags given that only `ioschain run` takes (they print and exit), as the
+    /// commands that run many runs refuse them.
+    pub fn run_only_flags(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        if self.print_config {
+            given.push("--print-config (use it with `ioschain run`)");
+        }
+        if self.list_presets {
+            given.push("--list-presets (use it with `ioschain run`)");
+        }
+        given
+    }
+
     /// Applies the flags given on top of `config`.
     pub fn apply(&self, config: &mut Config) {
         macro_rules! set {

@@ -141,12 +141,7 @@ fn rejected_flags(args: &RunArgs) -> Vec<&'static str> {
     if args.inflight.is_some() {
         rejected.push("--inflight (a sweep is open loop over --rates)");
     }
-    if args.print_config {
-        rejected.push("--print-config (use it with `ioschain run`)");
-    }
-    if args.list_presets {
-        rejected.push("--list-presets (use it with `ioschain run`)");
-    }
+    rejected.extend(args.run_only_flags());
     rejected
 }
 
