@@ -76,6 +76,9 @@ pub enum Command {
     /// rate and keeps final p99 within an SLO: bracketing, then bisection, each probe a
     /// short run (BENCHMARKING.md rule 10).
     Capacity(Box<CapacityArgs>),
+    /// Run for minutes at a share of the capacity and report whether memory, latency or
+    /// throughput drift: the run's summary gains a soak section.
+    Soak(Box<crate::soak::SoakArgs>),
     /// Size shards: per-shard and per-epoch failure probability, years to failure
     /// (PROTOCOL.md §3.4), optionally measured on simulated EDS epochs.
     Plan(crate::plan::PlanArgs),

@@ -16,5 +16,6 @@ pub mod plan;
 pub mod presets;
 pub mod run;
 pub mod sim;
+pub mod soak;
 pub mod sweep;
 pub mod validity;

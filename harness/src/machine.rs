@@ -43,3 +43,22 @@ pub fn thread_cpu_ns() -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// The process's resident memory now, bytes (Linux `/proc/self/status`, `VmRSS`);
+/// `None` where the kernel does not say.
+pub fn resident_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// The process's peak resident memory so far, bytes (`VmHWM`).
+pub fn peak_resident_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// A `kB` field of `/proc/self/status`, in bytes.
+fn status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

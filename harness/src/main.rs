@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
-use ioschain_harness::{capacity, limits, plan, run, sim, sweep};
+use ioschain_harness::{capacity, limits, plan, run, sim, soak, sweep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report_command(&args).map(|()| 0),
         Command::Sweep(args) => sweep::sweep(&args).map(|exit| exit as u8),
         Command::Capacity(args) => capacity::capacity(&args).map(|exit| exit as u8),
+        Command::Soak(args) => soak::soak(&args).map(|exit| exit as u8),
         Command::Sim(args) => sim::sim(&args).map(|exit| exit as u8),
         Command::Plan(args) => plan::plan(&args).map(|()| 0),
     };

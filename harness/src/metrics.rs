@@ -87,6 +87,38 @@ pub struct IntervalReport {
     pub submitted: u64,
     /// Sends that found a full queue.
     pub backpressure: u64,
+    /// Levels at the end of the second.
+    pub levels: Levels,
+}
+
+impl IntervalReport {
+    /// A report of `second` with nothing in it.
+    pub fn empty(second: u64) -> Self {
+        IntervalReport {
+            second,
+            counts: StageCounts::default(),
+            rejected: 0,
+            histograms: None,
+            offered: 0,
+            submitted: 0,
+            backpressure: 0,
+            levels: Levels::default(),
+        }
+    }
+}
+
+/// Levels sampled at the end of a second (where things stand, not counts over the
+/// second). Shards fill the queues; the host's sampler the process-wide figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Levels {
+    /// Transactions the shard's clients hold (released, not yet with the validators).
+    pub queued_clients: u64,
+    /// Transactions with the shard's validators, not yet in a FinalBlock.
+    pub queued_validators: u64,
+    /// The process's resident memory, bytes (host sampler).
+    pub resident_bytes: Option<u64>,
+    /// Bytes of the run's block log on disk (host sampler).
+    pub disk_bytes: Option<u64>,
 }
 
 /// Counts per stage.
@@ -134,6 +166,8 @@ pub struct ShardMetrics {
     second_backpressure: u64,
     reports: Sender<IntervalReport>,
     now_ns: u64,
+    /// The shard's queues, as last set (see [`ShardMetrics::set_queues`]).
+    queues: (u64, u64),
 }
 
 impl ShardMetrics {
@@ -158,7 +192,21 @@ impl ShardMetrics {
             second_backpressure: 0,
             reports,
             now_ns: 0,
+            queues: (0, 0),
         }
+    }
+
+    /// Whether moving the clock to `now_ns` ends a second (the host then samples its
+    /// queues with [`ShardMetrics::set_queues`], once a second rather than every poll).
+    #[inline]
+    pub fn second_ends(&self, now_ns: u64) -> bool {
+        now_ns / 1_000_000_000 > self.second
+    }
+
+    /// The shard's queue lengths (clients, validators), reported with the seconds that end
+    /// next.
+    pub fn set_queues(&mut self, clients: usize, validators: usize) {
+        self.queues = (clients as u64, validators as u64);
     }
 
     /// Moves the recorder's clock to `now_ns`, shipping every second that ended.
@@ -188,6 +236,11 @@ impl ShardMetrics {
             offered: 0,
             submitted: 0,
             backpressure: std::mem::take(&mut self.second_backpressure),
+            levels: Levels {
+                queued_clients: self.queues.0,
+                queued_validators: self.queues.1,
+                ..Levels::default()
+            },
         };
         // The main thread outlives the workers; a closed channel means it is unwinding.
         let _ = self.reports.send(report);

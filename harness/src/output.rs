@@ -12,7 +12,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use ioschain_reports::numbers::thousands;
 
-use crate::metrics::{IntervalReport, Percentiles, Stage, latency_histogram};
+use crate::metrics::{IntervalReport, Levels, Percentiles, Stage, latency_histogram};
 
 pub use ioschain_reports::summary::{
     AtomixSummary, Counts, Escape, Latency, Load, PobSummary, ProofCounts, RunSummary, SCHEMA, Tps,
@@ -214,6 +214,8 @@ pub struct Row {
     pub cross_shard: u64,
     /// Latency histograms of the second, per stage.
     pub histograms: [Histogram<u64>; 3],
+    /// Levels at the second's end: queues summed over the shards, and the host's samples.
+    pub levels: Levels,
 }
 
 /// Merges interval reports into one row per second.
@@ -235,6 +237,7 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
                 latency_histogram(),
                 latency_histogram(),
             ],
+            levels: Levels::default(),
         });
         row.offered += r.offered;
         row.submitted += r.submitted;
@@ -245,6 +248,10 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
         row.cross_shard += r.counts.cross_shard;
         row.rejected += r.rejected;
         row.backpressure += r.backpressure;
+        row.levels.queued_clients += r.levels.queued_clients;
+        row.levels.queued_validators += r.levels.queued_validators;
+        row.levels.resident_bytes = row.levels.resident_bytes.max(r.levels.resident_bytes);
+        row.levels.disk_bytes = row.levels.disk_bytes.max(r.levels.disk_bytes);
         if let Some(h) = &r.histograms {
             for (mine, theirs) in row.histograms.iter_mut().zip(h) {
                 mine.add(theirs).expect("same bounds");
@@ -265,10 +272,15 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
     rows
 }
 
+/// A CSV cell: the value, or empty where it was not measured.
+fn optional(value: Option<u64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
 /// Writes `timeline.csv`.
 pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     let mut out = String::from(
-        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us\n",
+        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes\n",
     );
     for r in rows {
         let p = Percentiles::of(&r.histograms[Stage::Provisional as usize]);
@@ -276,7 +288,7 @@ pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
         let x = Percentiles::of(&r.histograms[Stage::CrossShard as usize]);
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.second,
             r.phase,
             r.offered,
@@ -291,7 +303,11 @@ pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             f.p99,
             f.max,
             r.cross_shard,
-            x.p99
+            x.p99,
+            r.levels.queued_clients,
+            r.levels.queued_validators,
+            optional(r.levels.resident_bytes),
+            optional(r.levels.disk_bytes),
         );
     }
     std::fs::write(path, out)
@@ -503,6 +519,18 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
             if cores == 1 { "" } else { "s" },
             s.load.elapsed_s
         );
+    }
+    if let Some(r) = &s.resources {
+        let _ = writeln!(
+            out,
+            "  memory      peak resident {} MB (engine {} MB, then the oracle) · block log {} MB on disk",
+            thousands(r.peak_resident_bytes as f64 / 1e6),
+            thousands(r.engine_peak_resident_bytes as f64 / 1e6),
+            thousands(r.disk_bytes as f64 / 1e6)
+        );
+    }
+    if let Some(soak) = &s.soak {
+        out.push_str(&crate::soak::render(soak));
     }
     for warning in &s.warnings {
         let _ = writeln!(out, "  WARNING     {warning}");

@@ -1,7 +1,7 @@
 //! `ioschain run`: configuration → workload → ceilings → engine → validity → output.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +16,7 @@ use crate::engine::{self, EngineParams, store};
 use crate::metrics::{Percentiles, Stage, latency_histogram};
 use crate::output::{self, Counts, Latency, Load, RunSummary, Tps, Validity};
 use crate::{limits, machine, validity};
+use ioschain_reports::summary::Resources;
 
 /// How a run ended, as the process exit code (DESIGN.md §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,7 +291,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     let valid = checks.iter().all(|c| c.ok);
     let rows = output::timeline(&outcome.intervals, warmup_s, end_s);
-    let summary = summarize(&config, &workload, &outcome, limits, checks);
+    let mut summary = summarize(&config, &workload, &outcome, limits, checks);
+    summary.resources = Some(resources(&rows, &params.log_dir, config.shards()));
+    summary.soak = crate::soak::stability(&rows, warmup_s, end_s);
+    if let Some(soak) = &summary.soak {
+        summary.warnings.extend(crate::soak::warnings(soak));
+    }
     std::fs::write(
         out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?,
@@ -303,6 +309,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     );
     println!("  output      {}", out.display());
     Ok(if valid { Exit::Valid } else { Exit::Invalid })
+}
+
+/// Memory and disk of a run with timeline `rows` and its block log under `log_dir`.
+fn resources(rows: &[output::Row], log_dir: &Path, shards: u32) -> Resources {
+    Resources {
+        peak_resident_bytes: crate::machine::peak_resident_bytes().unwrap_or(0),
+        engine_peak_resident_bytes: rows
+            .iter()
+            .filter_map(|r| r.levels.resident_bytes)
+            .max()
+            .unwrap_or(0),
+        disk_bytes: store::log_bytes(log_dir, shards).unwrap_or(0),
+    }
 }
 
 /// The run's summary from what the engine (or the simulator) returned: throughput and
@@ -467,6 +486,8 @@ pub(crate) fn summarize(
         atomix: output::atomix_summary(&outcome.shards),
         roles,
         projected,
+        resources: None,
+        soak: None,
         validity: Validity { valid, checks },
         path: std::path::PathBuf::new(),
     }

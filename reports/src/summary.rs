@@ -130,11 +130,61 @@ pub struct RunSummary {
     /// (`None` when nothing was metered).
     #[serde(default)]
     pub projected: Option<Projection>,
+    /// Memory and disk (`None` in older summaries and in simulations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// How a long run held up (`None` unless the measured window is at least two
+    /// minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Soak>,
     /// Validity.
     pub validity: Validity,
     /// The file it was read from (empty when written, or parsed without one).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// What the run held in memory and on disk.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// The process's peak resident memory (`VmHWM`), bytes: the engine's and then the
+    /// validity oracle's, whichever was higher.
+    pub peak_resident_bytes: u64,
+    /// The highest resident memory sampled while the engine ran, bytes.
+    pub engine_peak_resident_bytes: u64,
+    /// Bytes of the block log on disk at the end.
+    pub disk_bytes: u64,
+}
+
+/// How a long run held up, from its one-second timeline (issue 18): whether memory, the
+/// final p99 or throughput drifted over the measured window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Soak {
+    /// Measured minutes.
+    pub minutes: f64,
+    /// Final tx/s over the first measured minute.
+    pub first_minute_tps: f64,
+    /// Final tx/s over the last measured minute.
+    pub last_minute_tps: f64,
+    /// `last_minute_tps / first_minute_tps`.
+    pub last_to_first: f64,
+    /// Resident memory at the end of the first measured minute, bytes.
+    pub resident_after_first_minute_bytes: u64,
+    /// Least-squares slope of resident memory after the first measured minute, bytes
+    /// per minute.
+    pub resident_slope_bytes_per_min: f64,
+    /// Least-squares slope of the per-second final p99 after the first measured minute,
+    /// ms per minute.
+    pub final_p99_slope_ms_per_min: f64,
+    /// Least-squares slope of the block log's bytes on disk, bytes per minute.
+    pub disk_slope_bytes_per_min: f64,
+    /// Memory kept growing: the fitted growth after the first minute exceeds 5% of its
+    /// level then and 64 MiB.
+    pub memory_growing: bool,
+    /// The last minute's throughput is below 0.95 of the first's.
+    pub throughput_fell: bool,
 }
 
 /// One role's cost over the run.

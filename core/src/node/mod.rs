@@ -520,6 +520,16 @@ impl ShardNode {
             && self.fx.is_empty()
     }
 
+    /// Transactions with the validators and not yet in a FinalBlock: submitted and not
+    /// ordered, open at a believable validator or the normal league, or in an OptBlock
+    /// awaiting finality (a level for the timeline, not a count of work).
+    pub fn queued(&self) -> usize {
+        self.incoming.len()
+            + self.direct.len()
+            + self.believable.iter().map(|b| b.open.len()).sum::<usize>()
+            + self.inflight.iter().map(|b| b.txs.len()).sum::<usize>()
+    }
+
     /// What the last calls ask of the host; it drains every list.
     pub fn effects(&mut self) -> &mut Effects {
         &mut self.fx

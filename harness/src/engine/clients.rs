@@ -150,6 +150,12 @@ impl StreamClients {
             && self.atomix.is_idle()
     }
 
+    /// Transactions the clients hold: released and not sent yet, held for their funds, or
+    /// waiting to be sent again (a level for the timeline).
+    pub fn queued(&self) -> usize {
+        self.pending_count + self.funds.held() + self.resubmits.len()
+    }
+
     /// What the clients still hold (for a drain that timed out).
     pub fn busy(&self) -> String {
         format!(

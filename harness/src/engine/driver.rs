@@ -18,7 +18,7 @@ use crossbeam::channel::{Sender, TrySendError};
 
 use super::Clock;
 use super::clients::{Submit, Timing};
-use crate::metrics::{IntervalReport, StageCounts};
+use crate::metrics::{IntervalReport, Levels, StageCounts};
 
 /// Driver settings.
 #[derive(Clone, Debug)]
@@ -93,6 +93,7 @@ pub fn drive(
                 offered: std::mem::take(&mut second_offered),
                 submitted: std::mem::take(&mut second_submitted),
                 backpressure: std::mem::take(&mut second_backpressure),
+                levels: Levels::default(),
             });
             second += 1;
         }
@@ -192,6 +193,7 @@ pub fn drive(
         offered: second_offered,
         submitted: second_submitted,
         backpressure: second_backpressure,
+        levels: Levels::default(),
     });
     report.released = released.iter().map(|&r| u64::from(r)).collect();
     report

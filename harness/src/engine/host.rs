@@ -145,7 +145,7 @@ impl Shard {
     /// One step at `now_ns`. Returns whether there was work.
     pub fn poll(&mut self, now_ns: u64) -> bool {
         let idle = self.node.meter.enter(Role::Host);
-        self.metrics.at(now_ns);
+        self.metrics_at(now_ns);
         let mut worked = false;
         let host = self.node.meter.enter(Role::Clients);
         while let Ok(submit) = self.inbox.try_recv() {
@@ -164,6 +164,15 @@ impl Shard {
         worked
     }
 
+    /// Moves the metrics' clock to `now_ns`, sampling the queues first when a second ends.
+    fn metrics_at(&mut self, now_ns: u64) {
+        if self.metrics.second_ends(now_ns) {
+            self.metrics
+                .set_queues(self.clients.queued(), self.node.queued());
+        }
+        self.metrics.at(now_ns);
+    }
+
     /// Messages are about to be delivered (charged to [`Role::Atomix`] until
     /// [`Shard::end_deliveries`], not one clock reading per message).
     pub fn begin_deliveries(&mut self) -> Role {
@@ -177,7 +186,7 @@ impl Shard {
 
     /// A message from another shard (or this one's clients) arrived at `now`.
     pub fn deliver(&mut self, now: u64, body: MessageBody) {
-        self.metrics.at(now);
+        self.metrics_at(now);
         match &body {
             MessageBody::Receipt { index } => {
                 self.clients.funds.on_receipt(*index);
@@ -212,7 +221,7 @@ impl Shard {
     pub fn on_persisted(&mut self, ack: Persisted) {
         let idle = self.node.meter.enter(Role::Host);
         let now = self.clock.now_ns();
-        self.metrics.at(now);
+        self.metrics_at(now);
         self.node.on_persisted(now, ack.height, ack.buffers);
         self.perform();
         self.node.meter.leave(idle);
@@ -232,12 +241,12 @@ impl Shard {
 
     /// Performs what the node asked for (see the module doc for the order).
     fn perform(&mut self) {
-        let (fx, meter) = self.node.effects_metered();
-        if fx.is_empty() {
+        if self.node.effects().is_empty() {
             return;
         }
         let now = self.clock.now_ns();
-        self.metrics.at(now);
+        self.metrics_at(now);
+        let (fx, meter) = self.node.effects_metered();
         let host = meter.enter(Role::Clients);
         for outcome in fx.outcomes.drain(..) {
             match outcome {

@@ -34,7 +34,7 @@ use ioschain_workloads::Workload;
 
 use crate::adversary::{AccountKeys, SeededAdversary};
 use crate::config::{Backend, Fsync};
-use crate::metrics::{IntervalReport, ShardMetrics, Window};
+use crate::metrics::{IntervalReport, Levels, ShardMetrics, Window};
 use driver::{DriverPlan, DriverReport, drive};
 use host::{HostSetup, Shard};
 use ioschain_core::node::ShardSetup;
@@ -439,7 +439,24 @@ pub fn run(
     let mut driver = Some(driver);
     let drain_deadline_ns = window.measure_end_ns + (params.drain_timeout_s * 1e9) as u64;
     let mut drained = false;
+    // The host's sampler: the process's memory and the log's bytes at the end of each
+    // second, from this thread (it runs through the drain, unlike the driver).
+    let mut sampled_second = 0u64;
     loop {
+        let second = clock.now_ns() / 1_000_000_000;
+        if second > sampled_second {
+            let report = IntervalReport {
+                levels: Levels {
+                    resident_bytes: crate::machine::resident_bytes(),
+                    disk_bytes: store::log_bytes(&params.log_dir, shards as u32),
+                    ..Levels::default()
+                },
+                ..IntervalReport::empty(second - 1)
+            };
+            on_interval(&report);
+            intervals.push(report);
+            sampled_second = second;
+        }
         match report_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(report) => {
                 on_interval(&report);

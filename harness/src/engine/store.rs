@@ -91,6 +91,18 @@ pub fn open_logs(dir: &Path, shards: u32) -> std::io::Result<Vec<File>> {
         .collect()
 }
 
+/// Bytes the logs of `shards` shards under `dir` hold on disk now (their lengths; `None`
+/// if one cannot be read).
+pub fn log_bytes(dir: &Path, shards: u32) -> Option<u64> {
+    (0..shards)
+        .map(|shard| {
+            std::fs::metadata(shard_path(dir, shard))
+                .ok()
+                .map(|m| m.len())
+        })
+        .sum()
+}
+
 /// Whether io_uring can be used here (the kernel may lack it or a sandbox may block it).
 pub fn io_uring_available() -> bool {
     crate::engine::uring::UringWriter::new(8).is_ok()
