@@ -53,9 +53,14 @@ pub struct CompareArgs {
     #[arg(long = "new", value_name = "RUN", required = true, num_args = 1..)]
     pub new: Vec<PathBuf>,
     /// TOML bands file overriding the defaults: sections [throughput], [latency],
-    /// [efficiency], keys fail_below, warn_below, warn_above, fail_above.
+    /// [efficiency], [cost], keys fail_below, warn_below, warn_above, fail_above.
     #[arg(long, value_name = "FILE")]
     pub bands: Option<PathBuf>,
+    /// Also write one JSON line per compared metric to FILE (the entry shape of
+    /// github-action-benchmark's customSmallerIsBetter / customBiggerIsBetter, with a
+    /// `tool` key naming which).
+    #[arg(long, value_name = "FILE")]
+    pub json_lines: Option<PathBuf>,
 }
 
 /// Subcommands.

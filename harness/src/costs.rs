@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use ioschain_core::node::meter::Role;
-pub use ioschain_reports::summary::{Projection, RoleCost};
+pub use ioschain_reports::summary::{Cost, Limits, Projection, RoleCost};
 
 use crate::engine::host::Shard;
 
@@ -71,6 +71,27 @@ pub fn role_costs(shards: &[Shard]) -> (BTreeMap<String, RoleCost>, Option<Proje
     (roles, Some(projection))
 }
 
+/// `cost` of a run's summary from its `roles` and the ceilings measured with it: `None`
+/// without role timers or without the model ceiling (`--no-limits`).
+pub fn cost(roles: &BTreeMap<String, RoleCost>, limits: Option<&Limits>) -> Option<Cost> {
+    let limits = limits?;
+    let model = limits.model_tx_per_s?;
+    if roles.is_empty() || limits.cores == 0 || model <= 0.0 {
+        return None;
+    }
+    // One model transaction costs `cores / model` CPU-seconds on these cores.
+    let in_model = |us: f64| us * 1e-6 * model / limits.cores as f64;
+    let us_per_tx: f64 = roles.values().map(|c| c.us_per_tx).sum();
+    Some(Cost {
+        us_per_tx,
+        model_txs: in_model(us_per_tx),
+        roles: roles
+            .iter()
+            .map(|(name, c)| (name.clone(), in_model(c.us_per_tx)))
+            .collect(),
+    })
+}
+
 /// One shard's projection: per transaction of its traffic, a believable validator
 /// carries `ordering / L`; a normal validator `checking + sampling / S + signing / K +
 /// atomix` (S samplers per OptBlock, K signers per FinalBlock, each doing its own
@@ -118,4 +139,44 @@ fn slowest(believable_us: f64, leader_us: f64) -> String {
         "leader"
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(cores: usize, model: Option<f64>) -> Limits {
+        Limits {
+            cores,
+            model_tx_per_s: model,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn cost_is_busy_time_in_model_transactions_of_the_run_s_cores() {
+        let roles: BTreeMap<String, RoleCost> = [("ordering", 15.0), ("atomix", 5.0)]
+            .into_iter()
+            .map(|(name, us)| {
+                let cost = RoleCost {
+                    us_per_tx: us,
+                    share: us / 20.0,
+                };
+                (name.to_string(), cost)
+            })
+            .collect();
+        // 200,000 model tx/s on 2 cores: one model transaction is 10 µs of one core.
+        let cost = cost(&roles, Some(&limits(2, Some(200_000.0)))).expect("measured");
+        assert!((cost.us_per_tx - 20.0).abs() < 1e-9);
+        assert!((cost.model_txs - 2.0).abs() < 1e-9, "{cost:?}");
+        assert!((cost.roles["ordering"] - 1.5).abs() < 1e-9);
+        assert!((cost.roles["atomix"] - 0.5).abs() < 1e-9);
+        // Without the model ceiling (--no-limits) or without role timers: no cost.
+        assert_eq!(super::cost(&roles, None), None);
+        assert_eq!(super::cost(&roles, Some(&limits(2, None))), None);
+        assert_eq!(
+            super::cost(&BTreeMap::new(), Some(&limits(2, Some(1.0)))),
+            None
+        );
+    }
 }

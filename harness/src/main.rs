@@ -61,6 +61,10 @@ fn compare_command(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let comparison = compare(&base, &new, &bands);
     print!("{}", comparison.render_table());
+    if let Some(path) = &args.json_lines {
+        std::fs::write(path, comparison.json_lines())
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+    }
     Ok(comparison.exit_code())
 }
 

@@ -446,6 +446,7 @@ pub(crate) fn summarize(
             offered_tps * valid_share
         ));
     }
+    let cost = crate::costs::cost(&roles, limits.as_ref());
     RunSummary {
         schema: output::SCHEMA.into(),
         config: serde_json::to_value(config).expect("the configuration serializes"),
@@ -485,6 +486,7 @@ pub(crate) fn summarize(
         pob: output::pob_summary(&outcome.shards, counts_signatures),
         atomix: output::atomix_summary(&outcome.shards),
         roles,
+        cost,
         projected,
         resources: None,
         soak: None,

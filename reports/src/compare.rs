@@ -15,6 +15,13 @@
 //! | `latency_us.final.p99` | lower | latency |
 //! | `latency_us.provisional.p99` | lower | latency |
 //! | `efficiency` (only when every run has it) | higher | efficiency |
+//! | `cost.model_txs` (only when every run has it) | lower | cost |
+//! | `cost.roles.<role>`, each role with a median share of at least 10% of the base runs' busy time | lower | cost |
+//!
+//! `cost` is the workers' busy time per transaction in model transactions (the cost of
+//! the least work a validating ledger does per transaction, measured on the same machine
+//! in the same run): the figure a code regression moves and a change of machine does
+//! not, since both the cost and the model ceiling scale with the machine's speed.
 //!
 //! Each row holds the two medians, `ratio = new / base` and a [`Verdict`] with its
 //! reason.
@@ -29,7 +36,7 @@
 //! | band | fail below | warn below | warn above | fail above |
 //! |---|---|---|---|---|
 //! | throughput, efficiency (higher is better) | 0.80× | 0.90× | 1.05× | 1.15× |
-//! | latency (lower is better, mirrored) | 0.87× | 0.95× | 1.11× | 1.25× |
+//! | latency, cost (lower is better, mirrored) | 0.87× | 0.95× | 1.11× | 1.25× |
 //!
 //! For higher-is-better metrics the low side is the regression; for latency the high side
 //! is. Comparisons are strict (a ratio of exactly 0.80 only warns). A TOML file overrides
@@ -46,6 +53,7 @@
 //! fail_above = 1.3
 //!
 //! [efficiency]   # defaults to the throughput band
+//! [cost]         # defaults to the latency band
 //! ```
 //!
 //! # Other checks
@@ -231,6 +239,8 @@ pub struct Bands {
     pub latency: Band,
     /// `efficiency`.
     pub efficiency: Band,
+    /// `cost.*`.
+    pub cost: Band,
 }
 
 impl Default for Bands {
@@ -239,6 +249,7 @@ impl Default for Bands {
             throughput: Band::THROUGHPUT,
             latency: Band::LATENCY,
             efficiency: Band::THROUGHPUT,
+            cost: Band::LATENCY,
         }
     }
 }
@@ -258,7 +269,7 @@ pub enum BandsError {
     },
     /// Not TOML, an unknown section or key, or a value that is not a number.
     #[error(
-        "{}: bad bands file (allowed: sections [throughput], [latency], [efficiency] with keys fail_below, warn_below, warn_above, fail_above): {error}",
+        "{}: bad bands file (allowed: sections [throughput], [latency], [efficiency], [cost] with keys fail_below, warn_below, warn_above, fail_above): {error}",
         path.display()
     )]
     Parse {
@@ -308,6 +319,8 @@ struct RawBands {
     latency: Option<RawBand>,
     #[serde(default)]
     efficiency: Option<RawBand>,
+    #[serde(default)]
+    cost: Option<RawBand>,
 }
 
 impl Bands {
@@ -330,16 +343,20 @@ impl Bands {
         })?;
         let defaults = Bands::default();
         let throughput = raw.throughput.unwrap_or_default().over(defaults.throughput);
+        let latency = raw.latency.unwrap_or_default().over(defaults.latency);
         let bands = Bands {
             throughput,
-            latency: raw.latency.unwrap_or_default().over(defaults.latency),
-            // The efficiency band follows a customised throughput band unless given.
+            latency,
+            // The efficiency band follows a customised throughput band unless given, the
+            // cost band a customised latency band.
             efficiency: raw.efficiency.unwrap_or_default().over(throughput),
+            cost: raw.cost.unwrap_or_default().over(latency),
         };
         for (section, band) in [
             ("throughput", &bands.throughput),
             ("latency", &bands.latency),
             ("efficiency", &bands.efficiency),
+            ("cost", &bands.cost),
         ] {
             band.validate().map_err(|message| BandsError::Invalid {
                 path: path.to_path_buf(),
@@ -371,6 +388,8 @@ pub enum Unit {
     Micros,
     /// A fraction (efficiency).
     Fraction,
+    /// Model transactions (cost).
+    ModelTxs,
 }
 
 impl Unit {
@@ -379,6 +398,17 @@ impl Unit {
             Unit::TxPerSecond => format!("{v:.1}"),
             Unit::Micros => format!("{v:.0}"),
             Unit::Fraction => format!("{v:.3}"),
+            Unit::ModelTxs => format!("{v:.3}"),
+        }
+    }
+
+    /// The unit as dashboards print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Unit::TxPerSecond => "tx/s",
+            Unit::Micros => "us",
+            Unit::Fraction => "ratio",
+            Unit::ModelTxs => "model tx",
         }
     }
 }
@@ -388,7 +418,13 @@ enum BandKind {
     Throughput,
     Latency,
     Efficiency,
+    Cost,
 }
+
+/// A role is gated when its median share of the base runs' busy time is at least this
+/// (smaller roles are too noisy at the gate's short runs to gate alone; the total covers
+/// them).
+pub const GATED_ROLE_SHARE: f64 = 0.10;
 
 struct Metric {
     name: &'static str,
@@ -398,7 +434,7 @@ struct Metric {
     get: fn(&RunSummary) -> Option<f64>,
 }
 
-const METRICS: [Metric; 6] = [
+const METRICS: [Metric; 7] = [
     Metric {
         name: "tps.final",
         better: Better::Higher,
@@ -441,13 +477,20 @@ const METRICS: [Metric; 6] = [
         band: BandKind::Efficiency,
         get: |s| s.efficiency,
     },
+    Metric {
+        name: "cost.model_txs",
+        better: Better::Lower,
+        unit: Unit::ModelTxs,
+        band: BandKind::Cost,
+        get: |s| s.cost.as_ref().map(|c| c.model_txs),
+    },
 ];
 
 /// One compared metric.
 #[derive(Clone, Debug, Serialize)]
 pub struct MetricRow {
     /// The metric's path in `summary.json`, e.g. `tps.final`.
-    pub name: &'static str,
+    pub name: String,
     /// Median over the base runs.
     pub base: f64,
     /// Median over the new runs.
@@ -558,42 +601,22 @@ pub fn compare(base: &[RunSummary], new: &[RunSummary], bands: &Bands) -> Compar
             let values = |runs: &[RunSummary]| -> Vec<f64> {
                 runs.iter().filter_map(|r| (metric.get)(r)).collect()
             };
-            let (Some(b), Some(n)) = (median(&values(base)), median(&values(new))) else {
-                continue;
-            };
             let band = match metric.band {
                 BandKind::Throughput => &bands.throughput,
                 BandKind::Latency => &bands.latency,
                 BandKind::Efficiency => &bands.efficiency,
+                BandKind::Cost => &bands.cost,
             };
-            let (ratio, verdict, reason) = if b > 0.0 && b.is_finite() && n.is_finite() {
-                let ratio = n / b;
-                let (verdict, reason) = band.judge(ratio, metric.better);
-                (Some(ratio), verdict, reason)
-            } else if b > 0.0 && b.is_finite() {
-                (
-                    None,
-                    Verdict::Fail,
-                    format!("new value {n} is not a number"),
-                )
-            } else {
-                (
-                    None,
-                    Verdict::Fail,
-                    format!("base value {b} is not positive: no ratio; recalibrate the baseline"),
-                )
-            };
-            rows.push(MetricRow {
-                name: metric.name,
-                base: b,
-                new: n,
-                ratio,
-                better: metric.better,
-                unit: metric.unit,
-                verdict,
-                reason,
-            });
+            rows.extend(judge_metric(
+                metric.name.to_owned(),
+                metric.better,
+                metric.unit,
+                band,
+                &values(base),
+                &values(new),
+            ));
         }
+        rows.extend(role_rows(base, new, &bands.cost));
     }
 
     let verdict = rows
@@ -609,6 +632,81 @@ pub fn compare(base: &[RunSummary], new: &[RunSummary], bands: &Bands) -> Compar
         notes,
         verdict,
     }
+}
+
+/// The row of one metric from its values on each side (medians), or `None` when a side
+/// has none.
+fn judge_metric(
+    name: String,
+    better: Better,
+    unit: Unit,
+    band: &Band,
+    base: &[f64],
+    new: &[f64],
+) -> Option<MetricRow> {
+    let (b, n) = (median(base)?, median(new)?);
+    let (ratio, verdict, reason) = if b > 0.0 && b.is_finite() && n.is_finite() {
+        let ratio = n / b;
+        let (verdict, reason) = band.judge(ratio, better);
+        (Some(ratio), verdict, reason)
+    } else if b > 0.0 && b.is_finite() {
+        (
+            None,
+            Verdict::Fail,
+            format!("new value {n} is not a number"),
+        )
+    } else {
+        (
+            None,
+            Verdict::Fail,
+            format!("base value {b} is not positive: no ratio; recalibrate the baseline"),
+        )
+    };
+    Some(MetricRow {
+        name,
+        base: b,
+        new: n,
+        ratio,
+        better,
+        unit,
+        verdict,
+        reason,
+    })
+}
+
+/// `cost.roles.<role>` for every role every run has a cost for and whose median share of
+/// the base runs' busy time is at least [`GATED_ROLE_SHARE`].
+fn role_rows(base: &[RunSummary], new: &[RunSummary], band: &Band) -> Vec<MetricRow> {
+    let Some(first) = base.first().and_then(|r| r.cost.as_ref()) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for role in first.roles.keys() {
+        let cost = |runs: &[RunSummary]| -> Option<Vec<f64>> {
+            runs.iter()
+                .map(|r| r.cost.as_ref().and_then(|c| c.roles.get(role)).copied())
+                .collect()
+        };
+        let share: Vec<f64> = base
+            .iter()
+            .filter_map(|r| r.roles.get(role).map(|c| c.share))
+            .collect();
+        if median(&share).is_none_or(|s| s < GATED_ROLE_SHARE) {
+            continue;
+        }
+        let (Some(b), Some(n)) = (cost(base), cost(new)) else {
+            continue;
+        };
+        rows.extend(judge_metric(
+            format!("cost.roles.{role}"),
+            Better::Lower,
+            Unit::ModelTxs,
+            band,
+            &b,
+            &n,
+        ));
+    }
+    rows
 }
 
 /// The settings that must match for two runs to be comparable, as `(name, value)`.
@@ -692,6 +790,36 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 }
 
 impl Comparison {
+    /// One JSON object per line and compared metric, for dashboards: the entry shape of
+    /// github-action-benchmark's `customSmallerIsBetter` / `customBiggerIsBetter` tools
+    /// (`name`, `unit`, `value` — the new median — and `extra`: the base median, the ratio
+    /// and the verdict) plus `tool`, naming which of the two the metric belongs to (split
+    /// the lines by it, e.g. with `jq -s 'map(select(.tool == "customSmallerIsBetter"))'`).
+    pub fn json_lines(&self) -> String {
+        let mut out = String::new();
+        for r in &self.rows {
+            let tool = match r.better {
+                Better::Lower => "customSmallerIsBetter",
+                Better::Higher => "customBiggerIsBetter",
+            };
+            let line = serde_json::json!({
+                "tool": tool,
+                "name": r.name,
+                "unit": r.unit.label(),
+                "value": r.new,
+                "extra": format!(
+                    "base {} · ratio {} · {}: {}",
+                    r.unit.format(r.base),
+                    r.ratio.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}")),
+                    r.verdict,
+                    r.reason
+                ),
+            });
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    }
+
     /// 0 for pass or warn, 1 for fail.
     pub fn exit_code(&self) -> u8 {
         self.verdict.exit_code()
@@ -716,7 +844,7 @@ impl Comparison {
             .iter()
             .map(|r| {
                 [
-                    r.name.to_owned(),
+                    r.name.clone(),
                     r.unit.format(r.base),
                     r.unit.format(r.new),
                     r.ratio

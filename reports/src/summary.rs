@@ -130,6 +130,10 @@ pub struct RunSummary {
     /// (`None` when nothing was metered).
     #[serde(default)]
     pub projected: Option<Projection>,
+    /// What a transaction cost the workers, also in model transactions (`None` without
+    /// role timers or without the model ceiling, e.g. `--no-limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     /// Memory and disk (`None` in older summaries and in simulations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
@@ -142,6 +146,23 @@ pub struct RunSummary {
     /// The file it was read from (empty when written, or parsed without one).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// What a transaction cost the engine's workers (issue 17): busy time (every role but
+/// idle) per submitted transaction, and the same in *model transactions*, the cost of
+/// the least work any validating ledger does per transaction on this machine
+/// (`limits.model_tx_per_s` on the run's cores): `model_txs = us_per_tx × 1e-6 ×
+/// model_tx_per_s / cores`. A code regression raises it; a faster or slower machine
+/// moves both the cost and the model ceiling, so the ratio travels between machines.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cost {
+    /// Busy worker time per submitted transaction, µs (summed over shards and roles).
+    pub us_per_tx: f64,
+    /// `us_per_tx` in model transactions.
+    pub model_txs: f64,
+    /// Per role (as in `roles`), in model transactions.
+    pub roles: BTreeMap<String, f64>,
 }
 
 /// What the run held in memory and on disk.

@@ -40,6 +40,15 @@ fn fixture() -> Value {
         },
         "efficiency": 0.594167426928804,
         "counts": { "submitted": 2500000, "final": 2500000 },
+        "roles": {
+            "atomix": { "us_per_tx": 3.0, "share": 0.2 },
+            "host": { "us_per_tx": 0.2, "share": 0.01 },
+            "ordering": { "us_per_tx": 11.0, "share": 0.6 }
+        },
+        "cost": {
+            "us_per_tx": 18.3, "model_txs": 1.83,
+            "roles": { "atomix": 0.3, "host": 0.02, "ordering": 1.1 }
+        },
         "warnings": [],
         "a_field_from_the_future": { "anything": [1, 2, 3] },
         "validity": {
@@ -102,7 +111,7 @@ fn run_compared_with_itself_passes() {
     let c = one_to_one(&fixture(), &fixture());
     assert_eq!(c.verdict, Verdict::Pass, "{}", c.render_table());
     assert_eq!(c.exit_code(), 0);
-    let names: Vec<&str> = c.rows.iter().map(|r| r.name).collect();
+    let names: Vec<&str> = c.rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -111,7 +120,10 @@ fn run_compared_with_itself_passes() {
             "latency_us.final.p50",
             "latency_us.final.p99",
             "latency_us.provisional.p99",
-            "efficiency"
+            "efficiency",
+            "cost.model_txs",
+            "cost.roles.atomix",
+            "cost.roles.ordering"
         ]
     );
     for r in &c.rows {
@@ -309,6 +321,55 @@ fn different_configurations_warn() {
     assert_eq!(warns.len(), 1, "{warns:?}");
     assert!(warns[0].contains("config.run.rate"), "{}", warns[0]);
     assert!(warns[0].contains("40000.0"), "{}", warns[0]);
+}
+
+#[test]
+fn cost_up_30_percent_fails_and_a_small_role_is_not_gated() {
+    let c = one_to_one(&fixture(), &scale(fixture(), "/cost/model_txs", 1.3));
+    assert_eq!(row(&c, "cost.model_txs").verdict, Verdict::Fail);
+    assert!(row(&c, "cost.model_txs").reason.contains("regression"));
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.render_table());
+    // `host` takes 1% of the busy time: the total covers it, no row of its own.
+    assert!(c.rows.iter().all(|r| r.name != "cost.roles.host"));
+}
+
+#[test]
+fn one_role_costing_30_percent_more_fails_alone() {
+    let c = one_to_one(&fixture(), &scale(fixture(), "/cost/roles/ordering", 1.3));
+    assert_eq!(row(&c, "cost.roles.ordering").verdict, Verdict::Fail);
+    assert_eq!(row(&c, "cost.roles.atomix").verdict, Verdict::Pass);
+    assert_eq!(row(&c, "cost.model_txs").verdict, Verdict::Pass);
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.render_table());
+}
+
+#[test]
+fn cost_cut_by_20_percent_asks_for_recalibration() {
+    let c = one_to_one(&fixture(), &scale(fixture(), "/cost/model_txs", 0.8));
+    let r = row(&c, "cost.model_txs");
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(r.reason.contains("recalibrate"), "{}", r.reason);
+}
+
+#[test]
+fn json_lines_hold_one_dashboard_entry_per_metric() {
+    let c = one_to_one(&fixture(), &scale(fixture(), "/cost/model_txs", 1.3));
+    let text = c.json_lines();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), c.rows.len());
+    let cost = lines
+        .iter()
+        .find(|l| l["name"] == "cost.model_txs")
+        .unwrap();
+    assert_eq!(cost["tool"], "customSmallerIsBetter");
+    assert_eq!(cost["unit"], "model tx");
+    assert!((cost["value"].as_f64().unwrap() - 1.83 * 1.3).abs() < 1e-9);
+    assert!(cost["extra"].as_str().unwrap().contains("FAIL"), "{cost}");
+    let tps = lines.iter().find(|l| l["name"] == "tps.final").unwrap();
+    assert_eq!(tps["tool"], "customBiggerIsBetter");
+    assert_eq!(tps["unit"], "tx/s");
 }
 
 #[test]
