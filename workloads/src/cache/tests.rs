@@ -856,3 +856,11 @@ proptest! {
         prop_assert!(matches!(err, CacheError::Damaged { .. }), "{}", err);
     }
 }
+
+#[test]
+fn readers_can_move_to_a_shard_thread() {
+    fn send<T: Send>() {}
+    send::<ShardReader>();
+    send::<AnswerKeyReader>();
+    send::<WorkloadFile>();
+}
