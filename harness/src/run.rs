@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ioschain_core::tx::RejectReason;
-use ioschain_workloads::{CrossExpected, Expected, Workload, cache, generate};
+use ioschain_workloads::{CrossExpected, Expected, Workload, cache};
 
 use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
@@ -127,18 +127,29 @@ pub fn workload(config: &Config) -> anyhow::Result<Workload> {
         "workload: generating and signing {total} transactions ({} shards, seed {})",
         spec.shards, spec.seed
     );
+    // Written to the cache a chunk at a time (resuming an interrupted generation), then
+    // loaded from it like a cached workload.
     let bar = progress_bar(total, "signing");
-    let workload = generate(&spec, &|done| bar.set_position(done)).map_err(|e| {
-        anyhow::Error::new(ConfigError::Value {
-            key: format!("workload.{}", e.key),
-            value: e.value.clone(),
-            allowed: e.allowed.clone(),
-        })
-    })?;
+    let generated = cache::generate_to_cache(&dir, &spec, &|done| bar.set_position(done)).map_err(
+        |e| match e {
+            cache::GenerateError::Spec(e) => anyhow::Error::new(ConfigError::Value {
+                key: format!("workload.{}", e.key),
+                value: e.value.clone(),
+                allowed: e.allowed.clone(),
+            }),
+            other => other.into(),
+        },
+    )?;
     bar.finish_and_clear();
-    let path = cache::store(&dir, &workload)?;
-    eprintln!("workload: cached at {}", path.display());
-    Ok(workload)
+    if generated.resumed_txs > 0 {
+        eprintln!(
+            "workload: resumed an interrupted generation after {} transactions",
+            generated.resumed_txs
+        );
+    }
+    eprintln!("workload: cached at {}", generated.path.display());
+    cache::load(&dir, &spec)?
+        .with_context(|| format!("workload cache {} vanished", generated.path.display()))
 }
 
 /// The one-line description of the configuration in the summary block.

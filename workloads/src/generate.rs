@@ -3,18 +3,23 @@
 //! Submodules: `cross` drafts cross-shard transactions and conflicting pairs, `invalid`
 //! the transactions that must be rejected (injected invalid kinds and canaries).
 //!
-//! Why one file of about 850 lines: what is left here is the one interleaved walk over
-//! all streams and the wallet state it threads through every step (maturity, the
-//! ledger, the intra-shard draft); the kinds of transaction that could stand apart
-//! already did (`cross`, `invalid`). The next seam, if it grows, is the wallets and
-//! their maturity rule (`Coin`, `mature_coins`) as a module of their own.
+//! Why one file of about 1,000 lines (besides its tests): what is left here is the one
+//! interleaved walk over all streams and the wallet state it threads through every step
+//! (maturity, the ledger, the intra-shard draft), and the signing of what it drafted;
+//! the kinds of transaction that could stand apart already did (`cross`, `invalid`).
+//! The next seam, if it grows, is the wallets and their maturity rule (`Coin`,
+//! `mature_coins`) as a module of their own.
 //!
 //! Every shard has a stream and its own [`Prg`]. Generation keeps each account's unspent
 //! outputs (a wallet) and walks the positions of all streams in interleaved order —
 //! position 0 of shard 0, 1, …, then position 1 of every shard, and so on — drafting the
 //! transaction at each; the order is what lets a cross-shard transaction at `(s, n)`
 //! spend outputs of other shards' streams. Transaction ids do not depend on signatures,
-//! so every stream is laid out first and signed afterwards in parallel.
+//! so positions are laid out first and signed afterwards in parallel. The walk
+//! (`Drafter`) can stop at any position and carry on later with the same state, so a
+//! long workload is drafted, signed and written a chunk of positions at a time
+//! ([`crate::cache::generate_to_cache`]) and gives the same transactions as [`generate`],
+//! which drafts every position before signing.
 //!
 //! # Intra-shard transactions
 //!
@@ -233,7 +238,7 @@ pub fn account_key(seed: u64, index: u32) -> SigningKey {
 }
 
 /// A transaction laid out but not yet signed.
-struct Draft {
+pub(crate) struct Draft {
     tx: Transaction,
     id: TxId,
     /// The accounts that sign it, in witness order.
@@ -381,13 +386,18 @@ fn mature_coins(wallet: &VecDeque<Coin>, position: u64) -> impl Iterator<Item = 
         .map(|(index, _)| index)
 }
 
-/// One shard's stream as it is drafted.
+/// One shard's stream as it is drafted: its random choices and recent spends, which
+/// persist over the whole walk, and the drafts not yet taken ([`Drafter::take`]).
 struct Stream {
     /// The stream's own random choices (also those of its cross-shard transactions).
     prg: Prg,
     /// Inputs recently spent by the stream's intra-shard transactions, with their
     /// owner's index in the shard, for double-spend injection.
     spent: VecDeque<(OutPoint, usize)>,
+    /// The stream position of `drafts[0]` (the positions before it were taken).
+    base: u64,
+    /// The cross items taken before `cross[0]` (`Expected::Cross(k)` counts them).
+    cross_base: u32,
     drafts: Vec<Draft>,
     expected: Vec<Expected>,
     cross: Vec<CrossItem>,
@@ -400,9 +410,14 @@ struct Stream {
 }
 
 impl Stream {
+    /// The stream position of the next draft.
+    fn next_position(&self) -> u64 {
+        self.base + self.drafts.len() as u64
+    }
+
     fn push(&mut self, draft: Draft, expected: Expected) {
         if matches!(draft.signature, SignatureKind::Edge(_)) {
-            self.edge_signatures.push(self.drafts.len() as u32);
+            self.edge_signatures.push(self.next_position() as u32);
         }
         self.drafts.push(draft);
         self.expected.push(expected);
@@ -415,9 +430,9 @@ impl Stream {
         client: ClientBehaviour,
         expected: CrossExpected,
     ) {
-        let k = self.cross.len() as u32;
+        let k = self.cross_base + self.cross.len() as u32;
         self.cross.push(CrossItem {
-            index: self.drafts.len() as u32,
+            index: self.next_position() as u32,
             declared,
             client,
             partner: match expected {
@@ -428,6 +443,61 @@ impl Stream {
         });
         self.push(draft, Expected::Cross(k));
     }
+
+    /// Takes the drafts of the positions before `end` (all the stream holds, or all but
+    /// the second of a conflicting pair drafted across `end`).
+    fn take(&mut self, end: u64) -> StreamPart<Draft> {
+        let count = (end - self.base) as usize;
+        debug_assert!(
+            count <= self.drafts.len(),
+            "positions before {end} are drafted"
+        );
+        let rest = self.drafts.split_off(count);
+        let drafts = std::mem::replace(&mut self.drafts, rest);
+        let rest = self.expected.split_off(count);
+        let expected = std::mem::replace(&mut self.expected, rest);
+        let before_end = |positions: &mut Vec<u32>| {
+            let rest = positions.split_off(positions.partition_point(|&p| u64::from(p) < end));
+            std::mem::replace(positions, rest)
+        };
+        let edge_signatures = before_end(&mut self.edge_signatures);
+        let canaries = before_end(&mut self.canaries);
+        let rest = self
+            .cross
+            .split_off(self.cross.partition_point(|c| u64::from(c.index) < end));
+        let cross = std::mem::replace(&mut self.cross, rest);
+        let part = StreamPart {
+            start: self.base,
+            cross_base: self.cross_base,
+            txs: drafts,
+            expected,
+            cross,
+            edge_signatures,
+            canaries,
+        };
+        self.base = end;
+        self.cross_base += part.cross.len() as u32;
+        part
+    }
+}
+
+/// Consecutive positions of one shard's stream, drafted (`T` = [`Draft`]) or signed
+/// (`T` = [`Transaction`]): what a chunk of the cache holds for the shard.
+pub(crate) struct StreamPart<T> {
+    /// The stream position of `txs[0]`.
+    pub start: u64,
+    /// The stream's cross items before `cross[0]` (`Expected::Cross(k)` names
+    /// `cross[k - cross_base]`).
+    pub cross_base: u32,
+    pub txs: Vec<T>,
+    /// `expected[i]` is what must happen to `txs[i]`.
+    pub expected: Vec<Expected>,
+    /// The cross items of these positions.
+    pub cross: Vec<CrossItem>,
+    /// Positions (in the stream) of those signed with an edge case, ascending.
+    pub edge_signatures: Vec<u32>,
+    /// Positions (in the stream) of the canaries, ascending.
+    pub canaries: Vec<u32>,
 }
 
 /// What stays fixed while drafting: the spec and where every account lives.
@@ -507,76 +577,33 @@ impl Population<'_> {
 
 /// Generates `spec`'s workload. `progress(signed)` is called from worker threads as
 /// transactions are signed (for a progress bar); it must be cheap.
+///
+/// The whole workload is held in memory; [`crate::cache::generate_to_cache`] writes the
+/// same workload to disk a chunk at a time instead.
 pub fn generate(
     spec: &WorkloadSpec,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Workload, SpecError> {
-    spec.validate()?;
-    let keys: Vec<SigningKey> = (0..spec.accounts)
-        .into_par_iter()
-        .map(|i| account_key(spec.seed, i))
-        .collect();
-    let owners: Vec<Owner> = keys
-        .iter()
-        .map(|k| Owner(k.verifying_key().to_bytes()))
-        .collect();
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); spec.shards as usize];
-    for (index, owner) in owners.iter().enumerate() {
-        members[owner.shard(spec.shards).0 as usize].push(index as u32);
-    }
-    if let Some((shard, _)) = members.iter().enumerate().find(|(_, m)| m.len() < 2) {
-        return Err(SpecError {
-            key: "accounts",
-            value: spec.accounts.to_string(),
-            allowed: format!(
-                "enough that every shard holds at least 2 accounts (shard {shard} holds fewer)"
-            ),
-        });
-    }
-    let (geneses, streams) = draft_streams(spec, &members, &owners)?;
+    let accounts = Accounts::new(spec)?;
+    let (geneses, mut drafter) = Drafter::new(spec, &accounts, spec.txs_per_shard as usize);
+    drafter.draft_until(spec.txs_per_shard)?;
     let signed = AtomicU64::new(0);
-    let mut shards = Vec::with_capacity(streams.len());
-    for (genesis, stream) in geneses.into_iter().zip(streams) {
-        let txs: Vec<Transaction> = stream
-            .drafts
-            .into_par_iter()
-            .map(|draft| {
-                let mut tx = draft.tx;
-                for (position, &signer) in draft.signers.iter().enumerate() {
-                    let key = &keys[signer as usize];
-                    let message = draft.id.0.as_bytes();
-                    let signature = match draft.signature {
-                        SignatureKind::Edge(kind) if position == 0 => {
-                            kind.sign(key, message, message)
-                        }
-                        SignatureKind::Corrupt if position == 0 => {
-                            let mut signature = key.sign(message).to_bytes();
-                            signature[9] ^= 0x10;
-                            signature
-                        }
-                        _ => key.sign(message).to_bytes(),
-                    };
-                    tx.witnesses.push(Witness {
-                        owner: owners[signer as usize],
-                        signature,
-                    });
-                }
-                let done = signed.fetch_add(1, Ordering::Relaxed) + 1;
-                if done.is_multiple_of(4096) {
-                    progress(done);
-                }
-                tx
-            })
-            .collect();
-        shards.push(ShardWorkload {
-            genesis,
-            txs,
-            expected: stream.expected,
-            edge_signatures: stream.edge_signatures,
-            canaries: stream.canaries,
-            cross: stream.cross,
-        });
-    }
+    let parts = drafter.take(spec.txs_per_shard);
+    let shards = geneses
+        .into_iter()
+        .zip(parts)
+        .map(|(genesis, part)| {
+            let part = accounts.sign(part, &signed, progress);
+            ShardWorkload {
+                genesis,
+                txs: part.txs,
+                expected: part.expected,
+                cross: part.cross,
+                edge_signatures: part.edge_signatures,
+                canaries: part.canaries,
+            }
+        })
+        .collect();
     progress(signed.load(Ordering::Relaxed));
     Ok(Workload {
         spec: spec.clone(),
@@ -585,90 +612,228 @@ pub fn generate(
 }
 
 /// Per shard, its genesis outputs.
-type Geneses = Vec<Vec<(OutPoint, TxOut)>>;
+pub(crate) type Geneses = Vec<Vec<(OutPoint, TxOut)>>;
 
-/// Lays out every stream, position by position across the shards (see the module doc).
-fn draft_streams(
-    spec: &WorkloadSpec,
-    members: &[Vec<u32>],
-    owners: &[Owner],
-) -> Result<(Geneses, Vec<Stream>), SpecError> {
-    let shard_count = members.len();
-    let stream_len = spec.txs_per_shard as usize;
-    let mut geneses = Vec::with_capacity(shard_count);
-    let mut wallets = Vec::with_capacity(shard_count);
-    let mut samplers = Vec::with_capacity(shard_count);
-    let mut streams = Vec::with_capacity(shard_count);
-    for (shard, accounts) in members.iter().enumerate() {
-        let mut prg = Prg::new(&[
-            b"ioschain/workload-stream",
-            &spec.seed.to_le_bytes(),
-            &(shard as u32).to_le_bytes(),
-        ]);
-        let (genesis, shard_wallets) = genesis_of(spec, accounts, owners);
-        geneses.push(genesis);
-        wallets.push(shard_wallets);
-        let mut by_rank: Vec<usize> = (0..accounts.len()).collect();
-        prg.shuffle(&mut by_rank);
-        let zipf = match spec.sender {
-            SenderDistribution::Uniform => None,
-            SenderDistribution::Zipf { theta } => Some(ZipfSampler::new(accounts.len(), theta)),
+/// Every account of a spec: its signing key, its owner, and the shard it lives in.
+pub(crate) struct Accounts {
+    keys: Vec<SigningKey>,
+    owners: Vec<Owner>,
+    /// Per shard, its accounts.
+    members: Vec<Vec<u32>>,
+}
+
+impl Accounts {
+    /// The accounts of `spec`, once it is checked to be valid and to give every shard at
+    /// least two of them.
+    pub(crate) fn new(spec: &WorkloadSpec) -> Result<Accounts, SpecError> {
+        spec.validate()?;
+        let keys: Vec<SigningKey> = (0..spec.accounts)
+            .into_par_iter()
+            .map(|i| account_key(spec.seed, i))
+            .collect();
+        let owners: Vec<Owner> = keys
+            .iter()
+            .map(|k| Owner(k.verifying_key().to_bytes()))
+            .collect();
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); spec.shards as usize];
+        for (index, owner) in owners.iter().enumerate() {
+            members[owner.shard(spec.shards).0 as usize].push(index as u32);
+        }
+        if let Some((shard, _)) = members.iter().enumerate().find(|(_, m)| m.len() < 2) {
+            return Err(SpecError {
+                key: "accounts",
+                value: spec.accounts.to_string(),
+                allowed: format!(
+                    "enough that every shard holds at least 2 accounts (shard {shard} holds fewer)"
+                ),
+            });
+        }
+        Ok(Accounts {
+            keys,
+            owners,
+            members,
+        })
+    }
+
+    /// Signs a part of a stream, in parallel (transaction ids do not depend on the
+    /// signatures). `signed` counts the transactions signed; `progress` sees the count
+    /// every 4096.
+    pub(crate) fn sign(
+        &self,
+        part: StreamPart<Draft>,
+        signed: &AtomicU64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> StreamPart<Transaction> {
+        let txs = part
+            .txs
+            .into_par_iter()
+            .map(|draft| {
+                let tx = self.sign_draft(draft);
+                let done = signed.fetch_add(1, Ordering::Relaxed) + 1;
+                if done.is_multiple_of(4096) {
+                    progress(done);
+                }
+                tx
+            })
+            .collect();
+        StreamPart {
+            start: part.start,
+            cross_base: part.cross_base,
+            txs,
+            expected: part.expected,
+            cross: part.cross,
+            edge_signatures: part.edge_signatures,
+            canaries: part.canaries,
+        }
+    }
+
+    fn sign_draft(&self, draft: Draft) -> Transaction {
+        let mut tx = draft.tx;
+        for (position, &signer) in draft.signers.iter().enumerate() {
+            let key = &self.keys[signer as usize];
+            let message = draft.id.0.as_bytes();
+            let signature = match draft.signature {
+                SignatureKind::Edge(kind) if position == 0 => kind.sign(key, message, message),
+                SignatureKind::Corrupt if position == 0 => {
+                    let mut signature = key.sign(message).to_bytes();
+                    signature[9] ^= 0x10;
+                    signature
+                }
+                _ => key.sign(message).to_bytes(),
+            };
+            tx.witnesses.push(Witness {
+                owner: self.owners[signer as usize],
+                signature,
+            });
+        }
+        tx
+    }
+}
+
+/// The walk that lays out every stream, position by position across the shards (see the
+/// module doc), resumable: [`Drafter::draft_until`] carries it on to a position, with
+/// the wallets, the pending outputs and every stream's random choices kept between
+/// calls, and [`Drafter::take`] hands over what was drafted so far. Drafting to `n` in
+/// one call or in several gives the same drafts.
+pub(crate) struct Drafter<'a> {
+    population: Population<'a>,
+    ledger: Ledger,
+    streams: Vec<Stream>,
+    /// The first position not yet drafted in every stream (a stream may be one further:
+    /// the second of a conflicting pair).
+    position: u64,
+}
+
+impl<'a> Drafter<'a> {
+    /// The genesis outputs of every shard, and a drafter at position 0 whose streams
+    /// reserve room for `capacity` drafts each (the most taken at once).
+    pub(crate) fn new(
+        spec: &'a WorkloadSpec,
+        accounts: &'a Accounts,
+        capacity: usize,
+    ) -> (Geneses, Drafter<'a>) {
+        let members = &accounts.members;
+        let owners = &accounts.owners;
+        let shard_count = members.len();
+        let mut geneses = Vec::with_capacity(shard_count);
+        let mut wallets = Vec::with_capacity(shard_count);
+        let mut samplers = Vec::with_capacity(shard_count);
+        let mut streams = Vec::with_capacity(shard_count);
+        for (shard, members) in members.iter().enumerate() {
+            let mut prg = Prg::new(&[
+                b"ioschain/workload-stream",
+                &spec.seed.to_le_bytes(),
+                &(shard as u32).to_le_bytes(),
+            ]);
+            let (genesis, shard_wallets) = genesis_of(spec, members, owners);
+            geneses.push(genesis);
+            wallets.push(shard_wallets);
+            let mut by_rank: Vec<usize> = (0..members.len()).collect();
+            prg.shuffle(&mut by_rank);
+            let zipf = match spec.sender {
+                SenderDistribution::Uniform => None,
+                SenderDistribution::Zipf { theta } => Some(ZipfSampler::new(members.len(), theta)),
+            };
+            samplers.push(SenderSampler { by_rank, zipf });
+            streams.push(Stream {
+                prg,
+                spent: VecDeque::with_capacity(DOUBLE_SPEND_WINDOW),
+                base: 0,
+                cross_base: 0,
+                drafts: Vec::with_capacity(capacity),
+                expected: Vec::with_capacity(capacity),
+                cross: Vec::new(),
+                edge_signatures: Vec::new(),
+                canaries: Vec::new(),
+                canaries_owed: if spec.canary_rate > 0.0 {
+                    CANARY_KINDS.to_vec()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        let mut place = vec![(0, 0); owners.len()];
+        for (shard, members) in members.iter().enumerate() {
+            for (local, &account) in members.iter().enumerate() {
+                place[account as usize] = (shard, local);
+            }
+        }
+        let population = Population {
+            spec,
+            owners,
+            members,
+            place,
+            samplers,
         };
-        samplers.push(SenderSampler { by_rank, zipf });
-        streams.push(Stream {
-            prg,
-            spent: VecDeque::with_capacity(DOUBLE_SPEND_WINDOW),
-            drafts: Vec::with_capacity(stream_len),
-            expected: Vec::with_capacity(stream_len),
-            cross: Vec::new(),
-            edge_signatures: Vec::new(),
-            canaries: Vec::new(),
-            canaries_owed: if spec.canary_rate > 0.0 {
-                CANARY_KINDS.to_vec()
-            } else {
-                Vec::new()
-            },
-        });
+        let ledger = Ledger {
+            wallets,
+            pending: (0..shard_count).map(|_| VecDeque::new()).collect(),
+        };
+        let drafter = Drafter {
+            population,
+            ledger,
+            streams,
+            position: 0,
+        };
+        (geneses, drafter)
     }
-    let mut place = vec![(0, 0); owners.len()];
-    for (shard, accounts) in members.iter().enumerate() {
-        for (local, &account) in accounts.iter().enumerate() {
-            place[account as usize] = (shard, local);
-        }
-    }
-    let population = Population {
-        spec,
-        owners,
-        members,
-        place,
-        samplers,
-    };
-    let mut ledger = Ledger {
-        wallets,
-        pending: (0..shard_count).map(|_| VecDeque::new()).collect(),
-    };
-    for position in 0..spec.txs_per_shard {
-        ledger.release(position);
-        for (shard, stream) in streams.iter_mut().enumerate() {
-            if stream.drafts.len() as u64 > position {
-                // Taken by the second transaction of a conflicting pair.
-                continue;
+
+    /// Drafts every stream up to (not including) position `end`, at most the stream
+    /// length.
+    pub(crate) fn draft_until(&mut self, end: u64) -> Result<(), SpecError> {
+        let spec = self.population.spec;
+        debug_assert!(end <= spec.txs_per_shard);
+        for position in self.position..end {
+            self.ledger.release(position);
+            for (shard, stream) in self.streams.iter_mut().enumerate() {
+                if stream.next_position() > position {
+                    // Taken by the second transaction of a conflicting pair.
+                    continue;
+                }
+                let cross = spec.cross_shard > 0.0 && stream.prg.unit() < spec.cross_shard;
+                if cross {
+                    draft_cross(&self.population, &mut self.ledger, stream, shard, position)?;
+                } else {
+                    draft_intra(
+                        &self.population,
+                        &mut self.ledger.wallets[shard],
+                        stream,
+                        shard,
+                        position,
+                    )?;
+                }
             }
-            let cross = spec.cross_shard > 0.0 && stream.prg.unit() < spec.cross_shard;
-            if cross {
-                draft_cross(&population, &mut ledger, stream, shard, position)?;
-            } else {
-                draft_intra(
-                    &population,
-                    &mut ledger.wallets[shard],
-                    stream,
-                    shard,
-                    position,
-                )?;
-            }
+            self.position = position + 1;
         }
+        Ok(())
     }
-    Ok((geneses, streams))
+
+    /// Per shard, the drafts of the positions not yet taken before `end` (drafted with
+    /// [`Drafter::draft_until`]).
+    pub(crate) fn take(&mut self, end: u64) -> Vec<StreamPart<Draft>> {
+        assert!(end <= self.position, "positions before {end} are drafted");
+        self.streams.iter_mut().map(|s| s.take(end)).collect()
+    }
 }
 
 /// The genesis outputs of a shard's `accounts` and their wallets (mature from the
@@ -779,7 +944,7 @@ fn draft_intra(
         }
         if let Some(planted) = canary {
             debug_assert_eq!(reason, planted, "a double-spend canary waits for spends");
-            stream.canaries.push(stream.drafts.len() as u32);
+            stream.canaries.push(stream.next_position() as u32);
         }
         stream.push(draft, Expected::Invalid(reason));
         return Ok(());
@@ -1030,6 +1195,63 @@ mod tests {
             let mut other_seed = s.clone();
             other_seed.seed += 1;
             assert_ne!(first.shards, generate(&other_seed, &|_| {}).unwrap().shards);
+        }
+    }
+
+    /// Drafts `spec` in runs of `chunk` positions, signing each run as it is taken, and
+    /// puts the parts back together as a workload.
+    fn generate_in_chunks(spec: &WorkloadSpec, chunk: u64) -> Workload {
+        let accounts = Accounts::new(spec).unwrap();
+        let (geneses, mut drafter) = Drafter::new(spec, &accounts, chunk as usize);
+        let mut shards: Vec<ShardWorkload> = geneses
+            .into_iter()
+            .map(|genesis| ShardWorkload {
+                genesis,
+                txs: Vec::new(),
+                expected: Vec::new(),
+                cross: Vec::new(),
+                edge_signatures: Vec::new(),
+                canaries: Vec::new(),
+            })
+            .collect();
+        let signed = AtomicU64::new(0);
+        let mut start = 0;
+        while start < spec.txs_per_shard {
+            let end = (start + chunk).min(spec.txs_per_shard);
+            drafter.draft_until(end).unwrap();
+            for (shard, part) in shards.iter_mut().zip(drafter.take(end)) {
+                assert_eq!(part.start, start);
+                assert_eq!(part.cross_base as usize, shard.cross.len());
+                let part = accounts.sign(part, &signed, &|_| {});
+                shard.txs.extend(part.txs);
+                shard.expected.extend(part.expected);
+                shard.cross.extend(part.cross);
+                shard.edge_signatures.extend(part.edge_signatures);
+                shard.canaries.extend(part.canaries);
+            }
+            start = end;
+        }
+        assert_eq!(
+            signed.into_inner(),
+            spec.txs_per_shard * u64::from(spec.shards)
+        );
+        Workload {
+            spec: spec.clone(),
+            shards,
+        }
+    }
+
+    #[test]
+    fn drafting_in_chunks_gives_the_same_streams_as_drafting_at_once() {
+        let mut flagged = spec(0.1, SenderDistribution::Zipf { theta: 0.99 });
+        flagged.client_edge_signatures = 0.1;
+        flagged.canary_rate = 0.01;
+        for s in [flagged, cross_spec(3)] {
+            let whole = generate(&s, &|_| {}).unwrap();
+            // Runs of one position split every conflicting pair from its second half.
+            for chunk in [1, 7, 64, s.txs_per_shard] {
+                assert_eq!(generate_in_chunks(&s, chunk), whole, "chunks of {chunk}");
+            }
         }
     }
 

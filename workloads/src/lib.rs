@@ -5,8 +5,11 @@
 //! transaction has, which fraction is deliberately invalid (and how), and the seed.
 //! [`generate`] builds it deterministically — the same spec gives the same bytes — and
 //! signs the transactions in parallel (clients sign ahead of the run; the engine only
-//! verifies). [`cache`] stores generated workloads on disk keyed by the spec's hash and
-//! checks them before reuse.
+//! verifies). [`cache`] stores generated workloads on disk keyed by the spec's hash, in
+//! chunks of stream positions each with its own checksum: [`cache::generate_to_cache`]
+//! generates a workload of any length into it a chunk at a time (resuming an
+//! interrupted generation), and [`cache::ShardReader`] reads one shard's stream back a
+//! chunk at a time, checking each before use.
 //!
 //! Each shard's stream spends only outputs that exist at that point of the stream, so a
 //! correct engine that processes a shard's stream in order rejects exactly the

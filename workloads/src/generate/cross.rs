@@ -177,7 +177,7 @@ pub(super) fn draft_conflicting_pair(
     stream: &mut Stream,
     position: u64,
 ) -> Result<(), SpecError> {
-    debug_assert_eq!(stream.drafts.len() as u64, position);
+    debug_assert_eq!(stream.next_position(), position);
     let spec = population.spec;
     let prg = &mut stream.prg;
     let input_shards = draw_shards(prg, spec.shards, 2);
