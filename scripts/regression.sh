@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 usage() {
   cat <<'EOF'
 Usage: scripts/regression.sh [--tier a|b|all] [--repeat N] [--warn-only-e2e] [--recalibrate]
+       scripts/regression.sh --ab REF [--repeat N] [--warn-only-e2e]
 
 The performance-regression gate (BENCHMARKING.md rule 8), two tiers:
 
@@ -37,6 +38,10 @@ Options:
                     final p99, refusing (exit 1) when the runs disagree by more than
                     1.25x in final p99 or 1.10x in final tx/s (a busy machine). Review
                     the diff and commit reports/baselines/.
+  --ab REF          instead of the tiers: tier b's runs as an A/B of the git ref REF
+                    (base) against HEAD (new), both built from their commits and run
+                    interleaved N times (`ioschain ab`), compared in tier b's bands;
+                    builds and runs under target/ioschain/regression/ab/
   -h, --help        this text
 
 Recalibrate after a deliberate change of a hot path (the new count is the new normal),
@@ -58,6 +63,7 @@ die() { echo "regression.sh: $*" >&2; exit 2; }
 tier=all
 repeat=3
 warn_only_e2e=false
+ab_ref=
 recalibrate=false
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,6 +73,8 @@ while [ $# -gt 0 ]; do
     --repeat=*) repeat=${1#--repeat=}; shift ;;
     --warn-only-e2e) warn_only_e2e=true; shift ;;
     --recalibrate) recalibrate=true; shift ;;
+    --ab) [ $# -ge 2 ] || die "--ab needs a git ref"; ab_ref=$2; shift 2 ;;
+    --ab=*) ab_ref=${1#--ab=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; echo >&2; die "unknown argument: $1" ;;
   esac
@@ -285,11 +293,37 @@ run_tier() {
   echo
 }
 
-case "$tier" in
-  a) run_tier tier_a ;;
-  b) run_tier tier_b ;;
-  all) run_tier tier_a; run_tier tier_b ;;
-esac
+# --ab REF: instead of the tiers, tier b's runs as an interleaved A/B of REF against
+# HEAD (`ioschain ab`, both built from their commits), in tier b's bands.
+tier_ab() {
+  echo "== A/B: $ab_ref against HEAD, $repeat rounds (ioschain ab)"
+  cargo build --release --locked -p ioschain-harness
+  local rc=0
+  target/release/ioschain ab --base "$ab_ref" --new HEAD --repeat "$repeat" \
+    --bands "$e2e_bands" --out "$out/ab" "${e2e_flags[@]}" || rc=$?
+  case "$rc" in
+    0) echo "A/B: pass" ;;
+    1)
+      if $warn_only_e2e; then
+        echo "A/B: WARNING: outside the bands (--warn-only-e2e: not failing)"
+      else
+        echo "A/B: FAIL"
+        return 1
+      fi
+      ;;
+    *) echo "A/B: ioschain ab exited $rc (bad input)" >&2; return 2 ;;
+  esac
+}
+
+if [ -n "$ab_ref" ]; then
+  run_tier tier_ab
+else
+  case "$tier" in
+    a) run_tier tier_a ;;
+    b) run_tier tier_b ;;
+    all) run_tier tier_a; run_tier tier_b ;;
+  esac
+fi
 if [ "$status" -eq 0 ]; then
   echo "regression.sh: pass"
 else

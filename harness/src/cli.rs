@@ -70,6 +70,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Compare new runs with baseline runs: the regression gate (BENCHMARKING.md rule 8).
     Compare(CompareArgs),
+    /// Build two git refs and run them interleaved on one machine, then compare the
+    /// medians like `compare` (throughput, latency, cost per transaction).
+    Ab(Box<crate::ab::AbArgs>),
     /// Write a Markdown (and optionally HTML) report of one or more runs.
     Report(ReportArgs),
     /// Measure this machine's raw ceilings (signature verification, hashing, channels).

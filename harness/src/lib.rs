@@ -1,6 +1,7 @@
 //! `ioschain-harness`: the engine, the load driver, metrics, the block log, run output
 //! and the `ioschain` command line. The only crate that owns threads, clocks and files.
 
+pub mod ab;
 pub mod adversary;
 pub mod blocklog;
 pub mod capacity;

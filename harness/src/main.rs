@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ioschain_harness::cli::{Cli, Command, CompareArgs, ReportArgs};
 use ioschain_harness::config::{Backend, Fsync};
-use ioschain_harness::{capacity, limits, plan, run, sim, soak, sweep};
+use ioschain_harness::{ab, capacity, limits, plan, run, sim, soak, sweep};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args).map(|exit| exit as u8),
         Command::Limits(args) => limits_command(&args).map(|()| 0),
         Command::Compare(args) => compare_command(&args),
+        Command::Ab(args) => ab::ab(&args),
         Command::Report(args) => report_command(&args).map(|()| 0),
         Command::Sweep(args) => sweep::sweep(&args).map(|exit| exit as u8),
         Command::Capacity(args) => capacity::capacity(&args).map(|exit| exit as u8),
