@@ -12,8 +12,8 @@
 //!
 //! **Runs.** `--repeat N` (default 3) rounds; round k runs the base binary then the new
 //! one (`A B A B …`, so drift of the machine falls on both sides alike), each with the
-//! same run flags and the same workload cache (`--cache-dir`, default
-//! `target/ioschain/workloads`, absolute so both builds share it), into
+//! same run flags and the same workload cache (the `--cache-dir` given, or the
+//! repository's `target/ioschain/workloads`), into
 //! `DIR/runs/<UTC time>/{base,new}-<k>`. A run that reports bad input (exit 2) stops the
 //! A/B with exit 2; an invalid run (exit 1) is kept, and fails the comparison.
 //!
@@ -134,10 +134,11 @@ pub fn ab(args: &AbArgs) -> anyhow::Result<u8> {
             Err(e) => return bad(format!("building the {side} ({sha}): {e:#}")),
         }
     }
-    let cache = match &run_args.cache_dir {
-        Some(dir) => std::path::absolute(dir)?,
-        None => repo.join("target/ioschain/workloads"),
-    };
+    // Both builds share one workload cache: the user's, or the repository's default.
+    let cache = run_args
+        .cache_dir
+        .is_none()
+        .then(|| repo.join("target/ioschain/workloads"));
     let runs_dir = out
         .join("runs")
         .join(crate::run::utc_stamp(std::time::SystemTime::now()));
@@ -150,14 +151,12 @@ pub fn ab(args: &AbArgs) -> anyhow::Result<u8> {
                 args.repeat,
                 &shas[side][..12]
             );
-            let status = Process::new(binary)
-                .arg("run")
-                .args(&args.run)
-                .arg("--cache-dir")
-                .arg(&cache)
-                .arg("--out")
-                .arg(&dir)
-                .current_dir(&repo)
+            let mut command = Process::new(binary);
+            command.arg("run").args(&args.run).arg("--out").arg(&dir);
+            if let Some(cache) = &cache {
+                command.arg("--cache-dir").arg(cache);
+            }
+            let status = command
                 .status()
                 .with_context(|| format!("cannot start {}", binary.display()))?;
             match status.code() {
