@@ -170,9 +170,18 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
         "{md}"
     );
     assert!(
-        md.contains("(timeline-1.svg)") && md.contains("(latency-1.svg)"),
+        md.contains("(timeline-1.svg)")
+            && md.contains("(latency-1.svg)")
+            && md.contains("(latency-seconds-1.svg)"),
         "{md}"
     );
+    // The timeline predates the per-shard columns, the summary the roles: those charts
+    // are left out, and the report says why for the per-shard one.
+    assert!(md.contains("timeline.csv has no per-shard columns"), "{md}");
+    for absent in ["shards-1.svg", "roles-1.svg", "memory-1.svg"] {
+        assert!(!out.join(absent).exists(), "{absent}");
+    }
+    assert!(!md.contains("Cost by role"), "{md}");
 
     let timeline = read(&out.join("timeline-1.svg"));
     assert!(timeline.contains("<svg"));
@@ -188,6 +197,13 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
     ] {
         assert!(has_text(&timeline, label), "timeline SVG lacks {label:?}");
     }
+    let by_second = read(&out.join("latency-seconds-1.svg"));
+    for label in ["provisional p99", "final p50", "latency (ms)"] {
+        assert!(
+            has_text(&by_second, label),
+            "latency-seconds SVG lacks {label:?}"
+        );
+    }
     let latency = read(&out.join("latency-1.svg"));
     assert!(latency.contains("<svg"));
     for label in [
@@ -201,6 +217,81 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
     ] {
         assert!(has_text(&latency, label), "latency SVG lacks {label:?}");
     }
+}
+
+/// A timeline as `ioschain run` writes it now (per-shard columns), with the columns the
+/// soak work adds (`rss_bytes`, `disk_bytes`, `queue_s*`), which this reader must take
+/// or ignore by name.
+const TIMELINE_CURRENT: &str = "\
+second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,final_s0,final_s1,rss_bytes,disk_bytes,queue_s0,queue_s1
+0,warmup,1000,1000,950,900,0,0,3000,9000,4000,11000,15000,0,0,440,460,200000000,1000000,3,2
+1,warmup,1000,1000,1010,1020,0,0,3000,9000,4000,11000,15000,0,0,500,520,250000000,2000000,4,4
+2,measure,1000,1000,1000,1000,0,0,3000,9000,4000,11000,15000,0,0,490,510,260000000,3000000,3,5
+3,measure,1000,998,1002,1001,0,0,3000,9000,4000,11000,15000,0,0,500,501,262000000,4000000,2,2
+4,measure,1000,1002,1000,999,0,0,3000,9000,4000,11000,15000,0,0,499,500,263000000,5000000,6,1
+5,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000,0,0,40,40,263000000,5100000,0,0
+";
+
+/// A run directory as `ioschain run` writes it now: per-shard timeline columns, memory
+/// and disk, and costs by role in the summary.
+fn current_run(parent: &Path, name: &str) -> PathBuf {
+    let dir = fake_run(parent, name, 1000.0);
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("summary.json"))).unwrap();
+    summary["roles"] = serde_json::json!({
+        "ordering": { "us_per_tx": 15.4, "share": 0.48 },
+        "sampling": { "us_per_tx": 5.8, "share": 0.18 },
+        "atomix": { "us_per_tx": 3.2, "share": 0.10 },
+        "checking": { "us_per_tx": 2.8, "share": 0.09 },
+        "signing": { "us_per_tx": 3.2, "share": 0.10 },
+        "leader": { "us_per_tx": 1.1, "share": 0.03 },
+        "clients": { "us_per_tx": 0.3, "share": 0.01 },
+        "coordinator": { "us_per_tx": 0.2, "share": 0.006 },
+        "host": { "us_per_tx": 0.1, "share": 0.004 }
+    });
+    std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+    std::fs::write(dir.join("timeline.csv"), TIMELINE_CURRENT).unwrap();
+    dir
+}
+
+#[test]
+fn report_of_a_current_run_has_every_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = current_run(tmp.path(), "run-now");
+    let out = tmp.path().join("report");
+    let md = read(&write_report(&[run], &out, true).unwrap());
+    let files = [
+        "latency-1.svg",
+        "latency-seconds-1.svg",
+        "roles-1.svg",
+        "timeline-1.svg",
+        "memory-1.svg",
+        "shards-1.svg",
+    ];
+    let mut at = 0;
+    for file in files {
+        let link = format!("({file})");
+        let found = md[at..]
+            .find(&link)
+            .unwrap_or_else(|| panic!("{file} not linked after byte {at}: {md}"));
+        at += found + link.len();
+    }
+    assert!(
+        md.find("(timeline-1.svg)") < md.find("(memory-1.svg)"),
+        "memory and disk come under the throughput chart"
+    );
+    assert!(md.contains("### Cost by role"), "{md}");
+    assert!(md.contains("| ordering | 15.4 | 48.0 % |"), "{md}");
+    assert!(!md.contains("no per-shard columns"), "{md}");
+
+    let shards = read(&out.join("shards-1.svg"));
+    assert!(has_text(&shards, "shard 0") && has_text(&shards, "shard 1"));
+    let memory = read(&out.join("memory-1.svg"));
+    assert!(has_text(&memory, "resident memory") && has_text(&memory, "bytes on disk"));
+    let roles = read(&out.join("roles-1.svg"));
+    assert!(has_text(&roles, "ordering 15.4 µs (48 %)"), "{roles}");
+    let html = read(&out.join(REPORT_HTML));
+    assert_eq!(html.matches("<svg").count(), files.len());
 }
 
 #[test]
@@ -220,7 +311,11 @@ fn html_report_is_self_contained() {
     let html = read(&out.join(REPORT_HTML));
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<style>"));
-    assert_eq!(html.matches("<svg").count(), 2, "both charts inlined");
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "the spectrum, latency per second and throughput inlined"
+    );
     assert!(html.contains("seconds since start") && html.contains("latency (ms)"));
     assert!(html.contains("<strong>VALID</strong>"));
     assert!(!html.contains("<script"), "no scripts");
@@ -264,6 +359,8 @@ fn two_runs_give_a_comparison_table() {
         "timeline-2.svg",
         "latency-1.svg",
         "latency-2.svg",
+        "latency-seconds-1.svg",
+        "latency-seconds-2.svg",
         "compare-timeline.svg",
         "compare-latency-provisional.svg",
         "compare-latency-final.svg",
@@ -277,7 +374,7 @@ fn two_runs_give_a_comparison_table() {
     let overlay = read(&out.join("compare-timeline.svg"));
     assert!(has_text(&overlay, "run-a final") && has_text(&overlay, "run-b offered"));
     let html = read(&out.join(REPORT_HTML));
-    assert_eq!(html.matches("<svg").count(), 7);
+    assert_eq!(html.matches("<svg").count(), 9);
 }
 
 #[test]

@@ -1,17 +1,19 @@
-//! The comparison of several runs: a side-by-side table, overlaid throughput timelines
-//! and overlaid latency spectra per stage.
+//! The comparison of several runs: a side-by-side table, overlaid throughput timelines,
+//! overlaid latency spectra per stage, and the costs by role side by side.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::charts::{self, stage_name};
 use super::document::{Block, Document, Inline, add_chart, cell};
 use super::inputs::{Run, stage_percentiles};
-use super::plot::{Line, PALETTE, overlay_timeline_chart, spectrum_chart};
+use super::plot::{Axes, Line, PALETTE, line_chart, spectrum_chart, tps_tick};
 use super::sections::{
-    MARKED, capitalized, config_str, opt_tps, rejected_total, stage_name, valid_word, value_text,
+    MARKED, capitalized, config_str, opt_tps, rejected_total, valid_word, value_text,
 };
 use super::{ReportError, ms};
 use crate::numbers::thousands;
-use crate::summary::Percentiles;
+use crate::summary::{Percentiles, RoleCost};
 
 pub(super) fn comparison_section(
     doc: &mut Document,
@@ -138,7 +140,12 @@ pub(super) fn comparison_section(
         let caption =
             "Final (solid) and offered (dashed) transactions per second, one colour per run"
                 .to_string();
-        let svg = overlay_timeline_chart("Throughput per second, all runs", &lines);
+        let x_max = lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.0 + 0.5))
+            .fold(1.0f64, f64::max);
+        let axes = Axes::seconds("transactions per second", tps_tick);
+        let svg = line_chart("Throughput per second, all runs", &axes, x_max, &lines, &[]);
         add_chart(doc, out_dir, "compare-timeline.svg".into(), caption, svg)?;
     }
 
@@ -181,6 +188,18 @@ pub(super) fn comparison_section(
             caption,
             svg,
         )?;
+    }
+
+    // Costs by role, one bar per run.
+    let bars: Vec<(String, &BTreeMap<String, RoleCost>)> = runs
+        .iter()
+        .map(|r| (r.label.clone(), &r.summary.roles))
+        .collect();
+    if let Some(svg) = charts::role_costs("Cost by role, all runs", &bars) {
+        let caption = "µs of worker time per submitted transaction by role, one bar per run \
+                       (runs whose summary has no roles are left out)"
+            .to_string();
+        add_chart(doc, out_dir, "compare-roles.svg".into(), caption, svg)?;
     }
     Ok(())
 }

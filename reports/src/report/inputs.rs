@@ -11,7 +11,7 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
 use super::ReportError;
-use super::sections::stage_name;
+use super::charts::stage_name;
 use crate::numbers::thousands;
 use crate::summary::{Percentiles, RunSummary, SummaryError};
 use crate::timeline::{self, Timeline};
@@ -49,6 +49,22 @@ pub(super) struct Spectrum {
     pub(super) p9999_us: Option<u64>,
 }
 
+/// One stage's latency in one second of the run (from that second's interval
+/// histograms in `latency.hlog`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct SecondLatency {
+    pub(super) second: u64,
+    pub(super) p50_us: u64,
+    pub(super) p99_us: u64,
+}
+
+/// The per-second latencies of one stage, in order of seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct StageSeconds {
+    pub(super) stage: String,
+    pub(super) seconds: Vec<SecondLatency>,
+}
+
 #[derive(Debug)]
 pub(super) struct Run {
     pub(super) dir: PathBuf,
@@ -56,6 +72,8 @@ pub(super) struct Run {
     pub(super) summary: Summary,
     pub(super) timeline: Option<Timeline>,
     pub(super) spectra: Vec<Spectrum>,
+    /// Per second and stage, every second logged (empty without a readable log).
+    pub(super) latency_by_second: Vec<StageSeconds>,
     /// Where the spectra come from, for the report.
     pub(super) latency_source: String,
     pub(super) notes: Vec<String>,
@@ -123,33 +141,36 @@ pub(super) fn load_run(dir: &Path) -> Result<Run, ReportError> {
             .collect()
     });
     let hlog_path = dir.join("latency.hlog");
-    let (spectra, latency_source) = match read_hlog(&hlog_path, measured.as_ref()) {
-        Ok(log) => {
-            let spectra = log
-                .histograms
-                .iter()
-                .map(|(stage, h)| spectrum_of_histogram(stage, h))
-                .collect();
-            (spectra, log.describe())
-        }
-        Err(problem) => {
-            let spectra = STAGES
-                .iter()
-                .filter_map(|stage| {
-                    stage_percentiles(&summary, stage)
-                        .filter(|p| p.count > 0)
-                        .map(|p| spectrum_of_summary(stage, p))
-                })
-                .collect();
-            (
-                spectra,
-                format!(
-                    "latency.hlog {problem}: the spectrum falls back to the percentiles of \
+    let (spectra, latency_by_second, latency_source) =
+        match read_hlog(&hlog_path, measured.as_ref()) {
+            Ok(log) => {
+                let spectra = log
+                    .histograms
+                    .iter()
+                    .map(|(stage, h)| spectrum_of_histogram(stage, h))
+                    .collect();
+                let description = log.describe();
+                (spectra, log.by_second, description)
+            }
+            Err(problem) => {
+                let spectra = STAGES
+                    .iter()
+                    .filter_map(|stage| {
+                        stage_percentiles(&summary, stage)
+                            .filter(|p| p.count > 0)
+                            .map(|p| spectrum_of_summary(stage, p))
+                    })
+                    .collect();
+                (
+                    spectra,
+                    Vec::new(),
+                    format!(
+                        "latency.hlog {problem}: the spectrum falls back to the percentiles of \
                      summary.json (p50, p90, p99, p99.9, max; no p99.99)."
-                ),
-            )
-        }
-    };
+                    ),
+                )
+            }
+        };
 
     Ok(Run {
         dir: dir.to_path_buf(),
@@ -157,6 +178,7 @@ pub(super) fn load_run(dir: &Path) -> Result<Run, ReportError> {
         summary,
         timeline,
         spectra,
+        latency_by_second,
         latency_source,
         notes,
     })
@@ -198,6 +220,8 @@ pub(super) struct HlogData {
     pub(super) seconds: usize,
     /// Only the measured seconds (true) or every interval (false).
     pub(super) measured_only: bool,
+    /// Per second and stage, every second logged, in display order of stages.
+    pub(super) by_second: Vec<StageSeconds>,
 }
 
 impl HlogData {
@@ -264,6 +288,7 @@ pub(super) fn read_hlog(path: &Path, measured: Option<&BTreeSet<u64>>) -> Result
         return Err("holds no histograms".into());
     }
 
+    let by_second = latency_by_second(&intervals)?;
     let measured = measured.filter(|m| !m.is_empty());
     let in_window = |s: u64| measured.is_none_or(|m| m.contains(&s));
     let mut measured_only = measured.is_some();
@@ -307,7 +332,53 @@ pub(super) fn read_hlog(path: &Path, measured: Option<&BTreeSet<u64>>) -> Result
         merged: count,
         seconds: seconds.len(),
         measured_only,
+        by_second,
     })
+}
+
+/// p50 and p99 of each (stage, second) of the log: the second's interval histograms
+/// merged (a log holds one per stage and second; several are merged, never averaged).
+fn latency_by_second(
+    intervals: &[(String, u64, Histogram<u64>)],
+) -> Result<Vec<StageSeconds>, String> {
+    let mut merged: BTreeMap<(&str, u64), Histogram<u64>> = BTreeMap::new();
+    for (tag, second, h) in intervals {
+        match merged.get_mut(&(tag.as_str(), *second)) {
+            Some(acc) => acc.add(h).map_err(|e| {
+                format!("is unreadable (cannot merge `{tag}` at {second} s: {e:?})")
+            })?,
+            None => {
+                let mut acc = h.clone();
+                acc.auto(true);
+                merged.insert((tag.as_str(), *second), acc);
+            }
+        }
+    }
+    let mut by_stage: BTreeMap<&str, Vec<SecondLatency>> = BTreeMap::new();
+    for ((tag, second), h) in merged {
+        if h.is_empty() {
+            continue;
+        }
+        by_stage.entry(tag).or_default().push(SecondLatency {
+            second,
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+        });
+    }
+    let mut out: Vec<StageSeconds> = Vec::new();
+    for stage in STAGES {
+        if let Some(seconds) = by_stage.remove(stage) {
+            out.push(StageSeconds {
+                stage: stage.to_string(),
+                seconds,
+            });
+        }
+    }
+    out.extend(by_stage.into_iter().map(|(stage, seconds)| StageSeconds {
+        stage: stage.to_string(),
+        seconds,
+    }));
+    Ok(out)
 }
 
 /// The right end of the spectrum's x axis: the decade just past the value count.

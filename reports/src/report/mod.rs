@@ -3,19 +3,37 @@
 //! `ioschain run --out DIR` (DESIGN.md §5, schema `ioschain.run/1`).
 //!
 //! Per run: a summary (configuration, throughput, latency per stage, efficiency, counts,
-//! validity with each check), a throughput timeline chart from `timeline.csv` and a latency
-//! percentile spectrum per stage from `latency.hlog` (falling back to the percentiles of
-//! `summary.json` when the log is missing or unreadable). With several runs, a side-by-side
-//! table and overlaid charts. Charts are SVG files drawn with plotters' SVG backend, which
-//! writes text as `<text>` elements and so needs no font files.
+//! costs by role, validity with each check) and its charts, each drawn only when its
+//! inputs exist, so that older run directories still render (with fewer charts):
+//!
+//! | chart (file) | from | when |
+//! |---|---|---|
+//! | latency percentile spectrum per stage (`latency-N.svg`) | `latency.hlog`, measured window; else the percentiles of `summary.json` | always |
+//! | latency p50 and p99 per second and stage (`latency-seconds-N.svg`) | the interval histograms of `latency.hlog` | the log is readable |
+//! | µs per transaction by role, stacked (`roles-N.svg`) | `summary.json` `roles.<role>.us_per_tx` | the summary has `roles` |
+//! | offered, submitted, final per second (`timeline-N.svg`) | `timeline.csv` | the file has rows |
+//! | memory and disk per second, under it (`memory-N.svg`) | `timeline.csv` `rss_bytes`, `disk_bytes` | either column exists |
+//! | final throughput per shard (`shards-N.svg`) | `timeline.csv` `final_s0`, `final_s1`, … | the columns exist |
+//!
+//! Per-second charts shade the seconds outside the measured window. With several runs,
+//! a side-by-side table and overlaid charts come first (`compare-timeline.svg`,
+//! `compare-latency-<stage>.svg`, `compare-roles.svg`). `timeline.csv` is read by column
+//! name ([`crate::timeline`]): unknown columns are ignored.
+//!
+//! Charts are SVG files drawn with plotters' SVG backend, which writes text as `<text>`
+//! elements and so needs no font files; the HTML report inlines them. Data is drawn as
+//! lines (`<polyline>`) or opaque bars (`<rect>`), which is what `scripts/check-report.sh`
+//! looks for in every chart.
 //!
 //! The pipeline, one file per stage:
 //! - [`inputs`]: a run directory loaded (`summary.json`, `timeline.csv` through
-//!   [`crate::timeline`], `latency.hlog`);
+//!   [`crate::timeline`], `latency.hlog` merged per stage and per second);
 //! - [`sections`] and [`comparison`]: the document's content, per run and across runs;
-//! - [`document`]: the document model and its Markdown and HTML renderings;
-//! - [`plot`]: the charts, drawn with plotters.
+//! - [`charts`]: which charts a run's inputs make (`None` when an input is missing);
+//! - [`plot`]: drawing them with plotters (line, spectrum and stacked bar charts);
+//! - [`document`]: the document model and its Markdown and HTML renderings.
 
+mod charts;
 mod comparison;
 mod document;
 mod inputs;

@@ -4,12 +4,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::charts::{self, stage_name};
 use super::comparison::comparison_section;
-use super::document::{Block, Document, Inline, add_chart, cell, text};
+use super::document::{Block, Cell, Document, Inline, add_chart, cell, text};
 use super::inputs::{Run, STAGES, Summary, stage_percentiles};
-use super::plot::{Line, PALETTE, spectrum_chart, timeline_chart};
 use super::{ReportError, ms, num};
 use crate::numbers::thousands;
+use crate::timeline::Timeline;
 
 /// The named percentiles drawn as dots on a spectrum.
 pub(super) const MARKED: &str = "p50, p90, p99, p99.9, p99.99 (when logged) and max";
@@ -196,13 +197,6 @@ pub(super) fn opt_count(v: impl Into<Option<u64>>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-pub(super) fn stage_name(stage: &str) -> String {
-    match stage {
-        "cross_shard" => "cross-shard".into(),
-        other => other.into(),
-    }
-}
-
 pub(super) fn efficiency_text(s: &Summary) -> String {
     match s.efficiency {
         Some(e) => {
@@ -337,28 +331,27 @@ pub(super) fn run_section(
         "Percentiles from summary.json; p99.99 from latency.hlog (— when not available). {}",
         run.latency_source
     ))]));
-    if !run.spectra.is_empty() {
-        let file = format!("latency-{n}.svg");
-        let lines: Vec<Line> = run
-            .spectra
-            .iter()
-            .enumerate()
-            .map(|(i, sp)| Line {
-                label: format!(
-                    "{} ({} values)",
-                    stage_name(&sp.stage),
-                    thousands(sp.count as f64)
-                ),
-                color: PALETTE[(i + 1) % PALETTE.len()],
-                dashed: false,
-                points: sp.points.clone(),
-                marks: sp.marks.iter().map(|(_, x, y)| (*x, *y)).collect(),
-            })
-            .collect();
-        let title = format!("Latency percentile spectrum, run {n} ({})", run.label);
+    let title = format!("Latency percentile spectrum, run {n} ({})", run.label);
+    if let Some(svg) = charts::spectrum(&title, &run.spectra) {
         let caption = format!("{title}, one line per stage; dots mark {MARKED}");
-        let svg = spectrum_chart(&title, &lines);
-        add_chart(doc, out_dir, file, caption, svg)?;
+        add_chart(doc, out_dir, format!("latency-{n}.svg"), caption, svg)?;
+    }
+    let title = format!("Latency per second, run {n} ({})", run.label);
+    if let Some(svg) =
+        charts::latency_by_second(&title, &run.latency_by_second, run.timeline.as_ref())
+    {
+        let caption = format!(
+            "{title}: p99 (solid) and p50 (dashed) of each second's transactions, one \
+             colour per stage, from the interval histograms of latency.hlog; shaded \
+             seconds are outside the measured window"
+        );
+        add_chart(
+            doc,
+            out_dir,
+            format!("latency-seconds-{n}.svg"),
+            caption,
+            svg,
+        )?;
     }
 
     // Counts.
@@ -401,21 +394,13 @@ pub(super) fn run_section(
         ))]));
     }
 
+    role_costs_section(doc, n, run, out_dir)?;
+
     // Timeline.
     doc.blocks.push(Block::Heading(3, "Timeline".into()));
-    match run.timeline.as_ref().map(|t| &t.rows) {
-        Some(rows) if !rows.is_empty() => {
-            let file = format!("timeline-{n}.svg");
-            let caption = format!(
-                "Transactions per second, run {n} ({}): offered vs submitted vs final; \
-                 shaded seconds are outside the measured window",
-                run.label
-            );
-            let svg = timeline_chart(
-                &format!("Throughput per second, run {n} ({})", run.label),
-                rows,
-            );
-            add_chart(doc, out_dir, file, caption, svg)?;
+    match &run.timeline {
+        Some(timeline) if !timeline.rows.is_empty() => {
+            timeline_charts(doc, n, run, timeline, out_dir)?;
         }
         Some(_) => doc
             .blocks
@@ -452,4 +437,91 @@ pub(super) fn run_section(
             .push(Block::Para(vec![text("No validity checks recorded.")])),
     }
     Ok(())
+}
+
+/// The throughput chart, memory and disk under it (when recorded), then final
+/// throughput per shard (when recorded).
+fn timeline_charts(
+    doc: &mut Document,
+    n: usize,
+    run: &Run,
+    timeline: &Timeline,
+    out_dir: &Path,
+) -> Result<(), ReportError> {
+    let label = &run.label;
+    let title = format!("Throughput per second, run {n} ({label})");
+    if let Some(svg) = charts::throughput(&title, timeline) {
+        let caption = format!(
+            "Transactions per second, run {n} ({label}): offered vs submitted vs final; \
+             shaded seconds are outside the measured window"
+        );
+        add_chart(doc, out_dir, format!("timeline-{n}.svg"), caption, svg)?;
+    }
+    let title = format!("Memory and disk per second, run {n} ({label})");
+    if let Some(svg) = charts::memory_and_disk(&title, timeline) {
+        let caption = format!(
+            "{title}: resident memory of the process and bytes the run has on disk at the \
+             end of each second (timeline.csv rss_bytes, disk_bytes)"
+        );
+        add_chart(doc, out_dir, format!("memory-{n}.svg"), caption, svg)?;
+    }
+    let title = format!("Final throughput per shard, run {n} ({label})");
+    match charts::final_by_shard(&title, timeline) {
+        Some(svg) => {
+            let caption = format!(
+                "{title}: transactions each shard finalized per second (timeline.csv \
+                 final_s0, final_s1, …; cross-shard commits count at the shard that \
+                 committed them)"
+            );
+            add_chart(doc, out_dir, format!("shards-{n}.svg"), caption, svg)?;
+        }
+        None => doc.blocks.push(Block::Para(vec![text(
+            "timeline.csv has no per-shard columns (final_s0, final_s1, …; written before \
+             they existed): no per-shard chart.",
+        )])),
+    }
+    Ok(())
+}
+
+/// Worker time per submitted transaction by role (`summary.json` `roles`), as a table
+/// and a stacked bar; nothing for summaries without roles.
+fn role_costs_section(
+    doc: &mut Document,
+    n: usize,
+    run: &Run,
+    out_dir: &Path,
+) -> Result<(), ReportError> {
+    let roles = &run.summary.roles;
+    let title = format!("Cost by role, run {n} ({})", run.label);
+    let Some(svg) = charts::role_costs(&title, &[(run.label.clone(), roles)]) else {
+        return Ok(());
+    };
+    doc.blocks.push(Block::Heading(3, "Cost by role".into()));
+    let mut by_cost: Vec<(&String, &crate::summary::RoleCost)> = roles.iter().collect();
+    by_cost.sort_by(|a, b| b.1.us_per_tx.total_cmp(&a.1.us_per_tx));
+    let total: f64 = by_cost.iter().map(|(_, c)| c.us_per_tx).sum();
+    let mut rows: Vec<Vec<Cell>> = by_cost
+        .iter()
+        .map(|(role, c)| {
+            vec![
+                cell(role.as_str()),
+                cell(num(c.us_per_tx)),
+                cell(format!("{:.1} %", c.share * 100.0)),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        vec![Inline::Bold("total".into())],
+        vec![Inline::Bold(num(total))],
+        cell("100 %"),
+    ]);
+    doc.blocks.push(Block::Table {
+        head: vec![cell("role"), cell("µs per tx"), cell("share of busy time")],
+        rows,
+    });
+    let caption = format!(
+        "{title}: µs of worker time per submitted transaction, summed over shards, \
+         stacked by role, largest first (summary.json roles)"
+    );
+    add_chart(doc, out_dir, format!("roles-{n}.svg"), caption, svg)
 }
