@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use ioschain_reports::report::{REPORT_HTML, REPORT_MD, ReportError, write_report};
+use ioschain_reports::report::{
+    REPORT_HTML, REPORT_MD, ReportError, SWEEP_CSV, is_sweep_dir, write_report,
+};
 
 /// A `summary.json` as `ioschain run` writes it (schema `ioschain.run/1`), with fields this
 /// reader does not know (`workload_key`, `pinning`, `store.bytes`, ...).
@@ -437,6 +439,79 @@ fn missing_hlog_falls_back_to_summary_percentiles() {
     let md = read(&write_report(&[run], &out, false).unwrap());
     assert!(md.contains("latency.hlog is unreadable"), "{md}");
     assert!(md.contains("falls back"), "{md}");
+}
+
+/// A sweep directory as `ioschain sweep` writes it: `sweep.csv` and a run per point.
+fn fake_sweep(parent: &Path) -> PathBuf {
+    let dir = parent.join("sweep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from(
+        "shards,cores,offered_tps,repeat,tps_final,final_p50_ms,final_p99_ms,provisional_p99_ms,efficiency,valid\n",
+    );
+    for (shards, cores) in [(1, 1), (2, 2)] {
+        for rate in [10_000u64, 20_000, 40_000] {
+            let tps = (rate as f64 * 0.99).min(30_000.0 * f64::from(cores));
+            let p99 = if tps < rate as f64 * 0.95 {
+                900.0
+            } else {
+                70.0
+            };
+            csv.push_str(&format!(
+                "{shards},{cores},{rate},1,{tps:.1},40.000,{p99:.3},10.000,,true\n"
+            ));
+            fake_run(&dir, &format!("shards{shards}-rate{rate}-rep1"), tps);
+        }
+    }
+    std::fs::write(dir.join(SWEEP_CSV), csv).unwrap();
+    dir
+}
+
+#[test]
+fn a_sweep_directory_gets_the_sweep_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = fake_sweep(tmp.path());
+    assert!(is_sweep_dir(&sweep));
+    assert!(!is_sweep_dir(&sweep.join("shards1-rate10000-rep1")));
+    let out = tmp.path().join("report");
+    let md = read(&write_report(std::slice::from_ref(&sweep), &out, true).unwrap());
+    assert!(md.starts_with("# ioschain sweep report"), "{md}");
+    assert!(
+        md.contains("6 runs over shard counts 1, 2 × offered rates 10,000, 20,000, 40,000 tx/s"),
+        "{md}"
+    );
+    assert!(md.contains("| 2 | 2 | 40,000 | 1 | **39,600** |"), "{md}");
+    assert!(md.contains("(sweep-latency.svg)") && md.contains("(sweep-per-core.svg)"));
+    assert!(
+        md.contains("shards2-rate40000-rep1"),
+        "the runs are listed: {md}"
+    );
+    let curve = read(&out.join("sweep-latency.svg"));
+    assert!(has_text(&curve, "1 shard final p99") && has_text(&curve, "2 shards final p50"));
+    let html = read(&out.join(REPORT_HTML));
+    assert_eq!(html.matches("<svg").count(), 2);
+
+    // A sweep goes alone; its runs still report as runs.
+    let run = sweep.join("shards1-rate10000-rep1");
+    let err = write_report(&[sweep.clone(), run.clone()], &out, false).unwrap_err();
+    assert!(
+        matches!(err, ReportError::SweepWithOthers { .. }),
+        "{err:?}"
+    );
+    let md = read(&write_report(&[run], &out, false).unwrap());
+    assert!(md.starts_with("# ioschain run report"), "{md}");
+
+    // A malformed sweep.csv names the file and the line.
+    std::fs::write(
+        sweep.join(SWEEP_CSV),
+        "shards,cores,offered_tps,tps_final,final_p50_ms,final_p99_ms\n1,1,10,x,1,2\n",
+    )
+    .unwrap();
+    let err = write_report(&[sweep], &out, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sweep.csv:2: `tps_final` is \"x\""),
+        "{err}"
+    );
 }
 
 /// Writes a report of real runs: `IOSCHAIN_REPORT_DEMO="OUT RUN..." cargo test -p

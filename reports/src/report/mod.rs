@@ -15,6 +15,10 @@
 //! | memory and disk per second, under it (`memory-N.svg`) | `timeline.csv` `rss_bytes`, `disk_bytes` | either column exists |
 //! | final throughput per shard (`shards-N.svg`) | `timeline.csv` `final_s0`, `final_s1`, … | the columns exist |
 //!
+//! A sweep directory (written by `ioschain sweep`) gets its own report: the points of
+//! `sweep.csv` with medians over repeats, latency against achieved throughput and final
+//! throughput per core, one line per shard count (see [`sweep`]).
+//!
 //! Per-second charts shade the seconds outside the measured window. With several runs,
 //! a side-by-side table and overlaid charts come first (`compare-timeline.svg`,
 //! `compare-latency-<stage>.svg`, `compare-roles.svg`). `timeline.csv` is read by column
@@ -31,6 +35,7 @@
 //! - [`sections`] and [`comparison`]: the document's content, per run and across runs;
 //! - [`charts`]: which charts a run's inputs make (`None` when an input is missing);
 //! - [`plot`]: drawing them with plotters (line, spectrum and stacked bar charts);
+//! - [`sweep`]: the report of a sweep directory (its inputs, content and charts);
 //! - [`document`]: the document model and its Markdown and HTML renderings.
 
 mod charts;
@@ -39,12 +44,15 @@ mod document;
 mod inputs;
 mod plot;
 mod sections;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
+use document::Document;
 use document::{render_html, render_markdown};
 use inputs::{label_runs, load_run};
 use sections::build_document;
+pub use sweep::{SWEEP_CSV, SweepCsvError, is_sweep_dir};
 
 /// The schema tag `summary.json` must carry.
 pub const RUN_SCHEMA: &str = crate::summary::SCHEMA;
@@ -63,7 +71,8 @@ pub enum ReportError {
     NoRuns,
     /// A run directory has no `summary.json`.
     #[error(
-        "{}: not found; is {} a directory written by `ioschain run --out DIR`?",
+        "{}: not found; is {} a directory written by `ioschain run --out DIR` (or by \
+         `ioschain sweep --out DIR`)?",
         path.display(),
         dir.display()
     )]
@@ -105,6 +114,24 @@ pub enum ReportError {
         /// What is wrong, and on which line.
         source: crate::timeline::TimelineError,
     },
+    /// A sweep's `sweep.csv` is malformed.
+    #[error("{}:{}: {source}", path.display(), source.line())]
+    SweepCsv {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and on which line.
+        source: SweepCsvError,
+    },
+    /// A sweep directory was given with other directories.
+    #[error(
+        "{} is a sweep directory: report it alone (its runs are its subdirectories, which \
+         can be reported together)",
+        dir.display()
+    )]
+    SweepWithOthers {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
     /// A chart could not be drawn.
     #[error("{}: cannot draw the chart: {problem}", path.display())]
     Chart {
@@ -125,8 +152,12 @@ pub enum ReportError {
 
 /// Writes `report.md` (and with `html` also `report.html`, one self-contained file with
 /// the charts inlined) plus the SVG charts it links (`timeline-<n>.svg`,
-/// `latency-<n>.svg`, and with several runs `compare-*.svg`) into `out_dir`, creating it
-/// if needed. Runs are numbered from 1 in the order given.
+/// `latency-<n>.svg`, … and with several runs `compare-*.svg`; see the module doc) into
+/// `out_dir`, creating it if needed. Runs are numbered from 1 in the order given.
+///
+/// A sweep directory ([`is_sweep_dir`]) given alone gets the sweep report instead
+/// (`sweep-latency.svg`, `sweep-per-core.svg`); given with other directories it is an
+/// error.
 ///
 /// Returns the path of `report.md`; `report.html` (see [`REPORT_HTML`]) sits next to it.
 pub fn write_report(
@@ -137,25 +168,35 @@ pub fn write_report(
     if run_dirs.is_empty() {
         return Err(ReportError::NoRuns);
     }
+    if let Some(sweep) = run_dirs.iter().find(|d| is_sweep_dir(d)) {
+        if run_dirs.len() > 1 {
+            return Err(ReportError::SweepWithOthers { dir: sweep.clone() });
+        }
+        let doc = sweep::build_document(sweep, out_dir)?;
+        return write_document(&doc, out_dir, html);
+    }
     let mut runs = Vec::with_capacity(run_dirs.len());
     for dir in run_dirs {
         runs.push(load_run(dir)?);
     }
     label_runs(&mut runs);
+    let doc = build_document(&runs, out_dir)?;
+    write_document(&doc, out_dir, html)
+}
 
+/// Writes the charts, `report.md` and (with `html`) `report.html` into `out_dir`.
+fn write_document(doc: &Document, out_dir: &Path, html: bool) -> Result<PathBuf, ReportError> {
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Write {
         path: out_dir.to_path_buf(),
         source,
     })?;
-
-    let doc = build_document(&runs, out_dir)?;
     for chart in &doc.charts {
         write_file(&out_dir.join(&chart.file), &chart.svg)?;
     }
     let md_path = out_dir.join(REPORT_MD);
-    write_file(&md_path, &render_markdown(&doc))?;
+    write_file(&md_path, &render_markdown(doc))?;
     if html {
-        write_file(&out_dir.join(REPORT_HTML), &render_html(&doc))?;
+        write_file(&out_dir.join(REPORT_HTML), &render_html(doc))?;
     }
     Ok(md_path)
 }
