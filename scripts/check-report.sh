@@ -128,7 +128,9 @@ if grep -F ':CONSOLE' "$out/chromium.log" | sed 's/^.*:CONSOLE[^]]*\] /  /' | so
 else
   echo "  no console messages"
 fi
-echo "== charts in the DOM"
+echo "== the chart check itself (synthetic blank charts must fail it)"
+python3 scripts/png_check.py selftest || status=1
+echo "== charts in the DOM (at least $min_charts)"
 python3 scripts/png_check.py dom "$out/dom.html" "$min_charts" || status=1
 echo "== screenshot"
 python3 scripts/png_check.py colours "$out/page.png" || status=1

@@ -7,6 +7,8 @@
   png_check.py dom DOM_HTML [MIN]   fail unless every chart <svg> holds data (a line of
                                     at least 3 distinct points, or at least 2 data bars)
                                     and there are at least MIN charts (default 1)
+  png_check.py selftest             show that the dom check fails blank charts and
+                                    passes charts with data (synthetic pages)
 
 Exit codes: 0 pass, 1 check failed, 2 unreadable input.
 """
@@ -181,6 +183,12 @@ def data_bar(attrs):
     )
 
 
+def has_data(chart):
+    """A chart holds data: a line of MIN_LINE_POINTS distinct points, or MIN_BARS bars."""
+    longest = max((len(p) for p in chart["lines"]), default=0)
+    return longest >= MIN_LINE_POINTS or chart["bars"] >= MIN_BARS
+
+
 def points(text):
     numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
     return set(zip(numbers[0::2], numbers[1::2]))
@@ -204,7 +212,7 @@ def dom(path, min_charts="1"):
     for n, chart in enumerate(parser.svgs, 1):
         lines, bars = chart["lines"], chart["bars"]
         longest = max((len(p) for p in lines), default=0)
-        data = longest >= MIN_LINE_POINTS or bars >= MIN_BARS
+        data = has_data(chart)
         verdict = (
             "ok"
             if data
@@ -223,10 +231,51 @@ def dom(path, min_charts="1"):
         sys.exit(1)
 
 
+def verdicts(page):
+    """(charts, charts with data) of an HTML page, by the dom check's rules."""
+    parser = Charts()
+    parser.feed(page)
+    return len(parser.svgs), sum(1 for chart in parser.svgs if has_data(chart))
+
+
+def selftest(_=None):
+    """The dom check must fail what a broken report would draw, and pass real data."""
+    background = '<rect x="0" y="0" width="960" height="480" opacity="1" fill="#FFFFFF" stroke="none"/>'
+    axes = '<polyline fill="none" points="79,42 79,415 "/><line x1="80" y1="1" x2="90" y2="1"/>'
+    shade = '<rect x="80" y="42" width="136" height="373" opacity="0.35" fill="#FFC878"/>'
+    legend_line = '<polyline fill="none" stroke="#1F77B4" points="8,40 32,40 "/>'
+    bar = '<rect x="{x}" y="60" width="{w}" height="{h}" opacity="1" fill="#1F77B4" stroke="none"/>'
+    svg = lambda *parts: "<svg>" + "".join(parts) + "</svg>"
+    cases = [
+        ("blank: background, axes, shaded spans, legend", svg(background, axes, shade, shade, legend_line), 0),
+        ("blank: a line of two points", svg(background, '<polyline points="1,1 5,5 1,1"/>'), 0),
+        ("blank: one bar", svg(background, bar.format(x=80, w=100, h=30)), 0),
+        ("blank: bars of zero height", svg(background, bar.format(x=80, w=100, h=0) * 3), 0),
+        ("blank: translucent bars", svg(background, bar.format(x=80, w=100, h=30).replace('opacity="1"', 'opacity="0.6"') * 3), 0),
+        ("data: a line of three points", svg(background, axes, '<polyline points="1,1 2,5 3,2"/>'), 1),
+        ("data: a path of three points", svg(background, '<path d="M1,1 L2,5 L3,2"/>'), 1),
+        ("data: two bars", svg(background, bar.format(x=80, w=100, h=30), bar.format(x=180, w=40, h=30)), 1),
+    ]
+    failed = False
+    for name, page, expected in cases:
+        charts, with_data = verdicts(page)
+        ok = charts == 1 and with_data == expected
+        failed |= not ok
+        print(f"  {name}: {'ok' if ok else 'WRONG VERDICT'}")
+    if failed:
+        print("FAIL: the dom check does not tell blank charts from charts with data")
+        sys.exit(1)
+
+
 def main():
-    commands = {"content-height": (content_height, 1), "colours": (colours, 1), "dom": (dom, 2)}
+    commands = {
+        "content-height": (content_height, 1),
+        "colours": (colours, 1),
+        "dom": (dom, 2),
+        "selftest": (selftest, 0),
+    }
     command = commands.get(sys.argv[1]) if len(sys.argv) > 1 else None
-    if command is None or not 3 <= len(sys.argv) <= 2 + command[1]:
+    if command is None or not 2 + min(command[1], 1) <= len(sys.argv) <= 2 + command[1]:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     command[0](*sys.argv[2:])
