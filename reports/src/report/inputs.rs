@@ -1,6 +1,7 @@
 //! A run directory loaded for the report: `summary.json` (the schema's one definition,
 //! [`crate::summary`]), `timeline.csv` (read by name through [`crate::timeline`]) and
-//! `latency.hlog` (the interval histograms merged per stage into spectra).
+//! `latency.hlog` (the interval histograms merged per stage into spectra over the measured
+//! window, and per stage and second into p50 and p99).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

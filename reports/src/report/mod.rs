@@ -17,7 +17,7 @@
 //!
 //! A sweep directory (written by `ioschain sweep`) gets its own report: the points of
 //! `sweep.csv` with medians over repeats, latency against achieved throughput and final
-//! throughput per core, one line per shard count (see [`sweep`]).
+//! throughput per core, one line per shard count (see `report/sweep.rs`).
 //!
 //! Per-second charts shade the seconds outside the measured window. With several runs,
 //! a side-by-side table and overlaid charts come first (`compare-timeline.svg`,
@@ -29,14 +29,14 @@
 //! lines (`<polyline>`) or opaque bars (`<rect>`), which is what `scripts/check-report.sh`
 //! looks for in every chart.
 //!
-//! The pipeline, one file per stage:
-//! - [`inputs`]: a run directory loaded (`summary.json`, `timeline.csv` through
+//! The pipeline, one file per stage (under `reports/src/report/`):
+//! - `inputs.rs`: a run directory loaded (`summary.json`, `timeline.csv` through
 //!   [`crate::timeline`], `latency.hlog` merged per stage and per second);
-//! - [`sections`] and [`comparison`]: the document's content, per run and across runs;
-//! - [`charts`]: which charts a run's inputs make (`None` when an input is missing);
-//! - [`plot`]: drawing them with plotters (line, spectrum and stacked bar charts);
-//! - [`sweep`]: the report of a sweep directory (its inputs, content and charts);
-//! - [`document`]: the document model and its Markdown and HTML renderings.
+//! - `sections.rs` and `comparison.rs`: the document's content, per run and across runs;
+//! - `charts.rs`: which charts a run's inputs make (`None` when an input is missing);
+//! - `plot.rs`: drawing them with plotters (line, spectrum and stacked bar charts);
+//! - `sweep.rs`: the report of a sweep directory (its inputs, content and charts);
+//! - `document.rs`: the document model and its Markdown and HTML renderings.
 
 mod charts;
 mod comparison;

@@ -1,5 +1,6 @@
 //! The report's content: the document of one or more runs, and each run's section
-//! (configuration, throughput, latency, counts, timeline, validity).
+//! (configuration, throughput, latency, counts, cost by role, timeline, validity), with
+//! the charts of `charts.rs` placed in it.
 
 use std::fmt::Write as _;
 use std::path::Path;
