@@ -9,8 +9,8 @@
 //!   `submitted`, `final` (intra-shard final plus cross-shard commits, like `tps.final`);
 //! - optional: `rejected`; `final_s0`, `final_s1`, … (one per shard, numbered from 0
 //!   without gaps: what that shard finalized in the second; they sum to `final`);
-//!   `rss_bytes` and `disk_bytes` (resident memory and bytes on disk at the end of the
-//!   second). An optional column that is absent is `None` or empty below, and so is an
+//!   `rss_bytes` and `disk_bytes` (the process's resident memory and the block log's
+//!   bytes on disk at the end of the second; empty for a second that was not sampled). An optional column that is absent is `None` or empty below, and so is an
 //!   optional field left empty in a row;
 //! - every other column (the per-second latency percentiles, which the report takes
 //!   from `latency.hlog`, and columns added later) is ignored.
@@ -31,7 +31,7 @@ pub const REJECTED: &str = "rejected";
 pub const FINAL_SHARD_PREFIX: &str = "final_s";
 /// Resident memory of the process at the end of the second, bytes.
 pub const RSS_BYTES: &str = "rss_bytes";
-/// Bytes the run has on disk at the end of the second.
+/// Bytes of the run's block log on disk at the end of the second.
 pub const DISK_BYTES: &str = "disk_bytes";
 
 /// The column of what `shard` finalized per second: `final_s{shard}`.

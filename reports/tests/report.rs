@@ -221,17 +221,17 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
     }
 }
 
-/// A timeline as `ioschain run` writes it now (per-shard columns), with the columns the
-/// soak work adds (`rss_bytes`, `disk_bytes`, `queue_s*`), which this reader must take
-/// or ignore by name.
+/// A timeline as `ioschain run` writes it now: the levels (`queued_clients`,
+/// `queued_validators`, `rss_bytes`, `disk_bytes`, empty for a second the host did not
+/// sample) and the per-shard columns, which this reader must take or ignore by name.
 const TIMELINE_CURRENT: &str = "\
-second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,final_s0,final_s1,rss_bytes,disk_bytes,queue_s0,queue_s1
-0,warmup,1000,1000,950,900,0,0,3000,9000,4000,11000,15000,0,0,440,460,200000000,1000000,3,2
-1,warmup,1000,1000,1010,1020,0,0,3000,9000,4000,11000,15000,0,0,500,520,250000000,2000000,4,4
-2,measure,1000,1000,1000,1000,0,0,3000,9000,4000,11000,15000,0,0,490,510,260000000,3000000,3,5
-3,measure,1000,998,1002,1001,0,0,3000,9000,4000,11000,15000,0,0,500,501,262000000,4000000,2,2
-4,measure,1000,1002,1000,999,0,0,3000,9000,4000,11000,15000,0,0,499,500,263000000,5000000,6,1
-5,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000,0,0,40,40,263000000,5100000,0,0
+second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes,final_s0,final_s1
+0,warmup,1000,1000,950,900,0,0,3000,9000,4000,11000,15000,0,0,120,40,200000000,1000000,440,460
+1,warmup,1000,1000,1010,1020,0,0,3000,9000,4000,11000,15000,0,0,130,42,250000000,2000000,500,520
+2,measure,1000,1000,1000,1000,0,0,3000,9000,4000,11000,15000,0,0,110,41,260000000,3000000,490,510
+3,measure,1000,998,1002,1001,0,0,3000,9000,4000,11000,15000,0,0,118,39,,4000000,500,501
+4,measure,1000,1002,1000,999,0,0,3000,9000,4000,11000,15000,0,0,121,40,263000000,5000000,499,500
+5,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000,0,0,0,0,263000000,5100000,40,40
 ";
 
 /// A run directory as `ioschain run` writes it now: per-shard timeline columns, memory
@@ -289,7 +289,7 @@ fn report_of_a_current_run_has_every_chart() {
     let shards = read(&out.join("shards-1.svg"));
     assert!(has_text(&shards, "shard 0") && has_text(&shards, "shard 1"));
     let memory = read(&out.join("memory-1.svg"));
-    assert!(has_text(&memory, "resident memory") && has_text(&memory, "bytes on disk"));
+    assert!(has_text(&memory, "resident memory") && has_text(&memory, "block log on disk"));
     let roles = read(&out.join("roles-1.svg"));
     assert!(has_text(&roles, "ordering 15.4 µs (48 %)"), "{roles}");
     let html = read(&out.join(REPORT_HTML));

@@ -115,7 +115,7 @@ pub(super) fn memory_and_disk(title: &str, timeline: &Timeline) -> Built {
     }
     if timeline.has_disk {
         lines.push(line(
-            "bytes on disk",
+            "block log on disk",
             PALETTE[5],
             false,
             series(|r| r.disk_bytes),
@@ -305,13 +305,13 @@ second,phase,offered,submitted,provisional,final,rejected,backpressure,provision
 2,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000
 ";
 
-    /// Two shards, memory and disk, and a column nobody reads yet.
+    /// Two shards, memory and disk, and a column the report does not read.
     const NEW: &str = "\
-second,phase,offered,submitted,final,rejected,final_s0,final_s1,rss_bytes,disk_bytes,queue_s0,queue_s1
-0,warmup,1000,1000,900,0,450,450,100000000,0,3,4
-1,measure,1000,1000,1000,0,480,520,150000000,2000000,5,6
-2,measure,1000,1000,1000,0,520,480,160000000,4000000,5,6
-3,drain,0,0,80,0,40,40,160000000,4100000,0,0
+second,phase,offered,submitted,final,rejected,queued_clients,rss_bytes,disk_bytes,final_s0,final_s1
+0,warmup,1000,1000,900,0,7,100000000,0,450,450
+1,measure,1000,1000,1000,0,9,150000000,2000000,480,520
+2,measure,1000,1000,1000,0,9,160000000,4000000,520,480
+3,drain,0,0,80,0,0,160000000,4100000,40,40
 ";
 
     /// The `points` of every `<polyline>` with at least `min` distinct points.
@@ -392,7 +392,7 @@ second,phase,offered,submitted,final,rejected,final_s0,final_s1,rss_bytes,disk_b
     fn memory_and_disk_are_drawn_from_their_columns() {
         let svg = memory_and_disk("t", &parse(NEW).unwrap()).unwrap().unwrap();
         assert_eq!(data_lines(&svg, 3), 2, "{svg}");
-        assert!(has_text(&svg, "resident memory") && has_text(&svg, "bytes on disk"));
+        assert!(has_text(&svg, "resident memory") && has_text(&svg, "block log on disk"));
         assert!(has_text(&svg, "100 MB"), "bytes ticks: {svg}");
 
         // Only one of the two columns: one line.
@@ -401,7 +401,7 @@ second,phase,offered,submitted,final,rejected,final_s0,final_s1,rss_bytes,disk_b
             .unwrap()
             .unwrap();
         assert_eq!(data_lines(&svg, 3), 1);
-        assert!(!has_text(&svg, "bytes on disk"));
+        assert!(!has_text(&svg, "block log on disk"));
 
         // A column whose fields are all empty: nothing to draw.
         let empty = "second,phase,offered,submitted,final,disk_bytes\n0,warmup,1,1,1,\n";

@@ -461,8 +461,8 @@ fn timeline_charts(
     let title = format!("Memory and disk per second, run {n} ({label})");
     if let Some(svg) = charts::memory_and_disk(&title, timeline) {
         let caption = format!(
-            "{title}: resident memory of the process and bytes the run has on disk at the \
-             end of each second (timeline.csv rss_bytes, disk_bytes)"
+            "{title}: resident memory of the process and the block log's bytes on disk at \
+             the end of each second (timeline.csv rss_bytes, disk_bytes)"
         );
         add_chart(doc, out_dir, format!("memory-{n}.svg"), caption, svg)?;
     }
