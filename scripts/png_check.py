@@ -4,7 +4,11 @@
   png_check.py content-height PNG   print the height to render the page at: the last
                                     row that is not background, plus a margin
   png_check.py colours PNG          fail if the screenshot is nearly one colour
-  png_check.py dom DOM_HTML         fail unless every chart <svg> holds a data line
+  png_check.py dom DOM_HTML [MIN]   fail unless every chart <svg> holds data (a line of
+                                    at least 3 distinct points, or at least 2 data bars)
+                                    and there are at least MIN charts (default 1)
+  png_check.py selftest             show that the dom check fails blank charts and
+                                    passes charts with data (synthetic pages)
 
 Exit codes: 0 pass, 1 check failed, 2 unreadable input.
 """
@@ -119,24 +123,34 @@ def colours(path):
         sys.exit(1)
 
 
+# A line is data when it has this many distinct points: axes, ticks and legend samples
+# have two.
+MIN_LINE_POINTS = 3
+# A bar chart is data when it has this many data bars (see data_bar).
+MIN_BARS = 2
+
+
 class Charts(HTMLParser):
-    """Collects, per <svg>, the point lists of its <polyline> and <path> elements."""
+    """Collects, per <svg>, the point lists of its <polyline> and <path> elements and
+    the number of its data bars."""
 
     def __init__(self):
         super().__init__()
-        self.svgs = []
+        self.svgs = []  # per chart: {"lines": [set of points], "bars": int}
         self.depth = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "svg":
             if self.depth == 0:
-                self.svgs.append([])
+                self.svgs.append({"lines": [], "bars": 0})
             self.depth += 1
         elif self.depth and tag == "polyline":
-            self.svgs[-1].append(points(attrs.get("points", "")))
+            self.svgs[-1]["lines"].append(points(attrs.get("points", "")))
         elif self.depth and tag == "path":
-            self.svgs[-1].append(points(attrs.get("d", "")))
+            self.svgs[-1]["lines"].append(points(attrs.get("d", "")))
+        elif self.depth and tag == "rect" and data_bar(attrs):
+            self.svgs[-1]["bars"] += 1
 
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)
@@ -148,36 +162,123 @@ class Charts(HTMLParser):
             self.depth -= 1
 
 
+def number(text, default):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def data_bar(attrs):
+    """A <rect> that is a bar of data: opaque, coloured and at least 1x1 px. The report's
+    other rects are not: the background is white, shaded spans and legend samples are
+    translucent (and the legend of a bar chart draws lines, not rects)."""
+    fill = (attrs.get("fill") or "").strip().lower()
+    opaque = min(number(attrs.get("opacity"), 1.0), number(attrs.get("fill-opacity"), 1.0)) >= 0.99
+    return (
+        opaque
+        and fill not in ("", "none", "transparent", "#fff", "#ffffff", "white")
+        and number(attrs.get("width"), 0.0) >= 1
+        and number(attrs.get("height"), 0.0) >= 1
+    )
+
+
+def has_data(chart):
+    """A chart holds data: a line of MIN_LINE_POINTS distinct points, or MIN_BARS bars."""
+    longest = max((len(p) for p in chart["lines"]), default=0)
+    return longest >= MIN_LINE_POINTS or chart["bars"] >= MIN_BARS
+
+
 def points(text):
     numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
     return set(zip(numbers[0::2], numbers[1::2]))
 
 
-def dom(path):
+def dom(path, min_charts="1"):
     try:
         text = open(path, encoding="utf-8").read()
     except OSError as error:
         die(f"{path}: {error}")
+    try:
+        min_charts = int(min_charts)
+    except ValueError:
+        die(f"MIN must be a number, not {min_charts!r}")
     parser = Charts()
     parser.feed(text)
     if not parser.svgs:
         print("FAIL: no <svg> chart in the rendered page")
         sys.exit(1)
     failed = False
-    for n, lines in enumerate(parser.svgs, 1):
+    for n, chart in enumerate(parser.svgs, 1):
+        lines, bars = chart["lines"], chart["bars"]
         longest = max((len(p) for p in lines), default=0)
-        verdict = "ok" if longest >= 3 else "FAIL (blank: no line of 3 or more points)"
-        failed |= longest < 3
-        print(f"  chart {n}: {len(lines)} lines, longest {longest} distinct points: {verdict}")
+        data = has_data(chart)
+        verdict = (
+            "ok"
+            if data
+            else f"FAIL (blank: no line of {MIN_LINE_POINTS} or more points, "
+            f"fewer than {MIN_BARS} data bars)"
+        )
+        failed |= not data
+        print(
+            f"  chart {n}: {len(lines)} lines, longest {longest} distinct points, "
+            f"{bars} data bars: {verdict}"
+        )
+    if len(parser.svgs) < min_charts:
+        print(f"FAIL: {len(parser.svgs)} charts, expected at least {min_charts}")
+        failed = True
     if failed:
         sys.exit(1)
 
 
+def verdicts(page):
+    """(charts, charts with data) of an HTML page, by the dom check's rules."""
+    parser = Charts()
+    parser.feed(page)
+    return len(parser.svgs), sum(1 for chart in parser.svgs if has_data(chart))
+
+
+def selftest(_=None):
+    """The dom check must fail what a broken report would draw, and pass real data."""
+    background = '<rect x="0" y="0" width="960" height="480" opacity="1" fill="#FFFFFF" stroke="none"/>'
+    axes = '<polyline fill="none" points="79,42 79,415 "/><line x1="80" y1="1" x2="90" y2="1"/>'
+    shade = '<rect x="80" y="42" width="136" height="373" opacity="0.35" fill="#FFC878"/>'
+    legend_line = '<polyline fill="none" stroke="#1F77B4" points="8,40 32,40 "/>'
+    bar = '<rect x="{x}" y="60" width="{w}" height="{h}" opacity="1" fill="#1F77B4" stroke="none"/>'
+    svg = lambda *parts: "<svg>" + "".join(parts) + "</svg>"
+    cases = [
+        ("blank: background, axes, shaded spans, legend", svg(background, axes, shade, shade, legend_line), 0),
+        ("blank: a line of two points", svg(background, '<polyline points="1,1 5,5 1,1"/>'), 0),
+        ("blank: one bar", svg(background, bar.format(x=80, w=100, h=30)), 0),
+        ("blank: bars of zero height", svg(background, bar.format(x=80, w=100, h=0) * 3), 0),
+        ("blank: translucent bars", svg(background, bar.format(x=80, w=100, h=30).replace('opacity="1"', 'opacity="0.6"') * 3), 0),
+        ("data: a line of three points", svg(background, axes, '<polyline points="1,1 2,5 3,2"/>'), 1),
+        ("data: a path of three points", svg(background, '<path d="M1,1 L2,5 L3,2"/>'), 1),
+        ("data: two bars", svg(background, bar.format(x=80, w=100, h=30), bar.format(x=180, w=40, h=30)), 1),
+    ]
+    failed = False
+    for name, page, expected in cases:
+        charts, with_data = verdicts(page)
+        ok = charts == 1 and with_data == expected
+        failed |= not ok
+        print(f"  {name}: {'ok' if ok else 'WRONG VERDICT'}")
+    if failed:
+        print("FAIL: the dom check does not tell blank charts from charts with data")
+        sys.exit(1)
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("content-height", "colours", "dom"):
+    commands = {
+        "content-height": (content_height, 1),
+        "colours": (colours, 1),
+        "dom": (dom, 2),
+        "selftest": (selftest, 0),
+    }
+    command = commands.get(sys.argv[1]) if len(sys.argv) > 1 else None
+    if command is None or not 2 + min(command[1], 1) <= len(sys.argv) <= 2 + command[1]:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    {"content-height": content_height, "colours": colours, "dom": dom}[sys.argv[1]](sys.argv[2])
+    command[0](*sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -17,11 +17,18 @@ pub struct Cli {
 }
 
 /// `ioschain report`: a Markdown report (and with `--html` one self-contained HTML file)
-/// of one or more runs, side by side when several.
+/// of one or more runs, side by side when several, or of one sweep (its curves).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "A run's charts: latency spectrum, latency per second, cost by role, throughput, \
+memory and disk (when recorded), final throughput per shard. A sweep directory (the --out DIR of \
+`ioschain sweep`, holding sweep.csv) is reported alone: final latency against achieved throughput \
+and final throughput per core, one line per shard count."
+)]
 pub struct ReportArgs {
-    /// Run directories (the --out DIR of `ioschain run`).
-    #[arg(required = true, value_name = "RUN_DIR")]
+    /// Run directories (the --out DIR of `ioschain run`), or one sweep directory (the
+    /// --out DIR of `ioschain sweep`).
+    #[arg(required = true, value_name = "RUN_DIR|SWEEP_DIR")]
     pub runs: Vec<PathBuf>,
     /// Also write report.html with the charts inlined.
     #[arg(long)]
@@ -73,7 +80,7 @@ pub enum Command {
     /// Build two git refs and run them interleaved on one machine, then compare the
     /// medians like `compare` (throughput, latency, cost per transaction).
     Ab(Box<crate::ab::AbArgs>),
-    /// Write a Markdown (and optionally HTML) report of one or more runs.
+    /// Write a Markdown (and optionally HTML) report of one or more runs, or of a sweep.
     Report(ReportArgs),
     /// Measure this machine's raw ceilings (signature verification, hashing, channels).
     Limits(LimitsArgs),

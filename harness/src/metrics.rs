@@ -6,6 +6,10 @@
 //! ends. Histograms are merged, never averaged (BENCHMARKING.md rule 1). Values are
 //! microseconds from a transaction's intended send time (open loop: no coordinated
 //! omission).
+//!
+//! A shipped report does not say which shard sent it; each shard instead keeps what it
+//! finalized per second ([`ShardMetrics::final_by_second`]) for the timeline's per-shard
+//! columns (`final_s0`, `final_s1`, …), read from the shards after the run.
 
 use crossbeam::channel::Sender;
 use hdrhistogram::Histogram;
@@ -164,6 +168,10 @@ pub struct ShardMetrics {
     second_counts: StageCounts,
     second_rejected: u64,
     second_backpressure: u64,
+    /// Final plus cross-shard commits of each shipped second, indexed by second: 8
+    /// bytes per second of the run (under 5 KB for a 10-minute soak), not per
+    /// transaction.
+    final_by_second: Vec<u64>,
     reports: Sender<IntervalReport>,
     now_ns: u64,
     /// The shard's queues, as last set (see [`ShardMetrics::set_queues`]).
@@ -190,6 +198,7 @@ impl ShardMetrics {
             second_counts: StageCounts::default(),
             second_rejected: 0,
             second_backpressure: 0,
+            final_by_second: Vec::new(),
             reports,
             now_ns: 0,
             queues: (0, 0),
@@ -228,9 +237,15 @@ impl ShardMetrics {
                 latency_histogram(),
             ],
         );
+        let counts = std::mem::take(&mut self.second_counts);
+        // Seconds are shipped once each, in order, from 0.
+        assert_eq!(self.final_by_second.len() as u64, self.second);
+        // Like the timeline's `final` (and `tps.final`): intra-shard and cross-shard.
+        self.final_by_second
+            .push(counts.final_ + counts.cross_shard);
         let report = IntervalReport {
             second: self.second,
-            counts: std::mem::take(&mut self.second_counts),
+            counts,
             rejected: std::mem::take(&mut self.second_rejected),
             histograms: Some(histograms),
             offered: 0,
@@ -267,6 +282,12 @@ impl ShardMetrics {
     /// Counts a send that found a full queue.
     pub fn backpressure(&mut self) {
         self.second_backpressure += 1;
+    }
+
+    /// What this shard finalized (intra-shard final plus cross-shard commits) in each
+    /// second shipped so far, indexed by second; the same counts its reports carried.
+    pub fn final_by_second(&self) -> &[u64] {
+        &self.final_by_second
     }
 
     /// Ships the current, partial second (at the end of the run).
@@ -314,6 +335,30 @@ mod tests {
             reports.iter().map(|r| r.counts.final_).collect::<Vec<_>>(),
             vec![1, 2, 0, 1]
         );
+        assert_eq!(m.final_by_second(), &[1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn a_shards_final_per_second_counts_cross_shard_commits_like_the_timeline() {
+        let (tx, rx) = unbounded();
+        let window = Window {
+            warmup_end_ns: 0,
+            measure_end_ns: 2_000_000_000,
+        };
+        let mut m = ShardMetrics::new(window, tx);
+        m.record(Stage::Final, 0);
+        m.record(Stage::CrossShard, 0);
+        m.record(Stage::Provisional, 0);
+        m.at(1_100_000_000);
+        m.record(Stage::CrossShard, 1_000_000_000);
+        m.finish();
+        assert_eq!(m.final_by_second(), &[2, 1]);
+        let reports: Vec<IntervalReport> = rx.try_iter().collect();
+        let shipped: Vec<u64> = reports
+            .iter()
+            .map(|r| r.counts.final_ + r.counts.cross_shard)
+            .collect();
+        assert_eq!(shipped, m.final_by_second());
     }
 
     #[test]

@@ -277,16 +277,39 @@ fn optional(value: Option<u64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-/// Writes `timeline.csv`.
-pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
-    let mut out = String::from(
-        "second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes\n",
+/// Writes `timeline.csv` (see [`render_timeline`]).
+pub fn write_timeline(path: &Path, rows: &[Row], final_by_shard: &[&[u64]]) -> std::io::Result<()> {
+    std::fs::write(path, render_timeline(rows, final_by_shard))
+}
+
+/// The text of `timeline.csv`: one row per second, then per shard what it finalized
+/// that second (`final_by_shard[s]` is shard `s`'s
+/// [`ShardMetrics::final_by_second`](crate::metrics::ShardMetrics::final_by_second)). The
+/// columns the report reads are named by [`ioschain_reports::timeline`], which reads them
+/// by name; new columns go at the end of the header.
+pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
+    use ioschain_reports::timeline as col;
+    let shards = final_by_shard.len();
+    let mut out = format!(
+        "{},{},{},{},provisional,{},{},backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,{},{}",
+        col::SECOND,
+        col::PHASE,
+        col::OFFERED,
+        col::SUBMITTED,
+        col::FINAL,
+        col::REJECTED,
+        col::RSS_BYTES,
+        col::DISK_BYTES
     );
+    for shard in 0..shards {
+        let _ = write!(out, ",{}", col::final_shard_column(shard));
+    }
+    out.push('\n');
     for r in rows {
         let p = Percentiles::of(&r.histograms[Stage::Provisional as usize]);
         let f = Percentiles::of(&r.histograms[Stage::Final as usize]);
         let x = Percentiles::of(&r.histograms[Stage::CrossShard as usize]);
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.second,
@@ -309,8 +332,13 @@ pub fn write_timeline(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             optional(r.levels.resident_bytes),
             optional(r.levels.disk_bytes),
         );
+        for shard in final_by_shard {
+            let n = shard.get(r.second as usize).copied().unwrap_or(0);
+            let _ = write!(out, ",{n}");
+        }
+        out.push('\n');
     }
-    std::fs::write(path, out)
+    out
 }
 
 /// Writes `latency.hlog`: an HdrHistogram interval log, one histogram per (second,
@@ -550,4 +578,66 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::StageCounts;
+
+    fn shard_report(second: u64, final_: u64, cross_shard: u64) -> IntervalReport {
+        IntervalReport {
+            counts: StageCounts {
+                provisional: final_,
+                final_,
+                cross_shard,
+            },
+            ..IntervalReport::empty(second)
+        }
+    }
+
+    /// The round trip from this writer to the report's reader: the per-shard columns
+    /// come back by name and sum to `final`.
+    #[test]
+    fn per_shard_final_columns_round_trip_through_the_reports_reader() {
+        let reports = [
+            shard_report(0, 5, 1),
+            shard_report(0, 3, 0),
+            shard_report(1, 7, 2),
+            shard_report(1, 4, 0),
+        ];
+        let shard0: &[u64] = &[6, 9];
+        let shard1: &[u64] = &[3, 4];
+        let rows = timeline(&reports, 1.0, 2.0);
+        let text = render_timeline(&rows, &[shard0, shard1]);
+        let header = text.lines().next().unwrap();
+        assert!(header.ends_with(",final_s0,final_s1"), "{header}");
+
+        let read = ioschain_reports::timeline::parse(&text).unwrap();
+        assert_eq!(read.shards, 2);
+        assert_eq!(read.rows.len(), 2);
+        for (row, second) in read.rows.iter().zip([0usize, 1]) {
+            assert_eq!(
+                row.final_by_shard,
+                vec![Some(shard0[second]), Some(shard1[second])]
+            );
+            let sum: u64 = row.final_by_shard.iter().flatten().sum();
+            assert_eq!(sum, row.final_, "second {second}");
+        }
+        assert_eq!(
+            read.rows
+                .iter()
+                .map(|r| r.phase.as_str())
+                .collect::<Vec<_>>(),
+            ["warmup", "measure"]
+        );
+    }
+
+    #[test]
+    fn a_timeline_without_shards_has_the_old_header() {
+        let rows = timeline(&[shard_report(0, 1, 0)], 0.0, 1.0);
+        let text = render_timeline(&rows, &[]);
+        assert!(text.starts_with("second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes\n"), "{text}");
+        assert_eq!(ioschain_reports::timeline::parse(&text).unwrap().shards, 0);
+    }
 }

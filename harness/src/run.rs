@@ -312,7 +312,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?,
     )?;
-    output::write_timeline(&out.join("timeline.csv"), &rows)?;
+    let final_by_shard: Vec<&[u64]> = outcome
+        .shards
+        .iter()
+        .map(|s| s.metrics.final_by_second())
+        .collect();
+    output::write_timeline(&out.join("timeline.csv"), &rows, &final_by_shard)?;
     output::write_hlog(&out.join("latency.hlog"), &rows, outcome.started_at)?;
     print!(
         "{}",

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use ioschain_reports::report::{REPORT_HTML, REPORT_MD, ReportError, write_report};
+use ioschain_reports::report::{
+    REPORT_HTML, REPORT_MD, ReportError, SWEEP_CSV, is_sweep_dir, write_report,
+};
 
 /// A `summary.json` as `ioschain run` writes it (schema `ioschain.run/1`), with fields this
 /// reader does not know (`workload_key`, `pinning`, `store.bytes`, ...).
@@ -170,9 +172,18 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
         "{md}"
     );
     assert!(
-        md.contains("(timeline-1.svg)") && md.contains("(latency-1.svg)"),
+        md.contains("(timeline-1.svg)")
+            && md.contains("(latency-1.svg)")
+            && md.contains("(latency-seconds-1.svg)"),
         "{md}"
     );
+    // The timeline predates the per-shard columns, the summary the roles: those charts
+    // are left out, and the report says why for the per-shard one.
+    assert!(md.contains("timeline.csv has no per-shard columns"), "{md}");
+    for absent in ["shards-1.svg", "roles-1.svg", "memory-1.svg"] {
+        assert!(!out.join(absent).exists(), "{absent}");
+    }
+    assert!(!md.contains("Cost by role"), "{md}");
 
     let timeline = read(&out.join("timeline-1.svg"));
     assert!(timeline.contains("<svg"));
@@ -188,6 +199,13 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
     ] {
         assert!(has_text(&timeline, label), "timeline SVG lacks {label:?}");
     }
+    let by_second = read(&out.join("latency-seconds-1.svg"));
+    for label in ["provisional p99", "final p50", "latency (ms)"] {
+        assert!(
+            has_text(&by_second, label),
+            "latency-seconds SVG lacks {label:?}"
+        );
+    }
     let latency = read(&out.join("latency-1.svg"));
     assert!(latency.contains("<svg"));
     for label in [
@@ -201,6 +219,81 @@ fn report_of_one_run_has_summary_timeline_and_latency_charts() {
     ] {
         assert!(has_text(&latency, label), "latency SVG lacks {label:?}");
     }
+}
+
+/// A timeline as `ioschain run` writes it now: the levels (`queued_clients`,
+/// `queued_validators`, `rss_bytes`, `disk_bytes`, empty for a second the host did not
+/// sample) and the per-shard columns, which this reader must take or ignore by name.
+const TIMELINE_CURRENT: &str = "\
+second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes,final_s0,final_s1
+0,warmup,1000,1000,950,900,0,0,3000,9000,4000,11000,15000,0,0,120,40,200000000,1000000,440,460
+1,warmup,1000,1000,1010,1020,0,0,3000,9000,4000,11000,15000,0,0,130,42,250000000,2000000,500,520
+2,measure,1000,1000,1000,1000,0,0,3000,9000,4000,11000,15000,0,0,110,41,260000000,3000000,490,510
+3,measure,1000,998,1002,1001,0,0,3000,9000,4000,11000,15000,0,0,118,39,,4000000,500,501
+4,measure,1000,1002,1000,999,0,0,3000,9000,4000,11000,15000,0,0,121,40,263000000,5000000,499,500
+5,drain,0,0,38,80,0,0,3000,9000,4000,11000,15000,0,0,0,0,263000000,5100000,40,40
+";
+
+/// A run directory as `ioschain run` writes it now: per-shard timeline columns, memory
+/// and disk, and costs by role in the summary.
+fn current_run(parent: &Path, name: &str) -> PathBuf {
+    let dir = fake_run(parent, name, 1000.0);
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("summary.json"))).unwrap();
+    summary["roles"] = serde_json::json!({
+        "ordering": { "us_per_tx": 15.4, "share": 0.48 },
+        "sampling": { "us_per_tx": 5.8, "share": 0.18 },
+        "atomix": { "us_per_tx": 3.2, "share": 0.10 },
+        "checking": { "us_per_tx": 2.8, "share": 0.09 },
+        "signing": { "us_per_tx": 3.2, "share": 0.10 },
+        "leader": { "us_per_tx": 1.1, "share": 0.03 },
+        "clients": { "us_per_tx": 0.3, "share": 0.01 },
+        "coordinator": { "us_per_tx": 0.2, "share": 0.006 },
+        "host": { "us_per_tx": 0.1, "share": 0.004 }
+    });
+    std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+    std::fs::write(dir.join("timeline.csv"), TIMELINE_CURRENT).unwrap();
+    dir
+}
+
+#[test]
+fn report_of_a_current_run_has_every_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = current_run(tmp.path(), "run-now");
+    let out = tmp.path().join("report");
+    let md = read(&write_report(&[run], &out, true).unwrap());
+    let files = [
+        "latency-1.svg",
+        "latency-seconds-1.svg",
+        "roles-1.svg",
+        "timeline-1.svg",
+        "memory-1.svg",
+        "shards-1.svg",
+    ];
+    let mut at = 0;
+    for file in files {
+        let link = format!("({file})");
+        let found = md[at..]
+            .find(&link)
+            .unwrap_or_else(|| panic!("{file} not linked after byte {at}: {md}"));
+        at += found + link.len();
+    }
+    assert!(
+        md.find("(timeline-1.svg)") < md.find("(memory-1.svg)"),
+        "memory and disk come under the throughput chart"
+    );
+    assert!(md.contains("### Cost by role"), "{md}");
+    assert!(md.contains("| ordering | 15.4 | 48.0 % |"), "{md}");
+    assert!(!md.contains("no per-shard columns"), "{md}");
+
+    let shards = read(&out.join("shards-1.svg"));
+    assert!(has_text(&shards, "shard 0") && has_text(&shards, "shard 1"));
+    let memory = read(&out.join("memory-1.svg"));
+    assert!(has_text(&memory, "resident memory") && has_text(&memory, "block log on disk"));
+    let roles = read(&out.join("roles-1.svg"));
+    assert!(has_text(&roles, "ordering 15.4 µs (48 %)"), "{roles}");
+    let html = read(&out.join(REPORT_HTML));
+    assert_eq!(html.matches("<svg").count(), files.len());
 }
 
 #[test]
@@ -220,7 +313,11 @@ fn html_report_is_self_contained() {
     let html = read(&out.join(REPORT_HTML));
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<style>"));
-    assert_eq!(html.matches("<svg").count(), 2, "both charts inlined");
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "the spectrum, latency per second and throughput inlined"
+    );
     assert!(html.contains("seconds since start") && html.contains("latency (ms)"));
     assert!(html.contains("<strong>VALID</strong>"));
     assert!(!html.contains("<script"), "no scripts");
@@ -264,6 +361,8 @@ fn two_runs_give_a_comparison_table() {
         "timeline-2.svg",
         "latency-1.svg",
         "latency-2.svg",
+        "latency-seconds-1.svg",
+        "latency-seconds-2.svg",
         "compare-timeline.svg",
         "compare-latency-provisional.svg",
         "compare-latency-final.svg",
@@ -277,7 +376,7 @@ fn two_runs_give_a_comparison_table() {
     let overlay = read(&out.join("compare-timeline.svg"));
     assert!(has_text(&overlay, "run-a final") && has_text(&overlay, "run-b offered"));
     let html = read(&out.join(REPORT_HTML));
-    assert_eq!(html.matches("<svg").count(), 7);
+    assert_eq!(html.matches("<svg").count(), 9);
 }
 
 #[test]
@@ -340,6 +439,79 @@ fn missing_hlog_falls_back_to_summary_percentiles() {
     let md = read(&write_report(&[run], &out, false).unwrap());
     assert!(md.contains("latency.hlog is unreadable"), "{md}");
     assert!(md.contains("falls back"), "{md}");
+}
+
+/// A sweep directory as `ioschain sweep` writes it: `sweep.csv` and a run per point.
+fn fake_sweep(parent: &Path) -> PathBuf {
+    let dir = parent.join("sweep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut csv = String::from(
+        "shards,cores,offered_tps,repeat,tps_final,final_p50_ms,final_p99_ms,provisional_p99_ms,efficiency,valid\n",
+    );
+    for (shards, cores) in [(1, 1), (2, 2)] {
+        for rate in [10_000u64, 20_000, 40_000] {
+            let tps = (rate as f64 * 0.99).min(30_000.0 * f64::from(cores));
+            let p99 = if tps < rate as f64 * 0.95 {
+                900.0
+            } else {
+                70.0
+            };
+            csv.push_str(&format!(
+                "{shards},{cores},{rate},1,{tps:.1},40.000,{p99:.3},10.000,,true\n"
+            ));
+            fake_run(&dir, &format!("shards{shards}-rate{rate}-rep1"), tps);
+        }
+    }
+    std::fs::write(dir.join(SWEEP_CSV), csv).unwrap();
+    dir
+}
+
+#[test]
+fn a_sweep_directory_gets_the_sweep_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = fake_sweep(tmp.path());
+    assert!(is_sweep_dir(&sweep));
+    assert!(!is_sweep_dir(&sweep.join("shards1-rate10000-rep1")));
+    let out = tmp.path().join("report");
+    let md = read(&write_report(std::slice::from_ref(&sweep), &out, true).unwrap());
+    assert!(md.starts_with("# ioschain sweep report"), "{md}");
+    assert!(
+        md.contains("6 runs over shard counts 1, 2 × offered rates 10,000, 20,000, 40,000 tx/s"),
+        "{md}"
+    );
+    assert!(md.contains("| 2 | 2 | 40,000 | 1 | **39,600** |"), "{md}");
+    assert!(md.contains("(sweep-latency.svg)") && md.contains("(sweep-per-core.svg)"));
+    assert!(
+        md.contains("shards2-rate40000-rep1"),
+        "the runs are listed: {md}"
+    );
+    let curve = read(&out.join("sweep-latency.svg"));
+    assert!(has_text(&curve, "1 shard final p99") && has_text(&curve, "2 shards final p50"));
+    let html = read(&out.join(REPORT_HTML));
+    assert_eq!(html.matches("<svg").count(), 2);
+
+    // A sweep goes alone; its runs still report as runs.
+    let run = sweep.join("shards1-rate10000-rep1");
+    let err = write_report(&[sweep.clone(), run.clone()], &out, false).unwrap_err();
+    assert!(
+        matches!(err, ReportError::SweepWithOthers { .. }),
+        "{err:?}"
+    );
+    let md = read(&write_report(&[run], &out, false).unwrap());
+    assert!(md.starts_with("# ioschain run report"), "{md}");
+
+    // A malformed sweep.csv names the file and the line.
+    std::fs::write(
+        sweep.join(SWEEP_CSV),
+        "shards,cores,offered_tps,tps_final,final_p50_ms,final_p99_ms\n1,1,10,x,1,2\n",
+    )
+    .unwrap();
+    let err = write_report(&[sweep], &out, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sweep.csv:2: `tps_final` is \"x\""),
+        "{err}"
+    );
 }
 
 /// Writes a report of real runs: `IOSCHAIN_REPORT_DEMO="OUT RUN..." cargo test -p
