@@ -17,6 +17,9 @@ The performance-regression gate (BENCHMARKING.md rule 8), two tiers:
      instructions than its baseline (or has no baseline); a bench more than 10% below
      its baseline passes with a note to recalibrate. Instruction counts do not depend
      on load, so this tier does not flake.
+     Then allocations per transaction (benches/src/bin/allocations.rs: exact counts
+     of the apply path and of the whole engine loop on the seeded simulator) against
+     reports/baselines/allocations.json: any rise above 1% fails.
   b  End to end. Runs `ioschain run --rate 20000 --warmup 1 --duration 3`
      N times (release build) and compares the medians of the runs with
      reports/baselines/e2e-summary.json using `ioschain compare` with the bands of
@@ -215,6 +218,69 @@ sys.exit(1 if failed else 0)
 PY
 }
 
+# Tier a, second half: heap allocations per transaction on the hot paths (exact counts,
+# benches/src/bin/allocations.rs), against reports/baselines/allocations.json. One more
+# allocation per transaction is a few dozen instructions, under tier a's 10%, but a count
+# moves by a whole unit: any rise above 1% (or 0.01 per transaction) fails.
+tier_a_allocations() {
+  echo "== tier a: allocations per transaction (dhat's counting allocator)"
+  local raw=$out/allocations.json
+  if ! cargo run --release --locked -q -p ioschain-benches --bin allocations \
+    >"$raw" 2>"$out/allocations.log"; then
+    cat "$out/allocations.log" >&2
+    echo "tier a: the allocation counts failed to build or run (log above)" >&2
+    return 1
+  fi
+  local mode=compare
+  $recalibrate && mode=recalibrate
+  python3 - "$mode" "$raw" "$baselines/allocations.json" <<'PY'
+import json, os, subprocess, sys
+from datetime import datetime, timezone
+
+mode, raw, baseline_path = sys.argv[1:4]
+with open(raw) as f:
+    now = json.load(f)
+if mode == "recalibrate":
+    git = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                         capture_output=True, text=True).stdout.strip()
+    doc = {
+        "schema": "ioschain.allocations/1",
+        "what": "heap allocations per transaction (benches/src/bin/allocations.rs)",
+        "taken": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git": git,
+        "paths": dict(sorted(now.items())),
+    }
+    with open(baseline_path, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    for name, n in sorted(now.items()):
+        print(f"  {name}  {n:.4f}")
+    print(f"tier a: wrote {len(now)} allocation baselines to {baseline_path}")
+    sys.exit(0)
+if not os.path.exists(baseline_path):
+    print(f"tier a: no baseline file {baseline_path}: run scripts/regression.sh --tier a --recalibrate", file=sys.stderr)
+    sys.exit(2)
+with open(baseline_path) as f:
+    base = json.load(f)["paths"]
+failed = False
+print(f"{'path':<36}  {'baseline':>9}  {'now':>9}  verdict")
+for name in sorted(set(base) | set(now)):
+    b, n = base.get(name), now.get(name)
+    if b is None or n is None:
+        verdict, failed = "FAIL (no baseline or path missing: recalibrate)", True
+    elif n > b + max(0.01 * b, 0.01):
+        verdict, failed = "FAIL (more allocations per transaction)", True
+    elif n < b - max(0.01 * b, 0.01):
+        verdict = "pass (fewer: recalibrate)"
+    else:
+        verdict = "pass"
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"
+    print(f"{name:<36}  {fmt(b):>9}  {fmt(n):>9}  {verdict}")
+print(f"tier a: {'FAIL' if failed else 'pass'} (allocations per transaction, fail above +1% of {baseline_path})")
+sys.exit(1 if failed else 0)
+PY
+}
+
 tier_b() {
   echo "== tier b: end to end, $repeat run(s) of: ioschain run ${e2e_flags[*]}"
   local base=$baselines/e2e-summary.json
@@ -319,9 +385,9 @@ if [ -n "$ab_ref" ]; then
   run_tier tier_ab
 else
   case "$tier" in
-    a) run_tier tier_a ;;
+    a) run_tier tier_a; run_tier tier_a_allocations ;;
     b) run_tier tier_b ;;
-    all) run_tier tier_a; run_tier tier_b ;;
+    all) run_tier tier_a; run_tier tier_a_allocations; run_tier tier_b ;;
   esac
 fi
 if [ "$status" -eq 0 ]; then

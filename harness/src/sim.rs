@@ -154,9 +154,39 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<Exit> {
 /// Resolves `args` like `ioschain run` does and simulates. `None`: bad input (the
 /// problem is printed).
 pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
+    let Some((config, params, out)) = prepare(args)? else {
+        return Ok(None);
+    };
+    let (trace, engine) = simulate(&params, config.run.seed)?;
+    let summary = summarize(
+        &config,
+        &params.workload,
+        &engine,
+        None,
+        trace.checks.clone(),
+    );
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(Some(SimOutcome {
+        trace,
+        seed: config.run.seed,
+        shards: config.shards(),
+        rate: config.run.rate,
+        summary,
+        out,
+    }))
+}
+
+/// What a simulation of `args` runs on: the resolved configuration, the engine's
+/// parameters (the workload loaded or generated) and the output directory. `None`: bad
+/// input (the problem is printed).
+pub fn prepare(
+    args: &SimArgs,
+) -> anyhow::Result<Option<(crate::config::Config, crate::engine::EngineParams, PathBuf)>> {
     let mut run = args.run.clone();
-    let shards = run.shards.unwrap_or(2);
-    run.shards = Some(shards);
+    run.shards = Some(run.shards.unwrap_or(2));
     // The engine's cores and pinning mean nothing here.
     run.cores = Some(1);
     run.warmup = Some(0.0);
@@ -174,8 +204,7 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
     };
     // The rate of the flags, the file or preset, or the default; the schedule is `--txs`
     // transactions long, however short that is in logical time.
-    let rate = config.run.rate;
-    config.run.duration_s = args.txs as f64 / rate;
+    config.run.duration_s = args.txs as f64 / config.run.rate;
     let out = config.run.out.clone().unwrap_or_else(|| {
         PathBuf::from("target/ioschain/sim").join(format!("seed{}", config.run.seed))
     });
@@ -183,26 +212,7 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let workload = Arc::new(workload(&config)?);
     let params = engine_params(&config, workload, out.join("blocks"), Backend::Write)?;
-    let (trace, engine) = simulate(&params, config.run.seed)?;
-    let summary = summarize(
-        &config,
-        &params.workload,
-        &engine,
-        None,
-        trace.checks.clone(),
-    );
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
-    )?;
-    Ok(Some(SimOutcome {
-        trace,
-        seed: config.run.seed,
-        shards,
-        rate,
-        summary,
-        out,
-    }))
+    Ok(Some((config, params, out)))
 }
 
 /// Drives the shards of `params` on logical time with the scheduler seeded by `seed`,
