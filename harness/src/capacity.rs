@@ -56,7 +56,10 @@
 //! stderr; then the probes (rate, final tx/s, the rate needed, final p99, validity,
 //! verdict and why) and the result are printed and written to `OUT/capacity.json` with
 //! the SLO, the search settings and the machine (OUT default:
-//! `target/ioschain/capacity/<UTC time>`).
+//! `target/ioschain/capacity/<UTC time>`). The probes are also written as the points of a
+//! one-shard-count sweep (`OUT/sweep.csv`, by rate) with its report
+//! (`OUT/report/report.html`: final latency against achieved throughput, the curve the
+//! search walked); `ioschain report OUT --html` draws it again.
 //!
 //! **Exit codes.** 0 a rate passed, 1 even the lowest probe failed, 2 bad input
 //! (`--slo-ms` ≤ 0, `--precision` outside (0, 0.5], rates out of order, a rejected
@@ -623,13 +626,43 @@ pub fn capacity(args: &CapacityArgs) -> anyhow::Result<Exit> {
     let path = out.join(CAPACITY_JSON);
     std::fs::write(&path, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    let report = write_curve(&out, &record)?;
     println!();
     print!("{}", render(&record, &verdict));
-    println!("capacity: {}", path.display());
+    println!(
+        "capacity: {} (the curve: {})",
+        path.display(),
+        report.display()
+    );
     Ok(match verdict {
         Verdict::Found { .. } => Exit::Valid,
         Verdict::NoneFound { .. } => Exit::Invalid,
     })
+}
+
+/// The probes as the points of a one-shard-count sweep (`OUT/sweep.csv`, in order of
+/// rate), and the sweep report of them (`OUT/report/report.html`): final latency against
+/// achieved throughput over the probed rates, the curve the search walked.
+fn write_curve(out: &Path, record: &Record) -> anyhow::Result<PathBuf> {
+    let mut points = Vec::with_capacity(record.probes.len());
+    for probe in &record.probes {
+        let summary = RunSummary::load(&probe.dir)?;
+        points.push(crate::sweep::point(
+            record.shards,
+            record.cores,
+            probe.rate,
+            1,
+            &summary,
+        ));
+    }
+    points.sort_by_key(|p| p.rate);
+    std::fs::write(
+        out.join(crate::sweep::SWEEP_CSV),
+        crate::sweep::render_csv(&points),
+    )?;
+    let html =
+        ioschain_reports::report::write_report(&[out.to_path_buf()], &out.join("report"), true)?;
+    Ok(html.with_file_name(ioschain_reports::report::REPORT_HTML))
 }
 
 /// The probes table and the result line, as printed.

@@ -246,6 +246,10 @@ pub struct RunArgs {
     /// Offered rate, transactions per second over all shards (open loop).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// An offered rate that changes over the run: `seconds:rate` keyframes from 0 s,
+    /// linear between them, or held with the prefix `step:` (e.g. "0:50000,10:100000,20:20000").
+    #[arg(long, value_name = "PROFILE")]
+    pub rate_profile: Option<String>,
     /// Closed loop: transactions kept in flight (instead of a fixed rate).
     #[arg(long)]
     pub inflight: Option<u64>,
@@ -398,6 +402,9 @@ impl RunArgs {
         if self.list_presets {
             given.push("--list-presets (use it with `ioschain run`)");
         }
+        if self.rate_profile.is_some() {
+            given.push("--rate-profile (use it with `ioschain run`: the others set the rate)");
+        }
         given
     }
 
@@ -429,6 +436,9 @@ impl RunArgs {
             config.run.measure_limits = false;
         }
         set!(self.rate => config.run.rate);
+        if let Some(profile) = &self.rate_profile {
+            config.run.rate_profile = Some(profile.clone());
+        }
         set!(self.warmup => config.run.warmup_s);
         set!(self.duration => config.run.duration_s);
         set!(self.drain_timeout => config.run.drain_timeout_s);

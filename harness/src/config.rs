@@ -9,6 +9,7 @@
 //! The resolved configuration (every default filled in) is what `--print-config` prints
 //! and what `summary.json` records.
 
+use crate::engine::schedule::RateProfile;
 use std::path::PathBuf;
 
 use ioschain_workloads::{ClientMix, SenderDistribution, WorkloadSpec};
@@ -69,6 +70,11 @@ pub struct RunSection {
     pub rate: f64,
     /// Closed loop: keep this many transactions in flight instead of a fixed rate.
     pub inflight: Option<u64>,
+    /// An offered rate that changes over the run: `[step:]seconds:rate,…` keyframes
+    /// (`engine::schedule`). When set, `rate` becomes its peak (what sizes the engine's
+    /// bounds) and the workload holds what the profile offers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_profile: Option<String>,
     /// Warm-up seconds (run, then discarded).
     pub warmup_s: f64,
     /// Measured seconds.
@@ -91,6 +97,7 @@ impl Default for RunSection {
             cores: None,
             rate: 100_000.0,
             inflight: None,
+            rate_profile: None,
             warmup_s: 5.0,
             duration_s: 20.0,
             drain_timeout_s: 30.0,
@@ -398,6 +405,10 @@ impl Config {
 
     /// Fills the defaults that depend on the machine (`cores`, `shards`).
     pub fn resolve(&mut self, available_cores: u32) {
+        // A bad profile is reported by `validate`.
+        if let Some(Ok(profile)) = self.run.rate_profile.as_deref().map(RateProfile::parse) {
+            self.run.rate = profile.peak();
+        }
         let cores = *self.run.cores.get_or_insert(available_cores);
         self.run.shards.get_or_insert(cores);
         if self.engine.spent_retention.is_none() {
@@ -466,6 +477,22 @@ impl Config {
                 "a number above 0 (transactions per second)",
             ));
         }
+        if let Some(spec) = &run.rate_profile {
+            if let Err(problem) = RateProfile::parse(spec) {
+                return Err(bad(
+                    "run.rate_profile",
+                    format!("{spec:?}"),
+                    format!("[step:]seconds:rate,… keyframes from 0 s ({problem})"),
+                ));
+            }
+            if run.inflight.is_some() {
+                return Err(bad(
+                    "run.rate_profile",
+                    format!("{spec:?}"),
+                    "no profile with run.inflight (a profile is an open-loop schedule)",
+                ));
+            }
+        }
         if run.inflight == Some(0) {
             return Err(bad(
                 "run.inflight",
@@ -486,7 +513,7 @@ impl Config {
                 "0 or more seconds",
             ));
         }
-        let planned = run.rate * (run.warmup_s + run.duration_s);
+        let planned = self.offered_total();
         if planned > 200_000_000.0 {
             return Err(bad(
                 "run.rate",
@@ -611,10 +638,27 @@ impl Config {
         }
     }
 
+    /// The rate profile, if the run has one (after [`Config::validate`]).
+    pub fn rate_profile(&self) -> Option<RateProfile> {
+        self.run
+            .rate_profile
+            .as_deref()
+            .map(|spec| RateProfile::parse(spec).expect("validated"))
+    }
+
+    /// Transactions offered over the whole schedule (warm-up and measured window).
+    pub fn offered_total(&self) -> f64 {
+        let end = self.run.warmup_s + self.run.duration_s;
+        match self.run.rate_profile.as_deref().map(RateProfile::parse) {
+            Some(Ok(profile)) => profile.cumulative(end),
+            _ => self.run.rate * end,
+        }
+    }
+
     /// Transactions each shard's stream needs: the whole schedule (warm-up and measured
-    /// window) at the offered rate.
+    /// window) at the offered rate (or profile).
     pub fn txs_per_shard(&self) -> u64 {
-        let total = self.run.rate * (self.run.warmup_s + self.run.duration_s);
+        let total = self.offered_total();
         ((total / f64::from(self.shards())).ceil() as u64).max(1)
     }
 

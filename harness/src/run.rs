@@ -187,6 +187,7 @@ pub fn engine_params(
         workload,
         cores: config.cores() as usize,
         rate: config.run.rate,
+        profile: config.rate_profile(),
         inflight: config.run.inflight,
         warmup_s: config.run.warmup_s,
         duration_s: config.run.duration_s,
@@ -410,9 +411,17 @@ pub(crate) fn summarize(
         .and_then(|l| l.model_tx_per_s)
         .filter(|&ceiling| ceiling > 0.0)
         .map(|ceiling| tps_final / ceiling);
-    let offered_tps = match config.run.inflight {
-        None => config.run.rate,
-        Some(_) => outcome.driver.window_offered as f64 / window_s,
+    let offered_tps = match (config.run.inflight, config.rate_profile()) {
+        (None, None) => config.run.rate,
+        // The profile's mean over the measured window.
+        (None, Some(profile)) => {
+            let (start, end) = (
+                config.run.warmup_s,
+                config.run.warmup_s + config.run.duration_s,
+            );
+            (profile.cumulative(end) - profile.cumulative(start)) / config.run.duration_s
+        }
+        (Some(_), _) => outcome.driver.window_offered as f64 / window_s,
     };
     let achieved_tps = outcome.driver.window_submitted as f64 / window_s;
     // Only valid transactions can become final: the rate to keep up with is the offered

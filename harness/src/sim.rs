@@ -202,6 +202,10 @@ pub fn prepare(
             return Ok(None);
         }
     };
+    if config.run.rate_profile.is_some() {
+        eprintln!("error: --rate-profile is not allowed in sim: its schedule is --txs at --rate");
+        return Ok(None);
+    }
     // The rate of the flags, the file or preset, or the default; the schedule is `--txs`
     // transactions long, however short that is in logical time.
     config.run.duration_s = args.txs as f64 / config.run.rate;

@@ -254,7 +254,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn point(shards: u32, cores: u32, rate: u64, repeat: u32, s: &RunSummary) -> Point {
+/// The point of a run of `shards` shards on `cores` cores at `rate` (repeat `repeat`).
+pub fn point(shards: u32, cores: u32, rate: u64, repeat: u32, s: &RunSummary) -> Point {
     Point {
         shards,
         cores,

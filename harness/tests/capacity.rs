@@ -77,6 +77,13 @@ fn tiny_searches_find_the_max_rate_or_none() {
         assert!(dir.join("summary.json").is_file());
     }
     assert!(record["machine"]["cpu"].is_string());
+    // The curve: the probes as sweep points, and the sweep report of them.
+    let out = Path::new(probes[0]["dir"].as_str().unwrap())
+        .parent()
+        .unwrap();
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(out.join("report/report.html").is_file());
     // An SLO of 1 µs: every probe fails on p99, down to --min-rate: exit 1, no rate.
     let (exit, record) = tiny_search(dir.path(), "strict", &["--slo-ms", "0.001"]);
     assert_eq!(exit, Exit::Invalid, "{record:#}");

@@ -259,6 +259,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
         workload: Arc::clone(&workload),
         cores: 1,
         rate: 3000.0,
+        profile: None,
         inflight: None,
         warmup_s: 0.0,
         duration_s: 0.5,

@@ -34,6 +34,8 @@ use ioschain_core::tx::{RejectReason, Rejection};
 use ioschain_core::types::{ShardId, TxId};
 use ioschain_workloads::Workload;
 use ioschain_workloads::clients::Dependencies;
+
+use super::schedule::RateProfile;
 use rustc_hash::FxHashMap;
 
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
@@ -43,7 +45,7 @@ use super::client::{AtomixClients, Release};
 use super::funds::Funds;
 
 /// A range of the shard's stream released by the driver.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Submit {
     /// First index released.
     pub start: u32,
@@ -54,12 +56,20 @@ pub struct Submit {
 }
 
 /// Intended send times.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Timing {
     /// Open loop: transaction `k` was due at `k / rate` seconds after the start.
     Scheduled {
         /// Nanoseconds between two transactions of this shard.
         spacing_ns: f64,
+    },
+    /// Open loop on a rate profile: transaction `k` was due when the profile had offered
+    /// `k` per shard (`RateProfile::time_of(k · shards)`).
+    Profile {
+        /// The profile (over all shards).
+        profile: Arc<RateProfile>,
+        /// Shards sharing it.
+        shards: u32,
     },
     /// Closed loop: all were sent at this time (ns since the start).
     SentAt(u64),
@@ -67,10 +77,13 @@ pub enum Timing {
 
 impl Timing {
     /// When the transaction at stream position `index` was meant to be sent.
-    pub fn intended_ns(self, index: u32) -> u64 {
+    pub fn intended_ns(&self, index: u32) -> u64 {
         match self {
             Timing::Scheduled { spacing_ns } => (f64::from(index) * spacing_ns) as u64,
-            Timing::SentAt(ns) => ns,
+            Timing::Profile { profile, shards } => {
+                (profile.time_of(f64::from(index) * f64::from(*shards)) * 1e9) as u64
+            }
+            Timing::SentAt(ns) => *ns,
         }
     }
 }
@@ -206,7 +219,7 @@ impl StreamClients {
                 break;
             };
             let take = (front.end - front.start).min(node.wants() as u32);
-            let (start, timing) = (front.start, front.timing);
+            let (start, timing) = (front.start, front.timing.clone());
             front.start += take;
             if front.start == front.end {
                 self.pending.pop_front();

@@ -18,6 +18,7 @@ use crossbeam::channel::{Sender, TrySendError};
 
 use super::Clock;
 use super::clients::{Submit, Timing};
+use super::schedule::RateProfile;
 use crate::metrics::{IntervalReport, Levels, StageCounts};
 
 /// Driver settings.
@@ -27,6 +28,8 @@ pub struct DriverPlan {
     pub rate: f64,
     /// Closed loop: in-flight budget over all shards.
     pub inflight: Option<u64>,
+    /// Open loop on a rate profile instead of `rate` (`None`: the constant rate).
+    pub profile: Option<Arc<RateProfile>>,
     /// Stream length per shard.
     pub stream_len: Vec<u32>,
     /// End of warm-up, ns since the start.
@@ -68,6 +71,20 @@ pub fn drive(
     let per_shard_rate = plan.rate / shards as f64;
     let spacing_ns = 1e9 / per_shard_rate;
     let budget = plan.inflight.map(|n| n.div_ceil(shards as u64).max(1));
+    // Open loop: what the schedule has offered to each shard by `t_ns`, as a fraction of
+    // transactions (`k` is due once this passes `k`), and how a shard's transactions know
+    // their intended times.
+    let offered_by = |t_ns: u64| match &plan.profile {
+        None => t_ns as f64 / spacing_ns,
+        Some(profile) => profile.cumulative(t_ns as f64 / 1e9) / shards as f64,
+    };
+    let scheduled = match &plan.profile {
+        None => Timing::Scheduled { spacing_ns },
+        Some(profile) => Timing::Profile {
+            profile: Arc::clone(profile),
+            shards: shards as u32,
+        },
+    };
     let mut released = vec![0u32; shards];
     let mut report = DriverReport {
         released: vec![0; shards],
@@ -103,7 +120,7 @@ pub fn drive(
             let offered_at_start = match budget {
                 None => (0..shards)
                     .map(|shard| {
-                        let due = (plan.warmup_end_ns as f64 / spacing_ns).floor() as u64 + 1;
+                        let due = offered_by(plan.warmup_end_ns).floor() as u64 + 1;
                         due.min(u64::from(plan.stream_len[shard]))
                     })
                     .sum(),
@@ -119,15 +136,15 @@ pub fn drive(
                     // Transaction k is due at k·spacing: released once that time has come,
                     // and only those due before the schedule's end.
                     let due = if until_ns < plan.end_ns {
-                        (until_ns as f64 / spacing_ns).floor() as u64 + 1
+                        offered_by(until_ns).floor() as u64 + 1
                     } else {
-                        (plan.end_ns as f64 / spacing_ns).ceil() as u64
+                        offered_by(plan.end_ns).ceil() as u64
                     };
                     let due = due.min(u64::from(len));
                     second_offered += due - offered_before[shard];
                     report.offered += due - offered_before[shard];
                     offered_before[shard] = due;
-                    (due as u32, Timing::Scheduled { spacing_ns })
+                    (due as u32, scheduled.clone())
                 }
                 Some(budget) => {
                     if finished {
@@ -231,6 +248,7 @@ mod tests {
         // 1,000 tx/s for 50 ms: transactions 0..50 are due (at 0, 1, …, 49 ms).
         let plan = DriverPlan {
             rate: 1000.0,
+            profile: None,
             inflight: None,
             stream_len: vec![10_000],
             warmup_end_ns: 10_000_000,
@@ -263,6 +281,7 @@ mod tests {
     fn closed_loop_keeps_the_budget_in_flight() {
         let plan = DriverPlan {
             rate: 1.0,
+            profile: None,
             inflight: Some(8),
             stream_len: vec![1000],
             warmup_end_ns: 0,

@@ -18,6 +18,7 @@ pub mod clients;
 pub mod driver;
 pub mod funds;
 pub mod host;
+pub mod schedule;
 pub mod store;
 pub mod uring;
 
@@ -98,6 +99,8 @@ pub struct EngineParams {
     pub cores: usize,
     /// Offered rate (all shards).
     pub rate: f64,
+    /// A rate profile in place of `rate` (open loop).
+    pub profile: Option<schedule::RateProfile>,
     /// Closed-loop budget.
     pub inflight: Option<u64>,
     /// Warm-up, seconds.
@@ -406,6 +409,7 @@ pub fn run(
     let plan = DriverPlan {
         rate: params.rate,
         inflight: params.inflight,
+        profile: params.profile.clone().map(Arc::new),
         stream_len: params
             .workload
             .shards
