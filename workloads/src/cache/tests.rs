@@ -1,3 +1,7 @@
+//! Tests of the workload cache: the chunk codec, damage and truncation, resuming a
+//! generation, and the readers against `generate()`. Test code only (included under
+//! `#[cfg(test)]` by the parent module).
+
 use std::fs;
 
 use ioschain_core::codec::{DecodeError, Reader};
