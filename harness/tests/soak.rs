@@ -1,4 +1,4 @@
-//! `ioschain soak`: a two-minute soak at a low rate gets its soak section and stays flat;
+//! `ioschain soak`: a two-minute soak at a low rate gets its soak section and holds its throughput;
 //! bad flags exit 2.
 
 mod common;
@@ -35,7 +35,7 @@ fn bad_soak_flags_exit_2() {
 /// memory stays flat is not asserted yet: the engine still keeps per-transaction state,
 /// the open part of issue 18, and the section reports it.)
 #[test]
-fn a_two_minute_soak_reports_its_section_and_stays_flat() {
+fn a_two_minute_soak_reports_its_section_and_holds_its_throughput() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("soak");
     let cache = dir.path().join("cache");
