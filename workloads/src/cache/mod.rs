@@ -126,6 +126,25 @@ pub enum CacheError {
     },
 }
 
+impl CacheError {
+    /// Reading or writing `path` failed.
+    pub(crate) fn io(path: &Path, source: io::Error) -> CacheError {
+        CacheError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// `path` fails its checks at `place`.
+    pub(crate) fn damaged(path: &Path, place: Place, detail: String) -> CacheError {
+        CacheError::Damaged {
+            path: path.to_path_buf(),
+            place,
+            detail,
+        }
+    }
+}
+
 /// A part of a cache file, as [`CacheError::Damaged`] names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {

@@ -61,15 +61,8 @@ impl WorkloadFile {
 
     /// Opens the cache file at `path`, which must hold `spec`'s workload.
     pub fn open_path(path: &Path, spec: &WorkloadSpec) -> Result<WorkloadFile, CacheError> {
-        let io_err = |source| CacheError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let damaged = |place, detail: String| CacheError::Damaged {
-            path: path.to_path_buf(),
-            place,
-            detail,
-        };
+        let io_err = |source| CacheError::io(path, source);
+        let damaged = |place, detail: String| CacheError::damaged(path, place, detail);
         let file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         let mut read = BufReader::new(file);
@@ -197,18 +190,11 @@ impl WorkloadFile {
     }
 
     fn io_err(&self, source: io::Error) -> CacheError {
-        CacheError::Io {
-            path: self.path.clone(),
-            source,
-        }
+        CacheError::io(&self.path, source)
     }
 
     fn damaged(&self, place: Place, detail: String) -> CacheError {
-        CacheError::Damaged {
-            path: self.path.clone(),
-            place,
-            detail,
-        }
+        CacheError::damaged(&self.path, place, detail)
     }
 }
 
@@ -347,18 +333,11 @@ impl Records {
     }
 
     fn io_err(&self, source: io::Error) -> CacheError {
-        CacheError::Io {
-            path: self.path.clone(),
-            source,
-        }
+        CacheError::io(&self.path, source)
     }
 
     fn damaged(&self, place: Place, detail: String) -> CacheError {
-        CacheError::Damaged {
-            path: self.path.clone(),
-            place,
-            detail,
-        }
+        CacheError::damaged(&self.path, place, detail)
     }
 }
 

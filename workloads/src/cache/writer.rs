@@ -236,10 +236,7 @@ impl PartFile {
     ) -> Result<PartFile, GenerateError> {
         let path = path_for(dir, spec);
         let part = part_path(&path);
-        let io_err = |source| CacheError::Io {
-            path: part.clone(),
-            source,
-        };
+        let io_err = |source| CacheError::io(&part, source);
         fs::create_dir_all(dir).map_err(io_err)?;
         let file = OpenOptions::new()
             .read(true)
@@ -296,10 +293,7 @@ impl PartFile {
         };
         let mut bytes = Vec::with_capacity(header.table_len());
         table.encode(&mut bytes);
-        let io_err = |source| CacheError::Io {
-            path: self.part.clone(),
-            source,
-        };
+        let io_err = |source| CacheError::io(&self.part, source);
         self.file.write_all(&bytes).map_err(io_err)?;
         for section in sections {
             self.file.write_all(section).map_err(io_err)?;
@@ -310,10 +304,7 @@ impl PartFile {
 
     /// Syncs the complete file and renames it into place.
     fn finish(self) -> Result<PathBuf, CacheError> {
-        let io_err = |source| CacheError::Io {
-            path: self.part.clone(),
-            source,
-        };
+        let io_err = |source| CacheError::io(&self.part, source);
         self.file.sync_all().map_err(io_err)?;
         fs::rename(&self.part, &self.path).map_err(io_err)?;
         // The rename is durable once the directory is synced.
