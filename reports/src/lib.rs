@@ -10,6 +10,7 @@
 //! - [`numbers`]: numbers formatted for people.
 
 pub mod compare;
+mod csv;
 pub mod numbers;
 pub mod report;
 pub mod summary;

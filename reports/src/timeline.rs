@@ -133,19 +133,12 @@ impl TimelineError {
 
 /// Reads the text of a `timeline.csv` (blank lines are skipped).
 pub fn parse(text: &str) -> Result<Timeline, TimelineError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(TimelineError::Empty);
-    };
-    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-    let find = |name: &str| columns.iter().position(|c| *c == name);
+    let table = crate::csv::Table::parse(text).ok_or(TimelineError::Empty)?;
+    let find = |name: &str| table.find(name);
     let required = |column: &'static str| {
         find(column).ok_or_else(|| TimelineError::MissingColumn {
             column,
-            header: header.to_string(),
+            header: table.header.to_string(),
         })
     };
     let (c_second, c_phase, c_offered, c_submitted, c_final) = (
@@ -156,25 +149,22 @@ pub fn parse(text: &str) -> Result<Timeline, TimelineError> {
         required(FINAL)?,
     );
     let (c_rejected, c_rss, c_disk) = (find(REJECTED), find(RSS_BYTES), find(DISK_BYTES));
-    let c_shards = shard_columns(&columns)?;
+    let c_shards = shard_columns(&table.columns)?;
 
     let mut rows = Vec::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != columns.len() {
-            return Err(TimelineError::FieldCount {
-                line: line_no,
-                found: fields.len(),
-                expected: columns.len(),
-            });
-        }
+    for row in table.rows() {
+        let (line_no, fields) =
+            row.map_err(|(line, found, expected)| TimelineError::FieldCount {
+                line,
+                found,
+                expected,
+            })?;
         let number = |c: usize| {
             fields[c]
                 .parse::<u64>()
                 .map_err(|_| TimelineError::NotANumber {
                     line: line_no,
-                    column: columns[c].to_string(),
+                    column: table.columns[c].to_string(),
                     value: fields[c].to_string(),
                 })
         };

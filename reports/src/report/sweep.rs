@@ -112,21 +112,14 @@ struct Cell {
 }
 
 fn parse_points(text: &str) -> Result<Vec<Point>, SweepCsvError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        return Err(SweepCsvError::Empty);
-    };
-    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-    let find = |name: &str| columns.iter().position(|c| *c == name);
+    let table = crate::csv::Table::parse(text).ok_or(SweepCsvError::Empty)?;
+    let find = |name: &str| table.find(name);
     let required = |column: &'static str| {
         find(column)
             .map(|c| (column, c))
             .ok_or_else(|| SweepCsvError::MissingColumn {
                 column,
-                header: header.to_string(),
+                header: table.header.to_string(),
             })
     };
     let shards = required("shards")?;
@@ -138,16 +131,13 @@ fn parse_points(text: &str) -> Result<Vec<Point>, SweepCsvError> {
     let valid = find("valid").map(|c| ("valid", c));
 
     let mut points = Vec::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != columns.len() {
-            return Err(SweepCsvError::FieldCount {
-                line: line_no,
-                found: fields.len(),
-                expected: columns.len(),
-            });
-        }
+    for row in table.rows() {
+        let (line_no, fields) =
+            row.map_err(|(line, found, expected)| SweepCsvError::FieldCount {
+                line,
+                found,
+                expected,
+            })?;
         let bad = |(column, c): (&'static str, usize), expected| SweepCsvError::BadValue {
             line: line_no,
             column,
