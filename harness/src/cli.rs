@@ -295,6 +295,14 @@ pub struct RunArgs {
     /// Longest wait for --verify-batch-min, µs.
     #[arg(long)]
     pub verify_wait_us: Option<u64>,
+    /// Latency budget of admitted transactions, ms: a shard admits what it finishes in
+    /// this long and sheds the rest as `overloaded`.
+    #[arg(long)]
+    pub latency_budget_ms: Option<u64>,
+    /// A fixed bound per shard on admitted transactions in flight (in place of the one
+    /// --latency-budget-ms derives).
+    #[arg(long)]
+    pub intake_max: Option<u32>,
     /// Most transactions per block.
     #[arg(long)]
     pub block_tx_max: Option<u32>,
@@ -450,6 +458,10 @@ impl RunArgs {
         set!(self.verify_batch_max => config.engine.verify_batch_max);
         set!(self.verify_batch_min => config.engine.verify_batch_min);
         set!(self.verify_wait_us => config.engine.verify_wait_us);
+        set!(self.latency_budget_ms => config.engine.latency_budget_ms);
+        if self.intake_max.is_some() {
+            config.engine.intake_max = self.intake_max;
+        }
         set!(self.block_tx_max => config.engine.block_tx_max);
         set!(self.block_interval_ms => config.engine.block_interval_ms);
         set!(self.validators_per_shard => config.engine.validators_per_shard);

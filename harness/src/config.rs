@@ -215,6 +215,14 @@ pub struct EngineSection {
     /// [`SPENT_RETENTION_MIN`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spent_retention: Option<u32>,
+    /// Latency budget of admitted transactions, ms: each shard admits as many in flight
+    /// as it finishes in this long (measured as it runs) and refuses the rest as
+    /// `overloaded` (shed).
+    pub latency_budget_ms: u64,
+    /// A fixed intake bound per shard, in transactions in flight, in place of the one the
+    /// latency budget derives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intake_max: Option<u32>,
 }
 
 impl Default for EngineSection {
@@ -229,6 +237,8 @@ impl Default for EngineSection {
             channel_capacity: 1024,
             idle_sleep_us: 50,
             spent_retention: None,
+            latency_budget_ms: 250,
+            intake_max: None,
         }
     }
 }
@@ -543,6 +553,20 @@ impl Config {
                 "engine.verify_wait_us",
                 engine.verify_wait_us,
                 "0..=1000000",
+            ));
+        }
+        if !(1..=60_000).contains(&engine.latency_budget_ms) {
+            return Err(bad(
+                "engine.latency_budget_ms",
+                engine.latency_budget_ms,
+                "1..=60000",
+            ));
+        }
+        if engine.intake_max == Some(0) {
+            return Err(bad(
+                "engine.intake_max",
+                0,
+                "at least 1 (leave it unset to derive it from engine.latency_budget_ms)",
             ));
         }
         if !(1..=65_536).contains(&engine.block_tx_max) {

@@ -83,6 +83,8 @@ pub struct IntervalReport {
     pub counts: StageCounts,
     /// Transactions rejected in that second.
     pub rejected: u64,
+    /// Transactions shed in that second (refused at a full intake, or given up).
+    pub shed: u64,
     /// Latencies of those transactions, per stage (`None` from the driver).
     pub histograms: Option<[Histogram<u64>; 3]>,
     /// Driver only: transactions due by the schedule and actually submitted.
@@ -102,6 +104,7 @@ impl IntervalReport {
             second,
             counts: StageCounts::default(),
             rejected: 0,
+            shed: 0,
             histograms: None,
             offered: 0,
             submitted: 0,
@@ -167,6 +170,7 @@ pub struct ShardMetrics {
     second_histograms: [Histogram<u64>; 3],
     second_counts: StageCounts,
     second_rejected: u64,
+    second_shed: u64,
     second_backpressure: u64,
     /// Final plus cross-shard commits of each shipped second, indexed by second: 8
     /// bytes per second of the run (under 5 KB for a 10-minute soak), not per
@@ -197,6 +201,7 @@ impl ShardMetrics {
             ],
             second_counts: StageCounts::default(),
             second_rejected: 0,
+            second_shed: 0,
             second_backpressure: 0,
             final_by_second: Vec::new(),
             reports,
@@ -247,6 +252,7 @@ impl ShardMetrics {
             second: self.second,
             counts,
             rejected: std::mem::take(&mut self.second_rejected),
+            shed: std::mem::take(&mut self.second_shed),
             histograms: Some(histograms),
             offered: 0,
             submitted: 0,
@@ -277,6 +283,11 @@ impl ShardMetrics {
     /// Counts a rejection now.
     pub fn rejected(&mut self) {
         self.second_rejected += 1;
+    }
+
+    /// Counts `n` transactions shed now.
+    pub fn shed(&mut self, n: u64) {
+        self.second_shed += n;
     }
 
     /// Counts a send that found a full queue.

@@ -208,6 +208,8 @@ pub struct Row {
     pub final_: u64,
     /// Rejected.
     pub rejected: u64,
+    /// Shed (refused at a full intake, or given up by their clients).
+    pub shed: u64,
     /// Backpressure events.
     pub backpressure: u64,
     /// Cross-shard transactions committed.
@@ -230,6 +232,7 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
             provisional: 0,
             final_: 0,
             rejected: 0,
+            shed: 0,
             backpressure: 0,
             cross_shard: 0,
             histograms: [
@@ -247,6 +250,7 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
         row.final_ += r.counts.final_ + r.counts.cross_shard;
         row.cross_shard += r.counts.cross_shard;
         row.rejected += r.rejected;
+        row.shed += r.shed;
         row.backpressure += r.backpressure;
         row.levels.queued_clients += r.levels.queued_clients;
         row.levels.queued_validators += r.levels.queued_validators;
@@ -291,7 +295,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
     use ioschain_reports::timeline as col;
     let shards = final_by_shard.len();
     let mut out = format!(
-        "{},{},{},{},provisional,{},{},backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,{},{}",
+        "{},{},{},{},provisional,{},{},backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,{},{},shed",
         col::SECOND,
         col::PHASE,
         col::OFFERED,
@@ -311,7 +315,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
         let x = Percentiles::of(&r.histograms[Stage::CrossShard as usize]);
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.second,
             r.phase,
             r.offered,
@@ -331,6 +335,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
             r.levels.queued_validators,
             optional(r.levels.resident_bytes),
             optional(r.levels.disk_bytes),
+            r.shed,
         );
         for shard in final_by_shard {
             let n = shard.get(r.second as usize).copied().unwrap_or(0);
@@ -439,10 +444,12 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
     let rejected: u64 = s.counts.rejected.values().sum();
     let _ = writeln!(
         out,
-        "  counts      submitted {} · final {} · rejected {} · blocks {} · store {}/{}, {} flushes",
+        "  counts      submitted {} · final {} · rejected {} · overloaded {} · shed {} · blocks {} · store {}/{}, {} flushes",
         thousands(s.counts.submitted as f64),
         thousands(s.counts.final_ as f64),
         thousands(rejected as f64),
+        thousands(s.counts.overloaded as f64),
+        thousands(s.counts.shed as f64),
         thousands(s.counts.blocks as f64),
         s.store.backend.map(|b| b.name()).unwrap_or_default(),
         s.store.fsync.map(|f| f.name()).unwrap_or_default(),
@@ -637,7 +644,7 @@ mod tests {
     fn a_timeline_without_shards_has_the_old_header() {
         let rows = timeline(&[shard_report(0, 1, 0)], 0.0, 1.0);
         let text = render_timeline(&rows, &[]);
-        assert!(text.starts_with("second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes\n"), "{text}");
+        assert!(text.starts_with("second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes,shed\n"), "{text}");
         assert_eq!(ioschain_reports::timeline::parse(&text).unwrap().shards, 0);
     }
 }

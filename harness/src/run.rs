@@ -12,6 +12,7 @@ use ioschain_workloads::{CrossExpected, Expected, Workload, cache};
 
 use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
+use crate::engine::intake::IntakePlan;
 use crate::engine::{self, EngineParams, store};
 use crate::metrics::{Percentiles, Stage, latency_histogram};
 use crate::output::{self, Counts, Latency, Load, RunSummary, Tps, Validity};
@@ -200,6 +201,16 @@ pub fn engine_params(
         block_interval_ms: config.engine.block_interval_ms,
         validators_per_shard: config.engine.validators_per_shard as usize,
         spent_retention: config.spent_retention() as usize,
+        intake: IntakePlan {
+            max: config.engine.intake_max.map(u64::from),
+            budget_ns: config.engine.latency_budget_ms * 1_000_000,
+            // Until measured: the offered rate (at its peak); a run that measured its
+            // model ceiling caps it there.
+            expected_rate: config.run.rate / f64::from(config.shards()),
+            floor: 2 * u64::from(config.engine.verify_batch_max),
+            give_up_at_ns: ((config.run.warmup_s + config.run.duration_s) * 1e9) as u64
+                + config.engine.latency_budget_ms * 1_000_000,
+        },
         channel_capacity: config.engine.channel_capacity as usize,
         idle_sleep: Duration::from_micros(config.engine.idle_sleep_us),
         log_dir,
@@ -263,7 +274,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         limits::measure(config.cores() as usize, Duration::from_millis(500), &model)
     });
 
-    let params = engine_params(&config, Arc::clone(&workload), out.join("blocks"), backend)?;
+    let mut params = engine_params(&config, Arc::clone(&workload), out.join("blocks"), backend)?;
+    if let Some(model) = limits.as_ref().and_then(|l| l.model_tx_per_s) {
+        let per_shard = model / f64::from(config.shards());
+        params.intake.expected_rate = params.intake.expected_rate.min(per_shard);
+    }
     let status = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
     status.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
     let warmup_s = config.run.warmup_s;
@@ -362,6 +377,7 @@ pub(crate) fn summarize(
     let mut window_cross = 0u64;
     let mut window_provisional = 0u64;
     let mut store_backpressure = 0u64;
+    let (mut waited_ns, mut waited_max_ns, mut admitted_late) = (0u64, 0u64, 0u64);
     for shard in &outcome.shards {
         final_h
             .add(&shard.metrics.window_histograms[Stage::Final as usize])
@@ -379,6 +395,11 @@ pub(crate) fn summarize(
         window_provisional += shard.metrics.window_counts.provisional;
         let c = &shard.counters();
         counts.submitted += c.submitted;
+        counts.shed += shard.shed();
+        counts.overloaded += shard.intake.refused;
+        waited_ns += shard.clients.refused_wait_ns;
+        admitted_late += shard.clients.refused_admitted;
+        waited_max_ns = waited_max_ns.max(shard.clients.refused_wait_max_ns);
         counts.provisional += c.provisional;
         // Intra-shard transactions final, cross-shard ones committed everywhere.
         counts.final_ += c.final_ + x.committed;
@@ -398,8 +419,9 @@ pub(crate) fn summarize(
     let tps_intra = window_final as f64 / window_s;
     let tps_cross = window_cross as f64 / window_s;
     let tps_final = tps_intra + tps_cross;
-    let sigs_per_tx = if counts.submitted > 0 {
-        counts.signatures_verified as f64 / counts.submitted as f64
+    let admitted = counts.submitted - counts.shed;
+    let sigs_per_tx = if admitted > 0 {
+        counts.signatures_verified as f64 / admitted as f64
     } else {
         0.0
     };
@@ -462,6 +484,24 @@ pub(crate) fn summarize(
             config.run.drain_timeout_s
         ));
     }
+    let overloaded_wait_ms = (admitted_late > 0).then(|| {
+        (
+            waited_ns as f64 / admitted_late as f64 / 1e6,
+            waited_max_ns as f64 / 1e6,
+        )
+    });
+    if counts.overloaded > 0 {
+        warnings.push(format!(
+            "overload: {} arrivals ({:.1}% of those released) found their shard's intake full (latency budget {} ms); their clients sent them again once there was room{}, and {} were never admitted (shed, with what depends on them); latency runs from the admitted attempt",
+            counts.overloaded,
+            100.0 * counts.overloaded as f64 / counts.submitted.max(1) as f64,
+            config.engine.latency_budget_ms,
+            overloaded_wait_ms.map_or(String::new(), |(mean, max)| format!(
+                " (waiting {mean:.0} ms on average, at most {max:.0} ms)"
+            )),
+            counts.shed
+        ));
+    }
     if outcome.driver.exhausted {
         warnings.push("the closed-loop driver used up the generated stream before the end".into());
     }
@@ -501,6 +541,7 @@ pub(crate) fn summarize(
             achieved_tps,
             inbox_backpressure: outcome.driver.backpressure,
             store_backpressure,
+            overloaded_wait_ms,
             elapsed_s: outcome.elapsed_s,
             cpu: outcome.cpu.clone(),
         },

@@ -282,6 +282,7 @@ pub fn simulate(
                         start: released[shard],
                         end: due_count,
                         timing: Timing::Scheduled { spacing_ns },
+                        refused: false,
                     };
                     inbox
                         .send(submit)
@@ -452,8 +453,12 @@ fn digest_message(digest: &mut blake3::Hasher, from: ShardId, msg: &ShardMessage
             digest.update(&proof.entry.hash().0);
             digest.update(&proof.header.hash().0);
         }
-        MessageBody::Receipt { index } => {
-            digest.update(b"receipt");
+        MessageBody::Receipt { index, shed } => {
+            digest.update(if *shed {
+                b"receipt/shed".as_slice()
+            } else {
+                b"receipt"
+            });
             digest.update(&index.to_le_bytes());
         }
     }

@@ -298,6 +298,7 @@ mod tests {
             provisional: final_,
             final_,
             rejected: 0,
+            shed: 0,
             backpressure: 0,
             cross_shard: 0,
             histograms,

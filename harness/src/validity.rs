@@ -176,12 +176,16 @@ fn replay_shard(
     // The stream's valid released transactions, by their whole-transaction hash: the
     // log must hold exactly these, each once (OptBlocks of different believable
     // validators interleave, so the order is the league's, not the stream's).
+    // Shed ones are neither: they never reached the validators.
     let part = &workload.shards[shard.id.0 as usize];
+    let shed: std::collections::HashSet<u32> =
+        shard.clients.shed.iter().map(|&(index, _)| index).collect();
     let mut expected_valid: HashMap<Hash, ()> = part.txs[..released.min(part.txs.len())]
         .iter()
         .zip(&part.expected)
-        .filter(|(_, e)| **e == Expected::Valid)
-        .map(|(tx, _)| (tx.witnessed_hash(), ()))
+        .enumerate()
+        .filter(|(index, (_, e))| **e == Expected::Valid && !shed.contains(&(*index as u32)))
+        .map(|(_, (tx, _))| (tx.witnessed_hash(), ()))
         .collect();
     // Canaries (answer key): none may be in the log.
     let canaries: HashMap<Hash, ()> = part
@@ -469,12 +473,29 @@ pub fn check_run(
     let mut atomix_unexpected = Vec::new();
     let mut atomix_released = 0u64;
     let mut atomix_committed = 0u64;
+    let mut atomix_shed = 0u64;
     for (shard, part) in workload.shards.iter().enumerate() {
         let released = driver.released.get(shard).copied().unwrap_or(0) as u32;
+        let shed: std::collections::HashSet<u32> = shards
+            .iter()
+            .find(|s| s.id.0 as usize == shard)
+            .map(|s| s.clients.shed.iter().map(|&(index, _)| index).collect())
+            .unwrap_or_default();
         for item in part.cross.iter().filter(|c| c.index < released) {
             atomix_released += 1;
             let id = part.txs[item.index as usize].id();
             let committed = atomix_outcome.get(&id).copied();
+            if shed.contains(&item.index) {
+                // Its client never sent it: no shard may hold an entry of it.
+                atomix_shed += 1;
+                if committed.is_some() {
+                    atomix_unexpected.push(format!(
+                        "shard {shard} tx {}: shed, yet the logs hold an outcome of it",
+                        item.index
+                    ));
+                }
+                continue;
+            }
             atomix_committed += u64::from(committed == Some(true));
             // Both of a conflicting pair committed is a violation whenever it shows;
             // any other outcome is only known once the run drained.
@@ -506,7 +527,7 @@ pub fn check_run(
         atomix_problems.is_empty() && atomix_unexpected.is_empty(),
         if atomix_problems.is_empty() && atomix_unexpected.is_empty() {
             format!(
-                "{} cross-shard transactions in the logs, {atomix_released} released: {atomix_committed} committed at every involved shard with a lock of every named shard, the rest aborted with a refusal in the logs; one decision per (tx, shard), no entry applied twice, no lock left (A1–A7), every outcome as the workload expected",
+                "{} cross-shard transactions in the logs, {atomix_released} released ({atomix_shed} shed, absent from the logs): {atomix_committed} committed at every involved shard with a lock of every named shard, the rest aborted with a refusal in the logs; one decision per (tx, shard), no entry applied twice, no lock left (A1–A7), every outcome as the workload expected",
                 atomix_outcome.len()
             )
         } else {
@@ -591,27 +612,29 @@ pub fn check_run(
             .unwrap_or(0);
         let c = &shard.counters();
         let x = &shard.atomix_counters();
-        let finished = c.final_ + c.rejected_total() + x.committed + x.aborted;
-        if c.submitted != released || finished != released {
+        let shed = shard.clients.shed.len() as u64;
+        let finished = c.final_ + c.rejected_total() + x.committed + x.aborted + shed;
+        if c.submitted != released || finished != released || shard.shed() != shed {
             unaccounted += released.abs_diff(finished);
             details.push(format!(
-                "shard {}: released {released}, received {}, final {}, rejected {}, cross-shard committed {} and aborted {}",
+                "shard {}: released {released}, received {}, final {}, rejected {}, cross-shard committed {} and aborted {}, shed {shed} (host counted {})",
                 shard.id,
                 c.submitted,
                 c.final_,
                 c.rejected_total(),
                 x.committed,
-                x.aborted
+                x.aborted,
+                shard.shed()
             ));
         }
     }
     let released_total: u64 = driver.released.iter().sum();
     checks.push(check(
         "every_tx_accounted",
-        unaccounted == 0 && drained,
+        unaccounted == 0 && details.is_empty() && drained,
         if details.is_empty() && drained {
             format!(
-                "all {released_total} submitted transactions are final, rejected with a reason, or (cross-shard) committed or aborted"
+                "all {released_total} submitted transactions are final, rejected with a reason, (cross-shard) committed or aborted, or shed"
             )
         } else if !drained {
             format!("drain timed out: {}", details.join("; "))
@@ -621,6 +644,7 @@ pub fn check_run(
     ));
 
     checks.push(outcomes::outcomes_check(&outcomes, &replays));
+    checks.push(outcomes::shed_check(workload, &outcomes));
     checks
 }
 

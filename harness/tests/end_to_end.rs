@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ioschain_core::block::BlockHeader;
 use ioschain_harness::config::{Backend, Fsync};
+use ioschain_harness::engine::intake::IntakePlan;
 use ioschain_harness::engine::{self, EngineParams};
 use ioschain_harness::run::{self, Exit};
 use ioschain_harness::validity;
@@ -272,6 +273,13 @@ fn validity_oracle_catches_a_tampered_block_log() {
         block_interval_ms: 20,
         validators_per_shard: 7,
         spent_retention: 4096,
+        intake: IntakePlan {
+            max: None,
+            budget_ns: 250_000_000,
+            expected_rate: 1500.0,
+            floor: 512,
+            give_up_at_ns: 750_000_000,
+        },
         channel_capacity: 64,
         idle_sleep: Duration::from_micros(50),
         log_dir: dir.path().join("blocks"),

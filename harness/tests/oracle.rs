@@ -436,3 +436,39 @@ fn a_selected_transaction_with_a_bad_signature_must_have_been_excluded() {
     // The rebuilt OptBlock root still matches: only the sample check sees the lie.
     assert!(!failed.contains(&"optblock_roots_rebuilt"), "{checks:#?}");
 }
+
+#[test]
+fn a_shed_transaction_that_depends_on_none_or_reached_the_log_is_caught() {
+    use ioschain_harness::engine::clients::Shed;
+    let dir = tempfile::tempdir().unwrap();
+    let (workload, pob, mut outcome) = engine_run(dir.path(), &["--intake-max", "60"]);
+    let log = dir.path().join("blocks");
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    assert!(
+        outcome.shards.iter().any(|s| !s.clients.shed.is_empty()),
+        "the intake of 60 shed nothing"
+    );
+
+    // A final transaction claimed as given up for a shed one it does not depend on: it
+    // is in the log, and nothing it spends was shed.
+    let shed: std::collections::HashSet<u32> =
+        outcome.shards[0].clients.shed.iter().map(|s| s.0).collect();
+    let rejected: std::collections::HashSet<u32> = outcome.shards[0]
+        .clients
+        .rejections
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    let final_one = (0..outcome.driver.released[0] as u32)
+        .find(|i| !shed.contains(i) && !rejected.contains(i))
+        .expect("a final transaction");
+    outcome.shards[0]
+        .clients
+        .shed
+        .push((final_one, Shed::Cascaded));
+    let checks = validity::check_run(&log, &workload, &pob, &outcome);
+    let failures = failed(&checks);
+    assert!(failures.contains(&"shed_justified"), "{checks:#?}");
+    assert!(failures.contains(&"outcomes_as_expected"), "{checks:#?}");
+}

@@ -371,6 +371,13 @@ pub struct Counts {
     pub aborted: u64,
     /// Rejected, by reason.
     pub rejected: BTreeMap<String, u64>,
+    /// Arrivals refused at a full intake (`overloaded`): their clients sent them again
+    /// once the shard had room (latency runs from that attempt).
+    pub overloaded: u64,
+    /// Shed: never admitted before their clients gave up at the end of the schedule, or
+    /// given up because one they depend on was; neither final nor rejected, and not an
+    /// error.
+    pub shed: u64,
     /// FinalBlocks built (cosigned and sent to the store).
     pub blocks: u64,
     /// Signatures verified by the ordering step.
@@ -393,6 +400,9 @@ pub struct Load {
     pub inbox_backpressure: u64,
     /// Sends to a full store queue (shards).
     pub store_backpressure: u64,
+    /// How long the transactions refused at a full intake and admitted later waited at
+    /// their clients, mean and most, ms (`None`: none was).
+    pub overloaded_wait_ms: Option<(f64, f64)>,
     /// Seconds from start to the end of the drain.
     pub elapsed_s: f64,
     /// CPU time of the engine's threads (`None` where the kernel does not say, or in a

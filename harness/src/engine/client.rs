@@ -221,6 +221,18 @@ impl AtomixClients {
         first
     }
 
+    /// The cross-shard transaction `item` was shed: the other of its conflicting pair
+    /// goes alone — returned if it was waiting for this one (its client sends it now).
+    pub fn shed(&mut self, item: &CrossItem) -> Option<(u32, u64)> {
+        let partner = item.partner?;
+        if partner > item.index {
+            // The first never went: its second goes alone when it comes.
+            self.pair_alone.insert(partner);
+            return None;
+        }
+        self.take_pair_first(item)
+    }
+
     fn start(
         &mut self,
         release: Release<'_>,

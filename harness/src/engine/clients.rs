@@ -18,11 +18,22 @@
 //! 3. When a transaction is done (final, rejected for good, or an Atomix transaction
 //!    finished), its client tells the clients waiting for it (receipts, [`Funds::waiters`]).
 //!
+//! 4. A transaction that arrives at the shard's full intake ([`super::intake`]) is
+//!    refused as overloaded; its client sends it again, in arrival order, once the shard
+//!    has room, and its latency runs from that attempt. One the shard never admitted by
+//!    one latency budget after the schedule ended is given up ([`Shed::Abandoned`]), and
+//!    so is any transaction depending on a given-up one — spending an output it would
+//!    have created, or a coin whose earlier spend it was ([`Shed::Cascaded`]): its
+//!    client learns so from the client of the given-up one (a receipt marked shed, for
+//!    the waits of [`Funds`]) or, for an output of its own stream, knows it itself.
+//!    What is not shed therefore meets the state the answer key assumed, and keeps the
+//!    outcome it gives.
+//!
 //! Invariants: every released transaction is, at any time, in exactly one place: a
-//! pending range, held by its client, queued for re-submission, with the validators, or
-//! done; submissions reach the validators in the order clients send them, at most
-//! `verify_batch_max` waiting there at a time (so a backlog stays with the clients, as
-//! in a real network, and the validators' batches keep their bound).
+//! pending range, held by its client, queued for re-submission, with the validators,
+//! done, or shed; submissions reach the validators in the order clients send them, at
+//! most `verify_batch_max` waiting there at a time (so the validators' batches keep
+//! their bound; what waits beyond is the intake's, which the host bounds).
 //!
 //! [`Funds`]: super::funds::Funds
 //! [`Funds::waiters`]: super::funds::Funds::waiters
@@ -36,13 +47,28 @@ use ioschain_workloads::Workload;
 use ioschain_workloads::clients::Dependencies;
 
 use super::schedule::RateProfile;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
 use ioschain_core::node::{Retry, ShardNode, Submission};
 
 use super::client::{AtomixClients, Release};
 use super::funds::Funds;
+
+/// Why a transaction was shed (given up unsent: an outcome of overload, not an error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shed {
+    /// Never admitted by the shard's full intake before its clients gave up.
+    Abandoned,
+    /// Given up by its client because a transaction it depends on was shed.
+    Cascaded,
+}
+
+/// The key clients keep of a shed transaction's id (its first 8 bytes: ids are hashes,
+/// and a collision could only shed one more, never keep one that depends on a shed one).
+pub fn shed_key(id: &TxId) -> u64 {
+    u64::from_le_bytes(id.0.0[..8].try_into().expect("8 bytes"))
+}
 
 /// A range of the shard's stream released by the driver.
 #[derive(Clone, Debug)]
@@ -53,6 +79,9 @@ pub struct Submit {
     pub end: u32,
     /// How the intended send time of each transaction is known.
     pub timing: Timing,
+    /// Set by the shard's intake: the range arrived at a full intake, so its clients
+    /// send it once there is room, and latency runs from then.
+    pub refused: bool,
 }
 
 /// Intended send times.
@@ -118,6 +147,24 @@ pub struct StreamClients {
     pub rejections: Vec<(u32, RejectReason)>,
     /// Rejections by reason (indexed like [`RejectReason::ALL`]).
     pub rejected: [u64; RejectReason::ALL.len()],
+    /// Every shed transaction: stream position and why (what the oracle accounts for).
+    pub shed: Vec<(u32, Shed)>,
+    /// Shed transactions the host has not counted yet.
+    pub newly_shed: u64,
+    /// Refused transactions admitted later: the time they waited at their clients, in
+    /// all and at most (ns).
+    pub refused_wait_ns: u64,
+    /// (See `refused_wait_ns`.)
+    pub refused_wait_max_ns: u64,
+    /// Refused transactions admitted later.
+    pub refused_admitted: u64,
+    /// Refused transactions in `pending`.
+    refused_waiting: u64,
+    /// Refused transactions never admitted (given up at the end).
+    pub abandoned: u64,
+    /// The shed transactions' ids ([`shed_key`]): a transaction of the stream spending
+    /// one's output is shed too.
+    shed_ids: FxHashSet<u64>,
 }
 
 impl StreamClients {
@@ -145,14 +192,114 @@ impl StreamClients {
             outbox: Vec::new(),
             rejections: Vec::new(),
             rejected: [0; RejectReason::ALL.len()],
+            shed: Vec::new(),
+            newly_shed: 0,
+            refused_wait_ns: 0,
+            refused_wait_max_ns: 0,
+            refused_admitted: 0,
+            refused_waiting: 0,
+            abandoned: 0,
+            shed_ids: FxHashSet::default(),
         }
     }
 
-    /// The driver released `submit`.
-    pub fn release_range(&mut self, submit: Submit) {
-        self.pending_count += (submit.end - submit.start) as usize;
+    /// The driver released `submit` while the shard's intake had `room` for more in
+    /// flight, less what the refused ones still waiting take first: what arrives beyond
+    /// it is refused (its clients send it once there is room). Returns how many were
+    /// admitted.
+    pub fn release_range(&mut self, submit: Submit, room: u64) -> u32 {
         self.released_end = submit.end;
-        self.pending.push_back(submit);
+        let len = submit.end - submit.start;
+        // The refused ones still waiting are first in line for the room.
+        let admitted = room
+            .saturating_sub(self.refused_waiting)
+            .min(u64::from(len)) as u32;
+        self.pending_count += len as usize;
+        self.refused_waiting += u64::from(len - admitted);
+        let cut = submit.start + admitted;
+        if admitted > 0 {
+            self.pending.push_back(Submit {
+                end: cut,
+                refused: false,
+                ..submit.clone()
+            });
+        }
+        if cut < submit.end {
+            self.pending.push_back(Submit {
+                start: cut,
+                refused: true,
+                ..submit
+            });
+        }
+        admitted
+    }
+
+    /// Refused transactions not admitted yet.
+    pub fn refused_waiting(&self) -> u64 {
+        self.refused_waiting
+    }
+
+    /// The clients give up every refused transaction the shard has not admitted (the
+    /// schedule is over); what was admitted stays in line.
+    pub fn abandon(&mut self) {
+        let ranges = std::mem::take(&mut self.pending);
+        for range in ranges {
+            if !range.refused {
+                self.pending.push_back(range);
+                continue;
+            }
+            for index in range.start..range.end {
+                self.give_up(index, Shed::Abandoned);
+            }
+            self.pending_count -= (range.end - range.start) as usize;
+            self.abandoned += u64::from(range.end - range.start);
+        }
+        self.refused_waiting = 0;
+    }
+
+    /// The client of stream position `index` gives its transaction up (`cause`): the
+    /// clients waiting for it hear that it was shed, a conflicting partner waiting for
+    /// it goes alone, and what follows it in the stream is released to be judged in
+    /// turn.
+    fn give_up(&mut self, index: u32, cause: Shed) {
+        let stream = &self.workload.shards[self.id.0 as usize];
+        let tx = &stream.txs[index as usize];
+        let id = tx.id();
+        if let Some(item) = stream.cross_item(index)
+            && let Some((first, intended)) = self.atomix.shed(item)
+        {
+            let first = Release {
+                tx: &stream.txs[first as usize],
+                item: stream
+                    .cross_item(first)
+                    .expect("a pair is two cross-shard transactions"),
+                intended,
+            };
+            self.atomix
+                .dispatch(first, None, &mut self.outbox, &mut self.atomix_counters);
+        }
+        // What followed it (spending its outputs) is released, and shed in its turn.
+        self.funds.sent(index, &id);
+        self.shed_ids.insert(shed_key(&id));
+        self.shed.push((index, cause));
+        self.newly_shed += 1;
+        self.send_receipts_of(index, true);
+    }
+
+    /// Whether the client of stream position `index` gives it up because one it depends
+    /// on was shed: a receipt said so, or it spends an output of a shed one.
+    fn depends_on_shed(&mut self, index: u32) -> bool {
+        if self.funds.doomed(index) {
+            return true;
+        }
+        if self.shed_ids.is_empty() {
+            return false;
+        }
+        let stream = &self.workload.shards[self.id.0 as usize];
+        stream.txs[index as usize]
+            .inputs
+            .iter()
+            .any(|input| self.shed_ids.contains(&shed_key(&input.tx)))
     }
 
     /// Whether no client has anything left to send or wait for.
@@ -164,7 +311,7 @@ impl StreamClients {
     }
 
     /// Transactions the clients hold: released and not sent yet, held for their funds, or
-    /// waiting to be sent again (a level for the timeline).
+    /// waiting to be sent again (a level for the timeline; the first are the intake's).
     pub fn queued(&self) -> usize {
         self.pending_count + self.funds.held() + self.resubmits.len()
     }
@@ -182,14 +329,19 @@ impl StreamClients {
 
     /// Clients send what is due at `now_ns` to `node`, until it holds
     /// `node.wants()` more: first the held transactions whose funds came (others may
-    /// wait for them), then re-submissions due, then the released stream in order.
-    /// Returns whether anything was sent.
-    pub fn send(&mut self, now_ns: u64, node: &mut ShardNode) -> bool {
+    /// wait for them), then re-submissions due, then the released stream in order (of
+    /// its refused transactions, at most `room`: the intake admits them now). Returns
+    /// whether anything was sent.
+    pub fn send(&mut self, now_ns: u64, node: &mut ShardNode, mut room: u64) -> bool {
         let mut sent = false;
         while node.wants() > 0
             && let Some((index, intended)) = self.funds.unparked.pop_front()
         {
             sent = true;
+            if self.depends_on_shed(index) {
+                self.give_up(index, Shed::Cascaded);
+                continue;
+            }
             let stream = &self.workload.shards[self.id.0 as usize];
             if stream.cross_item(index).is_some() {
                 self.release(index, intended, true, node);
@@ -218,7 +370,17 @@ impl StreamClients {
             let Some(front) = self.pending.front_mut() else {
                 break;
             };
-            let take = (front.end - front.start).min(node.wants() as u32);
+            let mut take = (front.end - front.start).min(node.wants() as u32);
+            let refused = front.refused;
+            if refused {
+                // Admitted only as the intake has room.
+                take = take.min(room.min(u64::from(u32::MAX)) as u32);
+                if take == 0 {
+                    break;
+                }
+                room -= u64::from(take);
+                self.refused_waiting -= u64::from(take);
+            }
             let (start, timing) = (front.start, front.timing.clone());
             front.start += take;
             if front.start == front.end {
@@ -227,9 +389,19 @@ impl StreamClients {
             self.pending_count -= take as usize;
             sent = true;
             for index in start..start + take {
-                let intended = timing.intended_ns(index);
+                let mut intended = timing.intended_ns(index);
+                if refused {
+                    // Admitted now, at its client's next attempt.
+                    let waited = now_ns.saturating_sub(intended);
+                    self.refused_admitted += 1;
+                    self.refused_wait_ns += waited;
+                    self.refused_wait_max_ns = self.refused_wait_max_ns.max(waited);
+                    intended = intended.max(now_ns);
+                }
                 if self.funds.must_wait(index) {
                     self.park(index, intended);
+                } else if self.depends_on_shed(index) {
+                    self.give_up(index, Shed::Cascaded);
                 } else if let Some(leader) = self.follows_held(index) {
                     let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
                     self.funds.park_after(leader, index, intended, id);
@@ -303,10 +475,15 @@ impl StreamClients {
     /// cross-shard one committed or aborted): its client tells the clients waiting for
     /// it.
     pub fn send_receipts(&mut self, index: u32) {
+        self.send_receipts_of(index, false);
+    }
+
+    /// Receipts for the clients waiting for stream position `index` (`shed`: it was).
+    fn send_receipts_of(&mut self, index: u32, shed: bool) {
         for &(to, index) in self.funds.waiters(index) {
             self.outbox.push(ShardMessage {
                 to,
-                body: MessageBody::Receipt { index },
+                body: MessageBody::Receipt { index, shed },
             });
         }
     }

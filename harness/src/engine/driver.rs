@@ -106,6 +106,7 @@ pub fn drive(
                 second,
                 counts: StageCounts::default(),
                 rejected: 0,
+                shed: 0,
                 histograms: None,
                 offered: std::mem::take(&mut second_offered),
                 submitted: std::mem::take(&mut second_submitted),
@@ -167,6 +168,7 @@ pub fn drive(
                 start: released[shard],
                 end: target,
                 timing,
+                refused: false,
             };
             match inboxes[shard].try_send(submit) {
                 Ok(()) => {
@@ -206,6 +208,7 @@ pub fn drive(
         second,
         counts: StageCounts::default(),
         rejected: 0,
+        shed: 0,
         histograms: None,
         offered: second_offered,
         submitted: second_submitted,

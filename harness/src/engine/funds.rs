@@ -14,6 +14,10 @@
 //! it ([`Funds::follows_held`], [`Funds::park_after`]) and sent right after it
 //! ([`Funds::sent`]), so it never reaches the shard before its input exists.
 //!
+//! A receipt may say its source was shed (refused at a full intake, or given up): the
+//! waiting client's funds will never exist, and [`Funds::doomed`] tells it to give its
+//! transaction up when it would send it.
+//!
 //! Invariants: a transaction is parked at most once (at its release); it leaves
 //! `parked` exactly when its last receipt arrives, and its followers with it, in order;
 //! a receipt that arrives before the release only lowers the count, so a client whose
@@ -26,7 +30,7 @@ use std::sync::Arc;
 use ioschain_core::tx::Transaction;
 use ioschain_core::types::{ShardId, TxId};
 use ioschain_workloads::clients::Dependencies;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The waits of one shard's clients.
 #[derive(Debug)]
@@ -51,6 +55,9 @@ pub struct Funds {
     pub unparked: VecDeque<(u32, u64)>,
     /// Transactions whose clients waited (counted at the wait).
     pub waited: u64,
+    /// Waiting transactions one of whose receipts said its source was shed: their
+    /// clients give them up.
+    doomed: FxHashSet<u32>,
 }
 
 impl Funds {
@@ -72,6 +79,7 @@ impl Funds {
             following: 0,
             unparked: VecDeque::new(),
             waited: 0,
+            doomed: FxHashSet::default(),
         }
     }
 
@@ -144,11 +152,15 @@ impl Funds {
         }
     }
 
-    /// A receipt for the client of stream position `index`.
-    pub fn on_receipt(&mut self, index: u32) {
+    /// A receipt for the client of stream position `index` (`shed`: its source was
+    /// shed, so the client will give it up).
+    pub fn on_receipt(&mut self, index: u32, shed: bool) {
         let Some(missing) = self.missing.get_mut(&index) else {
             return;
         };
+        if shed {
+            self.doomed.insert(index);
+        }
         *missing -= 1;
         if *missing == 0 {
             self.missing.remove(&index);
@@ -156,6 +168,12 @@ impl Funds {
                 self.unparked.push_back((index, intended));
             }
         }
+    }
+
+    /// Whether the client of stream position `index` heard that a source of its funds
+    /// was shed (asked once, when it would send).
+    pub fn doomed(&mut self, index: u32) -> bool {
+        !self.doomed.is_empty() && self.doomed.remove(&index)
     }
 
     /// The clients waiting for the transaction at stream position `index` of this
@@ -212,9 +230,9 @@ mod tests {
         assert!(!f.must_wait(4));
         assert!(f.must_wait(5));
         f.park(5, 77, None);
-        f.on_receipt(5);
+        f.on_receipt(5, false);
         assert!(f.unparked.is_empty(), "one receipt of two");
-        f.on_receipt(5);
+        f.on_receipt(5, false);
         assert_eq!(f.unparked.pop_front(), Some((5, 77)));
         assert_eq!(f.held(), 0);
         assert_eq!(f.waited, 1);
@@ -223,8 +241,8 @@ mod tests {
     #[test]
     fn receipts_before_the_release_mean_no_wait() {
         let mut f = funds();
-        f.on_receipt(5);
-        f.on_receipt(5);
+        f.on_receipt(5, false);
+        f.on_receipt(5, false);
         assert!(!f.must_wait(5));
         assert!(f.unparked.is_empty());
     }
@@ -260,8 +278,8 @@ mod tests {
         assert_eq!(f.follows_held(&spending(d)), Some(6));
         f.park_after(6, 7, 70, e);
         assert_eq!(f.held(), 3);
-        f.on_receipt(5);
-        f.on_receipt(5);
+        f.on_receipt(5, false);
+        f.on_receipt(5, false);
         // Each goes once the one it follows is sent.
         let mut sent = Vec::new();
         for id in [p, d, e] {

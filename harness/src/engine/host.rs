@@ -28,6 +28,7 @@ use ioschain_workloads::clients::Dependencies;
 
 use super::Clock;
 use super::clients::{StreamClients, Submit};
+use super::intake::{Intake, IntakePlan};
 use super::store::{Append, Persisted};
 use crate::metrics::{ShardMetrics, Stage};
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
@@ -72,6 +73,8 @@ pub struct HostSetup {
     pub metrics: ShardMetrics,
     /// The run's clock.
     pub clock: Clock,
+    /// How the shard's intake is bounded.
+    pub intake: IntakePlan,
 }
 
 impl std::fmt::Debug for HostSetup {
@@ -95,13 +98,20 @@ pub struct Shard {
     worker: usize,
     /// Transactions the driver released.
     submitted: u64,
+    /// The shard's intake (admission control).
+    pub intake: Intake,
+    /// Transactions shed (refused at the intake, or given up by their clients).
+    shed: u64,
+    /// Transactions the intake admitted as they arrived.
+    admitted_on_arrival: u64,
     /// Sends to the store that found its queue full.
     store_backpressure: u64,
     /// Latency recorder.
     pub metrics: ShardMetrics,
     /// The run's clock (set when the run starts).
     pub clock: Clock,
-    /// Final plus rejected plus finished cross-shard, for the closed-loop driver.
+    /// Final plus rejected plus finished cross-shard plus shed, for the closed-loop
+    /// driver (and the intake: what is released and not done is in flight).
     pub done: Arc<AtomicU64>,
     /// The store thread stopped (a write or flush failed).
     pub store_failed: bool,
@@ -134,6 +144,9 @@ impl Shard {
             store: Some(host.store),
             worker: host.worker,
             submitted: 0,
+            intake: Intake::new(host.intake),
+            shed: 0,
+            admitted_on_arrival: 0,
             store_backpressure: 0,
             metrics: host.metrics,
             clock: host.clock,
@@ -148,20 +161,51 @@ impl Shard {
         self.metrics_at(now_ns);
         let mut worked = false;
         let host = self.node.meter.enter(Role::Clients);
+        let done = self.done.load(Ordering::Relaxed);
+        self.intake.observe(now_ns, done - self.shed);
         while let Ok(submit) = self.inbox.try_recv() {
-            self.submitted += u64::from(submit.end - submit.start);
-            self.clients.release_range(submit);
+            let arriving = submit.end - submit.start;
+            self.submitted += u64::from(arriving);
+            let room = self.intake.room(self.in_flight());
+            let admitted = self.clients.release_range(submit, room);
+            self.admitted_on_arrival += u64::from(admitted);
+            self.intake.refused += u64::from(arriving - admitted);
             worked = true;
         }
-        if self.clients.send(now_ns, &mut self.node) {
+        if self.clients.refused_waiting() > 0 && self.intake.gives_up(now_ns) {
+            self.clients.abandon();
+            worked = true;
+        }
+        let room = self.intake.room(self.in_flight());
+        if self.clients.send(now_ns, &mut self.node, room) {
             worked = true;
             self.finish_atomix();
         }
+        self.count_shed();
         self.node.meter.leave(host);
         worked |= self.node.poll(now_ns);
         self.perform();
         self.node.meter.leave(idle);
         worked
+    }
+
+    /// Admitted transactions not done yet (admitted on arrival or later, and neither
+    /// done nor shed).
+    fn in_flight(&self) -> u64 {
+        let admitted = self.admitted_on_arrival + self.clients.refused_admitted;
+        let done = self.done.load(Ordering::Relaxed) - self.clients.abandoned;
+        admitted.saturating_sub(done)
+    }
+
+    /// Counts what the clients shed since the last call: done, for the driver and the
+    /// intake.
+    fn count_shed(&mut self) {
+        let shed = std::mem::take(&mut self.clients.newly_shed);
+        if shed > 0 {
+            self.shed += shed;
+            self.metrics.shed(shed);
+            self.done.fetch_add(shed, Ordering::Relaxed);
+        }
     }
 
     /// Moves the metrics' clock to `now_ns`, sampling the queues first when a second ends.
@@ -188,8 +232,8 @@ impl Shard {
     pub fn deliver(&mut self, now: u64, body: MessageBody) {
         self.metrics_at(now);
         match &body {
-            MessageBody::Receipt { index } => {
-                self.clients.funds.on_receipt(*index);
+            MessageBody::Receipt { index, shed } => {
+                self.clients.funds.on_receipt(*index, *shed);
                 return;
             }
             MessageBody::Proof {
@@ -329,6 +373,11 @@ impl Shard {
         c.rejected = self.clients.rejected;
         c.store_backpressure = self.store_backpressure;
         c
+    }
+
+    /// Transactions shed (refused at the intake, or given up by their clients).
+    pub fn shed(&self) -> u64 {
+        self.shed
     }
 
     /// The Atomix counts of the validators and the clients together.

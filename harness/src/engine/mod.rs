@@ -18,6 +18,7 @@ pub mod clients;
 pub mod driver;
 pub mod funds;
 pub mod host;
+pub mod intake;
 pub mod schedule;
 pub mod store;
 pub mod uring;
@@ -125,6 +126,8 @@ pub struct EngineParams {
     pub validators_per_shard: usize,
     /// Spent UTXO entries kept per shard for double-spend attribution.
     pub spent_retention: usize,
+    /// How each shard's intake is bounded (admission control).
+    pub intake: intake::IntakePlan,
     /// Channel capacity.
     pub channel_capacity: usize,
     /// Idle worker sleep.
@@ -283,6 +286,7 @@ pub(crate) fn build_shards(
             worker: shard % workers,
             metrics: ShardMetrics::new(window, reports.clone()),
             clock,
+            intake: params.intake.clone(),
         };
         built.push(Shard::new(setup, host));
     }

@@ -5,13 +5,19 @@
 //! absent from the log, [`outcomes_check`] every intra-shard transaction to have the
 //! outcome the answer key gives it and the log to hold exactly the valid ones.
 //! Cross-shard outcomes are judged by `atomix_invariants`.
+//!
+//! Shed transactions (refused at a full intake, or given up by their clients) have no
+//! outcome to judge: they are exempt from both checks, and [`shed_check`] requires each
+//! one given up to depend on a shed one and the refusals to be the intakes' count.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ioschain_core::tx::RejectReason;
+use ioschain_core::types::TxId;
 use ioschain_workloads::{Expected, ShardWorkload, Workload};
 
 use super::{Check, Replay, check};
+use crate::engine::clients::Shed;
 use crate::engine::driver::DriverReport;
 use crate::engine::host::Shard;
 
@@ -23,6 +29,8 @@ pub(super) struct ShardOutcomes<'a> {
     released: usize,
     /// The engine's intra-shard rejections, by stream position.
     rejected: HashMap<u32, RejectReason>,
+    /// The transactions shed, by stream position.
+    shed: HashMap<u32, Shed>,
 }
 
 impl<'a> ShardOutcomes<'a> {
@@ -41,6 +49,7 @@ impl<'a> ShardOutcomes<'a> {
                     part: &workload.shards[id],
                     released: driver.released.get(id).copied().unwrap_or(0) as usize,
                     rejected: shard.clients.rejections.iter().copied().collect(),
+                    shed: shard.clients.shed.iter().copied().collect(),
                 }
             })
             .collect()
@@ -53,6 +62,7 @@ impl<'a> ShardOutcomes<'a> {
 pub(super) fn canaries_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay]) -> Check {
     let mut problems = Vec::new();
     let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut shed = 0u64;
     for o in outcomes {
         let id = o.shard.id;
         for &i in o
@@ -61,6 +71,10 @@ pub(super) fn canaries_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay])
             .iter()
             .filter(|i| (**i as usize) < o.released)
         {
+            if o.shed.contains_key(&i) {
+                shed += 1;
+                continue;
+            }
             let Expected::Invalid(reason) = o.part.expected[i as usize] else {
                 problems.push(format!("shard {id} canary {i} is not expected rejected"));
                 continue;
@@ -95,7 +109,12 @@ pub(super) fn canaries_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay])
         problems.is_empty(),
         if problems.is_empty() {
             format!(
-                "{released} canaries released ({kinds}), each rejected for its reason and absent from the log"
+                "{released} canaries released and not shed ({kinds}), each rejected for its reason and absent from the log{}",
+                if shed > 0 {
+                    format!("; {shed} more shed")
+                } else {
+                    String::new()
+                }
             )
         } else {
             format!(
@@ -116,6 +135,16 @@ pub(super) fn outcomes_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay])
     for o in outcomes {
         for (index, expected) in o.part.expected.iter().enumerate().take(o.released) {
             let got = o.rejected.get(&(index as u32));
+            if o.shed.contains_key(&(index as u32)) {
+                // Shed, it never reached the validators: nothing may have judged it.
+                if got.is_some() {
+                    mismatched += 1;
+                    first.get_or_insert_with(|| {
+                        format!("shard {} tx {index}: shed, yet rejected", o.shard.id)
+                    });
+                }
+                continue;
+            }
             let ok = match (expected, got) {
                 (Expected::Valid, got) => got.is_none(),
                 (Expected::Invalid(reason), Some(got)) => reason == got,
@@ -162,6 +191,70 @@ pub(super) fn outcomes_check(outcomes: &[ShardOutcomes<'_>], replays: &[Replay])
             }
             (Some(first), _) => format!("{mismatched} outcomes differ; first: {first}"),
             (None, Some(diff)) => diff.clone(),
+        },
+    )
+}
+
+/// `shed_justified`: every transaction a client gave up because of another depends on
+/// a shed one — spends an output of a shed transaction of its stream, or waits for a
+/// shed one (the waits clients know, `Workload::dependencies`, derived here again from
+/// the streams) — and every shed one was released. (The rest were abandoned unadmitted
+/// at the end, which the intake's bound alone decides.)
+pub(super) fn shed_check(workload: &Workload, outcomes: &[ShardOutcomes<'_>]) -> Check {
+    let mut problems = Vec::new();
+    let (mut abandoned, mut cascaded) = (0u64, 0u64);
+    for o in outcomes {
+        let given_up = o.shed.values().filter(|c| **c == Shed::Abandoned).count() as u64;
+        abandoned += given_up;
+        cascaded += o.shed.len() as u64 - given_up;
+        if let Some(index) = o.shed.keys().find(|i| **i as usize >= o.released) {
+            problems.push(format!(
+                "shard {} tx {index}: shed, yet never released",
+                o.shard.id
+            ));
+        }
+    }
+    if cascaded > 0 {
+        // Whose waits a shed transaction ends: by (shard, position).
+        let dependencies = workload.dependencies();
+        let mut waits_on_shed: HashSet<(u32, u32)> = HashSet::new();
+        for o in outcomes {
+            let waiters = &dependencies.shards[o.shard.id.0 as usize].waiters;
+            for index in o.shed.keys() {
+                for (shard, waiter) in waiters.get(index).into_iter().flatten() {
+                    waits_on_shed.insert((shard.0, *waiter));
+                }
+            }
+        }
+        for o in outcomes {
+            let shed_ids: HashSet<TxId> = o
+                .shed
+                .keys()
+                .map(|&i| o.part.txs[i as usize].id())
+                .collect();
+            for (&index, _) in o.shed.iter().filter(|(_, c)| **c == Shed::Cascaded) {
+                let spends_shed = o.part.txs[index as usize]
+                    .inputs
+                    .iter()
+                    .any(|input| shed_ids.contains(&input.tx));
+                if !spends_shed && !waits_on_shed.contains(&(o.shard.id.0, index)) {
+                    problems.push(format!(
+                        "shard {} tx {index}: given up by its client, yet it depends on no shed transaction",
+                        o.shard.id
+                    ));
+                }
+            }
+        }
+    }
+    check(
+        "shed_justified",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "{abandoned} transactions never admitted before their clients gave up at the end, {cascaded} more given up because each depends on a shed one"
+            )
+        } else {
+            format!("{} problems, first: {}", problems.len(), problems[0])
         },
     )
 }

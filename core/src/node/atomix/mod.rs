@@ -115,11 +115,15 @@ pub enum MessageBody {
         named: bool,
     },
     /// A client tells another: the transaction whose outcome the receiver's client of
-    /// stream position `index` waits for is done (final, committed, or failed). Handled
-    /// by the receiving shard's client side, not by its validators.
+    /// stream position `index` waits for is done (final, committed, or failed), or was
+    /// shed. Handled by the receiving shard's client side, not by its validators.
     Receipt {
         /// The waiting transaction's position in the receiving shard's stream.
         index: u32,
+        /// It was shed (refused at a full intake, or given up because one it depends on
+        /// was): the coins the waiter counts on will never exist, so its client gives it
+        /// up too.
+        shed: bool,
     },
 }
 
