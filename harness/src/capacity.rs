@@ -19,7 +19,10 @@
 //!   workload, below 1 with `--invalid-fraction`, canaries or misbehaving clients). The
 //!   one difference from the run's share: of a conflicting cross-shard pair, the member
 //!   that commits counts as valid here, which makes the rule at most slightly stricter;
-//! - final p99 (`latency_us.final.p99`) ≤ `--slo-ms`.
+//! - final p99 (`latency_us.final.p99`) ≤ `--slo-ms`;
+//! - no arrival was refused at a full intake (`counts.overloaded` = 0): a shard that
+//!   refused work did not sustain the rate, however low the latency of what it admitted
+//!   (shed transactions are left out of the valid share's released count).
 //!
 //! **Search.** Assumes that passing is monotone in the rate (a rate passes if a higher one
 //! does) and makes it so where noise breaks it: the bracket is `hi` = the lowest failing
@@ -311,8 +314,9 @@ pub struct Probe {
 pub fn judge(k: usize, rate: u64, dir: PathBuf, s: &RunSummary, slo_ms: f64) -> Probe {
     let valid = s.validity.valid;
     let valid_share = valid.then(|| {
-        if s.counts.submitted > 0 {
-            s.counts.final_ as f64 / s.counts.submitted as f64
+        let admitted = s.counts.submitted - s.counts.shed.min(s.counts.submitted);
+        if admitted > 0 {
+            s.counts.final_ as f64 / admitted as f64
         } else {
             1.0
         }
@@ -341,6 +345,12 @@ pub fn judge(k: usize, rate: u64, dir: PathBuf, s: &RunSummary, slo_ms: f64) -> 
     }
     if final_p99_ms > slo_ms {
         why.push(format!("final p99 {final_p99_ms:.1} ms > SLO {slo_ms} ms"));
+    }
+    if s.counts.overloaded > 0 {
+        why.push(format!(
+            "the shards' intakes refused {} arrivals (overloaded)",
+            thousands(s.counts.overloaded as f64)
+        ));
     }
     Probe {
         k,
@@ -940,7 +950,7 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_passes_valid_keeping_up_with_the_valid_rate_within_the_slo() {
+    fn a_probe_passes_valid_keeping_up_with_the_valid_rate_within_the_slo_refusing_nothing() {
         use ioschain_reports::summary::Check;
         // 90% of the stream valid (an invalid fraction or canaries): the probe needs
         // 0.95 × 20,000 × 0.9 = 17,100 final tx/s.
@@ -980,6 +990,17 @@ mod tests {
         let p = judged(&summary(20_000.0, 100, false));
         assert!(!p.pass && p.valid_share.is_none(), "{p:?}");
         assert_eq!(p.why, "INVALID run (every_tx_accounted)");
+        // Refusals at a full intake fail a probe whatever the latency of the admitted;
+        // shed transactions leave the valid share's count.
+        let mut refused = summary(17_200.0, 100, true);
+        refused.counts.overloaded = 1_500;
+        refused.counts.shed = 1_000;
+        let p = judged(&refused);
+        assert!(
+            !p.pass && p.why.contains("intakes refused 1,500 arrivals"),
+            "{p:?}"
+        );
+        assert!((p.valid_share.unwrap() - 1.0).abs() < 1e-12, "{p:?}");
     }
 
     #[test]

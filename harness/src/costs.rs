@@ -7,8 +7,9 @@
 //! shard's [`RoleMeter`](ioschain_core::node::meter::RoleMeter) splits the worker's busy
 //! time into those roles (switched per batch or block, never per transaction). From it:
 //!
-//! - `roles.<role>`: µs per submitted transaction and share of busy time, summed over
-//!   shards — what the measured throughput paid for;
+//! - `roles.<role>`: µs per admitted transaction (submitted and not shed: a shed one
+//!   costs only its client's giving up, charged to `clients`) and share of busy time,
+//!   summed over shards — what the measured throughput paid for;
 //! - `projected`: what one shard would sustain if each validator had a core like this
 //!   one, set by its slowest validator (see [`Projection`]). It is a projection from
 //!   measured costs: the network, and anything a validator does that a shard's worker
@@ -31,22 +32,22 @@ fn reported() -> impl Iterator<Item = Role> {
 /// metered (a simulation, or a run that submitted nothing).
 pub fn role_costs(shards: &[Shard]) -> (BTreeMap<String, RoleCost>, Option<Projection>) {
     let mut ns = [0u64; Role::ALL.len()];
-    let mut submitted = 0u64;
+    let mut admitted = 0u64;
     for shard in shards {
         for (total, n) in ns.iter_mut().zip(shard.node.meter.ns) {
             *total += n;
         }
-        submitted += shard.counters().submitted;
+        admitted += shard.counters().submitted - shard.shed();
     }
     let busy: u64 = reported().map(|r| ns[r.index()]).sum();
-    if busy == 0 || submitted == 0 {
+    if busy == 0 || admitted == 0 {
         return (BTreeMap::new(), None);
     }
     let roles = reported()
         .map(|role| {
             let n = ns[role.index()] as f64;
             let cost = RoleCost {
-                us_per_tx: n / 1e3 / submitted as f64,
+                us_per_tx: n / 1e3 / admitted as f64,
                 share: n / busy as f64,
             };
             (role.as_str().to_string(), cost)
@@ -97,7 +98,7 @@ pub fn cost(roles: &BTreeMap<String, RoleCost>, limits: Option<&Limits>) -> Opti
 /// atomix` (S samplers per OptBlock, K signers per FinalBlock, each doing its own
 /// share); the leader, itself a normal validator, adds `leader + coordinator`.
 fn project(shard: &Shard) -> Option<Projection> {
-    let txs = shard.counters().submitted;
+    let txs = shard.counters().submitted - shard.shed();
     let ns = &shard.node.meter.ns;
     if txs == 0 || ns.iter().all(|&n| n == 0) {
         return None;
