@@ -9,17 +9,8 @@
 
 mod common;
 
+use common::check;
 use ioschain_harness::run::Exit;
-use serde_json::Value;
-
-fn check<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["validity"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} check"))
-}
 
 #[cfg(not(any(feature = "test-skip-signatures", feature = "test-skip-utxo-check")))]
 #[test]
@@ -48,7 +39,7 @@ fn every_canary_is_rejected_for_its_reason_and_the_run_is_valid() {
 /// The default run of an engine built with a check skipped: INVALID, and the canaries
 /// say which ones got through.
 #[cfg(any(feature = "test-skip-signatures", feature = "test-skip-utxo-check"))]
-fn run_with_a_check_skipped() -> Value {
+fn run_with_a_check_skipped() -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let (exit, s) = common::small_run(dir.path(), &[]);
     assert_eq!(exit, Exit::Invalid, "{:#}", s["validity"]);

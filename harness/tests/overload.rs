@@ -6,16 +6,8 @@
 
 mod common;
 
+use common::check;
 use ioschain_harness::run::Exit;
-
-fn check<'a>(summary: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    summary["validity"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}"))
-}
 
 #[test]
 fn a_full_intake_refuses_sheds_what_it_never_admitted_and_the_run_stays_valid() {

@@ -174,6 +174,8 @@ impl Shard {
         }
         if self.clients.refused_waiting() > 0 && self.intake.gives_up(now_ns) {
             self.clients.abandon();
+            // Counted done before the room is computed again.
+            self.count_shed();
             worked = true;
         }
         let room = self.intake.room(self.in_flight());

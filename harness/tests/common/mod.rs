@@ -42,15 +42,20 @@ pub fn run_args(args: &[&str]) -> RunArgs {
     *args
 }
 
-/// The canaries a run released, from its `canaries` check (which must have passed: each
-/// was rejected for its reason).
-pub fn canaries(s: &serde_json::Value) -> u64 {
-    let check = s["validity"]["checks"]
+/// The validity check `name` of a run's summary.
+pub fn check<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["validity"]["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "canaries")
-        .expect("the oracle checks the canaries");
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check"))
+}
+
+/// The canaries a run released, from its `canaries` check (which must have passed: each
+/// was rejected for its reason).
+pub fn canaries(s: &serde_json::Value) -> u64 {
+    let check = check(s, "canaries");
     assert_eq!(check["ok"], true, "{check}");
     check["detail"]
         .as_str()
