@@ -83,8 +83,10 @@ pub struct IntervalReport {
     pub counts: StageCounts,
     /// Transactions rejected in that second.
     pub rejected: u64,
-    /// Transactions shed in that second (refused at a full intake, or given up).
+    /// Transactions shed (given up) in that second.
     pub shed: u64,
+    /// Arrivals refused at a full intake in that second.
+    pub overloaded: u64,
     /// Latencies of those transactions, per stage (`None` from the driver).
     pub histograms: Option<[Histogram<u64>; 3]>,
     /// Driver only: transactions due by the schedule and actually submitted.
@@ -105,6 +107,7 @@ impl IntervalReport {
             counts: StageCounts::default(),
             rejected: 0,
             shed: 0,
+            overloaded: 0,
             histograms: None,
             offered: 0,
             submitted: 0,
@@ -171,6 +174,7 @@ pub struct ShardMetrics {
     second_counts: StageCounts,
     second_rejected: u64,
     second_shed: u64,
+    second_overloaded: u64,
     second_backpressure: u64,
     /// Final plus cross-shard commits of each shipped second, indexed by second: 8
     /// bytes per second of the run (under 5 KB for a 10-minute soak), not per
@@ -202,6 +206,7 @@ impl ShardMetrics {
             second_counts: StageCounts::default(),
             second_rejected: 0,
             second_shed: 0,
+            second_overloaded: 0,
             second_backpressure: 0,
             final_by_second: Vec::new(),
             reports,
@@ -253,6 +258,7 @@ impl ShardMetrics {
             counts,
             rejected: std::mem::take(&mut self.second_rejected),
             shed: std::mem::take(&mut self.second_shed),
+            overloaded: std::mem::take(&mut self.second_overloaded),
             histograms: Some(histograms),
             offered: 0,
             submitted: 0,
@@ -283,6 +289,11 @@ impl ShardMetrics {
     /// Counts a rejection now.
     pub fn rejected(&mut self) {
         self.second_rejected += 1;
+    }
+
+    /// Counts `n` arrivals refused at a full intake now.
+    pub fn overloaded(&mut self, n: u64) {
+        self.second_overloaded += n;
     }
 
     /// Counts `n` transactions shed now.

@@ -208,8 +208,10 @@ pub struct Row {
     pub final_: u64,
     /// Rejected.
     pub rejected: u64,
-    /// Shed (refused at a full intake, or given up by their clients).
+    /// Shed (given up by their clients).
     pub shed: u64,
+    /// Arrivals refused at a full intake.
+    pub overloaded: u64,
     /// Backpressure events.
     pub backpressure: u64,
     /// Cross-shard transactions committed.
@@ -233,6 +235,7 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
             final_: 0,
             rejected: 0,
             shed: 0,
+            overloaded: 0,
             backpressure: 0,
             cross_shard: 0,
             histograms: [
@@ -251,6 +254,7 @@ pub fn timeline(reports: &[IntervalReport], warmup_s: f64, end_s: f64) -> Vec<Ro
         row.cross_shard += r.counts.cross_shard;
         row.rejected += r.rejected;
         row.shed += r.shed;
+        row.overloaded += r.overloaded;
         row.backpressure += r.backpressure;
         row.levels.queued_clients += r.levels.queued_clients;
         row.levels.queued_validators += r.levels.queued_validators;
@@ -295,7 +299,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
     use ioschain_reports::timeline as col;
     let shards = final_by_shard.len();
     let mut out = format!(
-        "{},{},{},{},provisional,{},{},backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,{},{},shed",
+        "{},{},{},{},provisional,{},{},backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,{},{},{},{}",
         col::SECOND,
         col::PHASE,
         col::OFFERED,
@@ -303,7 +307,9 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
         col::FINAL,
         col::REJECTED,
         col::RSS_BYTES,
-        col::DISK_BYTES
+        col::DISK_BYTES,
+        col::SHED,
+        col::OVERLOADED
     );
     for shard in 0..shards {
         let _ = write!(out, ",{}", col::final_shard_column(shard));
@@ -315,7 +321,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
         let x = Percentiles::of(&r.histograms[Stage::CrossShard as usize]);
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.second,
             r.phase,
             r.offered,
@@ -336,6 +342,7 @@ pub fn render_timeline(rows: &[Row], final_by_shard: &[&[u64]]) -> String {
             optional(r.levels.resident_bytes),
             optional(r.levels.disk_bytes),
             r.shed,
+            r.overloaded,
         );
         for shard in final_by_shard {
             let n = shard.get(r.second as usize).copied().unwrap_or(0);
@@ -644,7 +651,7 @@ mod tests {
     fn a_timeline_without_shards_has_the_old_header() {
         let rows = timeline(&[shard_report(0, 1, 0)], 0.0, 1.0);
         let text = render_timeline(&rows, &[]);
-        assert!(text.starts_with("second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes,shed\n"), "{text}");
+        assert!(text.starts_with("second,phase,offered,submitted,provisional,final,rejected,backpressure,provisional_p50_us,provisional_p99_us,final_p50_us,final_p99_us,final_max_us,cross_shard,cross_shard_p99_us,queued_clients,queued_validators,rss_bytes,disk_bytes,shed,overloaded\n"), "{text}");
         assert_eq!(ioschain_reports::timeline::parse(&text).unwrap().shards, 0);
     }
 }

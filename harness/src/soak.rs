@@ -299,6 +299,7 @@ mod tests {
             final_,
             rejected: 0,
             shed: 0,
+            overloaded: 0,
             backpressure: 0,
             cross_shard: 0,
             histograms,

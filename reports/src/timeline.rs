@@ -7,7 +7,8 @@
 //!
 //! - required: `second`, `phase` (`warmup`, `measure` or `drain`), `offered`,
 //!   `submitted`, `final` (intra-shard final plus cross-shard commits, like `tps.final`);
-//! - optional: `rejected`; `final_s0`, `final_s1`, … (one per shard, numbered from 0
+//! - optional: `rejected`; `overloaded` (arrivals refused at a full intake that second)
+//!   and `shed` (transactions given up that second); `final_s0`, `final_s1`, … (one per shard, numbered from 0
 //!   without gaps: what that shard finalized in the second; they sum to `final`);
 //!   `rss_bytes` and `disk_bytes` (the process's resident memory and the block log's
 //!   bytes on disk at the end of the second; empty for a second that was not sampled). An optional column that is absent is `None` or empty below, and so is an
@@ -27,6 +28,10 @@ pub const SUBMITTED: &str = "submitted";
 pub const FINAL: &str = "final";
 /// Transactions rejected.
 pub const REJECTED: &str = "rejected";
+/// Arrivals refused at a full intake.
+pub const OVERLOADED: &str = "overloaded";
+/// Transactions shed (given up).
+pub const SHED: &str = "shed";
 /// The prefix of the per-shard final columns: `final_s0`, `final_s1`, …
 pub const FINAL_SHARD_PREFIX: &str = "final_s";
 /// Resident memory of the process at the end of the second, bytes.
@@ -54,6 +59,10 @@ pub struct Row {
     pub final_: u64,
     /// Rejected (`None`: no `rejected` column, or an empty field).
     pub rejected: Option<u64>,
+    /// Refused at a full intake (`None`: no such column).
+    pub overloaded: Option<u64>,
+    /// Shed (`None`: no such column).
+    pub shed: Option<u64>,
     /// Final per shard, indexed by shard (empty without `final_s*` columns).
     pub final_by_shard: Vec<Option<u64>>,
     /// Resident memory, bytes.
@@ -149,6 +158,7 @@ pub fn parse(text: &str) -> Result<Timeline, TimelineError> {
         required(FINAL)?,
     );
     let (c_rejected, c_rss, c_disk) = (find(REJECTED), find(RSS_BYTES), find(DISK_BYTES));
+    let (c_overloaded, c_shed) = (find(OVERLOADED), find(SHED));
     let c_shards = shard_columns(&table.columns)?;
 
     let mut rows = Vec::new();
@@ -179,6 +189,8 @@ pub fn parse(text: &str) -> Result<Timeline, TimelineError> {
             submitted: number(c_submitted)?,
             final_: number(c_final)?,
             rejected: optional(c_rejected)?,
+            overloaded: optional(c_overloaded)?,
+            shed: optional(c_shed)?,
             final_by_shard: c_shards
                 .iter()
                 .map(|&c| optional(Some(c)))

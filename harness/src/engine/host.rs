@@ -169,7 +169,11 @@ impl Shard {
             let room = self.intake.room(self.in_flight());
             let admitted = self.clients.release_range(submit, room);
             self.admitted_on_arrival += u64::from(admitted);
-            self.intake.refused += u64::from(arriving - admitted);
+            let refused = u64::from(arriving - admitted);
+            if refused > 0 {
+                self.intake.refused += refused;
+                self.metrics.overloaded(refused);
+            }
             worked = true;
         }
         if self.clients.refused_waiting() > 0 && self.intake.gives_up(now_ns) {

@@ -59,7 +59,8 @@ fn line(label: impl Into<String>, color: RGBColor, dashed: bool, points: Vec<(f6
     }
 }
 
-/// Offered, submitted and final per second (and rejected when any), phases shaded.
+/// Offered, submitted and final per second (and rejected, refused and shed when any),
+/// phases shaded.
 pub(super) fn throughput(title: &str, timeline: &Timeline) -> Built {
     let rows = &timeline.rows;
     if rows.is_empty() {
@@ -76,6 +77,23 @@ pub(super) fn throughput(title: &str, timeline: &Timeline) -> Built {
             PALETTE[3],
             false,
             series(|r| r.rejected.unwrap_or(0)),
+        ));
+    }
+    // Overload: arrivals a full intake refused, and what was given up.
+    if rows.iter().any(|r| r.overloaded.unwrap_or(0) > 0) {
+        lines.push(line(
+            "refused (overloaded)",
+            PALETTE[4],
+            false,
+            series(|r| r.overloaded.unwrap_or(0)),
+        ));
+    }
+    if rows.iter().any(|r| r.shed.unwrap_or(0) > 0) {
+        lines.push(line(
+            "shed",
+            PALETTE[5],
+            false,
+            series(|r| r.shed.unwrap_or(0)),
         ));
     }
     // Last, so that its dashes show over a submitted line that matches it.
@@ -386,6 +404,24 @@ second,phase,offered,submitted,final,rejected,queued_clients,rss_bytes,disk_byte
         assert_eq!(data_lines(&svg, 3), 2, "{svg}");
         assert!(has_text(&svg, "offered") && !has_text(&svg, "rejected"));
         assert!(throughput("t", &Timeline::default()).is_none());
+    }
+
+    #[test]
+    fn overload_draws_the_refused_and_the_shed_when_there_are_any() {
+        let overloaded = "\
+second,phase,offered,submitted,final,rejected,shed,overloaded
+0,warmup,4000,4000,1000,0,0,3000
+1,measure,4000,4000,1000,0,0,3000
+2,drain,0,0,900,0,5000,0
+";
+        let svg = throughput("t", &parse(overloaded).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(has_text(&svg, "refused (overloaded)") && has_text(&svg, "shed"));
+        // Submitted, final, refused and shed (offered is dashed).
+        assert_eq!(data_lines(&svg, 3), 4, "{svg}");
+        let svg = throughput("t", &parse(NEW).unwrap()).unwrap().unwrap();
+        assert!(!has_text(&svg, "refused") && !has_text(&svg, "shed"));
     }
 
     #[test]
