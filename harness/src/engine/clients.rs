@@ -545,3 +545,144 @@ impl StreamClients {
         self.rejected.iter().sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::AtomicU64;
+
+    use clap::Parser;
+    use crossbeam::channel::unbounded;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::engine::host::Shard;
+    use crate::engine::{Clock, build_shards};
+    use crate::metrics::Window;
+
+    /// The one shard of a small intra-shard workload whose accounts spend each other's
+    /// outputs often (40 accounts), its validators taking everything sent.
+    fn shard(dir: &std::path::Path) -> Shard {
+        let (out, cache) = (dir.join("out"), dir.join("cache"));
+        let cli = Cli::try_parse_from([
+            "ioschain",
+            "sim",
+            "--txs",
+            "2000",
+            "--shards",
+            "1",
+            "--cross-shard",
+            "0",
+            "--accounts",
+            "40",
+            "--validators-per-shard",
+            "7",
+            "--believable",
+            "2",
+            "--verify-batch-max",
+            "65536",
+            "--out",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .unwrap();
+        let Command::Sim(args) = cli.command else {
+            unreachable!("parsed as sim")
+        };
+        let (_, params, _) = crate::sim::prepare(&args).unwrap().unwrap();
+        let (store, _) = unbounded();
+        let (reports, _) = unbounded();
+        let now: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
+        let window = Window {
+            warmup_end_ns: 0,
+            measure_end_ns: 1,
+        };
+        build_shards(
+            &params,
+            [7; 32],
+            1,
+            &store,
+            &reports,
+            window,
+            Clock::Logical(now),
+        )
+        .shards
+        .remove(0)
+    }
+
+    fn range(start: u32, end: u32) -> Submit {
+        Submit {
+            start,
+            end,
+            timing: Timing::SentAt(0),
+            refused: false,
+        }
+    }
+
+    #[test]
+    fn what_spends_or_waits_for_a_given_up_transaction_is_given_up_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shard = shard(dir.path());
+        let workload = Arc::clone(&shard.clients.workload);
+        let stream = &workload.shards[0];
+        let n = stream.txs.len() as u32;
+        let k = n / 4;
+        // The first quarter arrives at a full intake and is never admitted.
+        let c = &mut shard.clients;
+        assert_eq!(c.release_range(range(0, k), 0), 0);
+        assert_eq!(c.refused_waiting(), u64::from(k));
+        c.abandon();
+        assert_eq!((c.shed.len() as u32, c.abandoned), (k, u64::from(k)));
+        assert!(c.shed.iter().all(|&(_, cause)| cause == Shed::Abandoned));
+        // The rest is admitted; the clients hear their receipts (sent to this shard) and
+        // send what they may.
+        assert_eq!(c.release_range(range(k, n), u64::MAX), n - k);
+        loop {
+            let receipts = std::mem::take(&mut c.outbox);
+            for message in &receipts {
+                if let MessageBody::Receipt { index, shed } = message.body {
+                    c.funds.on_receipt(index, shed);
+                }
+            }
+            let sent = c.send(0, &mut shard.node, u64::MAX);
+            if !sent && c.outbox.is_empty() {
+                break;
+            }
+        }
+        let shed: HashSet<u32> = c.shed.iter().map(|&(index, _)| index).collect();
+        let cascaded: Vec<u32> = c
+            .shed
+            .iter()
+            .filter(|(_, cause)| *cause == Shed::Cascaded)
+            .map(|&(index, _)| index)
+            .collect();
+        assert!(
+            cascaded.len() > 100,
+            "{} given up for another",
+            cascaded.len()
+        );
+        // Each depends on a shed one: spends its output, or waits for it.
+        let shed_ids: HashSet<TxId> = shed.iter().map(|&i| stream.txs[i as usize].id()).collect();
+        let dependencies = workload.dependencies();
+        let waits_on_shed: HashSet<u32> = shed
+            .iter()
+            .flat_map(|i| dependencies.shards[0].waiters.get(i).into_iter().flatten())
+            .map(|&(_, waiter)| waiter)
+            .collect();
+        for &i in &cascaded {
+            let spends = stream.txs[i as usize]
+                .inputs
+                .iter()
+                .any(|input| shed_ids.contains(&input.tx));
+            assert!(spends || waits_on_shed.contains(&i), "tx {i}");
+        }
+        // Everything is shed, with the validators, or held for receipts of what is not
+        // done yet, and the host has every shed one still to count.
+        assert_eq!(
+            u64::from(n),
+            shed.len() as u64 + shard.node.queued() as u64 + c.funds.held() as u64
+        );
+        assert_eq!(c.newly_shed, shed.len() as u64);
+    }
+}
