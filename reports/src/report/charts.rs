@@ -59,6 +59,9 @@ fn line(label: impl Into<String>, color: RGBColor, dashed: bool, points: Vec<(f6
     }
 }
 
+/// An optional column of a timeline row.
+type OptionalColumn = fn(&Row) -> Option<u64>;
+
 /// Offered, submitted and final per second (and rejected, refused and shed when any),
 /// phases shaded.
 pub(super) fn throughput(title: &str, timeline: &Timeline) -> Built {
@@ -71,30 +74,21 @@ pub(super) fn throughput(title: &str, timeline: &Timeline) -> Built {
         line("submitted", PALETTE[0], false, series(|r| r.submitted)),
         line("final", PALETTE[2], false, series(|r| r.final_)),
     ];
-    if rows.iter().any(|r| r.rejected.unwrap_or(0) > 0) {
-        lines.push(line(
-            "rejected",
-            PALETTE[3],
-            false,
-            series(|r| r.rejected.unwrap_or(0)),
-        ));
-    }
-    // Overload: arrivals a full intake refused, and what was given up.
-    if rows.iter().any(|r| r.overloaded.unwrap_or(0) > 0) {
-        lines.push(line(
-            "refused (overloaded)",
-            PALETTE[4],
-            false,
-            series(|r| r.overloaded.unwrap_or(0)),
-        ));
-    }
-    if rows.iter().any(|r| r.shed.unwrap_or(0) > 0) {
-        lines.push(line(
-            "shed",
-            PALETTE[5],
-            false,
-            series(|r| r.shed.unwrap_or(0)),
-        ));
+    // Rejected, and under overload the arrivals a full intake refused and what was
+    // given up: each only when there are any.
+    let optional: [(&str, usize, OptionalColumn); 3] = [
+        ("rejected", 3, |r| r.rejected),
+        ("refused (overloaded)", 4, |r| r.overloaded),
+        ("shed", 5, |r| r.shed),
+    ];
+    for (name, color, column) in optional {
+        if rows.iter().any(|r| column(r).unwrap_or(0) > 0) {
+            let points = rows
+                .iter()
+                .map(|r| (at(r.second), column(r).unwrap_or(0) as f64))
+                .collect();
+            lines.push(line(name, PALETTE[color], false, points));
+        }
     }
     // Last, so that its dashes show over a submitted line that matches it.
     lines.push(line(
