@@ -13,8 +13,9 @@
 //! Why the refused are retried rather than dropped: the workload's transactions spend
 //! each other's outputs, so a dropped transaction dooms the two coins it would have
 //! created and every later transaction spending them, and those doom theirs; dropping
-//! mid-run at 4× overload brought the finalized rate from 100,000 to 4,000 tx/s within
-//! two seconds (issue 13's note). A real wallet retries too.
+//! mid-run at 4× overload brought the finalized rate from 73,511 tx/s in the first
+//! second to 1,113 in the third (docs/results.md, fifth session). A real wallet retries
+//! too.
 //!
 //! The bound keeps the latency of what is admitted near a budget. By Little's law a
 //! shard holding `n` in flight while it finishes `r` per second keeps each one about
