@@ -8,7 +8,8 @@
 //! Modules, bottom up: [`types`] and [`codec`]; [`crypto`] (hash, signatures, CoSi,
 //! VRF, PVSS); [`merkle`]; [`prg`]; [`tx`]; [`utxo`]; [`block`]; [`pob`] and [`atomix`]
 //! (cross-shard transactions); [`drp`] (epoch randomness);
-//! [`eds`] (the DRP-leader lottery, shard assignment and shard sizing).
+//! [`eds`] (the DRP-leader lottery, shard assignment and shard sizing); [`transepoch`]
+//! (moving validators between shards at an epoch change).
 
 pub mod atomix;
 pub mod block;
@@ -21,6 +22,7 @@ pub mod node;
 pub mod pob;
 pub mod prg;
 pub mod record;
+pub mod transepoch;
 pub mod tx;
 pub mod types;
 pub mod utxo;

@@ -74,6 +74,10 @@ pub enum Domain {
     DrpChosen,
     /// The DRP output `rnd = H(encode(Z))`.
     DrpOutput,
+    /// What an incoming validator signs in its TransEpoch `Ready` message.
+    TransEpochReady,
+    /// Hash of a TransEpoch roster change (what a `RosterChange` block commits to).
+    RosterChange,
 }
 
 /// The context string of [`Domain`] key derivation.
@@ -81,7 +85,7 @@ pub const KEY_CONTEXT: &str = "ioschain 2026-11 domain";
 
 impl Domain {
     /// Every domain (for tests and documentation).
-    pub const ALL: [Domain; 30] = [
+    pub const ALL: [Domain; 32] = [
         Domain::TxId,
         Domain::MerkleLeaf,
         Domain::MerkleNode,
@@ -112,6 +116,8 @@ impl Domain {
         Domain::DrpMessage,
         Domain::DrpChosen,
         Domain::DrpOutput,
+        Domain::TransEpochReady,
+        Domain::RosterChange,
     ];
 
     /// The label the domain's key is derived from.
@@ -147,6 +153,8 @@ impl Domain {
             Domain::DrpMessage => "drp-message",
             Domain::DrpChosen => "drp-chosen",
             Domain::DrpOutput => "drp-output",
+            Domain::TransEpochReady => "transepoch-ready",
+            Domain::RosterChange => "roster-change",
         }
     }
 
@@ -272,6 +280,14 @@ impl Domain {
             Domain::DrpOutput => &[
                 100, 225, 250, 75, 138, 18, 164, 214, 240, 210, 64, 206, 58, 44, 156, 89, 132, 71,
                 226, 188, 126, 8, 7, 26, 231, 8, 192, 41, 221, 23, 230, 46,
+            ],
+            Domain::TransEpochReady => &[
+                190, 200, 25, 124, 157, 152, 180, 63, 235, 194, 114, 190, 236, 143, 146, 122, 105,
+                63, 35, 59, 60, 98, 89, 40, 243, 205, 56, 130, 245, 40, 164, 111,
+            ],
+            Domain::RosterChange => &[
+                155, 224, 23, 150, 63, 101, 96, 114, 96, 179, 111, 212, 108, 196, 40, 49, 104, 109,
+                223, 87, 228, 203, 65, 232, 125, 90, 245, 114, 138, 20, 169, 1,
             ],
         }
     }
