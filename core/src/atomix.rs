@@ -141,7 +141,7 @@ use crate::crypto::hash::Domain;
 use crate::crypto::sig::{KeyCache, verify_one};
 use crate::merkle::{self, MerkleProof};
 use crate::tx::{Rejection, TX_INPUTS_MAX, Transaction, Witness};
-use crate::types::{Amount, Epoch, Hash, OutPoint, Owner, ShardId, TxId};
+use crate::types::{Amount, Epoch, Hash, Height, OutPoint, Owner, ShardId, TxId};
 use crate::utxo::{UtxoError, UtxoSet, UtxoState};
 
 // ---------------------------------------------------------------------------------------
@@ -709,13 +709,15 @@ pub enum ProofError {
     /// The certificate is for another header.
     #[error("the certificate is for another header")]
     CertificateMismatch,
-    /// No roster is known for the block's shard and epoch.
-    #[error("no roster known for shard {shard} in epoch {epoch}")]
+    /// No roster is known for the block's shard, epoch and height.
+    #[error("no roster known for shard {shard} at height {height} of epoch {epoch}")]
     UnknownRoster {
         /// The block's shard.
         shard: ShardId,
         /// The block's epoch.
         epoch: Epoch,
+        /// The block's height.
+        height: Height,
     },
     /// The collective signature does not verify under the roster.
     #[error("certificate: {0}")]
@@ -746,7 +748,8 @@ impl EntryProof {
     }
 
     /// Verifies the proof under `roster`, which must be the roster of the block's shard
-    /// in the block's epoch (see [`ProofVerifier`] for the cached form).
+    /// in force at the block's epoch and height (see [`ProofVerifier`] for the cached
+    /// form).
     pub fn verify(&self, roster: &Roster) -> Result<(), ProofError> {
         let header_hash = self.check_inclusion()?;
         self.certificate
@@ -755,15 +758,15 @@ impl EntryProof {
             .map_err(ProofError::BadCosig)
     }
 
-    /// Reads a proof; the certificate's length follows from the roster of the header's
-    /// shard and epoch in `rosters`.
+    /// Reads a proof; the certificate's length follows from the roster in force at the
+    /// header's shard, epoch and height in `rosters`.
     pub fn decode(reader: &mut Reader<'_>, rosters: &impl Rosters) -> Result<Self, DecodeError> {
         let entry = Entry::decode(reader)?;
         let header = BlockHeader::decode(reader)?;
         let roster = rosters
-            .roster(header.shard, header.epoch)
+            .roster(header.shard, header.epoch, header.height)
             .ok_or(DecodeError::Invalid {
-                what: "proof block (no roster for its shard and epoch)",
+                what: "proof block (no roster for its shard, epoch and height)",
             })?;
         let certificate = FinalCertificate::decode(reader, roster.len())?;
         let path = MerkleProof::decode(reader)?;
@@ -795,18 +798,21 @@ impl Encode for EntryProof {
     }
 }
 
-/// The rosters proofs are checked against, by shard and epoch (keep the previous
-/// epoch's rosters: a proof is checked against the roster of the epoch it was signed
-/// in, PROTOCOL.md §5.8).
+/// The rosters proofs are checked against: the roster in force in a shard at an epoch and
+/// height (keep the previous epoch's rosters: a proof is checked against the roster that
+/// signed its block, PROTOCOL.md §5.8; within an epoch TransEpoch changes a shard's roster
+/// at the heights of its `RosterChange` blocks, §4.3 T2).
 pub trait Rosters {
-    /// The roster of `shard` in `epoch`, if known.
-    fn roster(&self, shard: ShardId, epoch: Epoch) -> Option<&Roster>;
+    /// The roster of `shard` in force at `height` of `epoch`, if known.
+    fn roster(&self, shard: ShardId, epoch: Epoch, height: Height) -> Option<&Roster>;
 }
 
-/// A plain map of rosters by shard and epoch.
+/// A plain map of rosters by shard and epoch, each with the heights its rosters are in
+/// force from.
 #[derive(Clone, Debug, Default)]
 pub struct RosterBook {
-    rosters: FxHashMap<(ShardId, Epoch), Roster>,
+    /// Per shard and epoch: `(first height in force, roster)`, ascending by height.
+    rosters: FxHashMap<(ShardId, Epoch), Vec<(Height, Roster)>>,
 }
 
 impl RosterBook {
@@ -815,9 +821,20 @@ impl RosterBook {
         Self::default()
     }
 
-    /// Records the roster of `shard` in `epoch` (replacing one recorded before).
+    /// Records the roster of `shard` in `epoch`, in force at every height (replacing what
+    /// was recorded before for that shard and epoch).
     pub fn insert(&mut self, shard: ShardId, epoch: Epoch, roster: Roster) {
-        self.rosters.insert((shard, epoch), roster);
+        self.rosters
+            .insert((shard, epoch), vec![(Height(0), roster)]);
+    }
+
+    /// Records that `roster` is in force in `shard` from `height` of `epoch` on (a
+    /// TransEpoch `RosterChange` final at `height − 1`). Heights must ascend within an
+    /// epoch; a height at or below the last one recorded replaces the rosters from it.
+    pub fn insert_from(&mut self, shard: ShardId, epoch: Epoch, height: Height, roster: Roster) {
+        let list = self.rosters.entry((shard, epoch)).or_default();
+        list.retain(|(from, _)| *from < height);
+        list.push((height, roster));
     }
 
     /// Forgets the rosters of epochs before `epoch`.
@@ -827,8 +844,10 @@ impl RosterBook {
 }
 
 impl Rosters for RosterBook {
-    fn roster(&self, shard: ShardId, epoch: Epoch) -> Option<&Roster> {
-        self.rosters.get(&(shard, epoch))
+    fn roster(&self, shard: ShardId, epoch: Epoch, height: Height) -> Option<&Roster> {
+        let list = self.rosters.get(&(shard, epoch))?;
+        let i = list.partition_point(|(from, _)| *from <= height);
+        i.checked_sub(1).map(|i| &list[i].1)
     }
 }
 
@@ -879,17 +898,19 @@ impl ProofVerifier {
         }
     }
 
-    /// Verifies `proof` against the roster of its block's shard and epoch in `rosters`.
+    /// Verifies `proof` against the roster in force at its block's shard, epoch and height
+    /// in `rosters`.
     pub fn verify(&mut self, proof: &EntryProof, rosters: &impl Rosters) -> Result<(), ProofError> {
         let header_hash = proof.check_inclusion()?;
         if self.certified.contains(&header_hash) {
             self.stats.cosigs_cached += 1;
         } else {
             let roster = rosters
-                .roster(proof.header.shard, proof.header.epoch)
+                .roster(proof.header.shard, proof.header.epoch, proof.header.height)
                 .ok_or(ProofError::UnknownRoster {
                     shard: proof.header.shard,
                     epoch: proof.header.epoch,
+                    height: proof.header.height,
                 })?;
             self.stats.cosigs_verified += 1;
             proof
@@ -1781,6 +1802,53 @@ mod tests {
                 .collect();
             (keys, book)
         })
+    }
+
+    #[test]
+    fn a_proof_is_checked_against_the_roster_in_force_at_its_blocks_height() {
+        // Shard 0's roster changes at height 50 of epoch 0 (a TransEpoch RosterChange
+        // final at 49): members 0 and 1 are replaced.
+        let old = &federation().0[0];
+        let mut new = old.clone();
+        for (i, key) in new.iter_mut().take(2).enumerate() {
+            *key = ValidatorKey::from_seed(&[0xa0 + i as u8; 32]);
+        }
+        let mut book = RosterBook::new();
+        book.insert(ShardId(0), Epoch(0), roster_of(old));
+        book.insert_from(ShardId(0), Epoch(0), Height(50), roster_of(&new));
+        let entry = Entry::Commit {
+            tx: TxId(Hash([7; 32])),
+            shard: ShardId(0),
+        };
+        let proof_at = |height: u64, keys: &[ValidatorKey]| {
+            let header = header_over(0, 0, height, &[entry]);
+            let certificate = certify(&header, keys, &Signers::all(ROSTER_LEN));
+            block_proofs(&header, &certificate, &[entry]).remove(0)
+        };
+        let check =
+            |proof: &EntryProof, book: &RosterBook| ProofVerifier::default().verify(proof, book);
+        check(&proof_at(49, old), &book).unwrap();
+        check(&proof_at(50, &new), &book).unwrap();
+        check(&proof_at(900, &new), &book).unwrap();
+        // The roster that left cannot sign a block after the change, nor the new one a
+        // block before it.
+        assert_eq!(
+            check(&proof_at(50, old), &book),
+            Err(ProofError::BadCosig(CosiError::InvalidSignature))
+        );
+        assert_eq!(
+            check(&proof_at(49, &new), &book),
+            Err(ProofError::BadCosig(CosiError::InvalidSignature))
+        );
+        // The bytes decode against the roster of their height too.
+        let bytes = proof_at(50, &new).to_bytes();
+        assert_eq!(
+            EntryProof::from_bytes(&bytes, &book).unwrap(),
+            proof_at(50, &new)
+        );
+        // A later change recorded at a lower height replaces the rosters from it.
+        book.insert_from(ShardId(0), Epoch(0), Height(10), roster_of(old));
+        check(&proof_at(50, old), &book).unwrap();
     }
 
     fn roster_of(keys: &[ValidatorKey]) -> Roster {
@@ -2699,7 +2767,7 @@ mod tests {
         };
         let stranger = forged_proof(stranger, 0, &keys[2], &Signers::all(ROSTER_LEN));
         assert_eq!(
-            stranger.verify(rosters().roster(ShardId(2), Epoch(0)).unwrap()),
+            stranger.verify(rosters().roster(ShardId(2), Epoch(0), Height(99)).unwrap()),
             Ok(())
         );
         assert_eq!(
@@ -2752,7 +2820,8 @@ mod tests {
                 shard: ShardId(0),
                 error: ProofError::UnknownRoster {
                     shard: ShardId(0),
-                    epoch: Epoch(1)
+                    epoch: Epoch(1),
+                    height: Height(99)
                 }
             })
         );

@@ -67,7 +67,7 @@ use crate::atomix::{
     ProofVerifier, Refusal, Resolution, Rosters, Signatures, UnlockToAbort, UnlockToCommit,
 };
 use crate::crypto::cosi::Roster;
-use crate::types::{Epoch, OutPoint, ShardId, TxId};
+use crate::types::{Epoch, Height, OutPoint, ShardId, TxId};
 use crate::utxo::UtxoSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -77,8 +77,9 @@ use coordinator::Watch;
 pub use coordinator::settled;
 
 /// The rosters of every shard: public knowledge (the identity chain). The engine's
-/// validator set does not change between epochs, so one roster per shard serves every
-/// epoch.
+/// validator set does not change between epochs and its shards run no TransEpoch yet, so
+/// one roster per shard serves every epoch and height ([`crate::atomix::RosterBook`]
+/// keeps rosters by epoch and height for when they change).
 #[derive(Debug)]
 pub struct Federation {
     rosters: Vec<Roster>,
@@ -92,7 +93,7 @@ impl Federation {
 }
 
 impl Rosters for Federation {
-    fn roster(&self, shard: ShardId, _epoch: Epoch) -> Option<&Roster> {
+    fn roster(&self, shard: ShardId, _epoch: Epoch, _height: Height) -> Option<&Roster> {
         self.rosters.get(shard.0 as usize)
     }
 }

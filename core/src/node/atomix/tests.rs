@@ -226,7 +226,7 @@ fn locked(
 fn proof_of(entry: Entry, keys: &[ValidatorKey], federation: &Federation) -> MessageBody {
     let shard = entry.shard();
     let roster = federation
-        .roster(shard, Epoch(0))
+        .roster(shard, Epoch(0), Height(0))
         .expect("a federation shard");
     let header = BlockHeader {
         shard,
