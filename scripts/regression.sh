@@ -20,7 +20,8 @@ The performance-regression gate (BENCHMARKING.md rule 8), two tiers:
      Then allocations per transaction (benches/src/bin/allocations.rs: exact counts
      of the apply path and of the whole engine loop on the seeded simulator) against
      reports/baselines/allocations.json: any rise above 1% fails.
-  b  End to end. Runs `ioschain run --rate 20000 --warmup 1 --duration 3`
+  b  End to end. Runs `ioschain run --rate 20000 --warmup 1 --duration 3
+     --verify-wait-min-us 10000` (a fixed batch wait)
      N times (release build) and compares the medians of the runs with
      reports/baselines/e2e-summary.json using `ioschain compare` with the bands of
      reports/baselines/e2e-bands.toml (final and provisional tx/s, final p50/p99,
@@ -96,8 +97,12 @@ gungraun_version=$(sed -n 's/^gungraun = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 # measures the ceilings (about 2 s) for the model ceiling that normalises the cost per
 # transaction (cost.model_txs, the gated figure that travels between machines);
 # reports/baselines/e2e-bands.toml keeps `efficiency`, which at 20,000 tx/s only carries
-# the ceiling's measurement noise, from failing.
-e2e_flags=(--rate 20000 --warmup 1 --duration 3)
+# the ceiling's measurement noise, from failing. The batch wait is fixed at its bound
+# (--verify-wait-min-us 10000): adaptive batching shortens it by how busy the core is,
+# so on a faster machine it would buy more latency with more batches per transaction,
+# and the cost per transaction would no longer travel between machines. (Refs before
+# adaptive batching do not know the flag: `--ab` needs both refs to have it.)
+e2e_flags=(--rate 20000 --warmup 1 --duration 3 --verify-wait-min-us 10000)
 e2e_bands=reports/baselines/e2e-bands.toml
 
 status=0

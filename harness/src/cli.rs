@@ -292,9 +292,13 @@ pub struct RunArgs {
     /// Pending transactions a shard waits for before verifying a batch.
     #[arg(long)]
     pub verify_batch_min: Option<u32>,
-    /// Longest wait for --verify-batch-min, µs.
+    /// Longest wait for --verify-batch-min, µs: the bound of adaptive batching.
     #[arg(long)]
     pub verify_wait_us: Option<u64>,
+    /// Shortest wait adaptive batching sets while the core has room, µs (at or above
+    /// --verify-wait-us: a fixed wait).
+    #[arg(long)]
+    pub verify_wait_min_us: Option<u64>,
     /// Latency budget of admitted transactions, ms: a shard admits what it finishes in
     /// this long and sheds the rest as `overloaded`.
     #[arg(long)]
@@ -458,6 +462,7 @@ impl RunArgs {
         set!(self.verify_batch_max => config.engine.verify_batch_max);
         set!(self.verify_batch_min => config.engine.verify_batch_min);
         set!(self.verify_wait_us => config.engine.verify_wait_us);
+        set!(self.verify_wait_min_us => config.engine.verify_wait_min_us);
         set!(self.latency_budget_ms => config.engine.latency_budget_ms);
         if self.intake_max.is_some() {
             config.engine.intake_max = self.intake_max;

@@ -197,8 +197,11 @@ pub struct EngineSection {
     pub verify_batch_max: u32,
     /// A shard waits for this many pending transactions before verifying a batch…
     pub verify_batch_min: u32,
-    /// …unless the oldest has waited this long (µs past its intended send time).
+    /// …unless the oldest has waited this long (µs past its intended send time): the
+    /// bound of adaptive batching, which shortens the wait while the core has room…
     pub verify_wait_us: u64,
+    /// …down to this (µs); at or above `verify_wait_us`, the wait is fixed.
+    pub verify_wait_min_us: u64,
     /// A block is sealed when it holds this many transactions…
     pub block_tx_max: u32,
     /// …or when its first transaction is this old.
@@ -231,6 +234,7 @@ impl Default for EngineSection {
             verify_batch_max: 2048,
             verify_batch_min: 1024,
             verify_wait_us: 10_000,
+            verify_wait_min_us: 1_000,
             block_tx_max: 4096,
             block_interval_ms: 50,
             validators_per_shard: 72,
@@ -552,6 +556,13 @@ impl Config {
             return Err(bad(
                 "engine.verify_wait_us",
                 engine.verify_wait_us,
+                "0..=1000000",
+            ));
+        }
+        if engine.verify_wait_min_us > 1_000_000 {
+            return Err(bad(
+                "engine.verify_wait_min_us",
+                engine.verify_wait_min_us,
                 "0..=1000000",
             ));
         }

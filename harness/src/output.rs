@@ -430,6 +430,14 @@ pub fn summary_block(s: &RunSummary, config_line: &str) -> String {
         ms(l.provisional.p99),
         ms(l.provisional.max)
     );
+    if let Some((mean, least, most)) = s.load.verify_wait_ms {
+        let _ = writeln!(
+            out,
+            "  batching    {} signatures per verification batch · batch wait {mean:.1} ms on average ({least:.1}–{most:.1} ms; shorter while a core is under {:.0}% busy)",
+            thousands(s.counts.signatures_verified as f64 / s.counts.verify_batches.max(1) as f64),
+            crate::engine::batching::RELAX_BELOW * 100.0
+        );
+    }
     if let (Some(limits), Some(eff)) = (&s.limits, s.efficiency) {
         let model = match (s.efficiency_model, limits.model_tx_per_s) {
             (Some(eff_model), Some(ceiling)) => format!(

@@ -12,6 +12,8 @@ use ioschain_workloads::{CrossExpected, Expected, Workload, cache};
 
 use crate::cli::RunArgs;
 use crate::config::{Backend, Config, ConfigError};
+use crate::engine::batching::Batching;
+use crate::engine::host::Shard;
 use crate::engine::intake::IntakePlan;
 use crate::engine::{self, EngineParams, store};
 use crate::metrics::{Percentiles, Stage, latency_histogram};
@@ -197,6 +199,7 @@ pub fn engine_params(
         verify_batch_max: config.engine.verify_batch_max as usize,
         verify_batch_min: config.engine.verify_batch_min as usize,
         verify_wait_us: config.engine.verify_wait_us,
+        verify_wait_min_us: config.engine.verify_wait_min_us,
         block_tx_max: config.engine.block_tx_max as usize,
         block_interval_ms: config.engine.block_interval_ms,
         validators_per_shard: config.engine.validators_per_shard as usize,
@@ -542,6 +545,7 @@ pub(crate) fn summarize(
             inbox_backpressure: outcome.driver.backpressure,
             store_backpressure,
             overloaded_wait_ms,
+            verify_wait_ms: verify_wait_ms(&outcome.shards),
             elapsed_s: outcome.elapsed_s,
             cpu: outcome.cpu.clone(),
         },
@@ -559,4 +563,23 @@ pub(crate) fn summarize(
         validity: Validity { valid, checks },
         path: std::path::PathBuf::new(),
     }
+}
+
+/// Adaptive batching's wait over the run, ms: mean over the workers (each worker's
+/// time-weighted mean, once per worker), least and most.
+fn verify_wait_ms(shards: &[Shard]) -> Option<(f64, f64, f64)> {
+    let mut workers: Vec<(usize, &Batching)> = shards
+        .iter()
+        .filter_map(|s| s.batching.as_ref().map(|b| (s.worker(), b)))
+        .collect();
+    workers.sort_by_key(|(w, _)| *w);
+    workers.dedup_by_key(|(w, _)| *w);
+    if workers.is_empty() {
+        return None;
+    }
+    let ms = |ns: f64| ns / 1e6;
+    let mean = workers.iter().map(|(_, b)| b.mean_ns()).sum::<f64>() / workers.len() as f64;
+    let least = workers.iter().map(|(_, b)| b.least_ns).min().unwrap_or(0);
+    let most = workers.iter().map(|(_, b)| b.most_ns).max().unwrap_or(0);
+    Some((ms(mean), ms(least as f64), ms(most as f64)))
 }

@@ -269,6 +269,7 @@ fn validity_oracle_catches_a_tampered_block_log() {
         verify_batch_max: 256,
         verify_batch_min: 64,
         verify_wait_us: 2000,
+        verify_wait_min_us: 2000,
         block_tx_max: 200,
         block_interval_ms: 20,
         validators_per_shard: 7,

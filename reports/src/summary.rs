@@ -403,6 +403,9 @@ pub struct Load {
     /// How long the transactions refused at a full intake and admitted later waited at
     /// their clients, mean and most, ms (`None`: none was).
     pub overloaded_wait_ms: Option<(f64, f64)>,
+    /// Adaptive batching's wait for a full verification batch over the run, ms: mean
+    /// (time-weighted, over the workers), least and most (`None` in a simulation).
+    pub verify_wait_ms: Option<(f64, f64, f64)>,
     /// Seconds from start to the end of the drain.
     pub elapsed_s: f64,
     /// CPU time of the engine's threads (`None` where the kernel does not say, or in a

@@ -540,6 +540,13 @@ impl ShardNode {
         (&mut self.fx, &mut self.meter)
     }
 
+    /// Sets how long the oldest pending submission may wait for `verify_batch_min`
+    /// (the host's adaptive batching; any value is protocol-correct, it only trades
+    /// latency for the batches' fixed costs).
+    pub fn set_verify_wait(&mut self, ns: u64) {
+        self.verify_wait_ns = ns;
+    }
+
     /// How many more submissions the validators take before their next ordering batch.
     pub fn wants(&self) -> usize {
         self.verify_batch_max.saturating_sub(self.incoming.len())

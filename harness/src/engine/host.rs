@@ -115,6 +115,8 @@ pub struct Shard {
     pub done: Arc<AtomicU64>,
     /// The store thread stopped (a write or flush failed).
     pub store_failed: bool,
+    /// Its worker's adaptive batching, when the run ended.
+    pub batching: Option<super::batching::Batching>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -152,6 +154,7 @@ impl Shard {
             clock: host.clock,
             done: Arc::new(AtomicU64::new(0)),
             store_failed: false,
+            batching: None,
         }
     }
 
@@ -193,6 +196,11 @@ impl Shard {
         self.perform();
         self.node.meter.leave(idle);
         worked
+    }
+
+    /// The worker that runs this shard.
+    pub fn worker(&self) -> usize {
+        self.worker
     }
 
     /// Admitted transactions not done yet (admitted on arrival or later, and neither

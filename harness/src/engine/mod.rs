@@ -13,6 +13,7 @@
 //! worker whose peer's channel is full keeps the batch and retries (it never blocks:
 //! two workers blocked on each other would deadlock).
 
+pub mod batching;
 pub mod client;
 pub mod clients;
 pub mod driver;
@@ -116,8 +117,10 @@ pub struct EngineParams {
     pub verify_batch_max: usize,
     /// Batch fill target.
     pub verify_batch_min: usize,
-    /// Longest wait for the fill target, µs.
+    /// Longest wait for the fill target, µs (the bound of adaptive batching).
     pub verify_wait_us: u64,
+    /// Shortest wait adaptive batching may set, µs.
+    pub verify_wait_min_us: u64,
     /// Block size bound.
     pub block_tx_max: usize,
     /// Block age bound, ms.
@@ -383,6 +386,10 @@ pub fn run(
         let stop = Arc::clone(&stop);
         let abort = Arc::clone(&abort);
         let idle = params.idle_sleep;
+        let batching = batching::Batching::new(
+            params.verify_wait_min_us * 1000,
+            params.verify_wait_us * 1000,
+        );
         let links = Links {
             me: w,
             inbox,
@@ -403,6 +410,7 @@ pub fn run(
                         &stop,
                         &abort,
                         idle,
+                        batching,
                     );
                     cpu.charge(|c| &c.workers);
                     ended
@@ -655,6 +663,7 @@ fn worker_loop(
     stop: &AtomicBool,
     abort: &AtomicBool,
     idle: Duration,
+    mut batching: batching::Batching,
 ) -> (Vec<Shard>, bool) {
     let pinned = core.is_some_and(core_affinity::set_for_current);
     loop {
@@ -672,6 +681,15 @@ fn worker_loop(
             worked |= shard.poll(now);
         }
         worked |= links.exchange(&mut shards, &clock);
+        let busy = shards
+            .iter()
+            .map(|s| batching::busy_ns(&s.node.meter.ns))
+            .sum();
+        if let Some(wait) = batching.observe(now, busy) {
+            for shard in &mut shards {
+                shard.node.set_verify_wait(wait);
+            }
+        }
         if abort.load(Ordering::Relaxed)
             || shards.iter().any(|s| s.store_failed)
             || (stop.load(Ordering::Relaxed)
@@ -695,6 +713,7 @@ fn worker_loop(
         shard.metrics.at(clock.now_ns());
         shard.metrics.finish();
         shard.close_store();
+        shard.batching = Some(batching.clone());
     }
     (shards, pinned)
 }
