@@ -26,6 +26,15 @@
 //! fraction of epochs with a failed shard next to `p_epoch`. Epochs run in parallel
 //! (rayon); the counts do not depend on the thread count.
 //!
+//! **TransEpoch.** `--transepoch T` (needs `--shard-size`) plans `T` consecutive epoch
+//! changes with [`ioschain_core::transepoch::Plan`]: between the EDS shard maps of epochs
+//! `e` and `e + 1` (the simulation's `rnd_e`), with `rnd_{e+1}` ordering the batches. It
+//! reports the batch size `k` (`⌈log2 s⌉`, at most `⌊(s−1)/3⌋`), the validators that change
+//! shard (mean share), the batches the slowest shard needs (mean and most), the fewest
+//! members a roster keeps while a batch is under way (`s − k`) against the quorum, and with
+//! `--swap-secs D` how long the slowest shard's transition takes when every joiner is ready
+//! within its `Δ_swap = D` (batches × D).
+//!
 //! **Exit codes.** 0 answered; 2 bad input (a message names the flag and what is
 //! allowed), including a `--target` that no shard size up to `N` meets.
 
@@ -33,13 +42,15 @@ use std::time::Instant;
 
 use anyhow::bail;
 use clap::Args;
+use ioschain_core::eds::ShardMap;
 use ioschain_core::eds::assignment::{bucket_start, permutation_into};
 use ioschain_core::eds::sizing::{
     LnFactorials, MAX_VALIDATORS, Plan, PlanInput, Threshold, bad_count, ln_p_shard_hypergeometric,
     smallest_shard_size,
 };
 use ioschain_core::prg::Prg;
-use ioschain_core::types::Hash;
+use ioschain_core::transepoch::{self, quorum};
+use ioschain_core::types::{Epoch, Hash, ShardId};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -47,6 +58,8 @@ use serde_json::json;
 pub const DEFAULT_EPOCHS_PER_YEAR: f64 = 365.0;
 /// Most epochs `--simulate-epochs` accepts.
 pub const SIMULATE_EPOCHS_MAX: u64 = 10_000_000;
+/// Most epoch changes `--transepoch` accepts.
+pub const TRANSEPOCH_MAX: u64 = 10_000;
 
 /// `ioschain plan`.
 #[derive(Debug, Args)]
@@ -78,6 +91,13 @@ pub struct PlanArgs {
     /// Also form K epochs' shard maps with the EDS permutation and measure shard failures.
     #[arg(long, value_name = "K")]
     pub simulate_epochs: Option<u64>,
+    /// Also plan T consecutive TransEpoch epoch changes (needs --shard-size): batch size,
+    /// validators moved, batches.
+    #[arg(long, value_name = "T")]
+    pub transepoch: Option<u64>,
+    /// Δ_swap in seconds, for --transepoch: how long a transition takes.
+    #[arg(long, value_name = "D")]
+    pub swap_secs: Option<f64>,
     /// Seed of the simulated adversary and epoch randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -177,6 +197,22 @@ fn validate(args: &PlanArgs) -> anyhow::Result<(Question, Option<u64>)> {
         }
         _ => {}
     }
+    match args.transepoch {
+        Some(_) if args.shard_size.is_none() => {
+            bail!("--transepoch needs --shard-size (not --target)")
+        }
+        Some(t) if !(1..=TRANSEPOCH_MAX).contains(&t) => {
+            bail!("--transepoch {t} is not allowed: 1 to {TRANSEPOCH_MAX} epoch changes")
+        }
+        _ => {}
+    }
+    match args.swap_secs {
+        Some(_) if args.transepoch.is_none() => bail!("--swap-secs needs --transepoch"),
+        Some(d) if !(d.is_finite() && d > 0.0) => {
+            bail!("--swap-secs {d} is not allowed: a positive number of seconds")
+        }
+        _ => {}
+    }
     let question = Question {
         input: PlanInput {
             validators: n,
@@ -215,16 +251,29 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<()> {
     let simulation = question
         .simulate_epochs
         .map(|epochs| simulate(&table, &question.input, epochs, args.seed));
+    let transepoch = match args.transepoch {
+        Some(changes) => Some(plan_transepoch(
+            &question.input,
+            changes,
+            args.swap_secs,
+            args.seed,
+        )?),
+        None => None,
+    };
     if args.json {
-        println!(
-            "{}",
-            render_json(&answer, question.target, simulation.as_ref(), args.seed)
-        );
+        let mut json = render_json(&answer, question.target, simulation.as_ref(), args.seed);
+        if let Some(t) = &transepoch {
+            json["transepoch"] = t.json();
+        }
+        println!("{json}");
     } else {
         print!(
             "{}",
             render_table(&answer, question.target, simulation.as_ref(), args.seed)
         );
+        if let Some(t) = &transepoch {
+            print!("{}", t.table());
+        }
     }
     Ok(())
 }
@@ -295,13 +344,147 @@ pub fn simulate(table: &LnFactorials, input: &PlanInput, epochs: u64, seed: u64)
     }
 }
 
+/// What `--transepoch` planned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transitions {
+    /// Epoch changes planned.
+    pub changes: u64,
+    /// Shard size and shards.
+    pub shard_size: u64,
+    /// (See `shard_size`.)
+    pub shards: u64,
+    /// Members changed per shard per batch, at most.
+    pub k: usize,
+    /// Validators that changed shard, per change, mean.
+    pub moved_mean: f64,
+    /// Of all validators.
+    pub moved_share: f64,
+    /// Batches the slowest shard needs, mean over the changes and most.
+    pub batches_mean: f64,
+    /// (See `batches_mean`.)
+    pub batches_max: usize,
+    /// `Δ_swap`, s.
+    pub swap_secs: Option<f64>,
+    /// Wall time of the planning, s.
+    pub seconds: f64,
+}
+
+impl Transitions {
+    /// Fewest members a roster keeps while a batch runs (`s − k`, rosters of `s`).
+    pub fn synced_min(&self) -> u64 {
+        self.shard_size - self.k as u64
+    }
+
+    /// The quorum of a roster of `s`.
+    pub fn quorum(&self) -> u64 {
+        quorum(self.shard_size as usize) as u64
+    }
+
+    /// How long the slowest shard's transition takes at `Δ_swap`, most, s.
+    pub fn transition_secs(&self) -> Option<f64> {
+        self.swap_secs.map(|d| d * self.batches_max as f64)
+    }
+
+    /// The `transepoch` object of `--json`.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "changes": self.changes,
+            "k": self.k,
+            "moved_mean": self.moved_mean,
+            "moved_share": self.moved_share,
+            "batches_mean": self.batches_mean,
+            "batches_max": self.batches_max,
+            "synced_min": self.synced_min(),
+            "quorum": self.quorum(),
+            "swap_secs": self.swap_secs,
+            "transition_secs": self.transition_secs(),
+            "seconds": self.seconds,
+        })
+    }
+
+    /// The human lines.
+    pub fn table(&self) -> String {
+        let time = self.transition_secs().map_or(String::new(), |t| {
+            format!(
+                " · at Δ_swap {} s, {} s for the slowest shard",
+                number(self.swap_secs.unwrap_or(0.0)),
+                number(t)
+            )
+        });
+        format!(
+            "transepoch · {} epoch change(s) of {} shards of {} · {:.2} s\n  \
+             k {} per batch · {} validators move per change ({:.1}%) · batches: {:.1} mean, {} most{time}\n  \
+             a roster keeps at least {} members while a batch runs (quorum {})\n",
+            self.changes,
+            self.shards,
+            self.shard_size,
+            self.seconds,
+            self.k,
+            number(self.moved_mean),
+            100.0 * self.moved_share,
+            self.batches_mean,
+            self.batches_max,
+            self.synced_min(),
+            self.quorum(),
+        )
+    }
+}
+
+/// Plans `changes` consecutive epoch changes for `input` (see the module doc).
+pub fn plan_transepoch(
+    input: &PlanInput,
+    changes: u64,
+    swap_secs: Option<f64>,
+    seed: u64,
+) -> anyhow::Result<Transitions> {
+    let start = Instant::now();
+    let n = input.validators as usize;
+    let m = (input.validators / input.shard_size).max(1) as usize;
+    let seed_bytes = seed.to_le_bytes();
+    let rnd = |e: u64| Hash(Prg::new(&[b"plan/rnd", &seed_bytes, &e.to_le_bytes()]).bytes32());
+    let rosters = |map: &ShardMap| -> Vec<Vec<u32>> {
+        (0..m)
+            .map(|j| map.roster(ShardId(j as u32)).to_vec())
+            .collect()
+    };
+    let (mut moved, mut batches_sum, mut batches_max, mut k) = (0usize, 0usize, 0usize, 0usize);
+    let mut old = rosters(&ShardMap::new(&rnd(0), n, m));
+    for e in 1..=changes {
+        let new = rosters(&ShardMap::new(&rnd(e), n, m));
+        let plan = transepoch::Plan::new(&rnd(e), Epoch(e), &old, &new, 0).map_err(|error| {
+            anyhow::anyhow!(
+                "--transepoch: shards of {} cannot change members: {error}",
+                input.shard_size
+            )
+        })?;
+        k = plan.k;
+        moved += plan.moved();
+        batches_sum += plan.batches();
+        batches_max = batches_max.max(plan.batches());
+        old = new;
+    }
+    let moved_mean = moved as f64 / changes as f64;
+    Ok(Transitions {
+        changes,
+        shard_size: input.shard_size,
+        shards: m as u64,
+        k,
+        moved_mean,
+        moved_share: moved_mean / n as f64,
+        batches_mean: batches_sum as f64 / changes as f64,
+        batches_max,
+        swap_secs,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// The `--json` object.
 pub fn render_json(
     plan: &Plan,
     target: Option<f64>,
     simulation: Option<&Simulation>,
     seed: u64,
-) -> String {
+) -> serde_json::Value {
     let input = &plan.input;
     let mut out = json!({
         "schema": "ioschain.plan/1",
@@ -336,7 +519,7 @@ pub fn render_json(
             "seconds": sim.seconds,
         });
     }
-    out.to_string()
+    out
 }
 
 /// A probability or a lifetime to three significant figures: `2.11e-6`, `0.0812`, `79.6`,

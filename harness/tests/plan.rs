@@ -207,3 +207,66 @@ fn bad_flags_exit_2_naming_the_problem() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn transepoch_plans_epoch_changes_between_real_shard_maps() {
+    let json = plan_json(&[
+        "--validators",
+        "1800",
+        "--adversary",
+        "0.125",
+        "--shard-size",
+        "72",
+        "--transepoch",
+        "20",
+        "--swap-secs",
+        "30",
+    ]);
+    let t = &json["transepoch"];
+    // k = ⌈log2 72⌉ = 7; a roster of 72 keeps 65 members while a batch runs, over its
+    // quorum of 49.
+    assert_eq!(t["k"], 7);
+    assert_eq!(
+        (t["synced_min"].clone(), t["quorum"].clone()),
+        (65.into(), 49.into())
+    );
+    // A validator stays in its shard with probability 1/25: about 96% move.
+    let moved = f64_field(t, "moved_share");
+    assert!((0.93..0.99).contains(&moved), "{t}");
+    // At most 72 leave a shard: ⌈72/7⌉ = 11 batches; with 25 shards some shard loses
+    // nearly all of its members.
+    let most = t["batches_max"].as_u64().unwrap();
+    assert!((10..=11).contains(&most), "{t}");
+    assert_eq!(f64_field(t, "transition_secs"), 30.0 * most as f64);
+}
+
+#[test]
+fn transepoch_flags_are_checked() {
+    let base = ["--validators", "100", "--adversary", "0.2"];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--target", "1e-3", "--transepoch", "2"],
+            "--transepoch needs --shard-size",
+        ),
+        (
+            &["--shard-size", "10", "--swap-secs", "3"],
+            "--swap-secs needs --transepoch",
+        ),
+        (
+            &["--shard-size", "10", "--transepoch", "0"],
+            "--transepoch 0",
+        ),
+        // ⌊(3−1)/3⌋ = 0: a shard of 3 cannot change a member and keep two thirds.
+        (
+            &["--shard-size", "3", "--transepoch", "1"],
+            "cannot change members",
+        ),
+    ];
+    for (args, named) in cases {
+        let args: Vec<&str> = base.iter().chain(args).copied().collect();
+        let out = plan(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
