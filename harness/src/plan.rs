@@ -351,6 +351,8 @@ pub struct Transitions {
     pub changes: u64,
     /// Shard size and shards.
     pub shard_size: u64,
+    /// The smallest roster of the shard maps (`⌊N/m⌋`; `--shard-size` when it divides N).
+    pub roster_min: u64,
     /// (See `shard_size`.)
     pub shards: u64,
     /// Members changed per shard per batch, at most.
@@ -370,14 +372,14 @@ pub struct Transitions {
 }
 
 impl Transitions {
-    /// Fewest members a roster keeps while a batch runs (`s − k`, rosters of `s`).
+    /// Fewest members the smallest roster keeps while a batch runs (`s − k`).
     pub fn synced_min(&self) -> u64 {
-        self.shard_size - self.k as u64
+        self.roster_min - self.k as u64
     }
 
-    /// The quorum of a roster of `s`.
+    /// The quorum of the smallest roster.
     pub fn quorum(&self) -> u64 {
-        quorum(self.shard_size as usize) as u64
+        quorum(self.roster_min as usize) as u64
     }
 
     /// How long the slowest shard's transition takes at `Δ_swap`, most, s.
@@ -390,6 +392,7 @@ impl Transitions {
         json!({
             "changes": self.changes,
             "k": self.k,
+            "roster_min": self.roster_min,
             "moved_mean": self.moved_mean,
             "moved_share": self.moved_share,
             "batches_mean": self.batches_mean,
@@ -414,7 +417,7 @@ impl Transitions {
         format!(
             "transepoch · {} epoch change(s) of {} shards of {} · {:.2} s\n  \
              k {} per batch · {} validators move per change ({:.1}%) · batches: {:.1} mean, {} most{time}\n  \
-             a roster keeps at least {} members while a batch runs (quorum {})\n",
+             the smallest roster ({}) keeps at least {} members while a batch runs (quorum {})\n",
             self.changes,
             self.shards,
             self.shard_size,
@@ -424,6 +427,7 @@ impl Transitions {
             100.0 * self.moved_share,
             self.batches_mean,
             self.batches_max,
+            self.roster_min,
             self.synced_min(),
             self.quorum(),
         )
@@ -467,6 +471,7 @@ pub fn plan_transepoch(
     Ok(Transitions {
         changes,
         shard_size: input.shard_size,
+        roster_min: (n / m) as u64,
         shards: m as u64,
         k,
         moved_mean,

@@ -43,6 +43,8 @@ fn head(height: u64) -> Hash {
 }
 
 const SWAP: u64 = 20_000_000;
+/// `Δ_swap` in blocks: the simulations finalize a block every millisecond.
+const SWAP_BLOCKS: u64 = 20;
 
 fn transition(plan: &Plan, old: &[Vec<u32>], shard: u32) -> Transition {
     let history = RosterHistory::new(ShardId(shard), Height(0), &old[shard as usize]);
@@ -52,9 +54,10 @@ fn transition(plan: &Plan, old: &[Vec<u32>], shard: u32) -> Transition {
         Schedule {
             start_ns: 0,
             swap_ns: SWAP,
+            swap_blocks: SWAP_BLOCKS,
         },
         history,
-        head(0),
+        (Height(0), head(0)),
         public,
     )
     .expect("the plan is for these rosters")
@@ -290,9 +293,10 @@ fn ready_delay(v: u32) -> Option<u64> {
 }
 
 struct ShardSim {
-    /// Two members' machines: one hears every `Ready`, the other none (it learns them from
-    /// the changes).
-    replicas: [Transition; 2],
+    /// Three members' machines: one hears every `Ready`; one none (it learns them from
+    /// the changes); one neither hears a `Ready` nor reads its clock (it only sees final
+    /// blocks).
+    replicas: [Transition; 3],
     height: u64,
     /// Members that never sign in this shard.
     silent: FxHashSet<u32>,
@@ -333,7 +337,11 @@ fn t1_t3_t5_a_transition_keeps_every_shard_finalizing_with_at_most_k_changes_per
             silent.truncate(spare);
             silent.extend(&leaving[leaving.len() - (spare - silent.len())..]);
             ShardSim {
-                replicas: [transition(&plan, &old, j), transition(&plan, &old, j)],
+                replicas: [
+                    transition(&plan, &old, j),
+                    transition(&plan, &old, j),
+                    transition(&plan, &old, j),
+                ],
                 height: 0,
                 silent: silent.into_iter().collect(),
                 stopped: FxHashSet::default(),
@@ -354,7 +362,7 @@ fn t1_t3_t5_a_transition_keeps_every_shard_finalizing_with_at_most_k_changes_per
         assert!(now < 200 * SWAP, "the transition does not end");
         for (j, sim) in sims.iter_mut().enumerate() {
             let shard = ShardId(j as u32);
-            for replica in &mut sim.replicas {
+            for replica in &mut sim.replicas[..2] {
                 replica.handle(Input::Tick { now_ns: now }).unwrap();
             }
             // Joiners that are ready by now send Ready to replica 0 only.
@@ -436,9 +444,12 @@ fn t1_t3_t5_a_transition_keeps_every_shard_finalizing_with_at_most_k_changes_per
                     })
                     .unwrap();
             }
-            // Both replicas agree on every roster, whichever Ready messages they saw.
+            // The replicas agree on every roster, whichever Ready messages they saw and
+            // whatever their clocks say.
             assert_eq!(sim.replicas[0].roster(), sim.replicas[1].roster());
+            assert_eq!(sim.replicas[0].roster(), sim.replicas[2].roster());
             sim.replicas[1].effects().clear();
+            sim.replicas[2].effects().clear();
         }
         now += tick;
     }
@@ -559,9 +570,17 @@ fn a_change_that_does_not_follow_the_plan_is_refused() {
         ready: vec![ready(join[0]), ready(join[2])],
         remove: [vec![leave[0], leave[2]], unpaired.clone()].concat(),
     };
-    t.check(&honest).unwrap();
+    // Joiners 1 and 3… are left out: valid from SWAP_BLOCKS on chain, not before.
+    t.check(Height(SWAP_BLOCKS), &honest).unwrap();
+    assert_eq!(
+        t.check(Height(SWAP_BLOCKS - 1), &honest),
+        Err(TransitionError::WrongChange {
+            batch: 0,
+            why: "leaves joiners out before Δ_swap has passed on chain"
+        })
+    );
     let wrong = |change: RosterChange, why: &str| {
-        let error = t.check(&change).unwrap_err();
+        let error = t.check(Height(SWAP_BLOCKS), &change).unwrap_err();
         assert!(
             matches!(&error, TransitionError::WrongChange { why: w, .. } if *w == why),
             "{error}"
@@ -601,21 +620,85 @@ fn a_change_that_does_not_follow_the_plan_is_refused() {
     let mut forged = ready(join[0]);
     forged.signature[0] ^= 1;
     assert_eq!(
-        t.check(&RosterChange {
-            ready: vec![forged, ready(join[2])],
-            ..honest.clone()
-        }),
+        t.check(
+            Height(SWAP_BLOCKS),
+            &RosterChange {
+                ready: vec![forged, ready(join[2])],
+                ..honest.clone()
+            }
+        ),
         Err(TransitionError::Ready(ReadyError::BadSignature(join[0])))
     );
     // Adding a validator the batch does not take.
     let outsider = leave[0];
     assert_eq!(
-        t.check(&RosterChange {
-            ready: vec![ready(outsider)],
-            ..honest
-        }),
+        t.check(
+            Height(SWAP_BLOCKS),
+            &RosterChange {
+                ready: vec![ready(outsider)],
+                ..honest
+            }
+        ),
         Err(TransitionError::Ready(ReadyError::NotInBatch(outsider)))
     );
+}
+
+#[test]
+fn a_byzantine_leader_cannot_give_joiners_up_by_closing_batches_early() {
+    let (mut t, join, leave) = started();
+    // A change with none of the joiners, one block into the batch: as if Δ_swap had
+    // passed. Refused (even as a final block: the host must stop, nothing changes).
+    let unpaired: Vec<u32> = leave.iter().skip(join.len()).copied().collect();
+    let early = RosterChange {
+        epoch: Epoch(2),
+        shard: ShardId(0),
+        batch: 0,
+        ready: Vec::new(),
+        remove: unpaired,
+    };
+    let refused = Err(TransitionError::WrongChange {
+        batch: 0,
+        why: "leaves joiners out before Δ_swap has passed on chain",
+    });
+    assert_eq!(t.check(Height(1), &early), refused);
+    let before = t.roster().clone();
+    assert_eq!(
+        t.handle(Input::Final {
+            height: Height(1),
+            head: head(1),
+            change: Some(early.clone()),
+        }),
+        refused
+    );
+    assert_eq!((t.batch(), t.roster()), (0, &before));
+    assert!(t.effects().is_empty());
+    // SWAP_BLOCKS into the batch, the same change is what an honest leader proposes when
+    // no joiner came.
+    t.check(Height(SWAP_BLOCKS), &early).unwrap();
+}
+
+#[test]
+fn members_refuse_a_change_once_the_plan_is_done_whatever_their_clocks() {
+    // Nobody moves: the queues are empty from the start.
+    let (old, _) = two_epochs();
+    let plan = Plan::new(&rnd("still"), Epoch(2), &old, &old, 0).unwrap();
+    let mut ticked = transition(&plan, &old, 0);
+    let idle = transition(&plan, &old, 0);
+    ticked.handle(Input::Tick { now_ns: 0 }).unwrap();
+    assert!(ticked.is_complete() && !idle.is_complete());
+    let empty = RosterChange {
+        epoch: Epoch(2),
+        shard: ShardId(0),
+        batch: 0,
+        ready: Vec::new(),
+        remove: Vec::new(),
+    };
+    let refused = Err(TransitionError::WrongChange {
+        batch: 0,
+        why: "nothing is left to change",
+    });
+    assert_eq!(ticked.check(Height(100), &empty), refused);
+    assert_eq!(idle.check(Height(100), &empty), refused);
 }
 
 #[test]
@@ -631,22 +714,33 @@ fn a_late_joiner_is_retried_next_batch_and_its_partner_stays_until_then() {
         &key(v),
     )))
     .unwrap();
+    // Δ_swap passes on the clock, but not yet on chain: the batch stays open.
+    t.handle(Input::Tick { now_ns: SWAP }).unwrap();
+    assert!(t.effects().is_empty());
+    for h in 1..SWAP_BLOCKS {
+        t.handle(Input::Final {
+            height: Height(h),
+            head: head(h),
+            change: None,
+        })
+        .unwrap();
+    }
     t.handle(Input::Tick { now_ns: SWAP }).unwrap();
     let Some(Effect::Propose(change)) = t.effects().pop() else {
-        panic!("Δ_swap passed: the batch closes")
+        panic!("Δ_swap passed on the clock and on chain: the batch closes")
     };
     assert_eq!(change.added().collect::<Vec<_>>(), vec![v]);
     assert!(change.remove.contains(&leave[1]) && !change.remove.contains(&leave[0]));
     t.handle(Input::Final {
-        height: Height(1),
-        head: head(1),
+        height: Height(SWAP_BLOCKS),
+        head: head(SWAP_BLOCKS),
         change: Some(change),
     })
     .unwrap();
     let effects = std::mem::take(t.effects());
     assert!(effects.contains(&Effect::Left {
         validator: leave[1],
-        from: Height(2)
+        from: Height(SWAP_BLOCKS + 1)
     }));
     assert!(effects.contains(&Effect::Deferred {
         validator: join[0],
@@ -654,7 +748,7 @@ fn a_late_joiner_is_retried_next_batch_and_its_partner_stays_until_then() {
     }));
     assert!(!effects.contains(&Effect::Left {
         validator: leave[0],
-        from: Height(2)
+        from: Height(SWAP_BLOCKS + 1)
     }));
     // Batch 1 starts at Δ_swap and leads with the late joiner and its partner.
     t.handle(Input::Tick { now_ns: SWAP }).unwrap();

@@ -29,12 +29,22 @@
 //!   most once (T3);
 //! - the change is a function of the batch and of which joiners are ready: members check a
 //!   proposed change with [`Transition::check`] from its bytes (the `Ready` messages it
-//!   carries), not from which `Ready` messages happened to reach them, and the queues move
-//!   only on a final change, so every member runs the same batches (T2, T4).
+//!   carries) and the chain (the heads and heights final so far), never from their clocks
+//!   or from which `Ready` messages happened to reach them; the queues move only on a
+//!   final change. So every member runs the same batches and reaches the same verdict on
+//!   a change (T2, T4);
+//! - a change may leave a joiner of its batch out only in a block at least `swap_blocks`
+//!   after the batch began on chain (the block that ended the previous batch, or the
+//!   transition's start block): a Byzantine leader cannot close batches early to give
+//!   joiners up and pick who stays.
+//!
+//! A joiner given up leaves its partner in its seat for the rest of the epoch, as §4.2
+//! step 4 keeps the outgoing node while its replacement is not ready; that partner may
+//! then serve its new shard too, if it joins there.
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::message::{CHANGE_MAX, Ready, RosterChange};
 use super::plan::Plan;
@@ -44,17 +54,17 @@ use crate::types::{Epoch, Hash, Height, ShardId};
 /// Times a joiner may be late before it is given up for the epoch.
 pub const DEFERRALS_MAX: u16 = 3;
 
-/// Final heads remembered per batch: a `Ready` must name one of them.
-const HEADS_MAX: usize = 256;
-
 /// When batches start: batch `b` not before `start_ns + b·swap_ns`, nor before the
-/// previous batch's change is final.
+/// previous batch's change is final; a batch waits for its joiners `swap_ns` on the
+/// member's clock and `swap_blocks` final blocks on chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
     /// When the transition starts (the host's clock).
     pub start_ns: u64,
     /// `Δ_swap`: how long a batch's joiners have to become ready.
     pub swap_ns: u64,
+    /// `Δ_swap` in final blocks (at least 1): what members check.
+    pub swap_blocks: u64,
 }
 
 /// Everything that can happen to a transition.
@@ -198,8 +208,11 @@ pub struct Transition {
     /// The current batch: joiners with their `Ready` once verified, and leavers.
     join: Vec<(u32, Option<Ready>)>,
     leave: Vec<u32>,
-    /// Final heads since the current batch's lists were fixed.
-    heads: Vec<Hash>,
+    /// Final heads since the current batch began on chain.
+    heads: FxHashSet<Hash>,
+    /// The latest final height, and the height the current batch began at.
+    height: u64,
+    batch_height: u64,
     phase: Phase,
     roster: RosterHistory,
     fx: Vec<Effect>,
@@ -207,15 +220,16 @@ pub struct Transition {
 
 impl Transition {
     /// `shard`'s part of `plan`, from the roster `roster` (its current roster is the old
-    /// one) whose latest final block is `head`; `key_of` gives each joiner's ed25519 key.
-    /// Returns `None` if a leaver of the plan is not a member (the plan is not for this
-    /// roster).
+    /// one), starting after the final block `start` (height and header hash; every member
+    /// must give the same one: the last block of the previous epoch); `key_of` gives each
+    /// joiner's ed25519 key. Returns `None` if a leaver of the plan is not a member, or a
+    /// joiner is (the plan is not for this roster).
     pub fn new(
         plan: &Plan,
         shard: ShardId,
         schedule: Schedule,
         roster: RosterHistory,
-        head: Hash,
+        start: (Height, Hash),
         key_of: impl Fn(u32) -> [u8; 32],
     ) -> Option<Self> {
         let part = plan.shard(shard);
@@ -235,7 +249,6 @@ impl Transition {
             shard,
             epoch: plan.epoch,
             k: plan.k.min(CHANGE_MAX),
-            schedule,
             keys: part.joining.iter().map(|&v| (v, key_of(v))).collect(),
             joining: part.joining.iter().copied().collect(),
             leaving: part.leaving.iter().copied().collect(),
@@ -243,7 +256,13 @@ impl Transition {
             batch: 0,
             join: Vec::new(),
             leave: Vec::new(),
-            heads: vec![head],
+            heads: std::iter::once(start.1).collect(),
+            height: start.0.0,
+            batch_height: start.0.0,
+            schedule: Schedule {
+                swap_blocks: schedule.swap_blocks.max(1),
+                ..schedule
+            },
             phase: Phase::Waiting,
             roster,
             fx: Vec::new(),
@@ -298,7 +317,7 @@ impl Transition {
                 }
             }
             Phase::Syncing { since_ns } => {
-                if now_ns >= since_ns.saturating_add(self.schedule.swap_ns) {
+                if now_ns >= since_ns.saturating_add(self.schedule.swap_ns) && self.swap_passed() {
                     self.propose();
                 }
             }
@@ -404,11 +423,18 @@ impl Transition {
         self.fx.push(Effect::Propose(change));
     }
 
-    /// Checks a proposed change from its bytes, as a member does before it signs the
-    /// block that carries it: the current batch's, each `Ready` valid and for a joiner
-    /// of the batch, in batch order, and removing exactly the leavers those joiners
-    /// release.
-    pub fn check(&self, change: &RosterChange) -> Result<(), TransitionError> {
+    /// Whether the current batch has been open `swap_blocks` final blocks (so a block
+    /// after the latest final one may leave joiners out).
+    fn swap_passed(&self) -> bool {
+        self.height + 1 >= self.batch_height.saturating_add(self.schedule.swap_blocks)
+    }
+
+    /// Checks a change carried by the block at `height`, as a member does before it
+    /// signs that block and again when it is final: the current batch's, each `Ready`
+    /// valid and for a joiner of the batch, in batch order, removing exactly the leavers
+    /// those joiners release, and leaving a joiner out only `swap_blocks` after the batch
+    /// began. Depends on the chain only, so every member reaches the same verdict.
+    pub fn check(&self, height: Height, change: &RosterChange) -> Result<(), TransitionError> {
         let wrong = |why| TransitionError::WrongChange {
             batch: self.batch,
             why,
@@ -416,10 +442,10 @@ impl Transition {
         if change.epoch != self.epoch || change.shard != self.shard || change.batch != self.batch {
             return Err(wrong("epoch, shard or batch"));
         }
-        if self.phase == Phase::Complete {
-            return Err(wrong("the transition is complete"));
-        }
         let (join, leave) = self.batch_lists();
+        if join.is_empty() && leave.is_empty() {
+            return Err(wrong("nothing is left to change"));
+        }
         let mut slots = Vec::with_capacity(change.ready.len());
         for ready in &change.ready {
             let slot = self.verify_ready(ready, &join)?;
@@ -435,6 +461,13 @@ impl Transition {
         if change.remove != removed(&leave, join.len(), |i| slots.contains(&i)) {
             return Err(wrong("removes other members than its joiners release"));
         }
+        if slots.len() < join.len()
+            && height.0 < self.batch_height.saturating_add(self.schedule.swap_blocks)
+        {
+            return Err(wrong(
+                "leaves joiners out before Δ_swap has passed on chain",
+            ));
+        }
         Ok(())
     }
 
@@ -445,17 +478,18 @@ impl Transition {
         change: Option<RosterChange>,
     ) -> Result<(), TransitionError> {
         if let Some(change) = change {
-            self.check(&change)?;
+            // A final change every honest member refuses means the shard's quorum signed
+            // a block against the protocol (more than a third Byzantine): a safety
+            // failure the host must stop on, never a state to carry on from.
+            self.check(height, &change)?;
+            self.roster.apply(height, &change)?;
             if self.phase == Phase::Waiting {
                 self.take_batch();
             }
-            self.roster.apply(height, &change)?;
             self.finish_batch(height, &change);
         }
-        if self.heads.len() == HEADS_MAX {
-            self.heads.remove(0);
-        }
-        self.heads.push(head);
+        self.height = self.height.max(height.0);
+        self.heads.insert(head);
         Ok(())
     }
 
@@ -500,6 +534,7 @@ impl Transition {
         self.join.clear();
         self.leave.clear();
         self.heads.clear();
+        self.batch_height = height.0;
         self.batch = next;
         self.phase = Phase::Waiting;
     }
