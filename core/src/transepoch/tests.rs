@@ -1,4 +1,5 @@
-//! TransEpoch tests, named by PROTOCOL.md ids: the invariants T1–T5 of §4.3 and the
+//! TransEpoch tests (the module's `#[cfg(test)]` test module: no production code here),
+//! named by PROTOCOL.md ids: the invariants T1–T5 of §4.3 and the
 //! failure cases of §4.4 that the state machine handles (late joiners, forged or
 //! misdirected `Ready` messages, changes that do not follow the plan).
 

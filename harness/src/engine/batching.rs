@@ -77,13 +77,15 @@ impl Batching {
         self.wait_ns
     }
 
-    /// The worker's shards have been busy `busy_ns` in all (monotonic) at `now_ns`:
-    /// returns the new wait when a window closed and the wait changed.
-    pub fn observe(&mut self, now_ns: u64, busy_ns: u64) -> Option<u64> {
+    /// At `now_ns`, reads how long the worker's shards have been busy in all
+    /// (monotonic, ns; read only when a window closes): returns the new wait when a
+    /// window closed and the wait changed.
+    pub fn observe(&mut self, now_ns: u64, busy_ns: impl FnOnce() -> u64) -> Option<u64> {
         let elapsed = now_ns.saturating_sub(self.window_start_ns);
         if elapsed < WINDOW_NS {
             return None;
         }
+        let busy_ns = busy_ns();
         let busy = busy_ns.saturating_sub(self.busy_at_start_ns) as f64 / elapsed as f64;
         self.wait_time_integral += u128::from(self.wait_ns) * u128::from(elapsed);
         self.covered_ns += elapsed;
@@ -127,7 +129,7 @@ mod tests {
         for _ in 0..windows {
             *now += WINDOW_NS;
             *total += (WINDOW_NS as f64 * busy) as u64;
-            b.observe(*now, *total);
+            b.observe(*now, || *total);
         }
         b.wait_ns()
     }
@@ -151,7 +153,7 @@ mod tests {
     #[test]
     fn a_window_shorter_than_50_ms_changes_nothing_and_equal_bounds_never_adapt() {
         let mut b = Batching::new(MS, 10 * MS);
-        assert_eq!(b.observe(WINDOW_NS - 1, 0), None);
+        assert_eq!(b.observe(WINDOW_NS - 1, || 0), None);
         assert_eq!(b.wait_ns(), 10 * MS);
         let mut fixed = Batching::new(10 * MS, 10 * MS);
         let (mut now, mut busy) = (0, 0);

@@ -681,10 +681,12 @@ fn worker_loop(
             worked |= shard.poll(now);
         }
         worked |= links.exchange(&mut shards, &clock);
-        let busy = shards
-            .iter()
-            .map(|s| batching::busy_ns(&s.node.meter.ns))
-            .sum();
+        let busy = || {
+            shards
+                .iter()
+                .map(|s| batching::busy_ns(&s.node.meter.ns))
+                .sum()
+        };
         if let Some(wait) = batching.observe(now, busy) {
             for shard in &mut shards {
                 shard.node.set_verify_wait(wait);
