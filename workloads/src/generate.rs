@@ -85,6 +85,7 @@
 //! wallets, mature or not.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -176,7 +177,7 @@ pub struct ShardWorkload {
     /// Outputs the shard holds at genesis.
     pub genesis: Vec<(OutPoint, TxOut)>,
     /// The stream, in submission order.
-    pub txs: Vec<Transaction>,
+    pub txs: Vec<Arc<Transaction>>,
     /// `expected[i]` is what must happen to `txs[i]`.
     pub expected: Vec<Expected>,
     /// The cross-shard transactions of the stream, by position (`Expected::Cross(k)`
@@ -596,7 +597,7 @@ pub fn generate(
             let part = accounts.sign(part, &signed, progress);
             ShardWorkload {
                 genesis,
-                txs: part.txs,
+                txs: part.txs.into_iter().map(Arc::new).collect(),
                 expected: part.expected,
                 cross: part.cross,
                 edge_signatures: part.edge_signatures,
@@ -1223,7 +1224,7 @@ mod tests {
                 assert_eq!(part.start, start);
                 assert_eq!(part.cross_base as usize, shard.cross.len());
                 let part = accounts.sign(part, &signed, &|_| {});
-                shard.txs.extend(part.txs);
+                shard.txs.extend(part.txs.into_iter().map(Arc::new));
                 shard.expected.extend(part.expected);
                 shard.cross.extend(part.cross);
                 shard.edge_signatures.extend(part.edge_signatures);
@@ -1429,7 +1430,7 @@ mod tests {
                 let item = &shard.cross[k];
                 assert_eq!(item.index as u64, n, "shard {s}: cross[{k}] names tx {n}");
                 let xtx = CrossTx {
-                    tx: tx.clone(),
+                    tx: (**tx).clone(),
                     declared: item.declared.clone(),
                 };
                 xtx.check(shard_count)

@@ -54,12 +54,11 @@ impl ShardNode {
         );
         // Cheap checks of every transaction, against the normal league's own view.
         let mut failed = Vec::new();
-        let part = &*self.stream;
         for (position, opt) in block.txs.iter().enumerate() {
             if opt.excluded {
                 continue;
             }
-            let tx = tx_in(&self.copies, part, opt);
+            let tx = tx_in(&self.copies, opt);
             let id = tx.id();
             if let Err(rejection) = self.utxo.apply(tx, id) {
                 failed.push((position, rejection.reason()));
@@ -79,7 +78,7 @@ impl ShardNode {
             .map(|(position, reason)| {
                 let block = self.block_mut(arrival);
                 block.txs[position].excluded = true;
-                (block.txs[position], position, reason)
+                (block.txs[position].clone(), position, reason)
             })
             .collect();
         let mut proofs = Vec::with_capacity(failed.len());
@@ -135,7 +134,7 @@ impl ShardNode {
         let escape_model = (1.0 - self.params.p).powi(samples.len() as i32);
         self.pob.vrf_proofs += samples.len() as u64;
         for position in 0..block.txs.len() {
-            let opt = block.txs[position];
+            let opt = block.txs[position].clone();
             if opt.excluded || opt.planted {
                 continue;
             }
@@ -152,7 +151,7 @@ impl ShardNode {
                 continue;
             }
             let tag = self.sample_entries.len() as u32;
-            let tx = tx_in(&self.copies, &*self.stream, &opt);
+            let tx = tx_in(&self.copies, &opt);
             for witness in &tx.witnesses {
                 let key = self
                     .keys
@@ -201,7 +200,7 @@ impl ShardNode {
         for tag in bad {
             let entry = entries[tag as usize];
             let block = &self.inflight[(entry.block - self.inflight_base) as usize];
-            let opt = block.txs[entry.position as usize];
+            let opt = block.txs[entry.position as usize].clone();
             if opt.excluded {
                 continue;
             }

@@ -45,7 +45,7 @@ impl ShardNode {
         self.inflight_base += ready as u64;
         let mut txs: Vec<OptTx> = Vec::new();
         for block in &blocks {
-            txs.extend(block.txs.iter().filter(|t| !t.excluded));
+            txs.extend(block.txs.iter().filter(|t| !t.excluded).cloned());
         }
         let entries = std::mem::take(&mut self.atomix_entries);
         let body = PobBody {
@@ -84,10 +84,8 @@ impl ShardNode {
         );
         self.pob.forged_final += txs.iter().filter(|t| t.forged).count() as u64;
         let ids: Vec<TxId> = txs.iter().map(|t| t.id).collect();
-        let stream = Arc::clone(&self.stream);
-        let part = &*stream;
         let copies = std::mem::take(&mut self.copies);
-        let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&copies, part, t)).collect();
+        let tx_refs: Vec<&Transaction> = txs.iter().map(|t| tx_in(&copies, t)).collect();
         // The record's annex (blocklog::Annex), which lets anyone rebuild every
         // referenced OptBlock's root: where the league's own batches sit among the
         // OptBlocks, the excluded transactions as signed, and who is charged a missed
@@ -96,7 +94,7 @@ impl ShardNode {
         for block in &blocks {
             annex.block(block.signed.is_some(), block.txs.len());
             for (position, t) in block.txs.iter().enumerate().filter(|(_, t)| t.excluded) {
-                annex.exclude(position, tx_in(&copies, part, t));
+                annex.exclude(position, tx_in(&copies, t));
             }
         }
         annex.missed = (self.believable.iter())
@@ -127,8 +125,6 @@ impl ShardNode {
         for t in blocks.iter().flat_map(|b| &b.txs) {
             if t.forged {
                 self.copies.forged.remove(&(t.index, t.retry));
-            } else if t.planted {
-                self.copies.planted.remove(&t.id);
             }
         }
         for id in normal {

@@ -77,19 +77,14 @@ use atomix::{AtomixNode, BlockEntry, Federation, MessageBody, TxRef};
 use meter::{Role, RoleMeter, Stopwatch};
 use pob::{Believable, OptBlock, OptTx, PobCounters, PobParams, Validators};
 
-/// The transactions clients submit to one shard, by stream position: the validators
-/// read a submission's bytes here (shared and immutable: no copy per submission).
-pub trait Stream: Send + Sync {
-    /// The transaction at stream position `index`.
-    fn tx(&self, index: u32) -> &Transaction;
-}
-
-/// A transaction a client sends to the shard's validators: its position in the shard's
-/// stream (the client's handle on it; the validators read its bytes from the stream),
-/// when it was meant to be sent (carried back in outcomes, for latency), and which
-/// attempt it is.
-#[derive(Clone, Copy, Debug)]
+/// A transaction a client sends to the shard's validators: the transaction itself
+/// (shared, not copied: the validators hold it until it is final or given back), its
+/// position in the shard's stream (the client's handle on it, carried back in
+/// outcomes), when it was meant to be sent (for latency), and which attempt it is.
+#[derive(Clone, Debug)]
 pub struct Submission {
+    /// The signed transaction.
+    pub tx: Arc<Transaction>,
     /// Position in the shard's stream.
     pub index: u32,
     /// Intended send time, ns (opaque to the validators).
@@ -102,7 +97,7 @@ pub struct Submission {
 }
 
 /// A transaction its client sends again at `due_ns`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Retry {
     /// The submission (its `retry` is the attempt it will be).
     pub submission: Submission,
@@ -120,7 +115,7 @@ pub struct Record {
 }
 
 /// What the validators tell a client about its submission.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Outcome {
     /// It is provisional (in a signed OptBlock, or the normal league's own batch).
     Provisional {
@@ -237,8 +232,6 @@ struct SampleEntry {
 pub struct ShardSetup {
     /// The shard.
     pub id: ShardId,
-    /// The transactions clients submit, by stream position.
-    pub stream: Arc<dyn Stream>,
     /// Shards in the federation.
     pub shard_count: u32,
     /// The roster's keys (the simulated validators), member `i` = roster index `i`.
@@ -307,7 +300,6 @@ fn weights_seed(fresh: &[u8; 32], shard: ShardId, role: &[u8]) -> [u8; 32] {
 pub struct ShardNode {
     /// The shard's id.
     pub id: ShardId,
-    stream: Arc<dyn Stream>,
     /// The normal league's UTXO view: the state FinalBlocks commit to.
     pub utxo: UtxoSet,
     /// The ordering view (believable validators, or the one league's leader).
@@ -330,6 +322,7 @@ pub struct ShardNode {
     now: u64,
     fx: Effects,
     batch_index: Vec<u32>,
+    batch_tx: Vec<Arc<Transaction>>,
     batch_id: Vec<TxId>,
     batch_intended: Vec<u64>,
     batch_retry: Vec<u16>,
@@ -447,6 +440,7 @@ impl ShardNode {
             now: 0,
             fx: Effects::default(),
             batch_index: Vec::with_capacity(setup.verify_batch_max),
+            batch_tx: Vec::with_capacity(setup.verify_batch_max),
             batch_id: Vec::with_capacity(setup.verify_batch_max),
             batch_intended: Vec::with_capacity(setup.verify_batch_max),
             batch_retry: Vec::with_capacity(setup.verify_batch_max),
@@ -492,7 +486,6 @@ impl ShardNode {
             ),
             counters: ShardCounters::default(),
             meter: RoleMeter::new(setup.stopwatch),
-            stream: setup.stream,
         };
         shard.start_epoch();
         // A validator that has been running holds its owners' keys decompressed; at
@@ -695,24 +688,21 @@ impl ShardNode {
     }
 }
 
-/// Transactions Byzantine validators signed that are not their clients': forged copies
-/// (by stream position and attempt) and planted conflicting spends (by id), kept until
-/// their OptBlock is final or dropped.
+/// Corrupted copies Byzantine `bad-signature` validators signed in place of their
+/// clients' transactions (by stream position and attempt), kept until their OptBlock is
+/// final or dropped.
 #[derive(Debug, Default)]
 struct Copies {
     forged: FxHashMap<(u32, u16), Transaction>,
-    planted: FxHashMap<TxId, Transaction>,
 }
 
-/// The transaction an OptBlock entry stands for: the forged copy or planted transaction
-/// if its signer made one, the client's transaction from the stream otherwise.
-fn tx_in<'a>(copies: &'a Copies, part: &'a dyn Stream, opt: &OptTx) -> &'a Transaction {
+/// The transaction an OptBlock entry stands for: the forged copy if its signer made one,
+/// the transaction it holds otherwise (its client's, or the one its signer planted).
+fn tx_in<'a>(copies: &'a Copies, opt: &'a OptTx) -> &'a Transaction {
     if opt.forged {
         &copies.forged[&(opt.index, opt.retry)]
-    } else if opt.planted {
-        &copies.planted[&opt.id]
     } else {
-        part.tx(opt.index)
+        &opt.tx
     }
 }
 

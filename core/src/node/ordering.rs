@@ -18,15 +18,16 @@ impl ShardNode {
     /// order their transactions may be applied in).
     pub(super) fn take_batch(&mut self) {
         self.batch_index.clear();
+        self.batch_tx.clear();
         self.batch_intended.clear();
         self.batch_retry.clear();
         self.urgent = 0;
-        for s in &self.incoming {
+        for s in self.incoming.drain(..) {
             self.batch_index.push(s.index);
+            self.batch_tx.push(s.tx);
             self.batch_intended.push(s.intended);
             self.batch_retry.push(s.retry);
         }
-        self.incoming.clear();
     }
 
     /// The believable validator a client sends `tx` to on its `retry`-th attempt; clients
@@ -62,12 +63,20 @@ impl ShardNode {
         }
     }
 
-    /// The client of stream transaction `index` must send it again at `due_ns` (a
+    /// The client of `tx` (stream transaction `index`) must send it again at `due_ns` (a
     /// re-route: its next attempt).
-    pub(super) fn resubmit(&mut self, index: u32, retry: u16, intended: u64, due_ns: u64) {
+    pub(super) fn resubmit(
+        &mut self,
+        tx: Arc<Transaction>,
+        index: u32,
+        retry: u16,
+        intended: u64,
+        due_ns: u64,
+    ) {
         self.pob.reroutes += 1;
         self.fx.outcomes.push(Outcome::Retry(Retry {
             submission: Submission {
+                tx,
                 index,
                 intended,
                 retry: retry.saturating_add(1),
@@ -89,7 +98,7 @@ impl ShardNode {
         // Clients re-submit in order, before the clients of transactions that spent
         // these outputs (dropped or excluded by the reverts below) re-submit theirs.
         for opt in &open {
-            self.resubmit(opt.index, opt.retry, opt.intended, due);
+            self.resubmit(Arc::clone(&opt.tx), opt.index, opt.retry, opt.intended, due);
         }
         for opt in open.iter().rev() {
             let tx = self.tx_of(opt).clone();
@@ -101,14 +110,13 @@ impl ShardNode {
 
     pub(super) fn process_batch(&mut self, now_ns: u64) {
         self.take_batch();
-        let stream = Arc::clone(&self.stream);
+        let batch_tx = std::mem::take(&mut self.batch_tx);
         self.batch_id.clear();
         self.batch_verdict.clear();
         self.batch_route.clear();
         let timeout = self.params.reroute_timeout_ns;
-        for position in 0..self.batch_index.len() {
+        for (position, tx) in batch_tx.iter().enumerate() {
             let index = self.batch_index[position];
-            let tx = stream.tx(index);
             let mut route = self.route_of(tx, self.batch_retry[position]);
             if let Route::Believable(b) = route
                 && self.drops(b as usize)
@@ -116,7 +124,7 @@ impl ShardNode {
                 // The client hears nothing and re-routes after its timeout.
                 self.believable[b as usize].missed += 1;
                 let (retry, intended) = (self.batch_retry[position], self.batch_intended[position]);
-                self.resubmit(index, retry, intended, now_ns + timeout);
+                self.resubmit(Arc::clone(tx), index, retry, intended, now_ns + timeout);
                 route = Route::Dropped;
             }
             self.batch_route.push(route);
@@ -157,7 +165,7 @@ impl ShardNode {
         for &position in &self.bad {
             // Entries are tagged by transaction; the first witness stands for the owner
             // in the rejection's detail (the counted reason is exact).
-            let tx = stream.tx(self.batch_index[position as usize]);
+            let tx = &batch_tx[position as usize];
             self.batch_verdict[position as usize].get_or_insert(Rejection::BadSignature {
                 owner: tx.witnesses[0].owner,
             });
@@ -165,18 +173,17 @@ impl ShardNode {
         // Touch every input's map slot first: independent lookups overlap their cache
         // misses, where the dependent checks of the apply loop below would take them one
         // at a time.
-        for &index in &self.batch_index {
-            for input in &stream.tx(index).inputs {
+        for tx in &batch_tx {
+            for input in &tx.inputs {
                 std::hint::black_box(self.utxo_order.get(input));
             }
         }
-        for position in 0..self.batch_index.len() {
+        for (position, tx) in batch_tx.iter().enumerate() {
             let route = self.batch_route[position];
             if route == Route::Dropped {
                 continue;
             }
             let index = self.batch_index[position];
-            let tx = stream.tx(index);
             let id = self.batch_id[position];
             let intended = self.batch_intended[position];
             let retry = self.batch_retry[position];
@@ -186,7 +193,7 @@ impl ShardNode {
                 if !self.exposure[signer].try_admit(value) {
                     // The validator stops signing at its cap; the client re-routes.
                     self.pob.exposure_deferrals += 1;
-                    self.resubmit(index, retry, intended, now_ns + timeout);
+                    self.resubmit(Arc::clone(tx), index, retry, intended, now_ns + timeout);
                     continue;
                 }
             }
@@ -197,6 +204,7 @@ impl ShardNode {
             match outcome {
                 Ok(()) => {
                     let opt = OptTx {
+                        tx: Arc::clone(tx),
                         index,
                         id,
                         intended,
@@ -220,6 +228,7 @@ impl ShardNode {
                     }
                     self.fx.outcomes.push(Outcome::Rejected(
                         Submission {
+                            tx: Arc::clone(tx),
                             index,
                             intended,
                             retry,
@@ -230,6 +239,8 @@ impl ShardNode {
                 }
             }
         }
+        self.batch_tx = batch_tx;
+        self.batch_tx.clear();
         self.seal_all();
     }
 
@@ -307,8 +318,7 @@ impl ShardNode {
     /// that validator signs its block first (so the normal league applies the two in
     /// dependency order).
     pub(super) fn admit(&mut self, b: usize, mut opt: OptTx, now_ns: u64) {
-        let stream = Arc::clone(&self.stream);
-        for input in &stream.tx(opt.index).inputs {
+        for input in &opt.tx.inputs {
             if let Some(&other) = self.open_owner.get(&input.tx)
                 && usize::from(other) != b
             {
@@ -318,7 +328,7 @@ impl ShardNode {
         self.open_owner.insert(opt.id, b as u16);
         let id = self.believable[b].id;
         let seq = self.believable[b].seq;
-        if let Some(forged) = self.adversary.forge(id, seq, self.stream.tx(opt.index)) {
+        if let Some(forged) = self.adversary.forge(id, seq, &opt.tx) {
             self.copies.forged.insert((opt.index, opt.retry), forged);
             opt.forged = true;
         }
@@ -334,8 +344,8 @@ impl ShardNode {
 
     /// The transaction an OptBlock entry stands for (the forged copy if the signer
     /// corrupted it).
-    pub(super) fn tx_of(&self, opt: &OptTx) -> &Transaction {
-        tx_in(&self.copies, &*self.stream, opt)
+    pub(super) fn tx_of<'a>(&'a self, opt: &'a OptTx) -> &'a Transaction {
+        tx_in(&self.copies, opt)
     }
 
     /// Believable validator `b` signs its open OptBlock; the normal validator checks it.
@@ -350,8 +360,8 @@ impl ShardNode {
         }
         let signer = self.believable[b].id;
         let seq = self.believable[b].seq;
-        let earlier = self.believable[b].last_included;
-        let earlier_tx = earlier.map(|t| self.stream.tx(t.index));
+        let earlier = self.believable[b].last_included.clone();
+        let earlier_tx = earlier.as_ref().map(|t| &*t.tx);
         let mut equivocate = false;
         match self.adversary.seal(signer, seq, earlier_tx) {
             Sealed::Honest => {}
@@ -359,9 +369,9 @@ impl ShardNode {
             Sealed::ConflictingSpend(tx) => {
                 let id = tx.id();
                 let again = earlier.expect("a conflicting spend conflicts with an earlier one");
-                self.copies.planted.insert(id, tx);
                 // No client sent it: nobody waits for it and it moves no value of theirs.
                 txs.push(OptTx {
+                    tx: Arc::new(tx),
                     id,
                     intended: 0,
                     value: 0,
@@ -407,7 +417,7 @@ impl ShardNode {
             self.counters.provisional += 1;
         }
         let believable = &mut self.believable[b];
-        believable.last_included = txs.iter().rev().find(|t| !t.planted && !t.forged).copied();
+        believable.last_included = txs.iter().rev().find(|t| !t.planted && !t.forged).cloned();
         believable.seq += 1;
         believable.prev_opt = signed.header.hash();
         self.pob.opt_blocks += 1;

@@ -12,6 +12,8 @@
 //! challenge window, cosigned by the normal league. Keys, stakes, Servi and reputation
 //! of the roster's validators are derived from the seed.
 
+use std::sync::Arc;
+
 use crate::crypto::hash::Domain;
 use crate::crypto::vrf::VrfSecretKey;
 use crate::pob::league::{Leagues, select_leagues};
@@ -19,6 +21,7 @@ use crate::pob::optblock::SignedOptHeader;
 use crate::pob::sample::SampleProof;
 use crate::pob::score::{ScoreParams, ValidatorRecord};
 use crate::prg::Prg;
+use crate::tx::Transaction;
 use crate::types::{Epoch, Hash, ShardId, TxId, ValidatorId};
 use ed25519_dalek::SigningKey;
 
@@ -97,8 +100,10 @@ pub struct ByzantineParams {
 }
 
 /// One transaction inside an OptBlock.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct OptTx {
+    /// The transaction as its client sent it (or as its signer planted it).
+    pub tx: Arc<Transaction>,
     /// Position in the shard's stream.
     pub index: u32,
     /// Its id.

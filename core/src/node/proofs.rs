@@ -56,11 +56,11 @@ impl ShardNode {
         let index = (arrival - self.inflight_base) as usize;
         let count = self.inflight[index].txs.len();
         for position in 0..count {
-            let opt = self.inflight[index].txs[position];
+            let opt = self.inflight[index].txs[position].clone();
             if opt.excluded {
                 continue;
             }
-            let tx = tx_in(&self.copies, &*self.stream, &opt);
+            let tx = tx_in(&self.copies, &opt);
             for witness in &tx.witnesses {
                 if let Some(key) = self.keys.get(&witness.owner) {
                     self.verifier
@@ -84,7 +84,7 @@ impl ShardNode {
     /// every transaction that spent its outputs), and its client re-submits it.
     pub(super) fn exclude(&mut self, arrival: u64, position: usize) {
         let block = self.block_mut(arrival);
-        let opt = block.txs[position];
+        let opt = block.txs[position].clone();
         if opt.excluded {
             return;
         }
@@ -126,7 +126,13 @@ impl ShardNode {
     pub(super) fn harm(&mut self, opt: &OptTx) {
         self.pob.harmed += 1;
         self.pob.harmed_value += opt.value;
-        self.resubmit(opt.index, opt.retry, opt.intended, self.now);
+        self.resubmit(
+            Arc::clone(&opt.tx),
+            opt.index,
+            opt.retry,
+            opt.intended,
+            self.now,
+        );
     }
 
     /// Undoes `tx` in the normal view (`normal`) or the ordering view, first excluding or
@@ -175,7 +181,7 @@ impl ShardNode {
                 // Signed but not checked yet: excluded before the normal view applies it.
                 let arrival = &mut self.arrivals[k];
                 arrival.block.txs[position].excluded = true;
-                let (opt, signer) = (arrival.block.txs[position], arrival.signer);
+                let (opt, signer) = (arrival.block.txs[position].clone(), arrival.signer);
                 self.withdraw(&opt, Some(signer), false);
                 return;
             }
@@ -184,7 +190,13 @@ impl ShardNode {
             if let Some(position) = self.believable[b].open.iter().position(|t| t.id == id) {
                 let opt = self.believable[b].open.remove(position);
                 self.open_owner.remove(&opt.id);
-                self.resubmit(opt.index, opt.retry, opt.intended, self.now);
+                self.resubmit(
+                    Arc::clone(&opt.tx),
+                    opt.index,
+                    opt.retry,
+                    opt.intended,
+                    self.now,
+                );
                 let tx = self.tx_of(&opt).clone();
                 self.revert_order(&tx, opt.id);
                 let signer = self.believable[b].id.0 as usize;

@@ -25,15 +25,6 @@ const FUNDS: u64 = 1_000;
 const CHALLENGE_WINDOW_NS: u64 = 40 * MS;
 const FINAL_INTERVAL_NS: u64 = 20 * MS;
 
-/// The shard's stream: transactions by position.
-struct TestStream(Vec<Transaction>);
-
-impl Stream for TestStream {
-    fn tx(&self, index: u32) -> &Transaction {
-        &self.0[index as usize]
-    }
-}
-
 fn client(i: usize) -> SigningKey {
     SigningKey::from_bytes(
         &Domain::Prg
@@ -98,7 +89,7 @@ fn params() -> PobParams {
     }
 }
 
-fn setup(stream: Vec<Transaction>, pob: PobParams) -> ShardSetup {
+fn setup(pob: PobParams) -> ShardSetup {
     let roster_keys: Vec<ValidatorKey> = (0..ROSTER as u8)
         .map(|i| ValidatorKey::from_seed(&[i + 1; 32]))
         .collect();
@@ -109,7 +100,6 @@ fn setup(stream: Vec<Transaction>, pob: PobParams) -> ShardSetup {
     let roster = Roster::new(&members).expect("distinct keys");
     ShardSetup {
         id: ShardId(0),
-        stream: Arc::new(TestStream(stream)),
         shard_count: 1,
         federation: Arc::new(Federation::new(vec![roster.clone()])),
         roster_keys,
@@ -129,13 +119,13 @@ fn setup(stream: Vec<Transaction>, pob: PobParams) -> ShardSetup {
     }
 }
 
-fn node_with(stream: Vec<Transaction>, pob: PobParams) -> ShardNode {
-    ShardNode::new(setup(stream, pob), &genesis())
+fn node_with(pob: PobParams) -> ShardNode {
+    ShardNode::new(setup(pob), &genesis())
 }
 
 /// An honest shard with two believable validators.
-fn honest_node(stream: Vec<Transaction>) -> ShardNode {
-    node_with(stream, params())
+fn honest_node() -> ShardNode {
+    node_with(params())
 }
 
 /// The tests' adversary: corrupts the first believable validator of the first epoch,
@@ -188,9 +178,9 @@ impl Adversary for Always {
 /// believable validator misbehaves with `behaviour` at every opportunity (the
 /// [`Always`] adversary), and whose normal validator samples every signature (a forgery
 /// is found for sure). Returns the node and the culprit's roster index.
-fn node_with_byzantine(behaviour: Behaviour, stream: Vec<Transaction>) -> (ShardNode, ValidatorId) {
+fn node_with_byzantine(behaviour: Behaviour) -> (ShardNode, ValidatorId) {
     let pob = PobParams { p: 1.0, ..params() };
-    let mut setup = setup(stream, pob);
+    let mut setup = setup(pob);
     setup.adversary = Box::new(Always {
         behaviour,
         culprit: None,
@@ -201,9 +191,12 @@ fn node_with_byzantine(behaviour: Behaviour, stream: Vec<Transaction>) -> (Shard
     (node, culprit)
 }
 
-/// The host of the tests: performs the node's effects at logical times.
+/// The host of the tests: the clients of the stream, performing the node's effects at
+/// logical times.
 struct Host {
     node: ShardNode,
+    /// The clients' transactions, by stream position.
+    stream: Vec<Arc<Transaction>>,
     now: u64,
     /// Acknowledge every record as soon as it is asked for.
     persist: bool,
@@ -217,9 +210,10 @@ struct Host {
 }
 
 impl Host {
-    fn new(node: ShardNode) -> Host {
+    fn new(node: ShardNode, stream: &[Transaction]) -> Host {
         Host {
             node,
+            stream: stream.iter().cloned().map(Arc::new).collect(),
             now: 0,
             persist: true,
             outcomes: Vec::new(),
@@ -232,6 +226,7 @@ impl Host {
 
     fn submit(&mut self, index: u32) {
         self.node.submit(Submission {
+            tx: Arc::clone(&self.stream[index as usize]),
             index,
             intended: self.now,
             retry: 0,
@@ -246,7 +241,7 @@ impl Host {
             .resend
             .iter()
             .filter(|r| r.due_ns <= now)
-            .copied()
+            .cloned()
             .collect();
         self.resend.retain(|r| r.due_ns > now);
         for retry in due {
@@ -284,8 +279,8 @@ impl Host {
         let roster_len = self.node.roster.len();
         let fx = self.node.effects();
         for outcome in fx.outcomes.drain(..) {
-            if let Outcome::Retry(retry) = outcome {
-                self.resend.push(retry);
+            if let Outcome::Retry(retry) = &outcome {
+                self.resend.push(retry.clone());
             }
             self.outcomes.push((now, outcome));
         }
@@ -334,7 +329,7 @@ fn positions(stream: &[Transaction], txs: &[Transaction]) -> Vec<u32> {
 #[test]
 fn a_final_block_never_covers_an_opt_block_younger_than_the_challenge_window() {
     let stream = payments();
-    let mut host = Host::new(honest_node(stream.clone()));
+    let mut host = Host::new(honest_node(), &stream);
     // A transaction every 3 ms: at every FinalBlock some OptBlocks are younger than the
     // window.
     for index in 0..CLIENTS as u32 {
@@ -384,7 +379,7 @@ fn a_final_block_never_covers_an_opt_block_younger_than_the_challenge_window() {
 #[test]
 fn transactions_are_final_only_after_the_host_acknowledges_the_record() {
     let stream = payments();
-    let mut host = Host::new(honest_node(stream.clone()));
+    let mut host = Host::new(honest_node(), &stream);
     host.persist = false;
     // Two waves, a FinalBlock interval apart: two FinalBlocks wait for the host.
     for index in 0..4 {
@@ -461,9 +456,9 @@ fn assert_each_final_once(host: &Host, count: usize) {
 /// banned. Returns the host, the culprit's OptBlock key and the stream.
 fn run_with_byzantine(behaviour: Behaviour) -> (Host, [u8; 32], Vec<Transaction>) {
     let stream = payments();
-    let (node, culprit) = node_with_byzantine(behaviour, stream.clone());
+    let (node, culprit) = node_with_byzantine(behaviour);
     let culprit_key = node.validators.opt_public[culprit.0 as usize];
-    let mut host = Host::new(node);
+    let mut host = Host::new(node, &stream);
     for index in 0..CLIENTS as u32 {
         host.submit(index);
     }
@@ -561,7 +556,7 @@ fn outcomes_come_in_the_order_the_node_reached_them_and_a_double_spend_in_a_batc
     let second_spend = pay(0, 5);
     stream[1] = bad;
     stream[2] = second_spend;
-    let mut host = Host::new(honest_node(stream.clone()));
+    let mut host = Host::new(honest_node(), &stream);
     for index in 0..4 {
         host.submit(index);
     }
@@ -615,7 +610,7 @@ fn with_fewer_eligible_believable_validators_than_league_min_one_league_finalize
     // Only the richest validator has the least stake to be eligible: one, below
     // `league_min` (2).
     let pob = params();
-    let setup = setup(payments(), pob.clone());
+    let setup = setup(pob.clone());
     let stakes = Validators::genesis(setup.seed, setup.id, ROSTER, pob.stake)
         .records
         .iter()
@@ -630,7 +625,7 @@ fn with_fewer_eligible_believable_validators_than_league_min_one_league_finalize
         },
         ..pob
     };
-    let mut host = Host::new(node_with(payments(), pob));
+    let mut host = Host::new(node_with(pob), &payments());
     assert!(
         matches!(host.node.validators.leagues, Leagues::Single { .. }),
         "{:?}",
@@ -667,9 +662,9 @@ impl meter::Stopwatch for Ticking {
 #[test]
 fn the_role_meter_charges_each_step_of_an_honest_shard_to_its_role() {
     let stream = payments();
-    let mut setup = setup(stream.clone(), params());
+    let mut setup = setup(params());
     setup.stopwatch = Box::new(Ticking(std::sync::atomic::AtomicU64::new(0)));
-    let mut host = Host::new(ShardNode::new(setup, &genesis()));
+    let mut host = Host::new(ShardNode::new(setup, &genesis()), &stream);
     for index in 0..stream.len() as u32 {
         host.submit(index);
     }

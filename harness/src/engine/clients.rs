@@ -441,6 +441,7 @@ impl StreamClients {
         let stream = &self.workload.shards[self.id.0 as usize];
         let Some(item) = stream.cross_item(index) else {
             node.submit(Submission {
+                tx: Arc::clone(&stream.txs[index as usize]),
                 index,
                 intended,
                 retry: 0,

@@ -33,29 +33,8 @@ use super::store::{Append, Persisted};
 use crate::metrics::{ShardMetrics, Stage};
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
 use ioschain_core::node::meter::Role;
-use ioschain_core::node::{Outcome, ShardCounters, ShardNode, ShardSetup, Stream};
-use ioschain_core::tx::Transaction;
+use ioschain_core::node::{Outcome, ShardCounters, ShardNode, ShardSetup};
 use ioschain_workloads::Workload;
-
-/// One shard's stream, as its validators read it.
-#[derive(Debug)]
-pub struct ShardStream {
-    workload: Arc<Workload>,
-    shard: usize,
-}
-
-impl ShardStream {
-    /// The stream of `shard` in `workload`.
-    pub fn new(workload: Arc<Workload>, shard: usize) -> Self {
-        ShardStream { workload, shard }
-    }
-}
-
-impl Stream for ShardStream {
-    fn tx(&self, index: u32) -> &Transaction {
-        &self.workload.shards[self.shard].txs[index as usize]
-    }
-}
 
 /// What the host of one shard needs besides the node's setup.
 pub struct HostSetup {

@@ -258,7 +258,6 @@ pub(crate) fn build_shards(
         inboxes.push(tx);
         let setup = ShardSetup {
             id: ShardId(shard as u32),
-            stream: Arc::new(host::ShardStream::new(Arc::clone(&params.workload), shard)),
             shard_count: shards as u32,
             roster_keys: keys,
             roster,

@@ -2,6 +2,7 @@
 //! genesis sections, the chunk tables, and the per-transaction records of a chunk's
 //! sections, with the checks a reader makes on each.
 
+use std::borrow::Borrow;
 use std::io::Read;
 
 use ioschain_core::atomix::DeclaredInput;
@@ -271,12 +272,12 @@ pub(super) fn decode_genesis(bytes: &[u8]) -> Result<Vec<(OutPoint, TxOut)>, Dec
 }
 
 /// Consecutive positions of one shard's stream, signed, as a section encodes them.
-pub(super) struct SectionView<'a> {
+pub(super) struct SectionView<'a, T: Borrow<Transaction> = Transaction> {
     /// The stream position of `txs[0]`.
     pub start: u64,
     /// `Expected::Cross(k)` names `cross[k - cross_base]`.
     pub cross_base: u32,
-    pub txs: &'a [Transaction],
+    pub txs: &'a [T],
     pub expected: &'a [Expected],
     pub cross: &'a [CrossItem],
     /// Stream positions, ascending; those outside the section are ignored.
@@ -296,7 +297,9 @@ impl<'a> SectionView<'a> {
             canaries: &part.canaries,
         }
     }
+}
 
+impl<'a, T: Borrow<Transaction>> SectionView<'a, T> {
     /// Encodes the section: one record per position.
     pub fn encode(&self, out: &mut Vec<u8>) {
         debug_assert_eq!(self.txs.len(), self.expected.len());
@@ -325,7 +328,7 @@ impl<'a> SectionView<'a> {
                 out.extend_from_slice(&k.to_le_bytes());
                 encode_cross_item(&self.cross[(k - self.cross_base) as usize], out);
             }
-            tx.encode(out);
+            tx.borrow().encode(out);
         }
     }
 }

@@ -95,6 +95,7 @@ mod writer;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use format::{AnswerKey, CHUNK_POSITIONS};
 pub use reader::{AnswerKeyReader, ShardReader, StreamItem, WorkloadFile};
@@ -217,7 +218,7 @@ pub fn load(dir: &Path, spec: &WorkloadSpec) -> Result<Option<Workload>, CacheEr
             }
             workload.cross.extend(record.cross);
             workload.expected.push(key.expected);
-            workload.txs.push(record.tx);
+            workload.txs.push(Arc::new(record.tx));
         }
         shards.push(workload);
     }

@@ -198,7 +198,7 @@ fn shard_reader_yields_exactly_the_generated_stream() {
                 .map(|(i, tx)| StreamItem {
                     position: i as u32,
                     id: tx.id(),
-                    tx: tx.clone(),
+                    tx: (**tx).clone(),
                     cross: shard.cross_item(i as u32).cloned(),
                 })
                 .collect();

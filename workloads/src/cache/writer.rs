@@ -3,11 +3,13 @@
 //! interrupted generation left there, and renames the file into place when it is
 //! complete; [`store`] writes a workload already in memory the same way.
 
+use std::borrow::Borrow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ioschain_core::tx::Transaction;
 use rayon::prelude::*;
 
 use super::format::{ChunkTable, Frame, Header, SectionView, encode_genesis, read_table};
@@ -136,8 +138,12 @@ fn write_generated(
     Ok(Written::Complete(Generated { path, resumed_txs }))
 }
 
-fn encode_section(view: &SectionView<'_>) -> Vec<u8> {
-    let estimate: usize = view.txs.iter().map(|tx| tx.encoded_len() + 1).sum();
+fn encode_section<T: Borrow<Transaction>>(view: &SectionView<'_, T>) -> Vec<u8> {
+    let estimate: usize = view
+        .txs
+        .iter()
+        .map(|tx| tx.borrow().encoded_len() + 1)
+        .sum();
     let mut out = Vec::with_capacity(estimate + 64 * view.cross.len());
     view.encode(&mut out);
     out
