@@ -74,15 +74,10 @@ impl Model {
     }
 
     /// A run's: its transaction shape and retention, and as many live outputs as its
-    /// largest shard holds at genesis.
-    pub fn of_run(config: &Config, workload: &ioschain_workloads::Workload) -> Model {
+    /// largest shard holds at genesis (`largest_genesis`).
+    pub fn of_run(config: &Config, largest_genesis: usize) -> Model {
         Model {
-            utxos: workload
-                .shards
-                .iter()
-                .map(|s| s.genesis.len())
-                .max()
-                .unwrap_or(0),
+            utxos: largest_genesis,
             inputs: config.workload.inputs_per_tx as usize,
             outputs: config.workload.outputs_per_tx as usize,
             spent_retention: config.spent_retention() as usize,

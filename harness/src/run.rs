@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -15,6 +14,7 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::engine::batching::Batching;
 use crate::engine::host::Shard;
 use crate::engine::intake::IntakePlan;
+use crate::engine::stream::StreamSource;
 use crate::engine::{self, EngineParams, store};
 use crate::metrics::{Percentiles, Stage, latency_histogram};
 use crate::output::{self, Counts, Latency, Load, RunSummary, Tps, Validity};
@@ -104,23 +104,37 @@ fn progress_bar(len: u64, message: &str) -> ProgressBar {
     bar
 }
 
-/// Loads the workload from the cache or generates (and caches) it.
+/// Loads the workload from the cache, generating (and caching) it first if needed.
 pub fn workload(config: &Config) -> anyhow::Result<Workload> {
+    let spec = config.workload_spec();
+    let path = cached_workload(config)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let workload = cache::load(dir, &spec)?
+        .with_context(|| format!("workload cache {} vanished", path.display()))?;
+    eprintln!(
+        "workload: loaded {} transactions from {}",
+        workload.tx_count(),
+        path.display()
+    );
+    Ok(workload)
+}
+
+/// The workload's cache file, generated (and signed) first if there is none or it is
+/// damaged at its head (a damaged chunk is found, and reported, when read).
+pub fn cached_workload(config: &Config) -> anyhow::Result<PathBuf> {
     let spec = config.workload_spec();
     let dir = config
         .workload
         .cache_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/ioschain/workloads"));
-    match cache::load(&dir, &spec) {
-        Ok(Some(workload)) => {
-            eprintln!(
-                "workload: loaded {} transactions from {}",
-                workload.tx_count(),
-                cache::path_for(&dir, &spec).display()
-            );
-            return Ok(workload);
+    match cache::WorkloadFile::open(&dir, &spec).and_then(|file| {
+        if let Some(file) = &file {
+            file.verify()?;
         }
+        Ok(file)
+    }) {
+        Ok(Some(file)) => return Ok(file.path().to_path_buf()),
         Ok(None) => {}
         Err(e @ cache::CacheError::Damaged { .. }) => eprintln!("warning: {e}; regenerating it"),
         Err(e) => return Err(e.into()),
@@ -151,8 +165,7 @@ pub fn workload(config: &Config) -> anyhow::Result<Workload> {
         );
     }
     eprintln!("workload: cached at {}", generated.path.display());
-    cache::load(&dir, &spec)?
-        .with_context(|| format!("workload cache {} vanished", generated.path.display()))
+    Ok(generated.path)
 }
 
 /// The one-line description of the configuration in the summary block.
@@ -178,16 +191,32 @@ fn config_line(config: &Config, backend: Backend) -> String {
     )
 }
 
-/// The engine's parameters for `config`, on `workload`, writing its block log under
-/// `log_dir` with `backend`.
+/// Seconds of the schedule whose transactions a run loads before its clock starts
+/// (the rest is read during the run, ahead of the releases): the default run (25 s) is
+/// loaded whole, so streaming costs it nothing; a longer run holds about this many
+/// seconds of its workload at the start.
+pub const PRELOAD_S: f64 = 30.0;
+
+/// The engine's parameters for `config`, on the streams of `stream`, writing its block
+/// log under `log_dir` with `backend`.
 pub fn engine_params(
     config: &Config,
-    workload: Arc<Workload>,
+    stream: StreamSource,
     log_dir: PathBuf,
     backend: Backend,
 ) -> anyhow::Result<EngineParams> {
+    let preload_positions = match &stream {
+        // Already in memory: load it whole.
+        StreamSource::Memory(_) => u32::MAX,
+        StreamSource::Cache { .. } => {
+            let peak_rate = config.rate_profile().map_or(config.run.rate, |p| p.peak());
+            (peak_rate / f64::from(config.shards()) * PRELOAD_S).min(f64::from(u32::MAX)) as u32
+        }
+    };
     Ok(EngineParams {
-        workload,
+        stream,
+        preload_positions,
+        load_chunk: crate::engine::stream::LOADER_CHUNK,
         cores: config.cores() as usize,
         rate: config.run.rate,
         profile: config.rate_profile(),
@@ -267,9 +296,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .unwrap_or_else(|| default_out(&config, started));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    let workload = Arc::new(workload(&config)?);
+    let stream = StreamSource::Cache {
+        path: cached_workload(&config)?,
+        spec: config.workload_spec(),
+    };
+    let largest_genesis = (0..stream.shards())
+        .map(|s| stream.genesis(s).map(|g| g.len()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
     let limits = config.run.measure_limits.then(|| {
-        let model = limits::Model::of_run(&config, &workload);
+        let model = limits::Model::of_run(&config, largest_genesis);
         eprintln!(
             "limits: measuring the signature-verification ceiling and the model ceiling ({} live outputs per core; about 2 s)",
             model.utxos
@@ -277,7 +315,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         limits::measure(config.cores() as usize, Duration::from_millis(500), &model)
     });
 
-    let mut params = engine_params(&config, Arc::clone(&workload), out.join("blocks"), backend)?;
+    let mut params = engine_params(&config, stream, out.join("blocks"), backend)?;
     if let Some(model) = limits.as_ref().and_then(|l| l.model_tx_per_s) {
         let per_shard = model / f64::from(config.shards());
         params.intake.expected_rate = params.intake.expected_rate.min(per_shard);
@@ -317,6 +355,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     .context("the engine failed to start or its store failed")?;
     status.finish_and_clear();
 
+    // The oracle reads the workload with its answer key after the run (the engine read
+    // it a chunk at a time and dropped each chunk once done).
+    let workload = workload(&config)?;
     eprintln!("validity: re-reading the block log and replaying it");
     let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     let valid = checks.iter().all(|c| c.ok);

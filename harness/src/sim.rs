@@ -35,9 +35,10 @@ use ioschain_core::types::ShardId;
 
 use crate::cli::SimArgs;
 use crate::config::Backend;
-use crate::engine::clients::{Submit, Timing};
+use crate::engine::clients::{Inbox, Submit, Timing};
 use crate::engine::driver::DriverReport;
 use crate::engine::store::{self, Append, Persisted, StoreReport};
+use crate::engine::stream::StreamSource;
 use crate::engine::{Clock, EngineOutcome, build_shards};
 use crate::metrics::{IntervalReport, Window};
 use crate::output::RunSummary;
@@ -160,7 +161,7 @@ pub fn simulate_args(args: &SimArgs) -> anyhow::Result<Option<SimOutcome>> {
     let (trace, engine) = simulate(&params, config.run.seed)?;
     let summary = summarize(
         &config,
-        &params.workload,
+        sim_workload(&params),
         &engine,
         None,
         trace.checks.clone(),
@@ -215,8 +216,22 @@ pub fn prepare(
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let workload = Arc::new(workload(&config)?);
-    let params = engine_params(&config, workload, out.join("blocks"), Backend::Write)?;
+    let params = engine_params(
+        &config,
+        StreamSource::Memory(workload),
+        out.join("blocks"),
+        Backend::Write,
+    )?;
     Ok(Some((config, params, out)))
+}
+
+/// The workload a simulation runs on (it is in memory, and loaded whole into the shards
+/// before the schedule starts).
+fn sim_workload(params: &crate::engine::EngineParams) -> &ioschain_workloads::Workload {
+    params
+        .stream
+        .workload()
+        .expect("a simulation runs on a workload in memory")
 }
 
 /// Drives the shards of `params` on logical time with the scheduler seeded by `seed`,
@@ -225,7 +240,7 @@ pub fn simulate(
     params: &crate::engine::EngineParams,
     seed: u64,
 ) -> anyhow::Result<(Trace, EngineOutcome)> {
-    let shard_count = params.workload.shards.len();
+    let shard_count = params.stream.shards();
     let mut files = store::open_logs(&params.log_dir, shard_count as u32).with_context(|| {
         format!(
             "cannot open the block logs under {}",
@@ -250,17 +265,17 @@ pub fn simulate(
         &report_tx,
         window,
         Clock::Logical(now),
+    )
+    .context("cannot load the workload into the shards")?;
+    assert!(
+        built.loader.is_done(),
+        "a simulation loads its whole workload before the schedule starts"
     );
     drop(store_tx);
     let mut shards = built.shards;
     let inboxes = built.inboxes;
     let spacing_ns = 1e9 * shard_count as f64 / params.rate;
-    let stream_len: Vec<u32> = params
-        .workload
-        .shards
-        .iter()
-        .map(|s| s.txs.len() as u32)
-        .collect();
+    let stream_len: Vec<u32> = vec![params.stream.stream_len(); shard_count];
     let mut released = vec![0u32; shard_count];
     let mut due: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
     let mut pending: Vec<Option<Due>> = Vec::new();
@@ -285,7 +300,7 @@ pub fn simulate(
                         refused: false,
                     };
                     inbox
-                        .send(submit)
+                        .send(Inbox::Release(submit))
                         .expect("the simulator polls every shard each step");
                     released[shard] = due_count;
                 }
@@ -397,7 +412,7 @@ pub fn simulate(
         started_at: std::time::SystemTime::now(),
         cpu: None,
     };
-    let checks = validity::check_run(&params.log_dir, &params.workload, &params.pob, &outcome);
+    let checks = validity::check_run(&params.log_dir, sim_workload(params), &params.pob, &outcome);
     let trace = Trace {
         digest: digest.finalize().to_hex().to_string(),
         checks,

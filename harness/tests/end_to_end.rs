@@ -11,6 +11,7 @@ use std::time::Duration;
 use ioschain_core::block::BlockHeader;
 use ioschain_harness::config::{Backend, Fsync};
 use ioschain_harness::engine::intake::IntakePlan;
+use ioschain_harness::engine::stream::StreamSource;
 use ioschain_harness::engine::{self, EngineParams};
 use ioschain_harness::run::{self, Exit};
 use ioschain_harness::validity;
@@ -233,6 +234,9 @@ fn damaged_workload_cache_is_detected_and_regenerated() {
     );
 }
 
+/// The engine reads its streams a chunk at a time during the run (128 positions, 256
+/// loaded before the start) and drops each chunk once done; the oracle then finds the
+/// run valid, and a tampered block log invalid.
 #[test]
 fn validity_oracle_catches_a_tampered_block_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,7 +261,9 @@ fn validity_oracle_catches_a_tampered_block_log() {
     };
     let workload = Arc::new(generate(&spec, &|_| {}).unwrap());
     let params = EngineParams {
-        workload: Arc::clone(&workload),
+        stream: StreamSource::Memory(Arc::clone(&workload)),
+        preload_positions: 256,
+        load_chunk: 128,
         cores: 1,
         rate: 3000.0,
         profile: None,
@@ -298,6 +304,16 @@ fn validity_oracle_catches_a_tampered_block_log() {
     let outcome = engine::run(&params, |_| {}).unwrap();
     let checks = validity::check_run(&params.log_dir, &workload, &params.pob, &outcome);
     assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+    // Everything released was done: the window dropped every chunk it could (it keeps
+    // at most the unreleased rest of the stream, loaded ahead).
+    let window = &outcome.shards[0].clients.window;
+    let released = outcome.driver.released[0] as u32;
+    assert!(
+        window.start() >= released - released % 128 && released > 1000,
+        "window {}..{} after {released} released",
+        window.start(),
+        window.end()
+    );
     // Flip one byte inside the first record's transactions (its checksum is recomputed
     // so only the certificate and Merkle checks can notice).
     let path = ioschain_harness::blocklog::shard_path(&params.log_dir, 0);

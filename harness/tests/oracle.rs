@@ -25,8 +25,9 @@ use ioschain_core::node::pob::{PobParams, Validators};
 use ioschain_core::pob::sample::Sample;
 use ioschain_core::types::{Hash, ShardId};
 use ioschain_harness::blocklog::{Record, encode_record, read_log, shard_path};
+use ioschain_harness::engine::stream::StreamSource;
 use ioschain_harness::engine::{self, EngineOutcome, roster_keys, roster_of};
-use ioschain_harness::run::{engine_params, resolve_config, workload};
+use ioschain_harness::run::{cached_workload, engine_params, resolve_config, workload};
 use ioschain_harness::validity::{self, Check};
 use ioschain_workloads::Workload;
 
@@ -52,14 +53,34 @@ fn engine_run(dir: &Path, extra: &[&str]) -> (Arc<Workload>, PobParams, EngineOu
     args.extend_from_slice(extra);
     let config = resolve_config(&common::run_args(&args)).unwrap();
     let workload = Arc::new(workload(&config).unwrap());
-    let params = engine_params(
+    // The engine reads the cache file as the run goes, in small chunks (512 positions
+    // loaded before the start), like a long run does.
+    let stream = StreamSource::Cache {
+        path: cached_workload(&config).unwrap(),
+        spec: config.workload_spec(),
+    };
+    let mut params = engine_params(
         &config,
-        Arc::clone(&workload),
+        stream,
         dir.join("blocks"),
         ioschain_harness::config::Backend::Write,
     )
     .unwrap();
+    (params.preload_positions, params.load_chunk) = (512, 256);
     let outcome = engine::run(&params, |_| {}).unwrap();
+    if outcome.drained {
+        // Every released transaction was done, so every chunk of released positions
+        // was dropped (receipts and done marks reach every position).
+        for (shard, released) in outcome.shards.iter().zip(&outcome.driver.released) {
+            let released = *released as u32;
+            let start = shard.clients.window.start();
+            assert!(
+                start >= released - released % 256,
+                "shard {}: window starts at {start} after {released} released and done",
+                shard.id
+            );
+        }
+    }
     (workload, params.pob, outcome)
 }
 

@@ -86,6 +86,12 @@ impl ShardNode {
         }));
     }
 
+    /// The client of OptBlock entry `opt` must send it again at `due_ns`.
+    pub(super) fn resubmit_entry(&mut self, opt: &OptTx, due_ns: u64) {
+        let tx = Arc::clone(&opt.tx);
+        self.resubmit(tx, opt.index, opt.retry, opt.intended, due_ns);
+    }
+
     /// Believable validator `b`'s open transactions are abandoned (crash or ban): undone
     /// in the ordering view and re-submitted by their clients after `delay_ns`.
     pub(super) fn drop_open(&mut self, b: usize, delay_ns: u64) {
@@ -98,7 +104,7 @@ impl ShardNode {
         // Clients re-submit in order, before the clients of transactions that spent
         // these outputs (dropped or excluded by the reverts below) re-submit theirs.
         for opt in &open {
-            self.resubmit(Arc::clone(&opt.tx), opt.index, opt.retry, opt.intended, due);
+            self.resubmit_entry(opt, due);
         }
         for opt in open.iter().rev() {
             let tx = self.tx_of(opt).clone();

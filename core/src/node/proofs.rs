@@ -126,13 +126,7 @@ impl ShardNode {
     pub(super) fn harm(&mut self, opt: &OptTx) {
         self.pob.harmed += 1;
         self.pob.harmed_value += opt.value;
-        self.resubmit(
-            Arc::clone(&opt.tx),
-            opt.index,
-            opt.retry,
-            opt.intended,
-            self.now,
-        );
+        self.resubmit_entry(opt, self.now);
     }
 
     /// Undoes `tx` in the normal view (`normal`) or the ordering view, first excluding or
@@ -190,13 +184,7 @@ impl ShardNode {
             if let Some(position) = self.believable[b].open.iter().position(|t| t.id == id) {
                 let opt = self.believable[b].open.remove(position);
                 self.open_owner.remove(&opt.id);
-                self.resubmit(
-                    Arc::clone(&opt.tx),
-                    opt.index,
-                    opt.retry,
-                    opt.intended,
-                    self.now,
-                );
+                self.resubmit_entry(&opt, self.now);
                 let tx = self.tx_of(&opt).clone();
                 self.revert_order(&tx, opt.id);
                 let signer = self.believable[b].id.0 as usize;

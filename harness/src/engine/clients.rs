@@ -41,10 +41,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicU32;
+
 use ioschain_core::tx::{RejectReason, Rejection};
 use ioschain_core::types::{ShardId, TxId};
-use ioschain_workloads::Workload;
-use ioschain_workloads::clients::Dependencies;
 
 use super::schedule::RateProfile;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -54,6 +54,17 @@ use ioschain_core::node::{Retry, ShardNode, Submission};
 
 use super::client::{AtomixClients, Release};
 use super::funds::Funds;
+use super::stream::{ShardChunk, StreamWindow};
+
+/// What reaches a shard's inbox from the driver's side: the next chunk of its stream
+/// (always before any release of its positions), or a released range.
+#[derive(Debug)]
+pub enum Inbox {
+    /// The next chunk of the stream.
+    Chunk(Box<ShardChunk>),
+    /// A range released.
+    Release(Submit),
+}
 
 /// Why a transaction was shed (given up unsent: an outcome of overload, not an error).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,8 +131,8 @@ impl Timing {
 /// The clients of one shard's stream.
 #[derive(Debug)]
 pub struct StreamClients {
-    id: ShardId,
-    workload: Arc<Workload>,
+    /// The stream's chunks not yet done.
+    pub window: StreamWindow,
     pending: VecDeque<Submit>,
     /// Released transactions in `pending`.
     pending_count: usize,
@@ -165,28 +176,31 @@ pub struct StreamClients {
     /// The shed transactions' ids ([`shed_key`]): a transaction of the stream spending
     /// one's output is shed too.
     shed_ids: FxHashSet<u64>,
+    /// The shed transactions' positions (a client that learns late that it waits for
+    /// one is told it was shed).
+    shed_positions: FxHashSet<u32>,
 }
 
 impl StreamClients {
-    /// The clients of `id`'s stream. `wait_again_ns`: how long one whose input is being
-    /// re-submitted waits before it sends again (a FinalBlock interval).
+    /// The clients of `id`'s stream (of `shard_count`), before its first chunk, the
+    /// start of their window published through `window_start`. `wait_again_ns`: how
+    /// long one whose input is being re-submitted waits before it sends again (a
+    /// FinalBlock interval).
     pub fn new(
         id: ShardId,
-        workload: Arc<Workload>,
-        dependencies: Arc<Dependencies>,
+        shard_count: u32,
+        window_start: Arc<AtomicU32>,
         wait_again_ns: u64,
     ) -> Self {
-        let shard_count = workload.shards.len() as u32;
         StreamClients {
-            id,
-            workload,
+            window: StreamWindow::new(window_start),
             pending: VecDeque::new(),
             pending_count: 0,
             released_end: 0,
             resubmits: VecDeque::new(),
             awaiting: FxHashMap::default(),
             wait_again_ns,
-            funds: Funds::new(id, dependencies),
+            funds: Funds::new(),
             atomix: AtomixClients::new(id, shard_count),
             atomix_counters: AtomixCounters::default(),
             outbox: Vec::new(),
@@ -200,7 +214,37 @@ impl StreamClients {
             refused_waiting: 0,
             abandoned: 0,
             shed_ids: FxHashSet::default(),
+            shed_positions: FxHashSet::default(),
         }
+    }
+
+    /// The next chunk of the stream came: its transactions join the window, its waits
+    /// the funds; a client found waiting for a transaction that is already done gets its
+    /// receipt now.
+    pub fn load(&mut self, chunk: ShardChunk) {
+        let mut chunk = chunk;
+        let waits = std::mem::take(&mut chunk.waits);
+        self.window.push(chunk);
+        self.funds.add_waits(&waits.waiting);
+        for (source, waiters) in waits.waiters {
+            if !self.window.is_done(source) {
+                self.funds.add_waiters(source, waiters);
+                continue;
+            }
+            let shed = self.shed_positions.contains(&source);
+            for (to, index) in waiters {
+                self.outbox.push(ShardMessage {
+                    to,
+                    body: MessageBody::Receipt { index, shed },
+                });
+            }
+        }
+    }
+
+    /// A receipt for the client of stream position `index` (`shed`: its source was
+    /// shed).
+    pub fn on_receipt(&mut self, index: u32, shed: bool) {
+        self.funds.on_receipt(index, shed, self.window.end());
     }
 
     /// The driver released `submit` while the shard's intake had `room` for more in
@@ -262,14 +306,13 @@ impl StreamClients {
     /// it goes alone, and what follows it in the stream is released to be judged in
     /// turn.
     fn give_up(&mut self, index: u32, cause: Shed) {
-        let stream = &self.workload.shards[self.id.0 as usize];
-        let tx = &stream.txs[index as usize];
-        let id = tx.id();
+        let stream = &self.window;
+        let id = stream.id(index);
         if let Some(item) = stream.cross_item(index)
             && let Some((first, intended)) = self.atomix.shed(item)
         {
             let first = Release {
-                tx: &stream.txs[first as usize],
+                tx: stream.tx(first),
                 item: stream
                     .cross_item(first)
                     .expect("a pair is two cross-shard transactions"),
@@ -281,6 +324,7 @@ impl StreamClients {
         // What followed it (spending its outputs) is released, and shed in its turn.
         self.funds.sent(index, &id);
         self.shed_ids.insert(shed_key(&id));
+        self.shed_positions.insert(index);
         self.shed.push((index, cause));
         self.newly_shed += 1;
         self.send_receipts_of(index, true);
@@ -295,8 +339,8 @@ impl StreamClients {
         if self.shed_ids.is_empty() {
             return false;
         }
-        let stream = &self.workload.shards[self.id.0 as usize];
-        stream.txs[index as usize]
+        self.window
+            .tx(index)
             .inputs
             .iter()
             .any(|input| self.shed_ids.contains(&shed_key(&input.tx)))
@@ -342,12 +386,11 @@ impl StreamClients {
                 self.give_up(index, Shed::Cascaded);
                 continue;
             }
-            let stream = &self.workload.shards[self.id.0 as usize];
-            if stream.cross_item(index).is_some() {
+            if self.window.cross_item(index).is_some() {
                 self.release(index, intended, true, node);
                 continue;
             }
-            let id = stream.txs[index as usize].id();
+            let id = self.window.id(index);
             // Its funds came, but an input of its own stream is still held: after that.
             if let Some(leader) = self.follows_held(index)
                 && leader != index
@@ -403,7 +446,7 @@ impl StreamClients {
                 } else if self.depends_on_shed(index) {
                     self.give_up(index, Shed::Cascaded);
                 } else if let Some(leader) = self.follows_held(index) {
-                    let id = self.workload.shards[self.id.0 as usize].txs[index as usize].id();
+                    let id = self.window.id(index);
                     self.funds.park_after(leader, index, intended, id);
                 } else {
                     self.release(index, intended, false, node);
@@ -416,32 +459,28 @@ impl StreamClients {
     /// The client of stream position `index` holds it until its receipts come; an
     /// intra-shard transaction of the stream spending its outputs follows it.
     fn park(&mut self, index: u32, intended: u64) {
-        let stream = &self.workload.shards[self.id.0 as usize];
-        let id = stream
-            .cross_item(index)
-            .is_none()
-            .then(|| stream.txs[index as usize].id());
+        let stream = &self.window;
+        let id = stream.cross_item(index).is_none().then(|| stream.id(index));
         self.funds.park(index, intended, id);
     }
 
     /// The held transaction of the stream whose output the intra-shard transaction at
     /// `index` spends: its client sends it after that one.
     fn follows_held(&self, index: u32) -> Option<u32> {
-        let stream = &self.workload.shards[self.id.0 as usize];
-        if stream.cross_item(index).is_some() {
+        if self.window.cross_item(index).is_some() {
             return None;
         }
-        self.funds.follows_held(&stream.txs[index as usize])
+        self.funds.follows_held(self.window.tx(index))
     }
 
     /// The client of stream position `index` sends it: a cross-shard transaction through
     /// its Atomix client (the first of a conflicting pair waits for its partner), an
     /// intra-shard one to the validators.
     fn release(&mut self, index: u32, intended: u64, urgent: bool, node: &mut ShardNode) {
-        let stream = &self.workload.shards[self.id.0 as usize];
+        let stream = &self.window;
         let Some(item) = stream.cross_item(index) else {
             node.submit(Submission {
-                tx: Arc::clone(&stream.txs[index as usize]),
+                tx: Arc::clone(stream.tx(index)),
                 index,
                 intended,
                 retry: 0,
@@ -455,7 +494,7 @@ impl StreamClients {
             return;
         }
         let release = |index: u32, intended: u64| Release {
-            tx: &stream.txs[index as usize],
+            tx: stream.tx(index),
             item: stream
                 .cross_item(index)
                 .expect("a pair is two cross-shard transactions"),
@@ -479,21 +518,23 @@ impl StreamClients {
         self.send_receipts_of(index, false);
     }
 
-    /// Receipts for the clients waiting for stream position `index` (`shed`: it was).
+    /// Receipts for the clients waiting for stream position `index` (`shed`: it was),
+    /// which is done: the window may drop it.
     fn send_receipts_of(&mut self, index: u32, shed: bool) {
-        for &(to, index) in self.funds.waiters(index) {
+        for (to, index) in self.funds.take_waiters(index) {
             self.outbox.push(ShardMessage {
                 to,
                 body: MessageBody::Receipt { index, shed },
             });
         }
+        self.window.mark_done(index);
     }
 
     /// The validators tell the client to send its transaction again at `due_ns` (with
     /// the attempt number given); until then, transactions spending its outputs wait
     /// with it.
     pub fn retry(&mut self, retry: Retry) {
-        let id = self.workload.shards[self.id.0 as usize].txs[retry.submission.index as usize].id();
+        let id = self.window.id(retry.submission.index);
         self.awaiting.insert(id, retry.due_ns);
         let at = self
             .resubmits
@@ -516,7 +557,7 @@ impl StreamClients {
     /// again every `wait_again_ns` while it is not).
     pub fn rejected(&mut self, submission: Submission, rejection: Rejection, now_ns: u64) -> bool {
         if !self.awaiting.is_empty() {
-            let id = self.workload.shards[self.id.0 as usize].txs[submission.index as usize].id();
+            let id = self.window.id(submission.index);
             self.awaiting.remove(&id);
             if let Rejection::UnknownInput { outpoint } = rejection
                 && let Some(due) = self.awaiting.get_mut(&outpoint.tx)
@@ -562,8 +603,9 @@ mod tests {
     use crate::metrics::Window;
 
     /// The one shard of a small intra-shard workload whose accounts spend each other's
-    /// outputs often (40 accounts), its validators taking everything sent.
-    fn shard(dir: &std::path::Path) -> Shard {
+    /// outputs often (40 accounts), its validators taking everything sent; and the
+    /// workload.
+    fn shard(dir: &std::path::Path) -> (Shard, Arc<ioschain_workloads::Workload>) {
         let (out, cache) = (dir.join("out"), dir.join("cache"));
         let cli = Cli::try_parse_from([
             "ioschain",
@@ -599,7 +641,7 @@ mod tests {
             warmup_end_ns: 0,
             measure_end_ns: 1,
         };
-        build_shards(
+        let shard = build_shards(
             &params,
             [7; 32],
             1,
@@ -608,8 +650,11 @@ mod tests {
             window,
             Clock::Logical(now),
         )
+        .unwrap()
         .shards
-        .remove(0)
+        .remove(0);
+        let workload = Arc::clone(params.stream.workload().expect("in memory"));
+        (shard, workload)
     }
 
     fn range(start: u32, end: u32) -> Submit {
@@ -624,8 +669,7 @@ mod tests {
     #[test]
     fn what_spends_or_waits_for_a_given_up_transaction_is_given_up_too() {
         let dir = tempfile::tempdir().unwrap();
-        let mut shard = shard(dir.path());
-        let workload = Arc::clone(&shard.clients.workload);
+        let (mut shard, workload) = shard(dir.path());
         let stream = &workload.shards[0];
         let n = stream.txs.len() as u32;
         let k = n / 4;
@@ -643,7 +687,7 @@ mod tests {
             let receipts = std::mem::take(&mut c.outbox);
             for message in &receipts {
                 if let MessageBody::Receipt { index, shed } = message.body {
-                    c.funds.on_receipt(index, shed);
+                    c.on_receipt(index, shed);
                 }
             }
             let sent = c.send(0, &mut shard.node, u64::MAX);

@@ -8,16 +8,18 @@
 //!
 //! The driver sends one [`Submit`] per shard per tick (a range of indices, not one
 //! message per transaction). A full inbox is counted as backpressure and retried on the
-//! next tick; nothing is dropped.
+//! next tick; nothing is dropped. It releases only positions already loaded (`loaded`,
+//! published by the stream loader after it sent their chunks, `super::stream`): a
+//! loader that falls behind delays releases, and the delay shows as latency.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam::channel::{Sender, TrySendError};
 
 use super::Clock;
-use super::clients::{Submit, Timing};
+use super::clients::{Inbox, Submit, Timing};
 use super::schedule::RateProfile;
 use crate::metrics::{IntervalReport, Levels, StageCounts};
 
@@ -58,10 +60,12 @@ pub struct DriverReport {
 }
 
 /// Runs the driver until the schedule ends (or `abort` is set).
+#[allow(clippy::too_many_arguments)]
 pub fn drive(
     plan: &DriverPlan,
     clock: &Clock,
-    inboxes: &[Sender<Submit>],
+    inboxes: &[Sender<Inbox>],
+    loaded: &AtomicU32,
     done: &[Arc<AtomicU64>],
     released_shared: &[Arc<AtomicU64>],
     reports: &Sender<IntervalReport>,
@@ -162,6 +166,7 @@ pub fn drive(
                     (target, Timing::SentAt(now))
                 }
             };
+            let target = target.min(loaded.load(Ordering::Acquire));
             if target <= released[shard] {
                 continue;
             }
@@ -171,7 +176,7 @@ pub fn drive(
                 timing,
                 refused: false,
             };
-            match inboxes[shard].try_send(submit) {
+            match inboxes[shard].try_send(Inbox::Release(submit)) {
                 Ok(()) => {
                     if budget.is_some() {
                         // Closed loop: what is offered is what the budget let out.
@@ -231,7 +236,7 @@ mod tests {
 
     /// Runs the driver for one shard whose transactions never finish; returns its report
     /// and the inbox it filled.
-    fn drive_one_shard(plan: &DriverPlan) -> (DriverReport, crossbeam::channel::Receiver<Submit>) {
+    fn drive_one_shard(plan: &DriverPlan) -> (DriverReport, Vec<Submit>) {
         let (inbox, submits) = bounded(10_000);
         let (reports, _) = unbounded();
         let done = vec![Arc::new(AtomicU64::new(0))];
@@ -240,11 +245,19 @@ mod tests {
             plan,
             &Clock::start(),
             &[inbox],
+            &AtomicU32::new(u32::MAX),
             &done,
             &released,
             &reports,
             &AtomicBool::new(false),
         );
+        let submits = submits
+            .try_iter()
+            .map(|message| match message {
+                Inbox::Release(submit) => submit,
+                Inbox::Chunk(_) => panic!("the driver sends no chunks"),
+            })
+            .collect();
         (report, submits)
     }
 
@@ -264,14 +277,15 @@ mod tests {
         assert_eq!(report.released, vec![50]);
         assert_eq!(report.offered, 50);
         // Transaction 0 is due at once: the first range starts at 0 and is not late.
-        let first = submits.try_recv().unwrap();
+        let mut submits = submits.into_iter();
+        let first = submits.next().unwrap();
         assert_eq!(first.start, 0);
         let Timing::Scheduled { spacing_ns } = first.timing else {
             panic!("open loop")
         };
         assert_eq!(spacing_ns, 1e6);
         let mut next = first.end;
-        for submit in submits.try_iter() {
+        for submit in submits {
             assert_eq!(submit.start, next, "ranges are contiguous");
             next = submit.end;
         }
@@ -297,6 +311,6 @@ mod tests {
         let (report, submits) = drive_one_shard(&plan);
         assert_eq!(report.released, vec![8]);
         assert_eq!(report.offered, 8);
-        assert_eq!(submits.try_iter().map(|s| s.end - s.start).sum::<u32>(), 8);
+        assert_eq!(submits.iter().map(|s| s.end - s.start).sum::<u32>(), 8);
     }
 }

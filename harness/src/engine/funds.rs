@@ -1,11 +1,14 @@
 //! The clients of one shard's stream waiting for their funds (issue 12, item 4; what a
 //! client knows: `ioschain_workloads::clients`).
 //!
-//! Message flow: the driver releases a range of the stream; for each transaction, in
-//! stream order, [`Funds::must_wait`] says whether its client still waits for the
-//! receipts of the transactions that created its inputs, and [`Funds::park`] holds it.
-//! When such a transaction is done (final, rejected, or an Atomix transaction finished),
-//! the shard where it was sent asks [`Funds::waiters`] and sends each waiting client an
+//! Message flow: each chunk of the stream comes with the waits of its positions
+//! ([`Funds::add_waits`]) and the waiters found for this stream's transactions
+//! ([`Funds::add_waiters`]; `super::stream`). The driver releases a range of the
+//! stream; for each transaction, in stream order, [`Funds::must_wait`] says whether its
+//! client still waits for the receipts of the transactions that created its inputs, and
+//! [`Funds::park`] holds it. When such a transaction is done (final, rejected, or an
+//! Atomix transaction finished), the shard where it was sent takes
+//! [`Funds::take_waiters`] and sends each waiting client an
 //! [`MessageBody::Receipt`](ioschain_core::node::atomix::MessageBody::Receipt); the receiving shard hands it to
 //! [`Funds::on_receipt`], and a client with all its receipts sends its transaction
 //! ([`Funds::unparked`], taken before the rest of the stream).
@@ -21,26 +24,27 @@
 //! Invariants: a transaction is parked at most once (at its release); it leaves
 //! `parked` exactly when its last receipt arrives, and its followers with it, in order;
 //! a receipt that arrives before the release only lowers the count, so a client whose
-//! funds are in by then never waits.
+//! funds are in by then never waits; one that arrives before the chunk of its position
+//! is kept ([`Funds::on_receipt`] with the window's end) and lowers the count when the
+//! chunk comes.
 //! The shard's validators never see any of this: it is what clients do before they send.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use ioschain_core::tx::Transaction;
 use ioschain_core::types::{ShardId, TxId};
-use ioschain_workloads::clients::Dependencies;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// The waits of one shard's clients.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Funds {
-    shard: ShardId,
-    dependencies: Arc<Dependencies>,
-    /// The first entry of this stream's `waiting` list the releases have not passed.
-    next_wait: usize,
     /// Receipts still missing, by the waiting transaction's stream position.
     missing: FxHashMap<u32, u8>,
+    /// Receipts that came before the chunk of their position: how many.
+    early: FxHashMap<u32, u8>,
+    /// The clients waiting for a transaction of this stream, by its position: (their
+    /// shard, their stream position).
+    waiters: FxHashMap<u32, Vec<(ShardId, u32)>>,
     /// Released transactions held for receipts: position → intended send time.
     parked: FxHashMap<u32, u64>,
     /// The held intra-shard transactions (parked, or following a parked one), by id:
@@ -61,46 +65,36 @@ pub struct Funds {
 }
 
 impl Funds {
-    /// The clients of `shard`'s stream.
-    pub fn new(shard: ShardId, dependencies: Arc<Dependencies>) -> Funds {
-        let missing = dependencies.shards[shard.0 as usize]
-            .waiting
-            .iter()
-            .copied()
-            .collect();
-        Funds {
-            shard,
-            dependencies,
-            next_wait: 0,
-            missing,
-            parked: FxHashMap::default(),
-            held_ids: FxHashMap::default(),
-            followers: FxHashMap::default(),
-            following: 0,
-            unparked: VecDeque::new(),
-            waited: 0,
-            doomed: FxHashSet::default(),
+    /// The clients of a stream, before its first chunk.
+    pub fn new() -> Funds {
+        Funds::default()
+    }
+
+    /// A chunk came: each of `waiting`'s positions waits for that many receipts (less
+    /// those that came before the chunk).
+    pub fn add_waits(&mut self, waiting: &[(u32, u8)]) {
+        for &(index, count) in waiting {
+            let early = if self.early.is_empty() {
+                0
+            } else {
+                self.early.remove(&index).unwrap_or(0)
+            };
+            if count > early {
+                self.missing.insert(index, count - early);
+            }
         }
     }
 
-    /// Whether the client of stream position `index` (released now; releases come in
-    /// stream order) still waits for receipts before it sends.
+    /// The clients at `waiters` wait for this stream's transaction at `source` (not done
+    /// yet: a done one answers at once, `super::clients::StreamClients::load`).
+    pub fn add_waiters(&mut self, source: u32, waiters: Vec<(ShardId, u32)>) {
+        self.waiters.entry(source).or_default().extend(waiters);
+    }
+
+    /// Whether the client of stream position `index` (released now) still waits for
+    /// receipts before it sends.
     pub fn must_wait(&mut self, index: u32) -> bool {
-        let waiting = &self.dependencies.shards[self.shard.0 as usize].waiting;
-        while waiting
-            .get(self.next_wait)
-            .is_some_and(|&(position, _)| position < index)
-        {
-            self.next_wait += 1;
-        }
-        if waiting
-            .get(self.next_wait)
-            .is_none_or(|&(position, _)| position != index)
-        {
-            return false;
-        }
-        self.next_wait += 1;
-        self.missing.contains_key(&index)
+        !self.missing.is_empty() && self.missing.contains_key(&index)
     }
 
     /// The client of `index` holds it until its receipts come. `id`: an intra-shard
@@ -153,8 +147,16 @@ impl Funds {
     }
 
     /// A receipt for the client of stream position `index` (`shed`: its source was
-    /// shed, so the client will give it up).
-    pub fn on_receipt(&mut self, index: u32, shed: bool) {
+    /// shed, so the client will give it up). `loaded_end`: one past the last position
+    /// whose chunk came (a receipt for a later one is kept until its chunk comes).
+    pub fn on_receipt(&mut self, index: u32, shed: bool, loaded_end: u32) {
+        if index >= loaded_end {
+            *self.early.entry(index).or_default() += 1;
+            if shed {
+                self.doomed.insert(index);
+            }
+            return;
+        }
         let Some(missing) = self.missing.get_mut(&index) else {
             return;
         };
@@ -177,20 +179,17 @@ impl Funds {
     }
 
     /// The clients waiting for the transaction at stream position `index` of this
-    /// shard: (their shard, their stream position).
-    pub fn waiters(&self, index: u32) -> &[(ShardId, u32)] {
-        self.dependencies.shards[self.shard.0 as usize]
-            .waiters
-            .get(&index)
-            .map_or(&[], Vec::as_slice)
+    /// shard, which is done: (their shard, their stream position). They are forgotten.
+    pub fn take_waiters(&mut self, index: u32) -> Vec<(ShardId, u32)> {
+        if self.waiters.is_empty() {
+            return Vec::new();
+        }
+        self.waiters.remove(&index).unwrap_or_default()
     }
 
-    /// Whether any client waits for a transaction of this stream (if not, finality
-    /// needs no look-up per transaction).
-    pub fn anyone_waits(&self) -> bool {
-        !self.dependencies.shards[self.shard.0 as usize]
-            .waiters
-            .is_empty()
+    /// Receipts still to come and clients still waiting, for memory accounting.
+    pub fn tracked(&self) -> usize {
+        self.missing.len() + self.early.len() + self.waiters.len()
     }
 
     /// Transactions held or about to be sent.
@@ -202,26 +201,15 @@ impl Funds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ioschain_workloads::clients::ShardDependencies;
 
-    /// Shard 0's position 5 waits for two transactions; shard 1's position 2 is one of
-    /// them.
+    /// The stream's first chunk (positions 0..10) is loaded: position 5 waits for two
+    /// transactions.
+    const LOADED: u32 = 10;
+
     fn funds() -> Funds {
-        let mut waiters = FxHashMap::default();
-        waiters.insert(2, vec![(ShardId(0), 5)]);
-        let deps = Dependencies {
-            shards: vec![
-                ShardDependencies {
-                    waiting: vec![(5, 2)],
-                    waiters: FxHashMap::default(),
-                },
-                ShardDependencies {
-                    waiting: Vec::new(),
-                    waiters,
-                },
-            ],
-        };
-        Funds::new(ShardId(0), Arc::new(deps))
+        let mut f = Funds::new();
+        f.add_waits(&[(5, 2)]);
+        f
     }
 
     #[test]
@@ -230,9 +218,9 @@ mod tests {
         assert!(!f.must_wait(4));
         assert!(f.must_wait(5));
         f.park(5, 77, None);
-        f.on_receipt(5, false);
+        f.on_receipt(5, false, LOADED);
         assert!(f.unparked.is_empty(), "one receipt of two");
-        f.on_receipt(5, false);
+        f.on_receipt(5, false, LOADED);
         assert_eq!(f.unparked.pop_front(), Some((5, 77)));
         assert_eq!(f.held(), 0);
         assert_eq!(f.waited, 1);
@@ -241,19 +229,41 @@ mod tests {
     #[test]
     fn receipts_before_the_release_mean_no_wait() {
         let mut f = funds();
-        f.on_receipt(5, false);
-        f.on_receipt(5, false);
+        f.on_receipt(5, false, LOADED);
+        f.on_receipt(5, false, LOADED);
         assert!(!f.must_wait(5));
         assert!(f.unparked.is_empty());
     }
 
     #[test]
-    fn waiters_are_found_by_the_source_position() {
-        let other = Funds::new(ShardId(1), Arc::clone(&funds().dependencies));
-        assert_eq!(other.waiters(2), &[(ShardId(0), 5)]);
-        assert!(other.waiters(3).is_empty());
-        assert!(other.anyone_waits());
-        assert!(!funds().anyone_waits());
+    fn a_receipt_before_the_chunk_of_its_position_counts_when_the_chunk_comes() {
+        let mut f = Funds::new();
+        // Position 12's chunk is not loaded: its receipt is kept.
+        f.on_receipt(12, false, LOADED);
+        f.add_waits(&[(12, 2)]);
+        assert!(f.must_wait(12), "one of two came early");
+        f.park(12, 9, None);
+        f.on_receipt(12, false, 20);
+        assert_eq!(f.unparked.pop_front(), Some((12, 9)));
+        // Both early: no wait at all; an early receipt saying its source was shed
+        // still dooms the transaction.
+        f.on_receipt(15, false, LOADED);
+        f.on_receipt(15, true, LOADED);
+        f.add_waits(&[(15, 2)]);
+        assert!(!f.must_wait(15));
+        assert!(f.doomed(15));
+        assert_eq!(f.tracked(), 0);
+    }
+
+    #[test]
+    fn waiters_are_taken_once_by_the_source_position() {
+        let mut f = Funds::new();
+        f.add_waiters(2, vec![(ShardId(0), 5)]);
+        f.add_waiters(2, vec![(ShardId(1), 7)]);
+        assert!(f.take_waiters(3).is_empty());
+        assert_eq!(f.take_waiters(2), vec![(ShardId(0), 5), (ShardId(1), 7)]);
+        assert!(f.take_waiters(2).is_empty(), "forgotten once taken");
+        assert_eq!(f.tracked(), 0);
     }
 
     #[test]
@@ -278,8 +288,8 @@ mod tests {
         assert_eq!(f.follows_held(&spending(d)), Some(6));
         f.park_after(6, 7, 70, e);
         assert_eq!(f.held(), 3);
-        f.on_receipt(5, false);
-        f.on_receipt(5, false);
+        f.on_receipt(5, false, LOADED);
+        f.on_receipt(5, false, LOADED);
         // Each goes once the one it follows is sent.
         let mut sent = Vec::new();
         for id in [p, d, e] {

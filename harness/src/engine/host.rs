@@ -20,30 +20,29 @@
 //! Invariant: after every call, the node's effects are empty (all performed).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError};
-use ioschain_core::types::ShardId;
-use ioschain_workloads::clients::Dependencies;
+use ioschain_core::tx::TxOut;
+use ioschain_core::types::{OutPoint, ShardId};
 
 use super::Clock;
-use super::clients::{StreamClients, Submit};
+use super::clients::{Inbox, StreamClients};
 use super::intake::{Intake, IntakePlan};
 use super::store::{Append, Persisted};
 use crate::metrics::{ShardMetrics, Stage};
 use ioschain_core::node::atomix::{AtomixCounters, MessageBody, ShardMessage};
 use ioschain_core::node::meter::Role;
 use ioschain_core::node::{Outcome, ShardCounters, ShardNode, ShardSetup};
-use ioschain_workloads::Workload;
 
 /// What the host of one shard needs besides the node's setup.
 pub struct HostSetup {
-    /// The workload (the clients' streams and the shards' genesis).
-    pub workload: Arc<Workload>,
-    /// What the clients know of where their inputs come from (who waits for whom).
-    pub dependencies: Arc<Dependencies>,
-    /// The driver's channel.
-    pub inbox: Receiver<Submit>,
+    /// What the shard holds at genesis.
+    pub genesis: Vec<(OutPoint, TxOut)>,
+    /// Where the clients publish the start of their stream's window (for the loader).
+    pub window_start: Arc<AtomicU32>,
+    /// The driver's and the loader's channel.
+    pub inbox: Receiver<Inbox>,
     /// The store's channel.
     pub store: Sender<Append>,
     /// The worker that runs this shard.
@@ -72,7 +71,7 @@ pub struct Shard {
     pub node: ShardNode,
     /// Its stream's clients.
     pub clients: StreamClients,
-    inbox: Receiver<Submit>,
+    inbox: Receiver<Inbox>,
     store: Option<Sender<Append>>,
     worker: usize,
     /// Transactions the driver released.
@@ -111,12 +110,11 @@ impl Shard {
     pub fn new(setup: ShardSetup, host: HostSetup) -> Shard {
         let clients = StreamClients::new(
             setup.id,
-            Arc::clone(&host.workload),
-            host.dependencies,
+            setup.shard_count,
+            host.window_start,
             setup.pob.final_interval_ns,
         );
-        let genesis = &host.workload.shards[setup.id.0 as usize].genesis;
-        let node = ShardNode::new(setup, genesis);
+        let node = ShardNode::new(setup, &host.genesis);
         Shard {
             id: node.id,
             node,
@@ -145,7 +143,15 @@ impl Shard {
         let host = self.node.meter.enter(Role::Clients);
         let done = self.done.load(Ordering::Relaxed);
         self.intake.observe(now_ns, done - self.shed);
-        while let Ok(submit) = self.inbox.try_recv() {
+        while let Ok(message) = self.inbox.try_recv() {
+            let submit = match message {
+                Inbox::Chunk(chunk) => {
+                    self.clients.load(*chunk);
+                    worked = true;
+                    continue;
+                }
+                Inbox::Release(submit) => submit,
+            };
             let arriving = submit.end - submit.start;
             self.submitted += u64::from(arriving);
             let room = self.intake.room(self.in_flight());
@@ -226,7 +232,7 @@ impl Shard {
         self.metrics_at(now);
         match &body {
             MessageBody::Receipt { index, shed } => {
-                self.clients.funds.on_receipt(*index, *shed);
+                self.clients.on_receipt(*index, *shed);
                 return;
             }
             MessageBody::Proof {
@@ -325,12 +331,9 @@ impl Shard {
             }
         }
         if !fx.finals.is_empty() {
-            let waits = self.clients.funds.anyone_waits();
             for &(index, intended) in &fx.finals {
                 self.metrics.record(Stage::Final, intended);
-                if waits {
-                    self.clients.send_receipts(index);
-                }
+                self.clients.send_receipts(index);
             }
             self.done
                 .fetch_add(fx.finals.len() as u64, Ordering::Relaxed);

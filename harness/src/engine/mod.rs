@@ -3,7 +3,9 @@
 //!
 //! Threads: one worker per core used (pinned with `core_affinity`; shards assigned
 //! round-robin, each worker polls its shards in turn), one driver, one store. Messages:
-//! driver → shard inbox ([`shard::Submit`], a range of the stream per tick), shard →
+//! loader → shard inbox (the next chunk of its stream, [`stream::ShardChunk`], ahead of
+//! the releases), driver → shard inbox ([`clients::Submit`], a range of the stream per
+//! tick), shard →
 //! store ([`store::Append`], one record per block), store → worker
 //! ([`store::Persisted`], per shard per flush group), worker → worker (Atomix messages,
 //! [`ShardMessage`], batched: one channel per (sender worker, receiver worker), one send
@@ -22,18 +24,19 @@ pub mod host;
 pub mod intake;
 pub mod schedule;
 pub mod store;
+pub mod stream;
 pub mod uring;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
 use ioschain_core::crypto::cosi::{CosiError, Roster, ValidatorKey};
 use ioschain_core::crypto::hash::Domain;
 use ioschain_core::types::ShardId;
-use ioschain_workloads::Workload;
+use ioschain_workloads::cache::CacheError;
 
 use crate::adversary::{AccountKeys, SeededAdversary};
 use crate::config::{Backend, Fsync};
@@ -95,8 +98,14 @@ impl Stopwatch for WallStopwatch {
 /// Everything the engine needs for one run.
 #[derive(Debug)]
 pub struct EngineParams {
-    /// The workload.
-    pub workload: Arc<Workload>,
+    /// Where the streams are read from.
+    pub stream: stream::StreamSource,
+    /// Positions of each stream loaded before the clock starts; the rest is loaded
+    /// during the run, [`LOOKAHEAD_CHUNKS`] chunks ahead of the releases.
+    pub preload_positions: u32,
+    /// Positions per chunk the streams are loaded (and dropped) by
+    /// ([`stream::LOADER_CHUNK`], the cache's, unless a test needs small ones).
+    pub load_chunk: u32,
     /// Worker threads (one per core).
     pub cores: usize,
     /// Offered rate (all shards).
@@ -210,17 +219,25 @@ fn os_random() -> std::io::Result<[u8; 32]> {
     Ok(out)
 }
 
+/// How far ahead of the furthest release the loader keeps the streams loaded during a
+/// run, in chunks.
+pub const LOOKAHEAD_CHUNKS: u32 = 4;
+
 /// The shards of a run at genesis, with the senders of their inboxes.
 pub(crate) struct BuiltShards {
     /// By shard id.
     pub shards: Vec<Shard>,
-    /// Each shard's inbox (the driver's side).
-    pub inboxes: Vec<Sender<clients::Submit>>,
+    /// Each shard's inbox (the driver's and the loader's side).
+    pub inboxes: Vec<Sender<clients::Inbox>>,
+    /// The loader, past the chunks already in the shards.
+    pub loader: stream::Loader,
 }
 
-/// Builds every shard of `params.workload` at genesis: rosters and their federation, the
-/// clients' dependencies, one inbox each (capacity `params.channel_capacity`), the store
-/// and report channels given, shard `s` on worker `s % workers`.
+/// Builds every shard of `params.stream` at genesis: rosters and their federation, one
+/// inbox each (capacity `params.channel_capacity`), the store and report channels
+/// given, shard `s` on worker `s % workers`; and loads the first
+/// `params.preload_positions` of every stream into the shards. A damaged cache file is
+/// an error.
 pub(crate) fn build_shards(
     params: &EngineParams,
     nonce_seed: [u8; 32],
@@ -229,8 +246,8 @@ pub(crate) fn build_shards(
     reports: &Sender<IntervalReport>,
     window: Window,
     clock: Clock,
-) -> BuiltShards {
-    let shards = params.workload.shards.len();
+) -> Result<BuiltShards, CacheError> {
+    let shards = params.stream.shards();
     let keys: Vec<Vec<ValidatorKey>> = (0..shards)
         .map(|shard| roster_keys(params.seed, shard as u32, params.validators_per_shard))
         .collect();
@@ -239,8 +256,7 @@ pub(crate) fn build_shards(
         .map(|keys| roster_of(keys).expect("roster keys derived from seeds are valid and distinct"))
         .collect();
     let federation = Arc::new(atomix::Federation::new(rosters.clone()));
-    // What the clients know of where their inputs come from (derived from the streams).
-    let dependencies = Arc::new(params.workload.dependencies());
+    let mut loader = params.stream.loader(params.load_chunk)?;
     // A `double-spend` adversary colludes with clients: it holds their account keys.
     let account_keys = params
         .pob
@@ -248,7 +264,7 @@ pub(crate) fn build_shards(
         .as_ref()
         .filter(|b| b.behaviour == pob::Behaviour::DoubleSpend)
         .map(|_| {
-            let spec = &params.workload.spec;
+            let spec = params.stream.spec();
             Arc::new(AccountKeys::derive(spec.seed, spec.accounts))
         });
     let mut inboxes = Vec::with_capacity(shards);
@@ -281,8 +297,8 @@ pub(crate) fn build_shards(
             stopwatch: clock.stopwatch(),
         };
         let host = HostSetup {
-            workload: Arc::clone(&params.workload),
-            dependencies: Arc::clone(&dependencies),
+            genesis: params.stream.genesis(shard)?,
+            window_start: loader.window_start(shard),
             inbox: rx,
             store: store.clone(),
             worker: shard % workers,
@@ -292,19 +308,27 @@ pub(crate) fn build_shards(
         };
         built.push(Shard::new(setup, host));
     }
-    BuiltShards {
+    while loader.loaded_end() < params.preload_positions
+        && let Some(chunks) = loader.next_chunk()?
+    {
+        for (shard, chunk) in built.iter_mut().zip(chunks) {
+            shard.clients.load(chunk);
+        }
+    }
+    Ok(BuiltShards {
         shards: built,
         inboxes,
-    }
+        loader,
+    })
 }
 
-/// Runs the engine on `params.workload` and returns the raw outcome. `on_interval` sees
+/// Runs the engine on `params.stream` and returns the raw outcome. `on_interval` sees
 /// every interval report as it arrives (for the live status line).
 pub fn run(
     params: &EngineParams,
     mut on_interval: impl FnMut(&IntervalReport),
 ) -> std::io::Result<EngineOutcome> {
-    let shards = params.workload.shards.len();
+    let shards = params.stream.shards();
     let workers = params.cores.min(shards).max(1);
     let window = Window {
         warmup_end_ns: (params.warmup_s * 1e9) as u64,
@@ -330,7 +354,10 @@ pub fn run(
         &report_tx,
         window,
         Clock::start(),
-    );
+    )
+    .map_err(std::io::Error::other)?;
+    let mut loader = built.loader;
+    let loaded = Arc::new(AtomicU32::new(loader.loaded_end()));
     let mut link_txs = Vec::with_capacity(workers);
     let mut link_rxs = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -421,15 +448,35 @@ pub fn run(
         rate: params.rate,
         inflight: params.inflight,
         profile: params.profile.clone().map(Arc::new),
-        stream_len: params
-            .workload
-            .shards
-            .iter()
-            .map(|s| s.txs.len() as u32)
-            .collect(),
+        stream_len: vec![params.stream.stream_len(); shards],
         warmup_end_ns: window.warmup_end_ns,
         end_ns: window.measure_end_ns,
         tick: Duration::from_millis(1),
+    };
+    let loader_stop = Arc::new(AtomicBool::new(false));
+    let lookahead = LOOKAHEAD_CHUNKS * params.load_chunk;
+    let feeder = {
+        let inboxes = inbox_txs.clone();
+        let released = released.clone();
+        let loaded = Arc::clone(&loaded);
+        let stop = Arc::clone(&loader_stop);
+        let abort = Arc::clone(&abort);
+        let cpu = Arc::clone(&cpu);
+        std::thread::Builder::new()
+            .name("ioschain-loader".into())
+            .spawn(move || {
+                let report = stream::feed(
+                    &mut loader,
+                    &inboxes,
+                    &released,
+                    &loaded,
+                    lookahead,
+                    &stop,
+                    &abort,
+                );
+                cpu.charge(|c| &c.driver);
+                report
+            })?
     };
     let driver = {
         let done = done.clone();
@@ -437,11 +484,12 @@ pub fn run(
         let reports = report_tx.clone();
         let abort = Arc::clone(&abort);
         let cpu = Arc::clone(&cpu);
+        let loaded = Arc::clone(&loaded);
         std::thread::Builder::new()
             .name("ioschain-driver".into())
             .spawn(move || {
                 let report = drive(
-                    &plan, &clock, &inbox_txs, &done, &released, &reports, &abort,
+                    &plan, &clock, &inbox_txs, &loaded, &done, &released, &reports, &abort,
                 );
                 cpu.charge(|c| &c.driver);
                 report
@@ -519,6 +567,13 @@ pub fn run(
     shards_out.sort_by_key(|s| s.id);
     if let Some(driver) = driver.take() {
         driver_report = Some(driver.join().expect("the driver does not panic"));
+    }
+    loader_stop.store(true, Ordering::Relaxed);
+    let feed = feeder.join().expect("the loader does not panic");
+    if let Some(error) = feed.error {
+        return Err(std::io::Error::other(format!(
+            "the workload cache could not be read during the run: {error}"
+        )));
     }
     let store_report = store.join().expect("the store does not panic")?;
     // Report a core only where pinning succeeded.

@@ -233,8 +233,20 @@ fn damaged_chunk_is_reported_by_its_index_when_it_is_read() {
         bytes[at] ^= 0x04;
         fs::write(&path, &bytes).unwrap();
     };
+    let file = WorkloadFile::open(dir.path(), &spec).unwrap().unwrap();
+    file.verify().expect("a clean file verifies");
     // A byte of shard 1's section in chunk 2.
     flip(chunks[2].sections[1] + 30);
+    // Found by the checksum pass (no record decoded) as by a reader.
+    let err = file.verify().unwrap_err();
+    assert_eq!(
+        damaged_place(&err),
+        Place::Chunk {
+            index: 2,
+            shard: Some(1)
+        },
+        "{err}"
+    );
     let err = load(dir.path(), &spec).unwrap_err();
     assert_eq!(
         damaged_place(&err),
