@@ -342,6 +342,9 @@ pub struct StreamWindow {
     start: u32,
     /// One past the last loaded position.
     end: u32,
+    /// Positions per chunk (every chunk but the stream's last has this many): a
+    /// position's chunk is found by division.
+    chunk_len: u32,
     chunks: VecDeque<Held>,
     /// Where the window starts, for the loader.
     published: Arc<AtomicU32>,
@@ -353,18 +356,29 @@ impl StreamWindow {
         StreamWindow {
             start: 0,
             end: 0,
+            chunk_len: 0,
             chunks: VecDeque::new(),
             published,
         }
     }
 
-    /// Appends the next chunk (it must start where the window ends).
+    /// Appends the next chunk (it must start where the window ends, and hold as many
+    /// positions as the first one unless it is the stream's last).
     pub fn push(&mut self, chunk: ShardChunk) {
         assert_eq!(
             chunk.start, self.end,
             "a chunk continues the stream where the window ends"
         );
         let len = chunk.txs.len();
+        if self.chunk_len == 0 {
+            self.chunk_len = len as u32;
+        }
+        assert!(
+            self.end % self.chunk_len.max(1) == 0 && len as u32 <= self.chunk_len,
+            "chunks of {} positions, but one of {len} follows position {}",
+            self.chunk_len,
+            self.end
+        );
         if self.chunks.is_empty() {
             self.start = chunk.start;
         }
@@ -394,8 +408,9 @@ impl StreamWindow {
         (self.end - self.start) as usize
     }
 
-    /// The chunk and offset of `index`; panics (an engine bug) if it is not held.
-    fn slot(&self, index: u32) -> (&Held, usize) {
+    /// Where `index` is: its chunk's place in `chunks` and its offset in it; panics
+    /// (an engine bug) if it is not held.
+    fn place(&self, index: u32) -> (usize, usize) {
         assert!(
             index >= self.start && index < self.end,
             "stream position {index} is not held (window {}..{}): a client referred to a \
@@ -403,14 +418,18 @@ impl StreamWindow {
             self.start,
             self.end
         );
-        let mut offset = (index - self.start) as usize;
-        for held in &self.chunks {
-            if offset < held.txs.len() {
-                return (held, offset);
-            }
-            offset -= held.txs.len();
-        }
-        unreachable!("positions below `end` are in a held chunk")
+        // `start` is a chunk boundary: every chunk before the last is full.
+        let offset = index - self.start;
+        (
+            (offset / self.chunk_len) as usize,
+            (offset % self.chunk_len) as usize,
+        )
+    }
+
+    /// The chunk and offset of `index` (see [`Self::place`]).
+    fn slot(&self, index: u32) -> (&Held, usize) {
+        let (chunk, k) = self.place(index);
+        (&self.chunks[chunk], k)
     }
 
     /// The transaction at `index`.
@@ -448,20 +467,17 @@ impl StreamWindow {
         if index < self.start || index >= self.end {
             return;
         }
-        let mut offset = (index - self.start) as usize;
-        for held in &mut self.chunks {
-            if offset < held.txs.len() {
-                let bit = 1u64 << (offset % 64);
-                let word = &mut held.done[offset / 64];
-                if *word & bit == 0 {
-                    *word |= bit;
-                    held.done_count += 1;
-                }
-                break;
+        let (chunk, k) = self.place(index);
+        let held = &mut self.chunks[chunk];
+        let bit = 1u64 << (k % 64);
+        let word = &mut held.done[k / 64];
+        if *word & bit == 0 {
+            *word |= bit;
+            held.done_count += 1;
+            if chunk == 0 && held.done_count as usize == held.txs.len() {
+                self.release();
             }
-            offset -= held.txs.len();
         }
-        self.release();
     }
 
     /// Drops the leading chunks whose positions are all done.
@@ -505,8 +521,8 @@ mod tests {
         let mut w = StreamWindow::new(Arc::clone(&published));
         w.push(chunk(0, 4));
         w.push(chunk(4, 4));
-        w.push(chunk(8, 2));
-        assert_eq!((w.start(), w.end(), w.held()), (0, 10, 10));
+        w.push(chunk(8, 4));
+        assert_eq!((w.start(), w.end(), w.held()), (0, 12, 12));
         for i in [0, 1, 3] {
             w.mark_done(i);
         }
@@ -518,16 +534,18 @@ mod tests {
         }
         assert_eq!(w.start(), 0);
         w.mark_done(2);
-        assert_eq!((w.start(), w.held()), (8, 2));
+        assert_eq!((w.start(), w.held()), (8, 4));
         assert_eq!(published.load(Ordering::Acquire), 8);
         assert!(w.is_done(5), "below the window is done");
-        assert!(!w.is_done(10), "not loaded is not done");
-        w.mark_done(8);
-        w.mark_done(9);
-        assert_eq!((w.start(), w.held()), (10, 0));
-        w.push(chunk(10, 3));
-        assert_eq!((w.start(), w.end()), (10, 13));
-        assert_eq!(w.tx(12).inputs.len(), 0);
+        assert!(!w.is_done(12), "not loaded is not done");
+        for i in 8..12 {
+            w.mark_done(i);
+        }
+        assert_eq!((w.start(), w.held()), (12, 0));
+        // The stream's last chunk may be shorter.
+        w.push(chunk(12, 3));
+        assert_eq!((w.start(), w.end()), (12, 15));
+        assert_eq!(w.tx(14).inputs.len(), 0);
     }
 
     #[test]
