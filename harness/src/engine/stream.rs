@@ -374,7 +374,7 @@ impl StreamWindow {
             self.chunk_len = len as u32;
         }
         assert!(
-            self.end % self.chunk_len.max(1) == 0 && len as u32 <= self.chunk_len,
+            self.end.is_multiple_of(self.chunk_len.max(1)) && len as u32 <= self.chunk_len,
             "chunks of {} positions, but one of {len} follows position {}",
             self.chunk_len,
             self.end
