@@ -299,6 +299,10 @@ pub struct RunArgs {
     /// --verify-wait-us: a fixed wait).
     #[arg(long)]
     pub verify_wait_min_us: Option<u64>,
+    /// Seconds of the schedule read from the workload cache before the clock starts
+    /// (the rest is read during the run, ahead of the releases) [default: 30]
+    #[arg(long)]
+    pub preload_s: Option<f64>,
     /// Latency budget of admitted transactions, ms: a shard admits what it finishes in
     /// this long and sheds the rest as `overloaded`.
     #[arg(long)]
@@ -463,6 +467,7 @@ impl RunArgs {
         set!(self.verify_batch_min => config.engine.verify_batch_min);
         set!(self.verify_wait_us => config.engine.verify_wait_us);
         set!(self.verify_wait_min_us => config.engine.verify_wait_min_us);
+        set!(self.preload_s => config.engine.preload_s);
         set!(self.latency_budget_ms => config.engine.latency_budget_ms);
         if self.intake_max.is_some() {
             config.engine.intake_max = self.intake_max;

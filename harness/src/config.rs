@@ -202,6 +202,10 @@ pub struct EngineSection {
     pub verify_wait_us: u64,
     /// …down to this (µs); at or above `verify_wait_us`, the wait is fixed.
     pub verify_wait_min_us: u64,
+    /// Seconds of the schedule whose transactions are read from the workload cache
+    /// before the clock starts; the rest is read during the run, a few chunks ahead of
+    /// the releases (more memory at the start against less decoding during the run).
+    pub preload_s: f64,
     /// A block is sealed when it holds this many transactions…
     pub block_tx_max: u32,
     /// …or when its first transaction is this old.
@@ -235,6 +239,7 @@ impl Default for EngineSection {
             verify_batch_min: 1024,
             verify_wait_us: 10_000,
             verify_wait_min_us: 1_000,
+            preload_s: crate::run::PRELOAD_S,
             block_tx_max: 4096,
             block_interval_ms: 50,
             validators_per_shard: 72,
@@ -565,6 +570,9 @@ impl Config {
                 engine.verify_wait_min_us,
                 "0..=1000000",
             ));
+        }
+        if !(0.0..=86_400.0).contains(&engine.preload_s) {
+            return Err(bad("engine.preload_s", engine.preload_s, "0..=86400"));
         }
         if !(1..=60_000).contains(&engine.latency_budget_ms) {
             return Err(bad(

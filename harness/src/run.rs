@@ -191,10 +191,10 @@ fn config_line(config: &Config, backend: Backend) -> String {
     )
 }
 
-/// Seconds of the schedule whose transactions a run loads before its clock starts
-/// (the rest is read during the run, ahead of the releases): the default run (25 s) is
-/// loaded whole, so streaming costs it nothing; a longer run holds about this many
-/// seconds of its workload at the start.
+/// The default of `engine.preload_s`, the seconds of the schedule whose transactions a
+/// run loads before its clock starts (the rest is read during the run, ahead of the
+/// releases): the default run (25 s) is loaded whole, so streaming costs it nothing; a
+/// longer run holds about this many seconds of its workload at the start.
 pub const PRELOAD_S: f64 = 30.0;
 
 /// The engine's parameters for `config`, on the streams of `stream`, writing its block
@@ -210,7 +210,8 @@ pub fn engine_params(
         StreamSource::Memory(_) => u32::MAX,
         StreamSource::Cache { .. } => {
             let peak_rate = config.rate_profile().map_or(config.run.rate, |p| p.peak());
-            (peak_rate / f64::from(config.shards()) * PRELOAD_S).min(f64::from(u32::MAX)) as u32
+            (peak_rate / f64::from(config.shards()) * config.engine.preload_s)
+                .min(f64::from(u32::MAX)) as u32
         }
     };
     Ok(EngineParams {

@@ -36,6 +36,15 @@ const VALIDATORS: usize = 7;
 /// A tiny two-shard run of the engine with `extra` flags: the workload, the run's PoB
 /// settings and the outcome (its block log under `dir/blocks`).
 fn engine_run(dir: &Path, extra: &[&str]) -> (Arc<Workload>, PobParams, EngineOutcome) {
+    engine_run_on(dir, common::TINY_RUN, extra)
+}
+
+/// [`engine_run`] on the run flags `base` instead of [`common::TINY_RUN`].
+fn engine_run_on(
+    dir: &Path,
+    base: &[&str],
+    extra: &[&str],
+) -> (Arc<Workload>, PobParams, EngineOutcome) {
     let cache = dir.join("cache");
     let mut args = vec![
         "--shards",
@@ -49,7 +58,7 @@ fn engine_run(dir: &Path, extra: &[&str]) -> (Arc<Workload>, PobParams, EngineOu
         "--cache-dir",
         cache.to_str().unwrap(),
     ];
-    args.extend_from_slice(common::TINY_RUN);
+    args.extend_from_slice(base);
     args.extend_from_slice(extra);
     let config = resolve_config(&common::run_args(&args)).unwrap();
     let workload = Arc::new(workload(&config).unwrap());
@@ -492,4 +501,36 @@ fn a_shed_transaction_that_depends_on_none_or_reached_the_log_is_caught() {
     let failures = failed(&checks);
     assert!(failures.contains(&"shed_justified"), "{checks:#?}");
     assert!(failures.contains(&"outcomes_as_expected"), "{checks:#?}");
+}
+
+/// Cross-shard transactions whose chunks arrive during the run: a client's waits on
+/// another shard's transactions are registered as chunks come (and answered at once
+/// when the source is already done), receipts may come before their chunk, and the
+/// run stays valid with every released chunk dropped (`engine_run` checks the window).
+#[test]
+fn a_cross_shard_run_streamed_in_small_chunks_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = vec![
+        "--cross-shard",
+        "0.25",
+        "--cross-maturity",
+        "300",
+        "--accounts",
+        "2000",
+    ];
+    base.extend_from_slice(common::tiny_run_any_mix());
+    let (workload, pob, outcome) = engine_run_on(dir.path(), &base, &[]);
+    assert!(outcome.drained);
+    let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);
+    assert!(failed(&checks).is_empty(), "{checks:#?}");
+    let committed: u64 = outcome
+        .shards
+        .iter()
+        .map(|s| s.atomix_counters().committed)
+        .sum();
+    let released: u64 = outcome.driver.released.iter().sum();
+    assert!(
+        committed > 50 && released > 2 * 512,
+        "{committed} committed of {released} released: too few to stream"
+    );
 }

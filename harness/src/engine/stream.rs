@@ -142,11 +142,37 @@ pub struct ShardChunk {
     pub txs: Vec<Arc<Transaction>>,
     /// Their ids.
     pub ids: Vec<TxId>,
-    /// Their cross items (set for a cross-shard transaction).
-    pub cross: Vec<Option<Box<CrossItem>>>,
+    /// The cross items of its cross-shard transactions, by position (`index`).
+    pub cross: Vec<CrossItem>,
+    /// Per position, its item's place in `cross`, or [`NOT_CROSS`].
+    pub cross_at: Vec<u32>,
     /// The waits these positions add: `waiting` for these positions, `waiters` for
     /// positions of this stream (of this chunk or earlier ones) that they wait for.
     pub waits: ShardDependencies,
+}
+
+/// `cross_at` of a position whose transaction is intra-shard.
+pub const NOT_CROSS: u32 = u32::MAX;
+
+impl ShardChunk {
+    /// Records the next position's cross item (`None`: intra-shard).
+    fn push_cross(&mut self, item: Option<CrossItem>) {
+        match item {
+            Some(item) => {
+                self.cross_at.push(self.cross.len() as u32);
+                self.cross.push(item);
+            }
+            None => self.cross_at.push(NOT_CROSS),
+        }
+    }
+
+    /// The cross item at offset `k` of the chunk.
+    fn cross_item(&self, k: usize) -> Option<&CrossItem> {
+        match self.cross_at[k] {
+            NOT_CROSS => None,
+            at => Some(&self.cross[at as usize]),
+        }
+    }
 }
 
 /// Reads every shard's stream a chunk at a time and derives the clients' waits.
@@ -202,7 +228,8 @@ impl Loader {
                 start,
                 txs: Vec::with_capacity((end - start) as usize),
                 ids: Vec::with_capacity((end - start) as usize),
-                cross: Vec::with_capacity((end - start) as usize),
+                cross: Vec::new(),
+                cross_at: Vec::with_capacity((end - start) as usize),
                 waits: ShardDependencies::default(),
             };
             match feed {
@@ -213,8 +240,8 @@ impl Loader {
                         let tx = &stream.txs[index];
                         chunk.ids.push(tx.id());
                         chunk.txs.push(Arc::clone(tx));
-                        let item = stream.cross_item(index as u32);
-                        chunk.cross.push(item.map(|c| Box::new(c.clone())));
+                        let item = stream.cross_item(index as u32).cloned();
+                        chunk.push_cross(item);
                     }
                 }
                 Feed::Cache(reader) => {
@@ -223,7 +250,7 @@ impl Loader {
                         let item = item?;
                         chunk.ids.push(item.id);
                         chunk.txs.push(Arc::new(item.tx));
-                        chunk.cross.push(item.cross.map(Box::new));
+                        chunk.push_cross(item.cross);
                     }
                 }
             }
@@ -237,7 +264,7 @@ impl Loader {
                         index: chunk.start + k as u32,
                         id: chunk.ids[k],
                         tx: &chunk.txs[k],
-                        cross: chunk.cross[k].as_deref(),
+                        cross: chunk.cross_item(k),
                     })
                     .collect()
             })
@@ -328,7 +355,8 @@ pub fn feed(
 struct Held {
     txs: Vec<Arc<Transaction>>,
     ids: Vec<TxId>,
-    cross: Vec<Option<Box<CrossItem>>>,
+    cross: Vec<CrossItem>,
+    cross_at: Vec<u32>,
     /// One bit per position: done.
     done: Vec<u64>,
     done_count: u32,
@@ -387,6 +415,7 @@ impl StreamWindow {
             txs: chunk.txs,
             ids: chunk.ids,
             cross: chunk.cross,
+            cross_at: chunk.cross_at,
             done: vec![0; len.div_ceil(64)],
             done_count: 0,
         });
@@ -447,7 +476,10 @@ impl StreamWindow {
     /// The cross item of the transaction at `index` (set for a cross-shard one).
     pub fn cross_item(&self, index: u32) -> Option<&CrossItem> {
         let (held, k) = self.slot(index);
-        held.cross[k].as_deref()
+        match held.cross_at[k] {
+            NOT_CROSS => None,
+            at => Some(&held.cross[at as usize]),
+        }
     }
 
     /// Whether the transaction at `index` is done (not yet loaded: no).
@@ -510,7 +542,8 @@ mod tests {
             start,
             txs: (0..len).map(|_| Arc::clone(&tx)).collect(),
             ids: (0..len).map(|_| tx.id()).collect(),
-            cross: (0..len).map(|_| None).collect(),
+            cross: Vec::new(),
+            cross_at: vec![NOT_CROSS; len as usize],
             waits: ShardDependencies::default(),
         }
     }
