@@ -510,15 +510,7 @@ fn a_shed_transaction_that_depends_on_none_or_reached_the_log_is_caught() {
 #[test]
 fn a_cross_shard_run_streamed_in_small_chunks_is_valid() {
     let dir = tempfile::tempdir().unwrap();
-    let mut base = vec![
-        "--cross-shard",
-        "0.25",
-        "--cross-maturity",
-        "300",
-        "--accounts",
-        "2000",
-    ];
-    base.extend_from_slice(common::tiny_run_any_mix());
+    let base = [common::CROSS_MIX, common::tiny_run_any_mix()].concat();
     let (workload, pob, outcome) = engine_run_on(dir.path(), &base, &[]);
     assert!(outcome.drained);
     let checks = validity::check_run(&dir.path().join("blocks"), &workload, &pob, &outcome);

@@ -19,16 +19,7 @@ fn a_full_intake_refuses_sheds_what_it_never_admitted_and_the_run_stays_valid() 
         "2",
         "3000",
         common::tiny_run_any_mix(),
-        &[
-            "--cross-shard",
-            "0.25",
-            "--cross-maturity",
-            "300",
-            "--accounts",
-            "2000",
-            "--intake-max",
-            "60",
-        ],
+        &[common::CROSS_MIX, &["--intake-max", "60"]].concat(),
     );
     let counts = &summary["counts"];
     assert_eq!(exit, Exit::Valid, "{:#}", summary["validity"]);

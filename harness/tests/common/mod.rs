@@ -69,6 +69,17 @@ pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
+/// A cross-shard mix small runs can sustain (outputs of 2,000 accounts mature after 300
+/// positions), for the flags of [`tiny_run_any_mix`].
+pub const CROSS_MIX: &[&str] = &[
+    "--cross-shard",
+    "0.25",
+    "--cross-maturity",
+    "300",
+    "--accounts",
+    "2000",
+];
+
 /// [`TINY_RUN`] without its first four flags (`--cross-shard 0 --accounts 400`), for
 /// runs that set their own cross-shard mix and accounts.
 pub fn tiny_run_any_mix() -> &'static [&'static str] {

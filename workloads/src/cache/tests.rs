@@ -238,25 +238,20 @@ fn damaged_chunk_is_reported_by_its_index_when_it_is_read() {
     // A byte of shard 1's section in chunk 2.
     flip(chunks[2].sections[1] + 30);
     // Found by the checksum pass (no record decoded) as by a reader.
-    let err = file.verify().unwrap_err();
-    assert_eq!(
-        damaged_place(&err),
-        Place::Chunk {
-            index: 2,
-            shard: Some(1)
-        },
-        "{err}"
-    );
-    let err = load(dir.path(), &spec).unwrap_err();
-    assert_eq!(
-        damaged_place(&err),
-        Place::Chunk {
-            index: 2,
-            shard: Some(1)
-        },
-        "{err}"
-    );
-    assert!(err.to_string().contains("chunk 2"), "{err}");
+    for err in [
+        file.verify().unwrap_err(),
+        load(dir.path(), &spec).unwrap_err(),
+    ] {
+        assert_eq!(
+            damaged_place(&err),
+            Place::Chunk {
+                index: 2,
+                shard: Some(1)
+            },
+            "{err}"
+        );
+        assert!(err.to_string().contains("chunk 2"), "{err}");
+    }
     // Shard 0's reader does not read shard 1's section: its stream is whole.
     let file = WorkloadFile::open(dir.path(), &spec).unwrap().unwrap();
     assert_eq!(file.shard(0).unwrap().filter(Result::is_err).count(), 0);
