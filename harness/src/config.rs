@@ -1,7 +1,7 @@
 //! Run configuration: TOML file (`--config`), then flags, then defaults; validated up
 //! front with errors that name the key, the value and what is allowed.
 //!
-//! Why one file of about 900 lines: it is the whole configuration schema, each key's
+//! Why one file of about 950 lines: it is the whole configuration schema, each key's
 //! type, default and allowed range side by side per section, with the validation that
 //! names them; split by section, a key's default and its range would live apart.
 //!

@@ -168,10 +168,15 @@ impl ShardChunk {
 
     /// The cross item at offset `k` of the chunk.
     fn cross_item(&self, k: usize) -> Option<&CrossItem> {
-        match self.cross_at[k] {
-            NOT_CROSS => None,
-            at => Some(&self.cross[at as usize]),
-        }
+        cross_at(&self.cross, &self.cross_at, k)
+    }
+}
+
+/// The cross item at offset `k` of a chunk stored as `cross` and `cross_at`.
+fn cross_at<'a>(cross: &'a [CrossItem], cross_at: &[u32], k: usize) -> Option<&'a CrossItem> {
+    match cross_at[k] {
+        NOT_CROSS => None,
+        at => Some(&cross[at as usize]),
     }
 }
 
@@ -285,10 +290,6 @@ pub const LOADER_CHUNK: u32 = CHUNK_POSITIONS;
 /// What the loader's thread did.
 #[derive(Clone, Debug, Default)]
 pub struct FeedReport {
-    /// Chunks (of every shard) it loaded during the run.
-    pub chunks: u64,
-    /// Times a shard's inbox was full when a chunk was sent (it waited).
-    pub inbox_full: u64,
     /// The cache file was damaged (the run is aborted).
     pub error: Option<String>,
 }
@@ -328,14 +329,12 @@ pub fn feed(
                 break;
             }
         };
-        report.chunks += 1;
         for (inbox, chunk) in inboxes.iter().zip(chunks) {
             let mut message = super::clients::Inbox::Chunk(Box::new(chunk));
             loop {
                 match inbox.send_timeout(message, std::time::Duration::from_millis(10)) {
                     Ok(()) => break,
                     Err(SendTimeoutError::Timeout(back)) => {
-                        report.inbox_full += 1;
                         if stop.load(Ordering::Relaxed) || abort.load(Ordering::Relaxed) {
                             return report;
                         }
@@ -476,10 +475,7 @@ impl StreamWindow {
     /// The cross item of the transaction at `index` (set for a cross-shard one).
     pub fn cross_item(&self, index: u32) -> Option<&CrossItem> {
         let (held, k) = self.slot(index);
-        match held.cross_at[k] {
-            NOT_CROSS => None,
-            at => Some(&held.cross[at as usize]),
-        }
+        cross_at(&held.cross, &held.cross_at, k)
     }
 
     /// Whether the transaction at `index` is done (not yet loaded: no).
